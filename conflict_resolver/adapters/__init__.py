@@ -1,0 +1,1 @@
+"""conflict_resolver's database: claims, live protections, outbox and inbox."""

@@ -1,0 +1,47 @@
+"""conflict_resolver's own database schema.
+
+``protections`` is what makes the exclusivity invariant hold: its primary key is
+(account_key, product_line), so a second live protection for the same thing cannot be written,
+whichever resolver instance, partition or ops decision tries.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, MetaData, String, Table, Text
+
+from services.tables import inbox_table, outbox_table
+
+metadata = MetaData()
+
+claims = Table(
+    "claims",
+    metadata,
+    Column("registration_id", String(36), primary_key=True),
+    Column("submission_seq", BigInteger, nullable=False, unique=True),
+    Column("partner_id", String(36), nullable=False),
+    Column("account_key", String(300), nullable=False),
+    Column("product_line", String(64), nullable=False),
+    Column("submitted", JSON, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("rule", String(40), nullable=True),
+    Column("reason_code", String(40), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("policy_version", BigInteger, nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("protection_expires_at", DateTime(timezone=True), nullable=True),
+    Column("correlation_id", String(36), nullable=False),
+    Index("ix_claims_account_line", "account_key", "product_line", "submission_seq"),
+)
+
+protections = Table(
+    "protections",
+    metadata,
+    Column("account_key", String(300), primary_key=True),
+    Column("product_line", String(64), primary_key=True),
+    Column("registration_id", String(36), nullable=False, unique=True),
+    Column("partner_id", String(36), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)

@@ -1,0 +1,4 @@
+from crm_sync.adapters.tables import metadata
+from services.migrations import run_env
+
+run_env(metadata)

@@ -1,0 +1,1 @@
+"""deal_registration's database: tables and the queries its handlers need."""

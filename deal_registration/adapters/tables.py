@@ -1,0 +1,110 @@
+"""deal_registration's own database schema (SQLAlchemy Core; Alembic migrations own it)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+
+from services.tables import BigIntId, inbox_table, outbox_table
+
+metadata = MetaData()
+
+partners = Table(
+    "partners",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("tier", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("country", String(2), nullable=True),
+    Column("product_lines", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),  # "partner" or "ops"
+    Column("partner_id", String(36), ForeignKey("partners.id"), nullable=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+registrations = Table(
+    "registrations",
+    metadata,
+    # The server-side acceptance order: what "first to register" means.
+    Column("submission_seq", BigIntId, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("partner_id", String(36), ForeignKey("partners.id"), nullable=False),
+    Column("customer_name", String(200), nullable=False),
+    Column("customer_domain", String(253), nullable=True),
+    Column("customer_country", String(2), nullable=False),
+    Column("account_key", String(300), nullable=False),
+    Column("product_line", String(64), nullable=False),
+    Column("deal_type", String(10), nullable=False),
+    Column("amount_value", Numeric(18, 2), nullable=False),
+    Column("amount_currency", String(3), nullable=False),
+    Column("expected_close_date", Date, nullable=False),
+    Column("contact_name", String(200), nullable=True),
+    Column("contact_email", String(254), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("partner_reference", String(100), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("reason_code", String(40), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("protection_expires_at", DateTime(timezone=True), nullable=True),
+    Column("crm_system", String(20), nullable=True),
+    Column("crm_opportunity_id", String(64), nullable=True),
+    Column("crm_stage", String(64), nullable=True),
+    Column("correlation_id", String(36), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_registrations_partner", "partner_id", "submission_seq"),
+    Index("ix_registrations_status", "status", "submission_seq"),
+)
+
+registration_history = Table(
+    "registration_history",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("registration_id", String(36), ForeignKey("registrations.id"), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("reason_code", String(40), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("actor", String(100), nullable=False),
+    Column("event_id", String(64), nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_history_registration", "registration_id", "id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("principal_id", String(36), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)

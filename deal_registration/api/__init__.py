@@ -1,0 +1,1 @@
+"""deal_registration's HTTP API (the contract in API.md)."""

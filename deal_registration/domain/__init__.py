@@ -1,0 +1,1 @@
+"""The registration lifecycle as partners see it: pure, no I/O."""

@@ -1,0 +1,40 @@
+"""Event contracts shared by the dealreg services.
+
+The map of this package:
+
+- ``envelope``: the CloudEvents 1.0 envelope every event travels in, and its Kafka binary
+  binding (``ce_*`` headers, the data as the value, the account key as the Kafka key).
+- ``registration``: the events about one registration's lifecycle.
+- ``topics``: every Kafka topic, declared once, and which event type goes to which topic.
+- ``catalogue``: generates the event catalogue (JSON Schema per event, AsyncAPI) from the models.
+
+Events are a public, versioned API: only additive changes, consumers ignore unknown fields,
+past-tense names. A breaking change gets a new ``schemaversion`` and an upcaster here.
+"""
+
+from schemas.envelope import EventEnvelope, EventPayload, decode_event, encode_event
+from schemas.registration import (
+    AmountData,
+    CustomerData,
+    PartnerSnapshot,
+    RegistrationApproved,
+    RegistrationRejected,
+    RegistrationSubmitted,
+)
+from schemas.topics import TOPICS, TopicSpec, topic_for
+
+__all__ = [
+    "TOPICS",
+    "AmountData",
+    "CustomerData",
+    "EventEnvelope",
+    "EventPayload",
+    "PartnerSnapshot",
+    "RegistrationApproved",
+    "RegistrationRejected",
+    "RegistrationSubmitted",
+    "TopicSpec",
+    "decode_event",
+    "encode_event",
+    "topic_for",
+]

@@ -1,0 +1,121 @@
+"""Events about one registration's lifecycle.
+
+Flow: deal_registration emits ``RegistrationSubmitted``; conflict_resolver answers with
+``RegistrationApproved`` or ``RegistrationRejected``; deal_registration and crm_sync consume the
+decisions. Every event's Kafka key is the customer account's matching key.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from schemas.envelope import EventPayload, register
+
+DealType = Literal["new", "renewal", "upsell"]
+PartnerTier = Literal["registered", "silver", "gold", "platinum"]
+PartnerStatus = Literal["active", "suspended"]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class CustomerData(_Part):
+    """The end customer as the partner registered it."""
+
+    name: str
+    domain: str | None = None
+    country: str = Field(description="ISO 3166-1 alpha-2.")
+
+
+class AmountData(_Part):
+    value: Decimal = Field(description="Decimal amount, serialised as a string.")
+    currency: str = Field(description="ISO 4217 code.")
+
+
+class PartnerSnapshot(_Part):
+    """The partner as it stood when the registration was accepted.
+
+    Carried in the event so the resolver decides from the event alone: its decision does not
+    depend on when it reads a partner table, and a replay gives the same answer.
+    """
+
+    id: str
+    name: str
+    tier: PartnerTier
+    status: PartnerStatus
+    product_lines: tuple[str, ...]
+
+
+@register
+class RegistrationSubmitted(EventPayload):
+    """A partner's registration was accepted by deal_registration and awaits a decision."""
+
+    event_type = "dealreg.registration.submitted"
+
+    registration_id: str
+    submission_seq: int = Field(
+        ge=1, description="Server-side acceptance order: what first-to-register means."
+    )
+    submitted_at: AwareDatetime
+    partner: PartnerSnapshot
+    customer: CustomerData
+    account_key: str = Field(description="The customer account's matching key.")
+    product_line: str
+    deal_type: DealType
+    amount: AmountData
+    expected_close_date: date
+
+
+class RegistrationSummary(_Part):
+    """What downstream services (crm_sync) need to mirror an approved registration."""
+
+    partner_id: str
+    partner_name: str
+    customer: CustomerData
+    product_line: str
+    deal_type: DealType
+    amount: AmountData
+    expected_close_date: date
+    submitted_at: AwareDatetime
+
+
+@register
+class RegistrationApproved(EventPayload):
+    """The rules approved the registration: it holds exclusivity until the expiry."""
+
+    event_type = "dealreg.registration.approved"
+
+    registration_id: str
+    account_key: str
+    product_line: str
+    decided_at: AwareDatetime
+    protection_expires_at: AwareDatetime
+    policy_version: int
+    rule: str = Field(description="The rule of engagement that decided.")
+    reason: str = Field(description="A sentence the partner may read.")
+    registration: RegistrationSummary
+
+
+@register
+class RegistrationRejected(EventPayload):
+    """The rules rejected the registration, with a reason code and a partner-safe sentence."""
+
+    event_type = "dealreg.registration.rejected"
+
+    registration_id: str
+    account_key: str
+    product_line: str
+    decided_at: AwareDatetime
+    policy_version: int
+    rule: str
+    reason_code: str
+    reason: str = Field(description="A sentence the partner may read; never names another partner.")
+    blocking_registration_id: str | None = Field(
+        default=None, description="Internal: the registration holding protection (never shown)."
+    )
+    blocked_until: AwareDatetime | None = None

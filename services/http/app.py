@@ -1,0 +1,68 @@
+"""Build a service's FastAPI app with the shared error format, health and body limits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+
+from services.http.health import ReadinessCheck, health_router
+from services.http.problems import install_problem_handlers, problem_response
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class _BodyLimits(BaseHTTPMiddleware):
+    """413 for bodies over 64 KiB and 415 for non-JSON bodies, before any parsing."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if request.method in {"POST", "PUT", "PATCH"} and not request.url.path.startswith(
+            "/v1/webhooks"
+        ):
+            declared = request.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                return problem_response(413, "The body is larger than 64 KiB.")
+            body = await request.body()
+            if len(body) > MAX_BODY_BYTES:
+                return problem_response(413, "The body is larger than 64 KiB.")
+            content_type = request.headers.get("content-type", "")
+            if body and not content_type.split(";")[0].strip().endswith(("/json", "+json")):
+                return problem_response(415, "Send the body as application/json.")
+        return await call_next(request)
+
+
+def build_api(
+    *,
+    title: str,
+    description: str,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    routers: Sequence[APIRouter],
+) -> FastAPI:
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    install_problem_handlers(app)
+    app.add_middleware(_BodyLimits)
+
+    app.include_router(_late_health_router(app))
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _late_health_router(app: FastAPI) -> APIRouter:
+    """Readiness checks exist only once the lifespan built the runtime; look them up late."""
+
+    async def check(name: str) -> bool:
+        checks: dict[str, Any] = app.state.runtime.readiness_checks()
+        return bool(await checks[name]())
+
+    def named(name: str) -> ReadinessCheck:
+        async def run() -> bool:
+            return await check(name)
+
+        return run
+
+    return health_router({name: named(name) for name in ("database", "kafka", "consumers")})

@@ -1,0 +1,124 @@
+"""RFC 9457 problem details: the one error format every dealreg endpoint answers with.
+
+Validation errors carry ``errors: [{field, message}]`` naming each bad field with a dotted path
+into the body (``customer.country``), a header (``header.idempotency-key``) or the query.
+No stack trace ever reaches a caller: unexpected errors become a bare 500 problem and are
+logged with the correlation id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger(__name__)
+
+
+class ProblemError(Exception):
+    """Raise from a route or handler to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        type_: str = "about:blank",
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.title = title or HTTPStatus(status).phrase
+        self.type_ = type_
+        self.errors = errors
+        self.headers = headers
+        self.extensions = extensions
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    type_: str = "about:blank",
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **extensions,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def field_path(location: tuple[int | str, ...] | list[int | str]) -> str:
+    """``("body", "customer", "country")`` -> ``customer.country``; headers keep their prefix."""
+    parts = [str(part) for part in location]
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def validation_errors(raw_errors: Sequence[Any]) -> list[dict[str, str]]:
+    errors = []
+    for error in raw_errors:
+        message = str(error.get("msg", "is invalid"))
+        if error.get("type") == "extra_forbidden":
+            message = "is not a known field"
+        elif error.get("type") == "missing":
+            message = "is required"
+        errors.append({"field": field_path(error.get("loc", ())), "message": message})
+    return errors
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Map every error FastAPI or our code raises to problem+json."""
+
+    @app.exception_handler(ProblemError)
+    async def _problem(_request: Request, error: ProblemError) -> JSONResponse:
+        return problem_response(
+            error.status,
+            error.detail,
+            title=error.title,
+            type_=error.type_,
+            errors=error.errors,
+            headers=error.headers,
+            **error.extensions,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(error.errors())
+        if any(e["message"].startswith("JSON decode error") for e in errors):
+            return problem_response(400, "The body is not valid JSON.", errors=errors)
+        return problem_response(
+            422, "The request has invalid fields.", title="Validation failed", errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem_response(
+            error.status_code, str(error.detail), headers=dict(error.headers or {})
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, _error: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem_response(500, "An unexpected error occurred; it has been logged.")

@@ -1,0 +1,38 @@
+"""The inbox: a consumer applies each event at most once.
+
+:func:`claim_event` inserts (consumer, event id) in the caller's transaction and says whether
+the row was new. The caller applies the effects only then, and commits both together, so a
+redelivered event (after a crash, a rebalance or a relay republish) changes nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.db import dialect_name
+
+
+async def claim_event(
+    session: AsyncSession,
+    inbox: Table,
+    *,
+    consumer: str,
+    event_id: str,
+    event_type: str,
+    now: datetime,
+) -> bool:
+    """Record the event as processed by ``consumer``; False if it already was."""
+    values = {
+        "consumer": consumer,
+        "event_id": event_id,
+        "event_type": event_type,
+        "processed_at": now,
+    }
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    statement = insert(inbox).values(**values).on_conflict_do_nothing()
+    result = await session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""Kafka adapters: the producer behind the outbox, consumers, dead letters, topic creation."""

@@ -1,0 +1,60 @@
+"""The outbox and inbox tables every service has in its own database.
+
+They are defined by a function taking the service's ``MetaData`` so each service's Alembic
+migrations own their copy.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """Events waiting to be relayed to Kafka, written in the transaction that caused them."""
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigIntId, primary_key=True, autoincrement=True),
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("topic", String(200), nullable=False),
+        Column("event_type", String(200), nullable=False),
+        Column("partition_key", String(500), nullable=False),
+        Column("envelope", JSON, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("last_error", Text, nullable=True),
+        Index(
+            "ix_outbox_unpublished",
+            "id",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
+    )
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    """Event ids a consumer has applied, committed with the effects of applying them."""
+    return Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", String(64), primary_key=True),
+        Column("event_type", String(200), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False),
+    )
