@@ -360,18 +360,19 @@ def _envelope(
 
 
 def registration_view(row: dict[str, Any] | RowMapping) -> RegistrationView:
+    """The registration as partners see it: no internal fields, CRM link once mirrored."""
     contact = (
         {"name": row["contact_name"], "email": row["contact_email"]}
-        if row["contact_name"]
+        if row.get("contact_name")
         else None
     )
     crm = (
         {
             "system": row["crm_system"],
             "opportunity_id": row["crm_opportunity_id"],
-            "stage": row["crm_stage"],
+            "stage": row.get("crm_stage"),
         }
-        if row["crm_opportunity_id"]
+        if row.get("crm_opportunity_id")
         else None
     )
     return RegistrationView.model_validate(
@@ -388,14 +389,14 @@ def registration_view(row: dict[str, Any] | RowMapping) -> RegistrationView:
             "amount": {"value": row["amount_value"], "currency": row["amount_currency"]},
             "expected_close_date": row["expected_close_date"],
             "contact": contact,
-            "description": row["description"],
-            "partner_reference": row["partner_reference"],
+            "description": row.get("description"),
+            "partner_reference": row.get("partner_reference"),
             "status": row["status"],
-            "reason_code": row["reason_code"],
-            "reason": row["reason"],
+            "reason_code": row.get("reason_code"),
+            "reason": row.get("reason"),
             "submitted_at": row["submitted_at"],
-            "decided_at": row["decided_at"],
-            "protection_expires_at": row["protection_expires_at"],
+            "decided_at": row.get("decided_at"),
+            "protection_expires_at": row.get("protection_expires_at"),
             "crm": crm,
         }
     )

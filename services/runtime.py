@@ -22,6 +22,7 @@ from services.http.health import ReadinessCheck
 from services.kafka.admin import ensure_topics
 from services.kafka.consumer import EventHandler, KafkaEventConsumer
 from services.kafka.producer import KafkaEventPublisher
+from services.logging import configure_logging
 from services.outbox import OutboxRelay
 from services.settings import ServiceSettings
 from services.uow import TransactionRunner
@@ -33,11 +34,15 @@ class ServiceRuntime:
     def __init__(self, *, settings: ServiceSettings, outbox: Table, clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
+        configure_logging(
+            service=settings.service_name, level=settings.log_level, as_json=settings.log_json
+        )
         self.engine: AsyncEngine = create_engine(settings.database.url, echo=settings.database.echo)
         self.sessions: SessionFactory = create_session_factory(self.engine)
         self.publisher = KafkaEventPublisher(
             bootstrap_servers=settings.kafka.bootstrap_servers,
             client_id=f"{settings.kafka.client_id_prefix}-{settings.service_name}",
+            topic_prefix=settings.kafka.topic_prefix,
         )
         self.relay = OutboxRelay(
             engine=self.engine,
@@ -68,7 +73,7 @@ class ServiceRuntime:
         ):
             with attempt:
                 if kafka.create_topics:
-                    await ensure_topics(kafka.bootstrap_servers)
+                    await ensure_topics(kafka.bootstrap_servers, prefix=kafka.topic_prefix)
                 await self.publisher.start()
         self.add_background("outbox-relay", self.relay.run)
         for group_id, topics, handlers in self._consumer_specs:
@@ -87,6 +92,7 @@ class ServiceRuntime:
                 bootstrap_servers=self.settings.kafka.bootstrap_servers,
                 dead_letters=self.publisher,
                 max_attempts=self.settings.kafka.consumer_max_attempts,
+                topic_prefix=self.settings.kafka.topic_prefix,
             )
             self.consumers[group_id] = consumer
             await consumer.run()

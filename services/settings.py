@@ -20,6 +20,10 @@ class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DEALREG_KAFKA_", extra="ignore")
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = Field(
+        default="",
+        description="Prepended to every topic and consumer group: one broker, several stacks.",
+    )
     client_id_prefix: str = "dealreg"
     consumer_max_attempts: int = Field(
         default=5, ge=1, description="Tries per record before it goes to the dead-letter topic."

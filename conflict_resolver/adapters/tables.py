@@ -7,9 +7,9 @@ whichever resolver instance, partition or ops decision tries.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, String, Table, Text
 
-from services.tables import inbox_table, outbox_table
+from services.tables import UtcDateTime, inbox_table, outbox_table
 
 metadata = MetaData()
 
@@ -27,8 +27,8 @@ claims = Table(
     Column("reason_code", String(40), nullable=True),
     Column("reason", Text, nullable=True),
     Column("policy_version", BigInteger, nullable=True),
-    Column("decided_at", DateTime(timezone=True), nullable=True),
-    Column("protection_expires_at", DateTime(timezone=True), nullable=True),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    Column("protection_expires_at", UtcDateTime(), nullable=True),
     Column("correlation_id", String(36), nullable=False),
     Index("ix_claims_account_line", "account_key", "product_line", "submission_seq"),
 )
@@ -40,7 +40,7 @@ protections = Table(
     Column("product_line", String(64), primary_key=True),
     Column("registration_id", String(36), nullable=False, unique=True),
     Column("partner_id", String(36), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
 )
 
 outbox = outbox_table(metadata)

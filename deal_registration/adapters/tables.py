@@ -6,7 +6,6 @@ from sqlalchemy import (
     JSON,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -17,7 +16,7 @@ from sqlalchemy import (
     Text,
 )
 
-from services.tables import BigIntId, inbox_table, outbox_table
+from services.tables import BigIntId, UtcDateTime, inbox_table, outbox_table
 
 metadata = MetaData()
 
@@ -30,8 +29,8 @@ partners = Table(
     Column("status", String(20), nullable=False),
     Column("country", String(2), nullable=True),
     Column("product_lines", JSON, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 api_keys = Table(
@@ -42,8 +41,8 @@ api_keys = Table(
     Column("role", String(20), nullable=False),  # "partner" or "ops"
     Column("partner_id", String(36), ForeignKey("partners.id"), nullable=True),
     Column("name", String(200), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
 )
 
 registrations = Table(
@@ -69,14 +68,14 @@ registrations = Table(
     Column("status", String(20), nullable=False),
     Column("reason_code", String(40), nullable=True),
     Column("reason", Text, nullable=True),
-    Column("submitted_at", DateTime(timezone=True), nullable=False),
-    Column("decided_at", DateTime(timezone=True), nullable=True),
-    Column("protection_expires_at", DateTime(timezone=True), nullable=True),
+    Column("submitted_at", UtcDateTime(), nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    Column("protection_expires_at", UtcDateTime(), nullable=True),
     Column("crm_system", String(20), nullable=True),
     Column("crm_opportunity_id", String(64), nullable=True),
     Column("crm_stage", String(64), nullable=True),
     Column("correlation_id", String(36), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_registrations_partner", "partner_id", "submission_seq"),
     Index("ix_registrations_status", "status", "submission_seq"),
 )
@@ -91,7 +90,7 @@ registration_history = Table(
     Column("reason", Text, nullable=True),
     Column("actor", String(100), nullable=False),
     Column("event_id", String(64), nullable=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Index("ix_history_registration", "registration_id", "id"),
 )
 
@@ -103,7 +102,7 @@ idempotency_keys = Table(
     Column("request_hash", String(64), nullable=False),
     Column("status_code", Integer, nullable=False),
     Column("response", JSON, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 outbox = outbox_table(metadata)

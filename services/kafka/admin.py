@@ -13,20 +13,20 @@ _TOPIC_ALREADY_EXISTS = 36
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: tuple[TopicSpec, ...] = TOPICS
+    bootstrap_servers: str, *, prefix: str = "", topics: tuple[TopicSpec, ...] = TOPICS
 ) -> list[str]:
     """Create every missing topic; returns the names created. Existing topics are left alone."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="dealreg-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [spec for spec in topics if spec.name not in existing]
+        missing = [spec for spec in topics if prefix + spec.name not in existing]
         if not missing:
             return []
         response = await admin.create_topics(
             [
                 NewTopic(
-                    name=spec.name,
+                    name=prefix + spec.name,
                     num_partitions=spec.partitions,
                     replication_factor=1,
                     topic_configs=dict(spec.config),
@@ -37,14 +37,15 @@ async def ensure_topics(
         for name, error_code, *message in response.topic_errors:
             if error_code not in (0, _TOPIC_ALREADY_EXISTS):
                 raise RuntimeError(f"cannot create topic {name}: error {error_code} {message}")
-        return [spec.name for spec in missing]
+        return [prefix + spec.name for spec in missing]
     finally:
         await admin.close()
 
 
 def main() -> None:
     bootstrap = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:9092"
-    created = asyncio.run(ensure_topics(bootstrap))
+    prefix = sys.argv[2] if len(sys.argv) > 2 else ""
+    created = asyncio.run(ensure_topics(bootstrap, prefix=prefix))
     print(f"topics ready on {bootstrap}; created: {', '.join(created) or 'none'}")
 
 

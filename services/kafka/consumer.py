@@ -61,17 +61,18 @@ class KafkaEventConsumer:
         bootstrap_servers: str,
         dead_letters: KafkaEventPublisher,
         max_attempts: int,
+        topic_prefix: str = "",
         retry_initial_seconds: float = 0.2,
     ) -> None:
         self.group_id = group_id
-        self._topics = topics
+        self._topics = [topic_prefix + topic for topic in topics]
         self._handlers = dict(handlers)
         self._dead_letters = dead_letters
         self._max_attempts = max_attempts
         self._retry_initial = retry_initial_seconds
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
-            group_id=group_id,
+            group_id=topic_prefix + group_id,
             client_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

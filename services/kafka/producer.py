@@ -18,7 +18,8 @@ class KafkaEventPublisher:
     events reach the topic in the order the outbox holds them.
     """
 
-    def __init__(self, *, bootstrap_servers: str, client_id: str) -> None:
+    def __init__(self, *, bootstrap_servers: str, client_id: str, topic_prefix: str = "") -> None:
+        self._topic_prefix = topic_prefix
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
@@ -39,7 +40,9 @@ class KafkaEventPublisher:
         for envelope in envelopes:
             key, value, headers = encode_event(envelope)
             deliveries.append(
-                await self._producer.send(topic, value=value, key=key, headers=headers)
+                await self._producer.send(
+                    self._topic_prefix + topic, value=value, key=key, headers=headers
+                )
             )
         await asyncio.gather(*deliveries)
 
@@ -52,7 +55,9 @@ class KafkaEventPublisher:
         headers: list[tuple[str, bytes]],
     ) -> None:
         """Send a record as it is (dead letters keep the original bytes)."""
-        await self._producer.send_and_wait(topic, value=value, key=key, headers=headers)
+        await self._producer.send_and_wait(
+            self._topic_prefix + topic, value=value, key=key, headers=headers
+        )
 
     async def partitions_for(self, topic: str) -> set[int]:
-        return set(await self._producer.partitions_for(topic))
+        return set(await self._producer.partitions_for(self._topic_prefix + topic))

@@ -1,0 +1,39 @@
+# dealreg: `make run` runs the system, `make test` runs the whole suite. Both set themselves up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test check stop catalogue clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	deploy/scripts/run.sh
+
+test: install
+	deploy/scripts/kafka.sh fetch
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+check: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+catalogue: install
+	$(BIN)/python -m schemas.catalogue docs/events
+
+stop:
+	-deploy/scripts/services.sh stop
+	-deploy/scripts/kafka.sh stop
+	-PG_PORT=55433 deploy/scripts/postgres.sh stop
+
+clean: stop
+	rm -rf .dealreg
