@@ -5,6 +5,8 @@ The map of this package:
 - ``envelope``: the CloudEvents 1.0 envelope every event travels in, and its Kafka binary
   binding (``ce_*`` headers, the data as the value, the account key as the Kafka key).
 - ``registration``: the events about one registration's lifecycle.
+- ``crm``: the events about the CRM side (mirrored, changed, closed, direct opportunities).
+- ``accounts``: the customer account's matching key (every event's Kafka key).
 - ``topics``: every Kafka topic, declared once, and which event type goes to which topic.
 - ``catalogue``: generates the event catalogue (JSON Schema per event, AsyncAPI) from the models.
 

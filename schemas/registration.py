@@ -99,6 +99,12 @@ class RegistrationApproved(EventPayload):
     rule: str = Field(description="The rule of engagement that decided.")
     reason: str = Field(description="A sentence the partner may read.")
     registration: RegistrationSummary
+    reason_code: str | None = Field(
+        default=None, description="Set when approval is not the plain rule, e.g. WAITLIST_PROMOTED."
+    )
+    decided_by: str = Field(
+        default="rules", description="`rules`, or `ops:<user id>` for a decision from the queue."
+    )
 
 
 @register
@@ -119,3 +125,105 @@ class RegistrationRejected(EventPayload):
         default=None, description="Internal: the registration holding protection (never shown)."
     )
     blocked_until: AwareDatetime | None = None
+    waitlisted: bool = Field(
+        default=False, description="True when it waits behind the holder (ALREADY_REGISTERED)."
+    )
+    decided_by: str = "rules"
+
+
+@register
+class RegistrationSentToReview(EventPayload):
+    """The rules could not decide alone: the registration waits in the conflict queue."""
+
+    event_type = "dealreg.registration.sent_to_review"
+
+    registration_id: str
+    account_key: str
+    product_line: str
+    decided_at: AwareDatetime
+    policy_version: int
+    rule: str
+    reason_code: str
+    reason: str = Field(description="A sentence the partner may read.")
+    conflict_id: str
+    due_at: AwareDatetime = Field(description="When the conflict's SLA runs out.")
+
+
+@register
+class RegistrationWithdrawn(EventPayload):
+    """The partner withdrew its registration; any protection it held ends now."""
+
+    event_type = "dealreg.registration.withdrawn"
+
+    registration_id: str
+    account_key: str
+    product_line: str
+    withdrawn_at: AwareDatetime
+    previous_status: str
+
+
+@register
+class ExtensionRequested(EventPayload):
+    """The partner asked to extend its protection; the resolver decides by policy."""
+
+    event_type = "dealreg.registration.extension_requested"
+
+    registration_id: str
+    account_key: str
+    product_line: str
+    requested_at: AwareDatetime
+
+
+@register
+class ProtectionExtended(EventPayload):
+    """The extension was granted: the registration stays approved with a new expiry."""
+
+    event_type = "dealreg.registration.protection_extended"
+
+    registration_id: str
+    account_key: str
+    product_line: str
+    extended_at: AwareDatetime
+    protection_expires_at: AwareDatetime
+    reason: str
+    decided_by: str = "rules"
+
+
+@register
+class ExtensionDenied(EventPayload):
+    """The extension was refused (already extended, window over, deal closed...)."""
+
+    event_type = "dealreg.registration.extension_denied"
+
+    registration_id: str
+    account_key: str
+    product_line: str
+    decided_at: AwareDatetime
+    reason_code: str
+    reason: str
+
+
+@register
+class ProtectionExpired(EventPayload):
+    """The protection window ended without a win: the registration is ``expired``."""
+
+    event_type = "dealreg.registration.protection_expired"
+
+    registration_id: str
+    account_key: str
+    product_line: str
+    expired_at: AwareDatetime
+
+
+@register
+class ConflictEscalated(EventPayload):
+    """A conflict-queue case passed its SLA due time undecided."""
+
+    event_type = "dealreg.conflict.escalated"
+
+    conflict_id: str
+    registration_id: str
+    account_key: str
+    product_line: str
+    due_at: AwareDatetime
+    escalated_at: AwareDatetime

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from schemas import crm, registration
 from schemas.envelope import EventPayload
-from schemas.registration import RegistrationApproved, RegistrationRejected, RegistrationSubmitted
 
 
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
     partitions: int
-    config: dict[str, str] = field(default_factory=dict)
+    config: dict[str, str] = field(default_factory=dict, hash=False)
     description: str = ""
 
 
@@ -34,6 +34,12 @@ DECISIONS = TopicSpec(
     config=_FOREVER,
     description="What the rules decided and the lifecycle the resolver owns. Keyed by account.",
 )
+CRM = TopicSpec(
+    name="dealreg.crm",
+    partitions=12,
+    config=_FOREVER,
+    description="What happened in the CRM: mirrored, changed, closed, direct opportunities.",
+)
 DEAD_LETTERS = TopicSpec(
     name="dealreg.dead-letters",
     partitions=3,
@@ -41,12 +47,35 @@ DEAD_LETTERS = TopicSpec(
     description="Records a consumer could not process, with the reason in `dlq_*` headers.",
 )
 
-TOPICS: tuple[TopicSpec, ...] = (REGISTRATIONS, DECISIONS, DEAD_LETTERS)
+TOPICS: tuple[TopicSpec, ...] = (REGISTRATIONS, DECISIONS, CRM, DEAD_LETTERS)
 
+_EVENTS_BY_TOPIC: dict[TopicSpec, tuple[type[EventPayload], ...]] = {
+    REGISTRATIONS: (
+        registration.RegistrationSubmitted,
+        registration.RegistrationWithdrawn,
+        registration.ExtensionRequested,
+    ),
+    DECISIONS: (
+        registration.RegistrationApproved,
+        registration.RegistrationRejected,
+        registration.RegistrationSentToReview,
+        registration.ProtectionExtended,
+        registration.ExtensionDenied,
+        registration.ProtectionExpired,
+        registration.ConflictEscalated,
+    ),
+    CRM: (
+        crm.CrmOpportunityMirrored,
+        crm.CrmOpportunityChanged,
+        crm.CrmDealClosed,
+        crm.DirectOpportunityOpened,
+        crm.DirectOpportunityClosed,
+    ),
+}
 _TOPIC_OF_EVENT: dict[str, TopicSpec] = {
-    RegistrationSubmitted.event_type: REGISTRATIONS,
-    RegistrationApproved.event_type: DECISIONS,
-    RegistrationRejected.event_type: DECISIONS,
+    payload.event_type: topic
+    for topic, payloads in _EVENTS_BY_TOPIC.items()
+    for payload in payloads
 }
 
 
@@ -55,5 +84,5 @@ def topic_for(payload_type: type[EventPayload]) -> TopicSpec:
     return _TOPIC_OF_EVENT[payload_type.event_type]
 
 
-def event_types_on(topic: TopicSpec) -> list[str]:
-    return sorted(name for name, spec in _TOPIC_OF_EVENT.items() if spec == topic)
+def events_on(topic: TopicSpec) -> tuple[type[EventPayload], ...]:
+    return _EVENTS_BY_TOPIC.get(topic, ())

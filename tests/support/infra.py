@@ -1,0 +1,81 @@
+"""Real infrastructure for the tests: Kafka and PostgreSQL started by the project's scripts.
+
+Tests get them through fixtures (``tests/conftest.py``). A part missing from the machine
+(no Java, no PostgreSQL server) skips the tests that need it, unless
+``DEALREG_TEST_REQUIRE_ALL=1`` (CI sets it), where a missing part fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "deploy" / "scripts"
+STATE = ROOT / ".dealreg"
+TEST_KAFKA_PORT = int(os.environ.get("DEALREG_TEST_KAFKA_PORT", "19092"))
+TEST_PG_PORT = int(os.environ.get("DEALREG_TEST_PG_PORT", "55433"))
+
+
+def require(condition: bool, what: str) -> None:
+    """Skip when a part is truly absent; fail instead when CI says every part must be there."""
+    if condition:
+        return
+    if os.environ.get("DEALREG_TEST_REQUIRE_ALL") == "1":
+        pytest.fail(f"{what} is required here (DEALREG_TEST_REQUIRE_ALL=1) but missing")
+    pytest.skip(f"{what} is not available on this machine")
+
+
+def keep_running() -> bool:
+    """``DEALREG_TEST_KEEP_INFRA=1`` leaves the broker and database up for the next run."""
+    return os.environ.get("DEALREG_TEST_KEEP_INFRA") == "1"
+
+
+def _run(args: list[str], env: dict[str, str]) -> str:
+    result = subprocess.run(
+        args, env={**os.environ, **env}, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout.strip()
+
+
+def kafka_env() -> dict[str, str]:
+    return {
+        "KAFKA_PORT": str(TEST_KAFKA_PORT),
+        "KAFKA_CONTROLLER_PORT": str(TEST_KAFKA_PORT + 1),
+        "KAFKA_DATA_DIR": str(STATE / "test-kafka"),
+    }
+
+
+def start_kafka() -> str:
+    require(shutil.which("java") is not None, "Java (for the Kafka broker)")
+    require(
+        shutil.which("mvn") is not None or (ROOT / "deploy/kafka/lib/.complete").exists(), "Maven"
+    )
+    _run([str(SCRIPTS / "kafka.sh"), "fetch"], kafka_env())
+    _run([str(SCRIPTS / "kafka.sh"), "start"], kafka_env())
+    return f"127.0.0.1:{TEST_KAFKA_PORT}"
+
+
+def stop_kafka() -> None:
+    _run([str(SCRIPTS / "kafka.sh"), "stop"], kafka_env())
+
+
+def postgres_env() -> dict[str, str]:
+    return {"PG_PORT": str(TEST_PG_PORT)}
+
+
+def start_postgres() -> str:
+    """Start the throwaway cluster; returns ``host:port`` credentials as a base URL."""
+    require(any(Path("/usr/lib/postgresql").glob("*/bin/initdb")), "PostgreSQL server")
+    _run([str(SCRIPTS / "postgres.sh"), "start"], postgres_env())
+    return f"dealreg:dealreg@127.0.0.1:{TEST_PG_PORT}"
+
+
+def stop_postgres() -> None:
+    _run([str(SCRIPTS / "postgres.sh"), "stop"], postgres_env())

@@ -1,0 +1,133 @@
+"""The three services as real processes (uvicorn), for end-to-end tests.
+
+Each service gets its own PostgreSQL database (migrated with Alembic first), a free port and
+the test's topic prefix, and logs to ``test-artifacts/<test>/<service>.log``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+
+from tests.support.infra import ROOT
+
+SERVICES = ("deal_registration", "conflict_resolver", "crm_sync")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class ServiceStack:
+    kafka_bootstrap: str
+    database_urls: dict[str, str]
+    topic_prefix: str
+    artifacts: Path
+    admin_token: str = "test-admin-token-0123456789abcdef"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def env(self, service: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DEALREG_ENV": "test",
+            "DEALREG_SERVICE_NAME": service,
+            "DEALREG_DATABASE_URL": self.database_urls[service],
+            "DEALREG_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "DEALREG_KAFKA_TOPIC_PREFIX": self.topic_prefix,
+            "DEALREG_ADMIN_TOKEN": self.admin_token,
+            "DEALREG_OUTBOX_POLL_INTERVAL_SECONDS": "0.05",
+            **self.extra_env,
+        }
+
+    def migrate(self, service: str) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "services.migrations", service, "upgrade", "head"],
+            env=self.env(service),
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self, service: str, *, migrate: bool = True) -> None:
+        if migrate:
+            self.migrate(service)
+        self.ports.setdefault(service, free_port())
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        # The child keeps its own copy of the descriptor; ours closes when the block ends.
+        with (self.artifacts / f"{service}.log").open("ab") as log:
+            self.processes[service] = self._spawn(service, log)
+
+    def _spawn(self, service: str, log: BinaryIO) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                f"{service}.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.ports[service]),
+                "--no-access-log",
+            ],
+            env=self.env(service),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, service: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            process = self.processes[service]
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"{service} exited with {process.returncode}; see {self.artifacts}"
+                )
+            try:
+                if httpx.get(f"{self.url(service)}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{service} not ready after {timeout}s; see {self.artifacts}")
+
+    def start_all(self) -> None:
+        for service in SERVICES:
+            self.start(service)
+        for service in SERVICES:
+            self.wait_ready(service)
+
+    def kill(self, service: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        process = self.processes[service]
+        process.send_signal(sig)
+        process.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
