@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from typing import Any, Literal
 
 from alembic import command, context
 from alembic.config import Config
@@ -16,6 +17,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from services.db import create_engine
+from services.tables import UtcDateTime
 
 SERVICES = ("deal_registration", "conflict_resolver", "crm_sync")
 
@@ -59,9 +61,17 @@ def _run_migrations(connection: Connection, metadata: MetaData) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def _render_item(type_: str, obj: Any, _autogen_context: Any) -> str | Literal[False]:
+    """Autogenerate writes our ``UtcDateTime`` as the plain column type it compiles to."""
+    if type_ == "type" and isinstance(obj, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def main() -> None:

@@ -43,5 +43,29 @@ protections = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
 )
 
+conflicts = Table(
+    "conflicts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    # The registration under review; the claims it competes with are in the evidence.
+    Column("registration_id", String(36), nullable=False, unique=True),
+    Column("account_key", String(300), nullable=False),
+    Column("product_line", String(64), nullable=False),
+    Column("rule", String(40), nullable=False),
+    Column("reason_code", String(40), nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("competing_registration_ids", JSON, nullable=False),
+    Column("state", String(20), nullable=False),  # open, decided
+    Column("owner", String(100), nullable=True),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("escalated_at", UtcDateTime(), nullable=True),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    Column("decided_by", String(100), nullable=True),
+    Column("decision_reason", Text, nullable=True),
+    Column("approved_registration_id", String(36), nullable=True),
+    Index("ix_conflicts_state_due", "state", "due_at"),
+)
+
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
