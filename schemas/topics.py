@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas import crm, registration
+from schemas import crm, principals, registration
 from schemas.envelope import EventPayload
 
 
@@ -40,6 +40,12 @@ CRM = TopicSpec(
     config=_FOREVER,
     description="What happened in the CRM: mirrored, changed, closed, direct opportunities.",
 )
+PRINCIPALS = TopicSpec(
+    name="dealreg.principals",
+    partitions=3,
+    config=_FOREVER,
+    description="Ops keys issued and keys revoked (hashes only). Keyed by principal id.",
+)
 DEAD_LETTERS = TopicSpec(
     name="dealreg.dead-letters",
     partitions=3,
@@ -47,7 +53,7 @@ DEAD_LETTERS = TopicSpec(
     description="Records a consumer could not process, with the reason in `dlq_*` headers.",
 )
 
-TOPICS: tuple[TopicSpec, ...] = (REGISTRATIONS, DECISIONS, CRM, DEAD_LETTERS)
+TOPICS: tuple[TopicSpec, ...] = (REGISTRATIONS, DECISIONS, CRM, PRINCIPALS, DEAD_LETTERS)
 
 _EVENTS_BY_TOPIC: dict[TopicSpec, tuple[type[EventPayload], ...]] = {
     REGISTRATIONS: (
@@ -71,6 +77,7 @@ _EVENTS_BY_TOPIC: dict[TopicSpec, tuple[type[EventPayload], ...]] = {
         crm.DirectOpportunityOpened,
         crm.DirectOpportunityClosed,
     ),
+    PRINCIPALS: (principals.OpsKeyIssued, principals.ApiKeyRevoked),
 }
 _TOPIC_OF_EVENT: dict[str, TopicSpec] = {
     payload.event_type: topic
