@@ -46,7 +46,7 @@ from services.db import dialect_name
 from services.outbox import stage_events
 
 log = structlog.get_logger(__name__)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 2, tzinfo=UTC)
 
 
 @dataclass

@@ -69,7 +69,7 @@ def _parse_amount(raw: str | None) -> Decimal | None:
 
 
 def _ms(moment: datetime) -> str:
-    return str(int(moment.timestamp() * 1000))
+    return str(max(0, int(moment.timestamp() * 1000)))
 
 
 class HubSpotConnector:
