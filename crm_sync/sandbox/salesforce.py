@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from urllib.parse import parse_qs
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
