@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from fastapi import FastAPI
 
-from crm_sync import handlers
+from crm_sync import handlers, inbound, outbound
+from crm_sync.adapters.connectors import build_connector
 from crm_sync.adapters.tables import outbox
+from crm_sync.handlers import Context
+from crm_sync.ports import CrmConnector
+from crm_sync.routes import router
 from crm_sync.settings import CrmSyncSettings
-from schemas.registration import RegistrationApproved
-from schemas.topics import DECISIONS
+from schemas.registration import (
+    ProtectionExpired,
+    ProtectionExtended,
+    RegistrationApproved,
+    RegistrationWithdrawn,
+)
+from schemas.topics import DEAD_LETTERS, DECISIONS, REGISTRATIONS
 from services.clock import Clock, SystemClock
 from services.http.app import build_api
 from services.runtime import ServiceRuntime
+
+log = structlog.get_logger(__name__)
 
 
 def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -23,27 +38,95 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or CrmSyncSettings()
         runtime = ServiceRuntime(settings=resolved, outbox=outbox, clock=clock or SystemClock())
-        ctx = handlers.Context(transactions=runtime.transactions, clock=runtime.clock)
+        connector = build_connector(resolved.crm)
+
+        async def dead_letter(system: str, payload: dict[str, Any], reason: str) -> None:
+            await runtime.publisher.send_raw(
+                DEAD_LETTERS.name,
+                key=str(payload.get("account_key", "")).encode(),
+                value=json.dumps(payload).encode(),
+                headers=[
+                    ("dlq_reason", reason.encode()),
+                    ("dlq_consumer", f"crm_sync.push.{system}".encode()),
+                    ("dlq_registration_id", str(payload.get("registration_id")).encode()),
+                ],
+            )
+
+        ctx = Context(
+            transactions=runtime.transactions,
+            clock=runtime.clock,
+            connector=connector,
+            settings=resolved.crm,
+            dead_letters=dead_letter,
+        )
 
         async def on_approved(envelope: Any) -> None:
             await handlers.record_approval(ctx, envelope)
+
+        async def on_lifecycle(envelope: Any) -> None:
+            await handlers.record_lifecycle(ctx, envelope)
 
         runtime.add_consumer(
             group_id=handlers.APPROVALS_CONSUMER,
             topics=[DECISIONS.name],
             handlers={RegistrationApproved.event_type: on_approved},
         )
+        runtime.add_consumer(
+            group_id=handlers.LIFECYCLE_CONSUMER,
+            topics=[DECISIONS.name, REGISTRATIONS.name],
+            handlers={
+                event.event_type: on_lifecycle
+                for event in (ProtectionExtended, ProtectionExpired, RegistrationWithdrawn)
+            },
+        )
         app.state.context = ctx
         app.state.runtime = runtime
+        app.state.reconcile_now = asyncio.Event()
         await runtime.start()
+        if connector is not None:
+            runtime.add_background("crm-pusher", _pusher(ctx, connector))
+            runtime.add_background(
+                "crm-reconciler", _reconciler(ctx, connector, app.state.reconcile_now)
+            )
         try:
             yield
         finally:
             await runtime.stop()
+            if connector is not None:
+                await connector.aclose()
 
     return build_api(
         title="dealreg: CRM sync",
         description="Mirrors approved deals into the CRM and takes CRM webhooks back (see API.md).",
         lifespan=lifespan,
-        routers=[],
+        routers=[router],
     )
+
+
+def _pusher(ctx: Context, connector: CrmConnector) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        while True:
+            pushed = await outbound.push_pending(ctx, connector)
+            if pushed == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ctx.wake_pusher.wait(), timeout=0.25)
+                ctx.wake_pusher.clear()
+
+    return run
+
+
+def _reconciler(
+    ctx: Context, connector: CrmConnector, now: asyncio.Event
+) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(now.wait(), timeout=ctx.settings.reconcile_interval_seconds)
+            now.clear()
+            try:
+                examined = await inbound.reconcile(ctx, connector)
+                log.info("reconciliation sweep", crm_system=connector.system, examined=examined)
+            except Exception:
+                log.exception("reconciliation sweep failed", crm_system=connector.system)
+
+    return run

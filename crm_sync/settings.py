@@ -1,9 +1,76 @@
-"""crm_sync's settings (``DEALREG_*``)."""
+"""crm_sync's settings (``DEALREG_*``; the CRM group is ``DEALREG_CRM_*``).
+
+Tokens and secrets are ``SecretStr``: they never appear in logs or reprs.
+"""
 
 from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.settings import ServiceSettings
 
 
+class CrmSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DEALREG_CRM_", extra="ignore")
+
+    connector: Literal["none", "hubspot", "salesforce"] = Field(
+        default="none", description="Which CRM this deployment mirrors into."
+    )
+    # HubSpot (private app)
+    hubspot_base_url: str = "https://api.hubapi.com"
+    hubspot_token: SecretStr = SecretStr("")
+    hubspot_client_secret: SecretStr = Field(
+        default=SecretStr(""), description="The app's client secret: signs webhooks (v3)."
+    )
+    hubspot_app_id: str = Field(default="", description="Events from this app are our echoes.")
+    hubspot_pipeline: str = "default"
+    hubspot_stage_map: dict[str, str] = Field(
+        default_factory=dict, description="CRM stage id -> our stage name (JSON); adds to defaults."
+    )
+    hubspot_won_stages: list[str] = Field(default_factory=lambda: ["closedwon"])
+    hubspot_lost_stages: list[str] = Field(default_factory=lambda: ["closedlost"])
+    hubspot_initial_stage: str = "appointmentscheduled"
+    hubspot_per_ten_seconds: int = Field(default=90, description="Under HubSpot's 100/10 s.")
+    hubspot_per_day: int = Field(default=240_000, description="Under HubSpot's 250,000/day.")
+    hubspot_search_per_second: int = Field(default=4, description="Under search's 5/s.")
+    # Salesforce (connected app, OAuth 2.0 client credentials)
+    salesforce_instance_url: str = ""
+    salesforce_token_url: str = Field(
+        default="", description="Defaults to <instance>/services/oauth2/token."
+    )
+    salesforce_client_id: SecretStr = SecretStr("")
+    salesforce_client_secret: SecretStr = SecretStr("")
+    salesforce_api_version: str = "59.0"
+    salesforce_external_id_field: str = "Dealreg_Registration_Id__c"
+    salesforce_integration_user_id: str = Field(
+        default="", description="Changes made by this user are our echoes."
+    )
+    salesforce_webhook_secret: SecretStr = SecretStr("")
+    salesforce_ca_bundle: str = Field(default="", description="CA file to trust (the sandbox).")
+    salesforce_per_day: int = Field(default=90_000, description="Under the org's daily limit.")
+    salesforce_stage_map: dict[str, str] = Field(default_factory=dict)
+    # Behaviour
+    webhook_public_base_url: str = Field(
+        default="", description="Scheme and host the CRM calls (for v3 signatures behind proxies)."
+    )
+    webhook_max_skew_seconds: int = 300
+    push_batch_size: int = Field(default=100, ge=1)
+    push_max_attempts: int = Field(default=8, ge=1, description="Then the dead-letter topic.")
+    push_backoff_initial_seconds: float = 0.5
+    push_backoff_max_seconds: float = 60.0
+    http_attempts: int = Field(default=4, ge=1, description="Tries per call, within one attempt.")
+    http_backoff_initial_seconds: float = 0.2
+    http_backoff_max_seconds: float = 10.0
+    reconcile_interval_seconds: float = Field(default=300.0, gt=0)
+    reconcile_overlap_seconds: float = Field(default=5.0, ge=0)
+    direct_default_product_line: str = Field(
+        default="*", description="Product line of a direct opportunity that names none."
+    )
+
+
 class CrmSyncSettings(ServiceSettings):
     service_name: str = "crm_sync"
+    crm: CrmSettings = Field(default_factory=CrmSettings)

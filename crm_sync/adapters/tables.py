@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, MetaData, Numeric, String, Table
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    false,
+)
 
-from services.tables import UtcDateTime, inbox_table, outbox_table
+from services.tables import BigIntId, UtcDateTime, inbox_table, outbox_table
 
 metadata = MetaData()
 
@@ -19,11 +30,62 @@ mirrored_deals = Table(
     Column("amount_currency", String(3), nullable=False),
     Column("protection_expires_at", UtcDateTime(), nullable=False),
     Column("registration", JSON, nullable=False),
-    Column("sync_state", String(20), nullable=False),  # pending, synced, failed
+    Column("sync_state", String(20), nullable=False),  # pending, synced, dead
     Column("crm_system", String(20), nullable=True),
     Column("crm_opportunity_id", String(64), nullable=True),
     Column("approved_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # The owned (partner and protection) fields as they should be in the CRM.
+    Column("desired", JSON, nullable=True),
+    # The owned fields as we last wrote them: only differences are sent.
+    Column("last_written", JSON, nullable=True),
+    # The sales fields and CRM modification time we last applied (ordering, echo rule).
+    Column("applied", JSON, nullable=True),
+    Column("applied_modified_at", UtcDateTime(), nullable=True),
+    Column("written_modified_at", UtcDateTime(), nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("crm_archived", Boolean, nullable=False, server_default=false()),
+    Column("pending_since", UtcDateTime(), nullable=True),
+    Column("correlation_id", String(64), nullable=True),
+)
+
+direct_opportunities = Table(
+    "direct_opportunities",
+    metadata,
+    Column("crm_system", String(20), primary_key=True),
+    Column("opportunity_id", String(64), primary_key=True),
+    Column("account_key", String(300), nullable=False),
+    Column("product_line", String(64), nullable=False),
+    Column("state", String(10), nullable=False),  # open, closed
+    Column("modified_at", UtcDateTime(), nullable=False),
+)
+
+crm_dead_letters = Table(
+    "crm_dead_letters",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("crm_system", String(20), nullable=False),
+    Column("registration_id", String(36), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("replayed_at", UtcDateTime(), nullable=True),
+)
+
+connector_state = Table(
+    "crm_connector_state",
+    metadata,
+    Column("crm_system", String(20), primary_key=True),
+    Column("watermark", UtcDateTime(), nullable=True),
+    Column("last_success_at", UtcDateTime(), nullable=True),
+    Column("last_failure_at", UtcDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("last_reconciled_at", UtcDateTime(), nullable=True),
+    Column("echoes_dropped", Integer, nullable=False, server_default="0"),
 )
 
 outbox = outbox_table(metadata)

@@ -1,0 +1,173 @@
+"""HTTP plumbing shared by the connectors: a client-side rate limiter and retries.
+
+Retries use tenacity (exponential backoff with jitter) and honour ``Retry-After`` and the
+rate-limit headers when the server sends them. The limiter keeps us under the CRM's documented
+limits before the CRM has to say 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from prometheus_client import Counter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from crm_sync.ports import CrmRejectedError, CrmUnavailableError
+
+CRM_CALLS = Counter(
+    "dealreg_crm_calls_total", "HTTP calls to the CRM by outcome", ["crm_system", "outcome"]
+)
+
+
+class SlidingWindowLimiter:
+    """At most ``limit`` acquisitions in any ``period`` seconds, for each (limit, period) pair.
+
+    ``clock`` and ``sleep`` are injectable so the rule is tested without waiting.
+    """
+
+    def __init__(
+        self,
+        windows: list[tuple[int, float]],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._windows = [(limit, period, deque[float]()) for limit, period in windows if limit > 0]
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = asyncio.Lock()
+
+    def delay(self) -> float:
+        """Seconds until one more call fits every window (0 when it fits now)."""
+        now = self._clock()
+        wait = 0.0
+        for limit, period, stamps in self._windows:
+            while stamps and stamps[0] <= now - period:
+                stamps.popleft()
+            if len(stamps) >= limit:
+                wait = max(wait, stamps[0] + period - now)
+        return wait
+
+    def record(self) -> None:
+        now = self._clock()
+        for _limit, _period, stamps in self._windows:
+            stamps.append(now)
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while (wait := self.delay()) > 0:
+                await self._sleep(wait)
+            self.record()
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """``Retry-After`` (seconds), else HubSpot's interval header when the window is spent."""
+    header = response.headers.get("retry-after")
+    if header is not None:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            return None
+    if response.headers.get("x-hubspot-ratelimit-remaining") == "0":
+        interval = response.headers.get("x-hubspot-ratelimit-interval-milliseconds")
+        if interval and interval.isdigit():
+            return int(interval) / 1000
+    return None
+
+
+class _WaitHonouringRetryAfter:
+    def __init__(self, initial: float, maximum: float) -> None:
+        self._backoff = wait_exponential_jitter(initial=initial, max=maximum)
+        self._maximum = maximum
+
+    def __call__(self, state: RetryCallState) -> float:
+        backoff = float(self._backoff(state))
+        error = state.outcome.exception() if state.outcome else None
+        hint = getattr(error, "retry_after", None)
+        if hint is not None:
+            return float(min(hint, self._maximum * 4))
+        return backoff
+
+
+class CrmHttp:
+    """One CRM's HTTP client: limiter, retries, error mapping; never logs secrets."""
+
+    def __init__(
+        self,
+        *,
+        system: str,
+        client: httpx.AsyncClient,
+        limiter: SlidingWindowLimiter,
+        attempts: int,
+        initial_backoff: float,
+        max_backoff: float,
+        classify: Callable[[httpx.Response], Exception | None],
+        on_unauthorized: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.system = system
+        self.client = client
+        self._limiter = limiter
+        self._attempts = attempts
+        self._wait = _WaitHonouringRetryAfter(initial_backoff, max_backoff)
+        self._classify = classify
+        self._on_unauthorized = on_unauthorized
+
+    async def call(
+        self, method: str, url: str, *, limiter: SlidingWindowLimiter | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(CrmUnavailableError),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._once(method, url, limiter, **kwargs)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(
+        self, method: str, url: str, limiter: SlidingWindowLimiter | None, **kwargs: Any
+    ) -> httpx.Response:
+        await self._limiter.acquire()
+        if limiter is not None:
+            await limiter.acquire()
+        try:
+            response = await self.client.request(method, url, **kwargs)
+        except httpx.HTTPError as error:
+            CRM_CALLS.labels(crm_system=self.system, outcome="network").inc()
+            raise CrmUnavailableError(f"{method} {url}: {type(error).__name__}") from error
+        if response.status_code == 401 and self._on_unauthorized is not None:
+            CRM_CALLS.labels(crm_system=self.system, outcome="401").inc()
+            await self._on_unauthorized()
+            raise CrmUnavailableError("401: token refreshed", retry_after=0)
+        problem = self._classify(response)
+        CRM_CALLS.labels(
+            crm_system=self.system, outcome="ok" if problem is None else str(response.status_code)
+        ).inc()
+        if problem is not None:
+            raise problem
+        return response
+
+
+def default_classify(response: httpx.Response) -> Exception | None:
+    """429 and 5xx: try again (after the hint); other 4xx: rejected."""
+    status = response.status_code
+    if status == 429 or status >= 500:
+        return CrmUnavailableError(
+            f"{status}: {response.text[:300]}", retry_after=retry_after_seconds(response)
+        )
+    if status >= 400:
+        return CrmRejectedError(f"{status}: {response.text[:500]}")
+    return None

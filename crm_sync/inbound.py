@@ -1,0 +1,473 @@
+"""CRM -> us: webhooks and the reconciliation sweep turn CRM changes into events.
+
+Whatever the trigger (a webhook, a sweep), the opportunity is re-read from the CRM and the
+pure rules decide: newer than what we applied? a sales field changed? closed? Echoes of our own
+writes and stale or repeated deliveries change nothing. Direct opportunities (no registration
+id) are reported to the resolver when they open and when they close or go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_sync.adapters.tables import (
+    connector_state,
+    direct_opportunities,
+    inbox,
+    mirrored_deals,
+    outbox,
+)
+from crm_sync.domain.model import CrmDeal, SalesState
+from crm_sync.domain.rules import AppliedState, decide_direct, decide_inbound
+from crm_sync.handlers import SOURCE, Context
+from crm_sync.ports import CrmConnector
+from crm_sync.status import count_echo, ensure_state, record_success
+from schemas.accounts import account_key
+from schemas.crm import (
+    CrmDealClosed,
+    CrmOpportunityChanged,
+    CrmSystem,
+    DirectOpportunityClosed,
+    DirectOpportunityOpened,
+)
+from schemas.envelope import EventEnvelope, EventPayload, new_envelope
+from schemas.registration import AmountData, CustomerData
+from services.clock import new_id
+from services.db import dialect_name
+from services.outbox import stage_events
+
+log = structlog.get_logger(__name__)
+_EPOCH = datetime(1970, 1, 2, tzinfo=UTC)
+
+
+@dataclass
+class Notice:
+    """One webhook event in connector-neutral form."""
+
+    key: str  # the dedupe key (our composite, not the CRM's event id)
+    object_id: str
+    kind: str  # changed, deleted, restored, merged
+    merged_ids: list[str] = field(default_factory=list)
+    echo: bool = False
+
+
+def composite_key(*parts: object) -> str:
+    return hashlib.sha256("|".join(str(part) for part in parts).encode()).hexdigest()
+
+
+def hubspot_notices(events: Iterable[dict[str, Any]], app_id: str) -> list[Notice]:
+    """Read a HubSpot delivery (an array of events) into notices."""
+    notices = []
+    for event in events:
+        kind_of = str(event.get("subscriptionType", "")).rsplit(".", 1)[-1]
+        kind = {"deletion": "deleted", "restore": "restored", "merge": "merged"}.get(
+            kind_of, "changed"
+        )
+        survivor = event.get("newObjectId") or event.get("primaryObjectId") or event.get("objectId")
+        notices.append(
+            Notice(
+                key=composite_key(
+                    "hubspot",
+                    event.get("subscriptionType"),
+                    event.get("objectId"),
+                    event.get("propertyName"),
+                    event.get("propertyValue"),
+                    event.get("occurredAt"),
+                    event.get("eventId"),
+                ),
+                object_id=str(survivor),
+                kind=kind,
+                merged_ids=[
+                    str(i) for i in event.get("mergedObjectIds", []) if str(i) != str(survivor)
+                ],
+                echo=bool(app_id)
+                and event.get("changeSource") == "INTEGRATION"
+                and str(event.get("sourceId")) == str(app_id),
+            )
+        )
+    return notices
+
+
+def salesforce_notices(events: Iterable[dict[str, Any]], integration_user: str) -> list[Notice]:
+    """Read our Salesforce callout body (``{"events": [...]}``) into notices."""
+    notices = []
+    for event in events:
+        kind = str(event.get("changeType", "updated"))
+        survivor = event.get("masterRecordId") or event.get("id")
+        notices.append(
+            Notice(
+                key=composite_key(
+                    "salesforce", event.get("id"), kind, event.get("lastModifiedDate")
+                ),
+                object_id=str(survivor),
+                kind={"deleted": "deleted", "undeleted": "restored", "merged": "merged"}.get(
+                    kind, "changed"
+                ),
+                merged_ids=[str(event["id"])] if kind == "merged" else [],
+                echo=bool(integration_user) and event.get("lastModifiedById") == integration_user,
+            )
+        )
+    return notices
+
+
+async def receive_notices(ctx: Context, connector: CrmConnector, notices: list[Notice]) -> int:
+    """Apply a webhook delivery; returns how many notices were new. Raises if the CRM could not
+    be re-read, so the CRM delivers again."""
+    fresh = await _unseen(ctx, notices)
+    echoes = [n for n in fresh if n.echo]
+    real = [n for n in fresh if not n.echo]
+    ids = sorted({n.object_id for n in real})
+    deals = await connector.read(ids) if ids else []
+    found = {deal.crm_id for deal in deals}
+    now = ctx.clock.now()
+    async with ctx.transactions.transaction() as session:
+        claimed = [n for n in fresh if await _claim(session, n.key, now)]
+        if not claimed:
+            return 0
+        for notice in real:
+            for merged in notice.merged_ids:
+                await _remap(session, connector.system, merged, notice.object_id, now)
+        gone = [i for i in ids if i not in found]
+        await _archived(ctx, session, connector.system, gone, now)
+        await _apply(ctx, session, connector, deals, now)
+        if echoes:
+            await count_echo(session, connector.system, len(echoes))
+        await record_success(session, connector.system, now)
+    return len(claimed)
+
+
+async def _unseen(ctx: Context, notices: list[Notice]) -> list[Notice]:
+    if not notices:
+        return []
+    unique = list({n.key: n for n in notices}.values())
+    async with ctx.transactions.transaction() as session:
+        seen = set(
+            (
+                await session.execute(
+                    select(inbox.c.event_id).where(
+                        inbox.c.consumer == "crm_sync.webhooks",
+                        inbox.c.event_id.in_([n.key for n in unique]),
+                    )
+                )
+            ).scalars()
+        )
+    return [n for n in unique if n.key not in seen]
+
+
+async def _claim(session: AsyncSession, key: str, now: datetime) -> bool:
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    result = await session.execute(
+        insert(inbox)
+        .values(consumer="crm_sync.webhooks", event_id=key, event_type="webhook", processed_at=now)
+        .on_conflict_do_nothing()
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _remap(
+    session: AsyncSession, system: CrmSystem, merged: str, survivor: str, now: datetime
+) -> None:
+    """A merge: the stored id of the merged-away opportunity now names the survivor."""
+    await session.execute(
+        update(mirrored_deals)
+        .where(mirrored_deals.c.crm_system == system, mirrored_deals.c.crm_opportunity_id == merged)
+        .values(crm_opportunity_id=survivor, updated_at=now)
+    )
+
+
+async def reconcile(ctx: Context, connector: CrmConnector) -> int:
+    """Compare both sides from the watermark and repair drift; returns records examined."""
+    now = ctx.clock.now()
+    async with ctx.transactions.transaction() as session:
+        await ensure_state(session, connector.system)
+        watermark = (
+            await session.execute(
+                select(connector_state.c.watermark).where(
+                    connector_state.c.crm_system == connector.system
+                )
+            )
+        ).scalar_one_or_none()
+    since = (watermark or _EPOCH) - timedelta(seconds=ctx.settings.reconcile_overlap_seconds)
+    deals = await connector.changed_since(since)
+    async with ctx.transactions.transaction() as session:
+        await _apply(ctx, session, connector, deals, now)
+        newest = max((deal.modified_at for deal in deals), default=watermark)
+        await session.execute(
+            update(connector_state)
+            .where(connector_state.c.crm_system == connector.system)
+            .values(watermark=newest, last_reconciled_at=now, last_success_at=now)
+        )
+    return len(deals)
+
+
+async def _apply(
+    ctx: Context,
+    session: AsyncSession,
+    connector: CrmConnector,
+    deals: Sequence[CrmDeal],
+    now: datetime,
+) -> None:
+    events: list[EventEnvelope[Any]] = []
+    echoes = 0
+    for deal in sorted(deals, key=lambda d: d.modified_at):
+        if deal.is_direct:
+            events.extend(await _apply_direct(ctx, session, connector.system, deal, now))
+        else:
+            produced, echo = await _apply_mirrored(session, connector, deal, now)
+            events.extend(produced)
+            echoes += echo
+    if echoes:
+        await count_echo(session, connector.system, echoes)
+    await stage_events(session, outbox, events, now=now)
+
+
+async def _apply_mirrored(
+    session: AsyncSession, connector: CrmConnector, deal: CrmDeal, now: datetime
+) -> tuple[list[EventEnvelope[Any]], int]:
+    row = (
+        await session.execute(
+            select(mirrored_deals).where(mirrored_deals.c.registration_id == deal.registration_id)
+        )
+    ).first()
+    if row is None:
+        return [], 0  # not one of ours (another environment's registration)
+    applied = None
+    if row.applied is not None:
+        applied = AppliedState(
+            modified_at=row.applied_modified_at or _EPOCH, sales=SalesState.from_json(row.applied)
+        )
+    by_us = deal.modified_by_us or (
+        row.written_modified_at is not None and deal.modified_at == row.written_modified_at
+    )
+    decision = decide_inbound(_marked(deal, by_us), applied)
+    values: dict[str, Any] = {}
+    if row.crm_opportunity_id != deal.crm_id:
+        values["crm_opportunity_id"] = deal.crm_id
+    if row.crm_archived:
+        values["crm_archived"] = False
+    if decision.reason != "stale":
+        values["applied_modified_at"] = deal.modified_at
+    # Owned fields someone edited in the CRM: repair them (send them again), never adopt them.
+    if (
+        row.last_written
+        and any(deal.owned.get(name) != value for name, value in row.last_written.items())
+        and row.sync_state != "dead"
+    ):
+        values.update(
+            last_written={k: v for k, v in deal.owned.items()},
+            sync_state="pending",
+            pending_since=now,
+            next_attempt_at=now,
+        )
+    events: list[EventEnvelope[Any]] = []
+    if decision.apply:
+        values["applied"] = deal.sales.as_json()
+        events = _sales_events(row, connector.system, deal, decision.changed, decision.closed)
+    if values:
+        await session.execute(
+            update(mirrored_deals)
+            .where(mirrored_deals.c.registration_id == row.registration_id)
+            .values(**values)
+        )
+    return events, int(decision.is_echo)
+
+
+def _marked(deal: CrmDeal, by_us: bool) -> CrmDeal:
+    return replace(deal, modified_by_us=by_us)
+
+
+def _sales_events(
+    row: Any,
+    system: CrmSystem,
+    deal: CrmDeal,
+    changed: dict[str, object],
+    closed: str | None,
+) -> list[EventEnvelope[Any]]:
+    payloads: list[EventPayload] = []
+    sales = deal.sales
+    if changed:
+        payloads.append(
+            CrmOpportunityChanged(
+                registration_id=row.registration_id,
+                account_key=row.account_key,
+                crm_system=system,
+                opportunity_id=deal.crm_id,
+                stage=sales.stage,
+                amount=AmountData(
+                    value=sales.amount, currency=sales.currency or row.amount_currency
+                )
+                if sales.amount is not None
+                else None,
+                close_date=sales.close_date,
+                changed_at=deal.modified_at,
+            )
+        )
+    if closed in ("won", "lost"):
+        payloads.append(
+            CrmDealClosed(
+                registration_id=row.registration_id,
+                account_key=row.account_key,
+                product_line=row.product_line,
+                crm_system=system,
+                opportunity_id=deal.crm_id,
+                outcome=closed,
+                closed_at=deal.modified_at,
+            )
+        )
+    return [
+        _envelope(
+            p,
+            subject=row.registration_id,
+            key=row.account_key,
+            corr=row.correlation_id,
+            now=deal.modified_at,
+        )
+        for p in payloads
+    ]
+
+
+def _envelope(
+    payload: EventPayload, *, subject: str, key: str, corr: str | None, now: datetime
+) -> EventEnvelope[Any]:
+    return new_envelope(
+        payload,
+        event_id=new_id(),
+        source=SOURCE,
+        subject=subject,
+        time=now,
+        correlation_id=corr or subject,
+        causation_id=None,
+        partition_key=key,
+    )
+
+
+async def _apply_direct(
+    ctx: Context, session: AsyncSession, system: CrmSystem, deal: CrmDeal, now: datetime
+) -> list[EventEnvelope[Any]]:
+    known = (
+        await session.execute(
+            select(direct_opportunities).where(
+                direct_opportunities.c.crm_system == system,
+                direct_opportunities.c.opportunity_id == deal.crm_id,
+            )
+        )
+    ).first()
+    if known is not None and deal.modified_at < known.modified_at:
+        return []
+    decision = decide_direct(deal, known.state if known else None)
+    if not decision.opened and not decision.closed:
+        return []
+    product_line = deal.extra.get("product_line") or ctx.settings.direct_default_product_line
+    name = deal.company_name or deal.name or deal.crm_id
+    country = (deal.company_country or "").upper()
+    key = (
+        known.account_key
+        if known is not None
+        else account_key(name=name, domain=deal.company_domain, country=country or None)
+    )
+    payload: EventPayload
+    if decision.opened:
+        payload = DirectOpportunityOpened(
+            crm_system=system,
+            opportunity_id=deal.crm_id,
+            account_key=key,
+            customer=CustomerData(
+                name=name,
+                domain=deal.company_domain,
+                country=country if len(country) == 2 else "ZZ",
+            ),
+            product_line=product_line,
+            opened_at=deal.modified_at,
+        )
+    else:
+        payload = DirectOpportunityClosed(
+            crm_system=system,
+            opportunity_id=deal.crm_id,
+            account_key=key,
+            product_line=known.product_line if known else product_line,
+            closed_at=deal.modified_at,
+        )
+    state = "open" if decision.opened else "closed"
+    if known is None:
+        await session.execute(
+            direct_opportunities.insert().values(
+                crm_system=system,
+                opportunity_id=deal.crm_id,
+                account_key=key,
+                product_line=product_line,
+                state=state,
+                modified_at=deal.modified_at,
+            )
+        )
+    else:
+        await session.execute(
+            update(direct_opportunities)
+            .where(
+                direct_opportunities.c.crm_system == system,
+                direct_opportunities.c.opportunity_id == deal.crm_id,
+            )
+            .values(state=state, modified_at=deal.modified_at)
+        )
+    return [_envelope(payload, subject=deal.crm_id, key=key, corr=None, now=now)]
+
+
+async def _archived(
+    ctx: Context, session: AsyncSession, system: CrmSystem, crm_ids: list[str], now: datetime
+) -> None:
+    """Deleted (archived) in the CRM: a mirrored deal is not recreated; a direct one closes."""
+    if not crm_ids:
+        return
+    await session.execute(
+        update(mirrored_deals)
+        .where(
+            mirrored_deals.c.crm_system == system,
+            mirrored_deals.c.crm_opportunity_id.in_(crm_ids),
+        )
+        .values(crm_archived=True, updated_at=now)
+    )
+    events = []
+    for crm_id in crm_ids:
+        known = (
+            await session.execute(
+                select(direct_opportunities).where(
+                    direct_opportunities.c.crm_system == system,
+                    direct_opportunities.c.opportunity_id == crm_id,
+                    direct_opportunities.c.state == "open",
+                )
+            )
+        ).first()
+        if known is None:
+            continue
+        await session.execute(
+            update(direct_opportunities)
+            .where(
+                direct_opportunities.c.crm_system == system,
+                direct_opportunities.c.opportunity_id == crm_id,
+            )
+            .values(state="closed", modified_at=now)
+        )
+        events.append(
+            _envelope(
+                DirectOpportunityClosed(
+                    crm_system=system,
+                    opportunity_id=crm_id,
+                    account_key=known.account_key,
+                    product_line=known.product_line,
+                    closed_at=now,
+                ),
+                subject=crm_id,
+                key=known.account_key,
+                corr=None,
+                now=now,
+            )
+        )
+    await stage_events(session, outbox, events, now=now)

@@ -1,0 +1,44 @@
+"""The port every CRM connector implements (HubSpot, Salesforce); handlers depend only on it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from crm_sync.domain.model import CrmDeal, DealWrite, StageTable, WriteResult
+from schemas.crm import CrmSystem
+
+
+class CrmUnavailableError(Exception):
+    """The CRM failed or refused for now (5xx, 429, network): try again later."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CrmRejectedError(Exception):
+    """The CRM refused the request itself (4xx other than 429): retrying will not help."""
+
+
+class CrmConnector(Protocol):
+    """One CRM: upsert opportunities keyed by registration id, read them back, find changes."""
+
+    system: CrmSystem
+    batch_size: int
+    stages: StageTable
+
+    async def upsert(self, writes: Sequence[DealWrite]) -> list[WriteResult]:
+        """Create or update opportunities by the registration-id external key, in one batch."""
+        ...
+
+    async def read(self, crm_ids: Sequence[str]) -> list[CrmDeal]:
+        """Current state of these opportunities; archived or deleted ones are left out."""
+        ...
+
+    async def changed_since(self, since: datetime) -> list[CrmDeal]:
+        """Opportunities modified at or after ``since``, oldest first."""
+        ...
+
+    async def aclose(self) -> None: ...

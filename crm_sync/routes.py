@@ -1,0 +1,150 @@
+"""crm_sync's HTTP surface: CRM webhooks in, sync status and dead letters for operators."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+
+from crm_sync import inbound, outbound
+from crm_sync.domain.signatures import verify_dealreg_signature, verify_hubspot_v3
+from crm_sync.handlers import Context
+from crm_sync.ports import CrmConnector, CrmUnavailableError
+from crm_sync.status import sync_status
+from services.http.problems import ProblemError
+from services.http.security import bearer_token, is_admin_token, unauthorized
+
+router = APIRouter()
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.context
+    return ctx
+
+
+def _connector(ctx: Context, system: str) -> CrmConnector:
+    if ctx.connector is None or ctx.connector.system != system:
+        raise ProblemError(404, f"This deployment does not mirror into {system}.")
+    return ctx.connector
+
+
+def _require_admin(request: Request) -> None:
+    token = bearer_token(request)
+    settings = request.app.state.runtime.settings
+    if not is_admin_token(token, settings.security.admin_token.get_secret_value()):
+        raise unauthorized()
+
+
+def _bad_signature() -> ProblemError:
+    return ProblemError(401, "The webhook signature or timestamp is not valid.")
+
+
+def _signed_uri(request: Request, public_base: str) -> str:
+    if not public_base:
+        return str(request.url)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return public_base.rstrip("/") + request.url.path + query
+
+
+def _json_list(body: bytes, key: str | None = None) -> list[dict[str, Any]]:
+    try:
+        parsed = json.loads(body)
+    except ValueError as error:
+        raise ProblemError(400, "The body is not JSON.") from error
+    items = parsed.get(key) if key and isinstance(parsed, dict) else parsed
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ProblemError(400, "Expected a JSON array of events.")
+    return items
+
+
+@router.post("/v1/webhooks/hubspot", status_code=204, tags=["webhooks"])
+async def hubspot_webhook(request: Request) -> Response:
+    ctx = _ctx(request)
+    connector = _connector(ctx, "hubspot")
+    body = await request.body()
+    settings = ctx.settings
+    if not verify_hubspot_v3(
+        secret=settings.hubspot_client_secret.get_secret_value(),
+        method=request.method,
+        uri=_signed_uri(request, settings.webhook_public_base_url),
+        body=body,
+        timestamp=request.headers.get("x-hubspot-request-timestamp", ""),
+        signature=request.headers.get("x-hubspot-signature-v3", ""),
+        now_ms=int(ctx.clock.now().timestamp() * 1000),
+        max_skew_ms=settings.webhook_max_skew_seconds * 1000,
+    ):
+        raise _bad_signature()
+    notices = inbound.hubspot_notices(_json_list(body), settings.hubspot_app_id)
+    await _receive(ctx, connector, notices)
+    return Response(status_code=204)
+
+
+@router.post("/v1/webhooks/salesforce", status_code=204, tags=["webhooks"])
+async def salesforce_webhook(request: Request) -> Response:
+    ctx = _ctx(request)
+    connector = _connector(ctx, "salesforce")
+    body = await request.body()
+    settings = ctx.settings
+    if not verify_dealreg_signature(
+        secret=settings.salesforce_webhook_secret.get_secret_value(),
+        timestamp=request.headers.get("x-dealreg-timestamp", ""),
+        body=body,
+        signature=request.headers.get("x-dealreg-signature", ""),
+        now_ms=int(ctx.clock.now().timestamp() * 1000),
+    ):
+        raise _bad_signature()
+    notices = inbound.salesforce_notices(
+        _json_list(body, "events"), settings.salesforce_integration_user_id
+    )
+    await _receive(ctx, connector, notices)
+    return Response(status_code=204)
+
+
+async def _receive(ctx: Context, connector: CrmConnector, notices: list[inbound.Notice]) -> None:
+    try:
+        await inbound.receive_notices(ctx, connector, notices)
+    except CrmUnavailableError as error:
+        # The CRM delivers again; the reconciliation sweep is the safety net.
+        raise ProblemError(503, "The CRM could not be read back; deliver again.") from error
+
+
+@router.get("/v1/sync/status", tags=["sync"])
+async def status(request: Request) -> dict[str, Any]:
+    _require_admin(request)
+    ctx = _ctx(request)
+    connectors = []
+    if ctx.connector is not None:
+        connectors.append(
+            await sync_status(ctx.transactions, ctx.connector.system, ctx.clock.now())
+        )
+    return {"connectors": connectors}
+
+
+@router.post("/v1/sync/reconcile", status_code=202, tags=["sync"])
+async def start_reconcile(request: Request) -> dict[str, str]:
+    _require_admin(request)
+    ctx = _ctx(request)
+    if ctx.connector is None:
+        raise ProblemError(409, "No CRM connector is configured.")
+    request.app.state.reconcile_now.set()
+    return {"status": "started"}
+
+
+@router.get("/v1/sync/dead-letters", tags=["sync"])
+async def dead_letters(request: Request, include_replayed: bool = False) -> dict[str, Any]:
+    _require_admin(request)
+    items = await outbound.list_dead_letters(_ctx(request), include_replayed=include_replayed)
+    return {"items": items}
+
+
+class ReplayRequest(BaseModel):
+    ids: list[int] | None = None
+
+
+@router.post("/v1/sync/dead-letters/replay", status_code=202, tags=["sync"])
+async def replay(request: Request, body: ReplayRequest | None = None) -> dict[str, int]:
+    _require_admin(request)
+    replayed = await outbound.replay_dead_letters(_ctx(request), body.ids if body else None)
+    return {"replayed": replayed}

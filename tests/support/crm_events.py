@@ -1,0 +1,115 @@
+"""Feed approvals straight to Kafka and read crm_sync's events back, for the CRM tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from schemas.envelope import EventEnvelope, decode_event, new_envelope
+from schemas.registration import AmountData, CustomerData, RegistrationApproved, RegistrationSummary
+from services.kafka.producer import KafkaEventPublisher
+
+
+def approval(index: int, *, domain: str | None = None) -> EventEnvelope[Any]:
+    registration_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    domain = domain or f"customer{index}.example"
+    payload = RegistrationApproved(
+        registration_id=registration_id,
+        account_key=f"d:{domain}",
+        product_line="network-security",
+        decided_at=now,
+        protection_expires_at=now + timedelta(days=90),
+        policy_version=1,
+        rule="FIRST_TO_REGISTER",
+        reason="approved",
+        registration=RegistrationSummary(
+            partner_id="partner-1",
+            partner_name="Northwind Networks",
+            customer=CustomerData(name=f"Customer {index}", domain=domain, country="US"),
+            product_line="network-security",
+            deal_type="new",
+            amount=AmountData(value=Decimal("125000.00"), currency="USD"),
+            expected_close_date=date.today() + timedelta(days=120),  # noqa: DTZ011
+            submitted_at=now,
+        ),
+    )
+    return new_envelope(
+        payload,
+        event_id=str(uuid.uuid4()),
+        source="/tests",
+        subject=registration_id,
+        time=now,
+        correlation_id=registration_id,
+        causation_id=None,
+        partition_key=payload.account_key,
+    )
+
+
+async def publish(
+    bootstrap: str, prefix: str, topic: str, envelopes: list[EventEnvelope[Any]]
+) -> None:
+    publisher = KafkaEventPublisher(
+        bootstrap_servers=bootstrap, client_id="tests", topic_prefix=prefix
+    )
+    await publisher.start()
+    try:
+        for start in range(0, len(envelopes), 200):
+            await publisher.publish(topic, envelopes[start : start + 200])
+    finally:
+        await publisher.stop()
+
+
+class EventTail:
+    """Reads a topic from the beginning and keeps every decoded event."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        self.events: list[EventEnvelope[Any]] = []
+
+    async def __aenter__(self) -> EventTail:
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._consumer.stop()
+
+    async def poll(self) -> None:
+        batches = await self._consumer.getmany(timeout_ms=100)
+        for records in batches.values():
+            for record in records:
+                self.events.append(decode_event(record.value, list(record.headers)))
+
+    async def wait_for(self, predicate: Any, timeout: float) -> EventEnvelope[Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in self.events:
+                if predicate(event):
+                    return event
+            await self.poll()
+        raise TimeoutError("no matching event")
+
+    def of_type(self, event_type: str) -> list[EventEnvelope[Any]]:
+        return [e for e in self.events if e.type == event_type]
+
+
+async def wait_until(check: Any, timeout: float, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(interval)
