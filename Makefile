@@ -34,6 +34,7 @@ catalogue: install
 
 stop:
 	-deploy/scripts/services.sh stop
+	-deploy/scripts/crm-sandbox.sh stop
 	-deploy/scripts/kafka.sh stop
 	-PG_PORT=55433 deploy/scripts/postgres.sh stop
 

@@ -19,6 +19,7 @@ stop_all() {
   trap - INT TERM EXIT
   echo; echo "stopping dealreg..."
   "$ROOT/deploy/scripts/services.sh" stop || true
+  "$ROOT/deploy/scripts/crm-sandbox.sh" stop || true
   "$ROOT/deploy/scripts/kafka.sh" stop || true
 }
 trap stop_all INT TERM EXIT
@@ -26,6 +27,22 @@ trap stop_all INT TERM EXIT
 "$ROOT/deploy/scripts/kafka.sh" fetch
 "$ROOT/deploy/scripts/kafka.sh" start
 "$PY" -m services.kafka.admin "$DEALREG_KAFKA_BOOTSTRAP_SERVERS"
+# The CRM sandbox speaks HubSpot's (and Salesforce's) dialect; crm_sync mirrors into it.
+"$ROOT/deploy/scripts/crm-sandbox.sh" start >"$STATE/crm-sandbox-credentials.json"
+eval "$("$PY" - "$STATE/crm-sandbox-credentials.json" <<'PYEOF'
+import json, shlex, sys
+sandbox = json.load(open(sys.argv[1]))
+settings = {
+    "DEALREG_CRM_CONNECTOR": "hubspot",
+    "DEALREG_CRM_HUBSPOT_BASE_URL": sandbox["hubspot_base_url"],
+    "DEALREG_CRM_HUBSPOT_TOKEN": sandbox["hubspot_token"],
+    "DEALREG_CRM_HUBSPOT_APP_ID": sandbox["hubspot_app_id"],
+    "DEALREG_CRM_HUBSPOT_CLIENT_SECRET": sandbox["hubspot_client_secret"],
+}
+for name, value in settings.items():
+    print(f"export {name}={shlex.quote(str(value))}")
+PYEOF
+)"
 "$ROOT/deploy/scripts/services.sh" start
 
 "$PY" - "$STATE/dev-credentials.json" <<'PYEOF'
@@ -36,8 +53,10 @@ credentials = {
         "deal_registration": f"http://127.0.0.1:{os.environ.get('DEALREG_DEAL_REGISTRATION_PORT', '8081')}",
         "conflict_resolver": f"http://127.0.0.1:{os.environ.get('DEALREG_CONFLICT_RESOLVER_PORT', '8082')}",
         "crm_sync": f"http://127.0.0.1:{os.environ.get('DEALREG_CRM_SYNC_PORT', '8083')}",
+        "crm_sandbox": "http://127.0.0.1:8090",
         "kafka": os.environ["DEALREG_KAFKA_BOOTSTRAP_SERVERS"],
     },
+    "crm_sandbox": json.load(open(os.path.join(os.path.dirname(sys.argv[1]), "crm-sandbox-credentials.json"))),
 }
 with open(sys.argv[1], "w") as out:
     json.dump(credentials, out, indent=2)
