@@ -79,7 +79,7 @@ def field_path(location: tuple[int | str, ...] | list[int | str]) -> str:
 def validation_errors(raw_errors: Sequence[Any]) -> list[dict[str, str]]:
     errors = []
     for error in raw_errors:
-        message = str(error.get("msg", "is invalid"))
+        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
         if error.get("type") == "extra_forbidden":
             message = "is not a known field"
         elif error.get("type") == "missing":
