@@ -17,7 +17,9 @@ $(STAMP): pyproject.toml
 run: install
 	deploy/scripts/run.sh
 
-test: install
+# The whole suite: lint and types first, then unit, integration, end-to-end and browser
+# tests; the fixtures start (and stop) their own Kafka and PostgreSQL.
+test: install check
 	deploy/scripts/kafka.sh fetch
 	$(BIN)/pytest $(PYTEST_ARGS)
 

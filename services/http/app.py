@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -12,6 +13,7 @@ from starlette.responses import Response
 
 from services.http.health import ReadinessCheck, health_router
 from services.http.problems import install_problem_handlers, problem_response
+from services.metrics import HTTP_REQUEST_SECONDS
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -35,6 +37,20 @@ class _BodyLimits(BaseHTTPMiddleware):
         return await call_next(request)
 
 
+class _RequestMetrics(BaseHTTPMiddleware):
+    """Latency per route template (not per raw path, so ids do not explode the label set)."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        HTTP_REQUEST_SECONDS.labels(
+            method=request.method, route=template, status=str(response.status_code)
+        ).observe(time.perf_counter() - started)
+        return response
+
+
 def build_api(
     *,
     title: str,
@@ -45,6 +61,7 @@ def build_api(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     install_problem_handlers(app)
     app.add_middleware(_BodyLimits)
+    app.add_middleware(_RequestMetrics)
 
     app.include_router(_late_health_router(app))
     for router in routers:

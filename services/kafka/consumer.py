@@ -117,7 +117,7 @@ class KafkaEventConsumer:
             EVENTS_CONSUMED.labels(consumer=self.group_id, outcome="ignored").inc()
             return
         except MalformedEventError as error:
-            await self._dead_letter(record, reason=str(error))
+            await self._dead_letter(record, reason=f"{type(error).__name__}: {error}")
             return
         handler = self._handlers.get(envelope.type)
         if handler is None:
@@ -136,7 +136,9 @@ class KafkaEventConsumer:
     ) -> None:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_attempts),
-            wait=wait_exponential_jitter(initial=self._retry_initial, max=10),
+            wait=wait_exponential_jitter(
+                multiplier=self._retry_initial, max=10, jitter=self._retry_initial
+            ),
             retry=retry_if_not_exception_type((PoisonEventError, asyncio.CancelledError)),
             reraise=True,
         )

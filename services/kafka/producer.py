@@ -20,20 +20,36 @@ class KafkaEventPublisher:
 
     def __init__(self, *, bootstrap_servers: str, client_id: str, topic_prefix: str = "") -> None:
         self._topic_prefix = topic_prefix
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
-            client_id=client_id,
+        self._bootstrap_servers = bootstrap_servers
+        self._client_id = client_id
+        self._started: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap_servers,
+            client_id=self._client_id,
             enable_idempotence=True,
             acks="all",
             linger_ms=2,
             request_timeout_ms=15_000,
         )
-
-    async def start(self) -> None:
-        await self._producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._started = producer
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._started is not None:
+            await self._started.stop()
+            self._started = None
+
+    @property
+    def _producer(self) -> AIOKafkaProducer:
+        if self._started is None:
+            raise RuntimeError("the Kafka producer is not started")
+        return self._started
 
     async def publish(self, topic: str, envelopes: Sequence[EventEnvelope[Any]]) -> None:
         deliveries = []

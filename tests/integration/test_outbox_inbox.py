@@ -1,0 +1,192 @@
+"""The outbox relay, the inbox and the consumers against real PostgreSQL and Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import select
+
+from deal_registration.adapters.tables import inbox, outbox
+from schemas.envelope import EventEnvelope
+from schemas.topics import DEAD_LETTERS, REGISTRATIONS
+from services.clock import SystemClock
+from services.db import create_engine, create_session_factory
+from services.inbox import claim_event
+from services.kafka.admin import ensure_topics
+from services.kafka.consumer import KafkaEventConsumer, PoisonEventError
+from services.kafka.producer import KafkaEventPublisher
+from services.migrations import upgrade
+from services.outbox import OutboxRelay, stage_events
+from services.uow import TransactionRunner
+from tests.support.kafka_reader import read_all
+from tests.unit.test_envelope import submitted_envelope
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def envelope_numbered(number: int, key: str = "d:acme.com") -> EventEnvelope[Any]:
+    base = submitted_envelope()
+    data = base.data.model_copy(update={"registration_id": f"r-{number}", "submission_seq": number})
+    return base.model_copy(
+        update={"id": f"e-{number}", "subject": f"r-{number}", "partitionkey": key, "data": data}
+    )
+
+
+class Relay:
+    def __init__(self, url: str, bootstrap: str, prefix: str) -> None:
+        self.engine = create_engine(url)
+        self.sessions = create_session_factory(self.engine)
+        self.publisher = KafkaEventPublisher(
+            bootstrap_servers=bootstrap, client_id="test", topic_prefix=prefix
+        )
+        self.relay = OutboxRelay(
+            engine=self.engine,
+            outbox=outbox,
+            publisher=self.publisher,
+            clock=SystemClock(),
+            poll_interval_seconds=0.05,
+            batch_size=50,
+        )
+        self.transactions = TransactionRunner(self.sessions, self.relay.wake)
+
+
+@pytest.fixture
+async def relay(postgres_url: str, kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[Relay]:
+    await asyncio.to_thread(upgrade, "deal_registration", postgres_url)
+    await ensure_topics(kafka_bootstrap, prefix=topic_prefix)
+    subject = Relay(postgres_url, kafka_bootstrap, topic_prefix)
+    await subject.publisher.start()
+    yield subject
+    await subject.publisher.stop()
+    await subject.engine.dispose()
+
+
+async def test_relay_publishes_committed_events_in_order_and_marks_them(
+    relay: Relay, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    async with relay.transactions.transaction() as session:
+        await stage_events(session, outbox, [envelope_numbered(n) for n in range(1, 6)], now=NOW)
+    with contextlib.suppress(RuntimeError):
+        async with relay.transactions.transaction() as session:
+            await stage_events(session, outbox, [envelope_numbered(99)], now=NOW)
+            raise RuntimeError("the state change failed, so its event must never leave")
+
+    assert await relay.relay.relay_once() == 5
+    assert await relay.relay.relay_once() == 0
+
+    events = await read_all(kafka_bootstrap, topic_prefix + REGISTRATIONS.name, idle_seconds=1)
+    assert [event.id for event in events] == [f"e-{n}" for n in range(1, 6)]
+    async with relay.sessions() as session:
+        unpublished = await session.execute(select(outbox).where(outbox.c.published_at.is_(None)))
+        assert unpublished.first() is None
+
+
+async def test_only_one_relay_runs_per_database(relay: Relay, postgres_url: str) -> None:
+    second = Relay(postgres_url, "unused:1", "")
+    first_task = asyncio.create_task(relay.relay.run())
+    await asyncio.sleep(0.3)
+    second_task = asyncio.create_task(second.relay.run())
+    await asyncio.sleep(0.5)
+    try:
+        assert relay.relay.running
+        assert not second.relay.running
+    finally:
+        for task in (first_task, second_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await second.engine.dispose()
+
+
+async def test_inbox_applies_an_event_once(relay: Relay) -> None:
+    outcomes = []
+    for _ in range(2):
+        async with relay.transactions.transaction() as session:
+            outcomes.append(
+                await claim_event(
+                    session, inbox, consumer="c", event_id="e-1", event_type="t", now=NOW
+                )
+            )
+    assert outcomes == [True, False]
+
+
+async def test_poison_and_failing_events_go_to_dead_letters_without_blocking_the_partition(
+    relay: Relay, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    key = "d:one-partition.com"
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    headers = [("ce_type", b"dealreg.registration.submitted"), ("ce_id", b"broken")]
+    await producer.send_and_wait(
+        topic_prefix + REGISTRATIONS.name, b"{not json", key=key.encode(), headers=headers
+    )
+    await producer.stop()
+    await relay.publisher.publish(
+        REGISTRATIONS.name,
+        [envelope_numbered(1, key), envelope_numbered(2, key), envelope_numbered(3, key)],
+    )
+
+    handled: list[str] = []
+    attempts: dict[str, int] = {}
+
+    async def handler(envelope: EventEnvelope[Any]) -> None:
+        attempts[envelope.id] = attempts.get(envelope.id, 0) + 1
+        if envelope.id == "e-1":
+            raise PoisonEventError("no such registration")
+        if envelope.id == "e-2" and attempts["e-2"] < 3:
+            raise ConnectionError("database briefly away")
+        handled.append(envelope.id)
+
+    consumer = KafkaEventConsumer(
+        group_id="test-consumer",
+        topics=[REGISTRATIONS.name],
+        handlers={"dealreg.registration.submitted": handler},
+        bootstrap_servers=kafka_bootstrap,
+        dead_letters=relay.publisher,
+        max_attempts=5,
+        topic_prefix=topic_prefix,
+        retry_initial_seconds=0.01,
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        for _ in range(200):
+            if handled == ["e-2", "e-3"]:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    assert handled == ["e-2", "e-3"]
+    assert attempts == {"e-1": 1, "e-2": 3, "e-3": 1}
+    assert await _dead_letter_reasons(kafka_bootstrap, topic_prefix) == {
+        "broken": "MalformedEventError",
+        "e-1": "PoisonEventError",
+    }
+
+
+async def _dead_letter_reasons(bootstrap: str, prefix: str) -> dict[str, str]:
+    consumer = AIOKafkaConsumer(
+        prefix + DEAD_LETTERS.name, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    reasons: dict[str, str] = {}
+    try:
+        batches = await consumer.getmany(timeout_ms=2000)
+        for records in batches.values():
+            for record in records:
+                headers = {name: value.decode() for name, value in record.headers}
+                assert headers["dlq_consumer"] == "test-consumer"
+                assert headers["dlq_topic"] == prefix + REGISTRATIONS.name
+                reasons[headers["ce_id"]] = headers["dlq_reason"].split(":")[0]
+    finally:
+        await consumer.stop()
+    return reasons
