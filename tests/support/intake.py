@@ -72,9 +72,11 @@ class IntakeApp:
             "/v1/registrations", json=body, headers={**bearer(key), **headers}
         )
 
-    async def publish(self, payload: EventPayload, *, registration: dict[str, Any]) -> str:
+    async def publish(
+        self, payload: EventPayload, *, registration: dict[str, Any], event_id: str | None = None
+    ) -> str:
         """Publish an event about a registration, as the service that owns it would."""
-        event_id = new_id()
+        event_id = event_id or new_id()
         envelope = new_envelope(
             payload,
             event_id=event_id,
