@@ -529,5 +529,9 @@ class Problem(BaseModel):
         description="What went wrong, for a person.", examples=["The request has invalid fields."]
     )
     errors: list[FieldError] | None = Field(
-        default=None, description="For validation errors: each bad field."
+        default=None,
+        description="For validation errors: each bad field.",
+        examples=[
+            [{"field": "customer.country", "message": "is not an ISO 3166-1 alpha-2 country code"}]
+        ],
     )
