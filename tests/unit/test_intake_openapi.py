@@ -64,3 +64,16 @@ def test_withdraw_and_extension_document_their_conflicts() -> None:
         assert (
             "409" in paths[f"/v1/registrations/{{registration_id}}/{action}"]["post"]["responses"]
         )
+
+
+async def test_a_wrong_method_lists_every_allowed_one() -> None:
+    import httpx
+
+    from deal_registration.app import create_app
+
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        response = await client.request("OPTIONS", "/v1/webhook")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET, PUT"
+    assert response.headers["content-type"] == "application/problem+json"
