@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 from tests.support.api import create_partner
-from tests.support.infra import ROOT
 from tests.support.stack import ServiceStack
 
 pytestmark = pytest.mark.e2e
@@ -42,6 +41,7 @@ MAX_EXAMPLES = "60"
 
 def fuzz(url: str, token: str, tags: list[str], log: Path) -> subprocess.CompletedProcess[str]:
     selection = [arg for tag in tags for arg in ("--include-tag", tag)]
+    log.parent.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         [
             SCHEMATHESIS,
@@ -54,8 +54,10 @@ def fuzz(url: str, token: str, tags: list[str], log: Path) -> subprocess.Complet
             CHECKS,
             "--max-examples",
             MAX_EXAMPLES,
+            # One worker: with threads, Python 3.11's ast module (which hypothesis uses to
+            # describe lambdas) can fail with "AST constructor recursion depth mismatch".
             "--workers",
-            "2",
+            "1",
             "--seed",
             "20261127",
             "--generation-database",
@@ -65,10 +67,9 @@ def fuzz(url: str, token: str, tags: list[str], log: Path) -> subprocess.Complet
         capture_output=True,
         text=True,
         check=False,
-        cwd=ROOT,
+        cwd=log.parent,  # whatever schemathesis leaves behind stays with the artifacts
         timeout=300,
     )
-    log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(result.stdout + result.stderr)
     return result
 
@@ -91,4 +92,4 @@ def test_no_generated_request_breaks_the_openapi_document(stack: ServiceStack) -
     assert partner_run.returncode == 0, partner_run.stdout[-6000:]
     assert admin_run.returncode == 0, admin_run.stdout[-6000:]
     service_log = (stack.artifacts / "deal_registration.log").read_text()
-    assert "Traceback" not in service_log
+    assert "unhandled error" not in service_log  # what every 500 logs
