@@ -2,21 +2,51 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
-from deal_registration import handlers
+from deal_registration import handlers, openapi
+from deal_registration.adapters.rate_limit import RateLimiter
 from deal_registration.adapters.tables import outbox
 from deal_registration.api.routes import router
 from deal_registration.settings import RegistrationSettings
-from schemas.registration import RegistrationApproved, RegistrationRejected
-from schemas.topics import DECISIONS
+from deal_registration.webhooks import WebhookDispatcher
+from schemas.crm import CrmDealClosed, CrmOpportunityChanged, CrmOpportunityMirrored
+from schemas.registration import (
+    ExtensionDenied,
+    ProtectionExpired,
+    ProtectionExtended,
+    RegistrationApproved,
+    RegistrationRejected,
+    RegistrationSentToReview,
+)
+from schemas.topics import CRM, DECISIONS
 from services.clock import Clock, SystemClock
 from services.http.app import build_api
 from services.runtime import ServiceRuntime
+
+DECISION_EVENTS = (
+    RegistrationApproved,
+    RegistrationRejected,
+    RegistrationSentToReview,
+    ProtectionExtended,
+    ExtensionDenied,
+    ProtectionExpired,
+)
+CRM_EVENTS = (CrmOpportunityMirrored, CrmOpportunityChanged, CrmDealClosed)
+DESCRIPTION = """Partner-facing registration intake for PRM frontends (partner portals).
+
+Every call needs `Authorization: Bearer <key>`: a partner key acts for exactly one partner, an
+ops key reads everything and writes nothing, the admin token manages partners and keys.
+Every error is `application/problem+json` (RFC 9457); validation errors name each bad field
+in `errors: [{field, message}]`. Each API key may send 20 requests a second on average, with
+bursts of 40 (per process); past that, 429 with `Retry-After`. See docs/partner-api.md.
+"""
 
 
 def create_app(settings: RegistrationSettings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -28,30 +58,64 @@ def create_app(settings: RegistrationSettings | None = None, clock: Clock | None
             transactions=runtime.transactions,
             clock=runtime.clock,
             admin_token=resolved.security.admin_token.get_secret_value(),
+            rate_limiter=RateLimiter(
+                rate=resolved.rate_limit.per_second, burst=resolved.rate_limit.burst
+            ),
         )
-
-        async def on_decision(envelope: Any) -> None:
-            await handlers.apply_decision(ctx, envelope)
-
-        runtime.add_consumer(
-            group_id=handlers.DECISIONS_CONSUMER,
-            topics=[DECISIONS.name],
-            handlers={
-                RegistrationApproved.event_type: on_decision,
-                RegistrationRejected.event_type: on_decision,
-            },
+        add_consumers(runtime, ctx)
+        http = httpx.AsyncClient(timeout=resolved.webhook.timeout_seconds, follow_redirects=False)
+        dispatcher = WebhookDispatcher(
+            transactions=runtime.transactions,
+            clock=runtime.clock,
+            client=http,
+            retry_schedule=resolved.webhook.retry_schedule_seconds,
+            poll_interval_seconds=resolved.webhook.poll_interval_seconds,
         )
         app.state.context = ctx
         app.state.runtime = runtime
         await runtime.start()
+        runtime.add_background("webhook-dispatcher", dispatcher.run)
+        runtime.add_background("idempotency-purge", lambda: _purge_hourly(ctx))
         try:
             yield
         finally:
             await runtime.stop()
+            await http.aclose()
 
-    return build_api(
+    app = build_api(
         title="dealreg: deal registration",
-        description="Partner-facing registration intake (see API.md).",
+        description=DESCRIPTION,
         lifespan=lifespan,
         routers=[router],
     )
+    openapi.install(app)
+    return app
+
+
+def add_consumers(runtime: ServiceRuntime, ctx: handlers.Context) -> None:
+    """Decisions and CRM changes: everything that changes what a partner sees."""
+
+    def applying(consumer: str) -> Any:
+        async def apply(envelope: Any) -> None:
+            await handlers.apply_event(ctx, envelope, consumer=consumer)
+
+        return apply
+
+    runtime.add_consumer(
+        group_id=handlers.DECISIONS_CONSUMER,
+        topics=[DECISIONS.name],
+        handlers={
+            event.event_type: applying(handlers.DECISIONS_CONSUMER) for event in DECISION_EVENTS
+        },
+    )
+    runtime.add_consumer(
+        group_id=handlers.CRM_CONSUMER,
+        topics=[CRM.name],
+        handlers={event.event_type: applying(handlers.CRM_CONSUMER) for event in CRM_EVENTS},
+    )
+
+
+async def _purge_hourly(ctx: handlers.Context) -> None:
+    while True:
+        await handlers.purge_idempotency_keys(ctx)
+        await asyncio.sleep(3600)

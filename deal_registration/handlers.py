@@ -1,23 +1,33 @@
 """deal_registration's use cases: one function each, called by routes and consumers.
 
-Each runs in one transaction: its state change, its history row, its outbox events and (for
-consumers) its inbox row commit together or not at all.
+Each runs in one transaction: its state change, its history row, its outbox events, its
+webhook deliveries and (for consumers) its inbox row commit together or not at all. Who may
+do what is decided here too: a partner acts only on its own registrations (another partner's
+answer 404, exactly like a missing one), ops users read everything and write nothing, the
+admin manages partners and keys.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from datetime import date, timedelta
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import RowMapping
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from deal_registration import webhooks
 from deal_registration.adapters import repository as repo
+from deal_registration.adapters.rate_limit import RateLimiter
 from deal_registration.adapters.tables import inbox, outbox
 from deal_registration.api.models import (
+    ApiKeyCreated,
+    ApiKeyView,
     OpsUserCreate,
     OpsUserCreated,
     PartnerCreate,
@@ -26,17 +36,23 @@ from deal_registration.api.models import (
     PartnerView,
     RegistrationCreate,
     RegistrationView,
+    WebhookCreated,
+    WebhookDeliveryView,
+    WebhookUpdate,
+    WebhookView,
 )
-from deal_registration.domain.lifecycle import Status, can_transition
+from deal_registration.domain import lifecycle
+from deal_registration.domain import validation as rules
+from deal_registration.domain.lifecycle import Change, Current, Extension, Status
 from schemas.accounts import account_key
 from schemas.envelope import EventEnvelope, EventPayload, new_envelope
 from schemas.registration import (
     AmountData,
     CustomerData,
+    ExtensionRequested,
     PartnerSnapshot,
-    RegistrationApproved,
-    RegistrationRejected,
     RegistrationSubmitted,
+    RegistrationWithdrawn,
 )
 from services.clock import Clock, new_id
 from services.http.problems import ProblemError
@@ -54,7 +70,11 @@ from services.uow import TransactionRunner
 
 SOURCE = "/dealreg/deal_registration"
 DECISIONS_CONSUMER = "deal_registration.decisions"
-MAX_CLOSE_DATE_HORIZON = timedelta(days=2 * 366)
+CRM_CONSUMER = "deal_registration.crm"
+IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=48)  # promised: at least 24 hours
+_MAX_CURSOR = 2**62
+
+Response = tuple[int, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -71,30 +91,71 @@ class Context:
     transactions: TransactionRunner
     clock: Clock
     admin_token: str
+    rate_limiter: RateLimiter | None = None
+    webhook_schedule: tuple[float, ...] = field(default=webhooks.DEFAULT_RETRY_SCHEDULE)
 
 
-def not_found() -> ProblemError:
-    return ProblemError(404, "No such registration.", title="Not Found")
+def not_found(what: str = "registration") -> ProblemError:
+    return ProblemError(404, f"No such {what}.", title="Not Found")
+
+
+def conflict(detail: str) -> ProblemError:
+    return ProblemError(409, detail, title="Conflict")
+
+
+def invalid(errors: list[dict[str, str]]) -> ProblemError:
+    return ProblemError(
+        422, "The request has invalid fields.", title="Validation failed", errors=errors
+    )
 
 
 # --- principals -------------------------------------------------------------------------
 
 
 async def authenticate(ctx: Context, token: str) -> Principal:
+    """Who the bearer token is; 401 if nobody (revoked keys stop working at once)."""
     if is_admin_token(token, ctx.admin_token):
         return Principal(id="admin", role="admin")
     async with ctx.transactions.transaction() as session:
         key = await repo.find_api_key(session, hash_api_key(token))
     if key is None:
         raise unauthorized()
-    if key["role"] == "partner":
-        return Principal(id=key["id"], role="partner", partner_id=key["partner_id"])
-    return Principal(id=key["id"], role="ops")
+    principal = (
+        Principal(id=key["id"], role="partner", partner_id=key["partner_id"])
+        if key["role"] == "partner"
+        else Principal(id=key["id"], role="ops")
+    )
+    if ctx.rate_limiter is not None:
+        retry_after = ctx.rate_limiter.check(principal.id)
+        if retry_after is not None:
+            raise ProblemError(
+                429,
+                "Too many requests for this API key; retry after the given number of seconds.",
+                title="Too Many Requests",
+                headers={"Retry-After": str(retry_after)},
+            )
+    return principal
 
 
 def require_admin(principal: Principal) -> None:
     if principal.role != "admin":
         raise forbidden("Only the admin may do that.")
+
+
+def require_partner(principal: Principal) -> str:
+    if principal.role != "partner" or principal.partner_id is None:
+        raise forbidden("Only a partner's API key may do that; ops users read only.")
+    return principal.partner_id
+
+
+async def _require_active_partner(session: AsyncSession, partner_id: str) -> RowMapping:
+    partner = await repo.get_partner(session, partner_id)
+    if partner is None or partner["status"] != "active":
+        raise forbidden("The partner is suspended; it may read but not write.")
+    return partner
+
+
+# --- partners, ops users, keys (admin) --------------------------------------------------
 
 
 async def create_partner(ctx: Context, body: PartnerCreate) -> PartnerCreated:
@@ -109,28 +170,47 @@ async def create_partner(ctx: Context, body: PartnerCreate) -> PartnerCreated:
         "created_at": now,
         "updated_at": now,
     }
-    api_key = new_api_key()
     async with ctx.transactions.transaction() as session:
         await repo.insert_partner(session, partner)
-        await repo.insert_api_key(
-            session,
-            {
-                "id": new_id(),
-                "key_hash": hash_api_key(api_key),
-                "role": "partner",
-                "partner_id": partner["id"],
-                "name": body.name,
-                "created_at": now,
-            },
-        )
-    return PartnerCreated(**_partner_view(partner).model_dump(), api_key=api_key)
+        api_key, key_id = await _issue_key(session, role="partner", partner=partner, now=now)
+    return PartnerCreated(**_partner_view(partner).model_dump(), api_key=api_key, api_key_id=key_id)
+
+
+async def _issue_key(
+    session: AsyncSession,
+    *,
+    role: Literal["partner", "ops"],
+    partner: dict[str, Any] | RowMapping | None,
+    now: datetime,
+    name: str | None = None,
+    key_id: str | None = None,
+) -> tuple[str, str]:
+    api_key = new_api_key()
+    key_id = key_id or new_id()
+    await repo.insert_api_key(
+        session,
+        {
+            "id": key_id,
+            "key_hash": hash_api_key(api_key),
+            "role": role,
+            "partner_id": partner["id"] if partner is not None else None,
+            "name": name or (partner["name"] if partner is not None else role),
+            "created_at": now,
+        },
+    )
+    return api_key, key_id
+
+
+async def _partner_or_404(session: AsyncSession, partner_id: str) -> RowMapping:
+    partner = await repo.get_partner(session, partner_id) if _is_uuid(partner_id) else None
+    if partner is None:
+        raise not_found("partner")
+    return partner
 
 
 async def get_partner(ctx: Context, partner_id: str) -> PartnerView:
     async with ctx.transactions.transaction() as session:
-        partner = await repo.get_partner(session, partner_id)
-    if partner is None:
-        raise ProblemError(404, "No such partner.", title="Not Found")
+        partner = await _partner_or_404(session, partner_id)
     return _partner_view(dict(partner))
 
 
@@ -139,8 +219,7 @@ async def update_partner(ctx: Context, partner_id: str, body: PartnerUpdate) -> 
     if "product_lines" in changes:
         changes["product_lines"] = sorted(set(changes["product_lines"]))
     async with ctx.transactions.transaction() as session:
-        if await repo.get_partner(session, partner_id) is None:
-            raise ProblemError(404, "No such partner.", title="Not Found")
+        await _partner_or_404(session, partner_id)
         await repo.update_partner(session, partner_id, {**changes, "updated_at": ctx.clock.now()})
         partner = await repo.get_partner(session, partner_id)
     assert partner is not None  # noqa: S101 - read back in the same transaction
@@ -148,21 +227,47 @@ async def update_partner(ctx: Context, partner_id: str, body: PartnerUpdate) -> 
 
 
 async def create_ops_user(ctx: Context, body: OpsUserCreate) -> OpsUserCreated:
-    api_key = new_api_key()
-    user_id = new_id()
     async with ctx.transactions.transaction() as session:
-        await repo.insert_api_key(
-            session,
-            {
-                "id": user_id,
-                "key_hash": hash_api_key(api_key),
-                "role": "ops",
-                "partner_id": None,
-                "name": body.name,
-                "created_at": ctx.clock.now(),
-            },
+        api_key, key_id = await _issue_key(
+            session, role="ops", partner=None, now=ctx.clock.now(), name=body.name
         )
-    return OpsUserCreated(id=user_id, name=body.name, api_key=api_key)
+    return OpsUserCreated(id=key_id, name=body.name, api_key=api_key, api_key_id=key_id)
+
+
+async def issue_partner_key(ctx: Context, partner_id: str) -> ApiKeyCreated:
+    """A new key for the partner (rotation: issue, switch the frontend, revoke the old one)."""
+    now = ctx.clock.now()
+    async with ctx.transactions.transaction() as session:
+        partner = await _partner_or_404(session, partner_id)
+        api_key, key_id = await _issue_key(session, role="partner", partner=partner, now=now)
+    return ApiKeyCreated(
+        id=key_id, role="partner", partner_id=partner_id, created_at=now, api_key=api_key
+    )
+
+
+async def list_partner_keys(ctx: Context, partner_id: str) -> list[ApiKeyView]:
+    async with ctx.transactions.transaction() as session:
+        await _partner_or_404(session, partner_id)
+        rows = await repo.api_keys_of_partner(session, partner_id)
+    return [_key_view(row) for row in rows]
+
+
+async def revoke_key(ctx: Context, key_id: str) -> None:
+    """Revoke a partner or ops key; the next request with it is 401. Revoking twice is fine."""
+    async with ctx.transactions.transaction() as session:
+        if not _is_uuid(key_id) or await repo.get_api_key(session, key_id) is None:
+            raise not_found("API key")
+        await repo.revoke_api_key(session, key_id, now=ctx.clock.now())
+
+
+def _key_view(row: RowMapping) -> ApiKeyView:
+    return ApiKeyView(
+        id=row["id"],
+        role=row["role"],
+        partner_id=row["partner_id"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
 
 
 def _partner_view(partner: dict[str, Any]) -> PartnerView:
@@ -177,120 +282,145 @@ def _partner_view(partner: dict[str, Any]) -> PartnerView:
     )
 
 
-# --- registrations ----------------------------------------------------------------------
+# --- idempotency ------------------------------------------------------------------------
 
 
-async def submit_registration(
-    ctx: Context, principal: Principal, body: RegistrationCreate, idempotency_key: str | None
-) -> tuple[int, dict[str, Any]]:
-    """Accept a registration: store it, its history and its ``submitted`` event together.
+def request_fingerprint(method: str, path: str, body: dict[str, Any] | None) -> str:
+    canonical = json.dumps([method, path, body], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
-    With an ``Idempotency-Key`` a retry returns the original response; the same key with a
-    different body is refused. Concurrent retries race on the key's primary key, and the loser
-    answers with the winner's response.
+
+async def _idempotent(
+    ctx: Context,
+    principal: Principal,
+    key: str | None,
+    fingerprint: str,
+    action: Callable[[AsyncSession], Awaitable[Response]],
+) -> Response:
+    """Run ``action`` once per (caller, Idempotency-Key); a retry gets the stored response.
+
+    The key row is inserted first in the action's transaction: a concurrent request with the
+    same key blocks on it, and once the first commits, fails and replays its response. Errors
+    roll the key back with everything else, so a corrected retry may reuse the key.
     """
-    if principal.role != "partner" or principal.partner_id is None:
-        raise forbidden("Only a partner may register deals.")
-    request_hash = hashlib.sha256(
-        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
-    ).hexdigest()
-    if idempotency_key is not None:
-        replay = await _replay_idempotent(ctx, principal, idempotency_key, request_hash)
-        if replay is not None:
-            return replay
+    if key is None:
+        async with ctx.transactions.transaction() as session:
+            return await action(session)
+    replay = await _replay(ctx, principal, key, fingerprint)
+    if replay is not None:
+        return replay
     try:
-        return await _accept_registration(ctx, principal, body, idempotency_key, request_hash)
+        async with ctx.transactions.transaction() as session:
+            await repo.claim_idempotency_key(
+                session,
+                principal_id=principal.id,
+                key=key,
+                request_hash=fingerprint,
+                now=ctx.clock.now(),
+            )
+            status_code, response = await action(session)
+            await repo.complete_idempotency_key(
+                session,
+                principal_id=principal.id,
+                key=key,
+                status_code=status_code,
+                response=response,
+            )
+        return status_code, response
     except IntegrityError:
-        if idempotency_key is None:
-            raise
-        replay = await _replay_idempotent(ctx, principal, idempotency_key, request_hash)
+        replay = await _replay(ctx, principal, key, fingerprint)
         if replay is None:
             raise
         return replay
 
 
-async def _replay_idempotent(
-    ctx: Context, principal: Principal, key: str, request_hash: str
-) -> tuple[int, dict[str, Any]] | None:
+async def _replay(
+    ctx: Context, principal: Principal, key: str, fingerprint: str
+) -> Response | None:
     async with ctx.transactions.transaction() as session:
         stored = await repo.find_idempotent_response(session, principal.id, key)
     if stored is None:
         return None
-    if stored["request_hash"] != request_hash:
+    if stored["request_hash"] != fingerprint:
         raise ProblemError(
             422,
-            "This Idempotency-Key was already used with a different request body.",
+            "This Idempotency-Key was already used with a different request.",
             title="Idempotency key reused",
-            errors=[{"field": "header.idempotency-key", "message": "was used for another body"}],
+            errors=[{"field": "header.idempotency-key", "message": "was used for another request"}],
         )
     return int(stored["status_code"]), dict(stored["response"])
 
 
-async def _accept_registration(
-    ctx: Context,
-    principal: Principal,
-    body: RegistrationCreate,
-    idempotency_key: str | None,
-    request_hash: str,
-) -> tuple[int, dict[str, Any]]:
-    now = ctx.clock.now()
-    assert principal.partner_id is not None  # noqa: S101 - checked by the caller
+async def purge_idempotency_keys(ctx: Context) -> int:
+    """Forget keys older than the lifetime (48 hours; the promise is at least 24)."""
     async with ctx.transactions.transaction() as session:
-        partner = await repo.get_partner(session, principal.partner_id)
-        if partner is None or partner["status"] != "active":
-            raise forbidden("The partner is suspended; it may not register deals.")
-        _check_business_fields(body, partner, today=now.date())
-        key = account_key(
-            name=body.customer.name, domain=body.customer.domain, country=body.customer.country
+        return await repo.purge_idempotency_keys(
+            session, older_than=ctx.clock.now() - IDEMPOTENCY_KEY_LIFETIME
         )
-        await repo.lock_account(session, key)
-        registration = _new_registration_row(body, principal.partner_id, key, now)
-        seq = await repo.insert_registration(session, registration)
-        await repo.append_history(
-            session,
-            {
-                "registration_id": registration["id"],
-                "status": Status.SUBMITTED.value,
-                "actor": f"partner:{principal.partner_id}",
-                "at": now,
-            },
-        )
-        submitted = _submitted_event(registration, seq, partner)
-        await stage_events(
-            session, outbox, [_envelope(submitted, registration, causation=None)], now=now
-        )
-        response = registration_view(registration).model_dump(mode="json")
-        if idempotency_key is not None:
-            await repo.store_idempotent_response(
-                session,
-                principal_id=principal.id,
-                key=idempotency_key,
-                request_hash=request_hash,
-                status_code=202,
-                response=response,
-                now=now,
-            )
-    return 202, response
 
 
-def _check_business_fields(body: RegistrationCreate, partner: RowMapping, *, today: date) -> None:
-    errors = []
-    if body.product_line not in partner["product_lines"]:
-        errors.append(
-            {"field": "product_line", "message": "is not a product line this partner may register"}
-        )
-    if body.expected_close_date < today:
-        errors.append({"field": "expected_close_date", "message": "is in the past"})
-    elif body.expected_close_date > today + MAX_CLOSE_DATE_HORIZON:
-        errors.append({"field": "expected_close_date", "message": "is more than 2 years away"})
+# --- registrations: submit --------------------------------------------------------------
+
+
+async def submit_registration(
+    ctx: Context, principal: Principal, body: RegistrationCreate, idempotency_key: str | None
+) -> Response:
+    """Accept a registration: store it, its history and its ``submitted`` event together."""
+    partner_id = require_partner(principal)
+    fingerprint = request_fingerprint("POST", "/v1/registrations", body.model_dump(mode="json"))
+
+    async def accept(session: AsyncSession) -> Response:
+        return await _accept_registration(ctx, session, partner_id, body)
+
+    return await _idempotent(ctx, principal, idempotency_key, fingerprint, accept)
+
+
+async def _accept_registration(
+    ctx: Context, session: AsyncSession, partner_id: str, body: RegistrationCreate
+) -> Response:
+    now = ctx.clock.now()
+    partner = await _require_active_partner(session, partner_id)
+    errors = registration_problems(body, partner["product_lines"], today=now.date())
     if errors:
-        raise ProblemError(
-            422, "The request has invalid fields.", title="Validation failed", errors=errors
-        )
+        raise invalid(errors)
+    key = account_key(
+        name=body.customer.name, domain=body.customer.domain, country=body.customer.country
+    )
+    await repo.lock_account(session, key)
+    registration = _new_registration_row(body, partner_id, key, now)
+    seq = await repo.insert_registration(session, registration)
+    await repo.append_history(
+        session,
+        {
+            "registration_id": registration["id"],
+            "status": Status.SUBMITTED.value,
+            "actor": f"partner:{partner_id}",
+            "at": now,
+        },
+    )
+    submitted = _submitted_event(registration, seq, partner)
+    await stage_events(
+        session, outbox, [_envelope(submitted, registration, causation=None)], now=now
+    )
+    return 202, registration_view(registration).model_dump(mode="json")
+
+
+def registration_problems(
+    body: RegistrationCreate, authorised_lines: list[str], *, today: Any
+) -> list[dict[str, str]]:
+    """The checks that need the partner or today's date, each naming its field."""
+    errors = []
+    problem = rules.product_line_problem(body.product_line, authorised_lines)
+    if problem:
+        errors.append({"field": "product_line", "message": problem})
+    problem = rules.close_date_problem(body.expected_close_date, today=today)
+    if problem:
+        errors.append({"field": "expected_close_date", "message": problem})
+    return errors
 
 
 def _new_registration_row(
-    body: RegistrationCreate, partner_id: str, key: str, now: Any
+    body: RegistrationCreate, partner_id: str, key: str, now: datetime
 ) -> dict[str, Any]:
     return {
         "id": new_id(),
@@ -345,14 +475,18 @@ def _submitted_event(
 
 
 def _envelope(
-    payload: EventPayload, registration: dict[str, Any] | RowMapping, *, causation: str | None
+    payload: EventPayload,
+    registration: dict[str, Any] | RowMapping,
+    *,
+    causation: str | None,
+    time: datetime | None = None,
 ) -> EventEnvelope[Any]:
     return new_envelope(
         payload,
         event_id=new_id(),
         source=SOURCE,
         subject=registration["id"],
-        time=registration["updated_at"],
+        time=time or registration["updated_at"],
         correlation_id=registration["correlation_id"],
         causation_id=causation,
         partition_key=registration["account_key"],
@@ -386,7 +520,7 @@ def registration_view(row: dict[str, Any] | RowMapping) -> RegistrationView:
             },
             "product_line": row["product_line"],
             "deal_type": row["deal_type"],
-            "amount": {"value": row["amount_value"], "currency": row["amount_currency"]},
+            "amount": {"value": f"{row['amount_value']:.2f}", "currency": row["amount_currency"]},
             "expected_close_date": row["expected_close_date"],
             "contact": contact,
             "description": row.get("description"),
@@ -397,18 +531,20 @@ def registration_view(row: dict[str, Any] | RowMapping) -> RegistrationView:
             "submitted_at": row["submitted_at"],
             "decided_at": row.get("decided_at"),
             "protection_expires_at": row.get("protection_expires_at"),
+            "extension": row.get("extension_state"),
             "crm": crm,
         }
     )
 
 
-async def get_registration(ctx: Context, principal: Principal, registration_id: str) -> RowMapping:
-    """The registration if the caller may see it; another partner's answers 404, as if absent."""
-    async with ctx.transactions.transaction() as session:
-        row = await repo.get_registration(session, registration_id)
-    if row is None or not _may_see(principal, row):
-        raise not_found()
-    return row
+# --- registrations: read ----------------------------------------------------------------
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value.lower() and len(value) == 36
+    except ValueError:
+        return False
 
 
 def _may_see(principal: Principal, row: RowMapping) -> bool:
@@ -417,14 +553,41 @@ def _may_see(principal: Principal, row: RowMapping) -> bool:
     return True
 
 
+async def get_registration(ctx: Context, principal: Principal, registration_id: str) -> RowMapping:
+    """The registration if the caller may see it; another partner's answers 404, as if absent."""
+    if not _is_uuid(registration_id):
+        raise not_found()
+    async with ctx.transactions.transaction() as session:
+        row = await repo.get_registration(session, registration_id)
+    if row is None or not _may_see(principal, row):
+        raise not_found()
+    return row
+
+
 async def list_registrations(
-    ctx: Context, principal: Principal, *, status: str | None, limit: int, cursor: str | None
+    ctx: Context,
+    principal: Principal,
+    *,
+    status: str | None,
+    product_line: str | None = None,
+    partner_id: str | None = None,
+    limit: int,
+    cursor: str | None,
 ) -> tuple[list[RowMapping], str | None]:
+    """A page of registrations in submission order: a partner's own, or (ops) everyone's."""
     after_seq = _decode_cursor(cursor)
-    partner_filter = principal.partner_id if principal.role == "partner" else None
+    if principal.role == "partner":
+        if partner_id is not None and partner_id != principal.partner_id:
+            return [], None  # another partner's registrations do not exist for this caller
+        partner_id = principal.partner_id
     async with ctx.transactions.transaction() as session:
         rows = await repo.list_registrations(
-            session, partner_id=partner_filter, status=status, after_seq=after_seq, limit=limit + 1
+            session,
+            partner_id=partner_id,
+            status=status,
+            product_line=product_line,
+            after_seq=after_seq,
+            limit=limit + 1,
         )
     next_cursor = str(rows[limit - 1]["submission_seq"]) if len(rows) > limit else None
     return rows[:limit], next_cursor
@@ -433,7 +596,7 @@ async def list_registrations(
 def _decode_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit():
+    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) >= _MAX_CURSOR:
         raise ProblemError(
             422,
             "The cursor is not one this API returned.",
@@ -451,49 +614,198 @@ async def registration_history(
         return await repo.history_of(session, registration_id)
 
 
-# --- decisions from the resolver -------------------------------------------------------
+# --- registrations: the partner's own changes -------------------------------------------
 
 
-async def apply_decision(ctx: Context, envelope: EventEnvelope[Any]) -> None:
-    """Show the resolver's decision to the partner: status, reason, expiry, history."""
-    decision = envelope.data
-    if not isinstance(decision, RegistrationApproved | RegistrationRejected):
-        raise PoisonEventError(f"not a decision: {envelope.type}")
+def _current(row: RowMapping) -> Current:
+    extension = row.get("extension_state")
+    return Current(
+        status=Status(row["status"]),
+        extension=Extension(extension) if extension else None,
+        protection_expires_at=row.get("protection_expires_at"),
+        crm_changed_at=row.get("crm_changed_at"),
+    )
+
+
+async def withdraw_registration(
+    ctx: Context, principal: Principal, registration_id: str, idempotency_key: str | None
+) -> Response:
+    """Withdraw: the status becomes ``withdrawn`` now and ``RegistrationWithdrawn`` tells the
+    resolver to free the protection (and the waitlist behind it)."""
+
+    def event(row: RowMapping, now: datetime) -> EventPayload:
+        return RegistrationWithdrawn(
+            registration_id=row["id"],
+            account_key=row["account_key"],
+            product_line=row["product_line"],
+            withdrawn_at=now,
+            previous_status=row["status"],
+        )
+
+    return await _partner_change(
+        ctx, principal, registration_id, idempotency_key, "withdraw", lifecycle.withdraw, event
+    )
+
+
+async def request_extension(
+    ctx: Context, principal: Principal, registration_id: str, idempotency_key: str | None
+) -> Response:
+    """Ask once to extend the protection: ``ExtensionRequested``; the resolver decides."""
+
+    def event(row: RowMapping, now: datetime) -> EventPayload:
+        return ExtensionRequested(
+            registration_id=row["id"],
+            account_key=row["account_key"],
+            product_line=row["product_line"],
+            requested_at=now,
+        )
+
+    return await _partner_change(
+        ctx,
+        principal,
+        registration_id,
+        idempotency_key,
+        "extension",
+        lifecycle.request_extension,
+        event,
+    )
+
+
+async def _partner_change(
+    ctx: Context,
+    principal: Principal,
+    registration_id: str,
+    idempotency_key: str | None,
+    action_name: str,
+    decide: Callable[..., Change],
+    event: Callable[[RowMapping, datetime], EventPayload],
+) -> Response:
+    partner_id = require_partner(principal)
+    path = f"/v1/registrations/{registration_id}/{action_name}"
+
+    async def act(session: AsyncSession) -> Response:
+        await _require_active_partner(session, partner_id)
+        row = (
+            await repo.lock_registration(session, registration_id)
+            if _is_uuid(registration_id)
+            else None
+        )
+        if row is None or row["partner_id"] != partner_id:
+            raise not_found()
+        now = ctx.clock.now()
+        try:
+            change = decide(_current(row), now=now)
+        except lifecycle.TransitionRefusedError as refused:
+            raise conflict(str(refused)) from refused
+        payload = event(row, now)
+        await _apply_change(session, row, change, actor=f"partner:{partner_id}", event_id=None)
+        await stage_events(
+            session, outbox, [_envelope(payload, row, causation=None, time=now)], now=now
+        )
+        updated = await repo.get_registration(session, registration_id)
+        assert updated is not None  # noqa: S101 - locked above
+        return 202, registration_view(updated).model_dump(mode="json")
+
+    return await _idempotent(
+        ctx, principal, idempotency_key, request_fingerprint("POST", path, None), act
+    )
+
+
+async def _apply_change(
+    session: AsyncSession, row: RowMapping, change: Change, *, actor: str, event_id: str | None
+) -> None:
+    """Write a change, its history entry and (if the partner has a webhook) its delivery."""
+    if change.updates:
+        await repo.update_registration(session, row["id"], change.updates)
+    entry = change.entry
+    if entry is None:
+        return
+    await repo.append_history(
+        session,
+        {
+            "registration_id": row["id"],
+            "status": entry.status.value,
+            "reason_code": entry.reason_code,
+            "reason": entry.reason,
+            "actor": actor,
+            "event_id": event_id,
+            "at": entry.at,
+        },
+    )
+    await webhooks.stage_delivery(session, {**row, **change.updates}, entry)
+
+
+# --- what the other services tell us ----------------------------------------------------
+
+
+async def apply_event(ctx: Context, envelope: EventEnvelope[Any], *, consumer: str) -> None:
+    """Apply a decision or CRM event to the partner's view, once (through the inbox)."""
+    data = envelope.data
+    registration_id = getattr(data, "registration_id", None)
+    if not isinstance(registration_id, str):
+        raise PoisonEventError(f"{envelope.type} names no registration")
     async with ctx.transactions.transaction() as session:
+        now = ctx.clock.now()
         is_new = await claim_event(
             session,
             inbox,
-            consumer=DECISIONS_CONSUMER,
+            consumer=consumer,
             event_id=envelope.id,
             event_type=envelope.type,
-            now=ctx.clock.now(),
+            now=now,
         )
         if not is_new:
             return
-        row = await repo.get_registration(session, decision.registration_id)
+        row = await repo.lock_registration(session, registration_id)
         if row is None:
-            raise PoisonEventError(f"unknown registration {decision.registration_id}")
-        target = Status.APPROVED if isinstance(decision, RegistrationApproved) else Status.REJECTED
-        if not can_transition(Status(row["status"]), target):
-            return  # a late or repeated decision: the partner's view already moved on
-        changes: dict[str, Any] = {
-            "status": target.value,
-            "reason": decision.reason,
-            "decided_at": decision.decided_at,
-            "updated_at": ctx.clock.now(),
-            "reason_code": getattr(decision, "reason_code", None),
-            "protection_expires_at": getattr(decision, "protection_expires_at", None),
-        }
-        await repo.update_registration(session, decision.registration_id, changes)
-        await repo.append_history(
+            raise PoisonEventError(f"unknown registration {registration_id}")
+        change = lifecycle.change_for(data, _current(row), now=now)
+        if change is None:
+            return  # a late or repeated event: the partner's view already moved on
+        actor = "crm_sync" if consumer == CRM_CONSUMER else "conflict_resolver"
+        await _apply_change(session, row, change, actor=actor, event_id=envelope.id)
+
+
+# --- partner webhooks -------------------------------------------------------------------
+
+
+async def put_webhook(ctx: Context, principal: Principal, body: WebhookUpdate) -> WebhookCreated:
+    partner_id = require_partner(principal)
+    problem = rules.webhook_url_problem(body.url)
+    if problem:
+        raise invalid([{"field": "url", "message": problem}])
+    now = ctx.clock.now()
+    secret = webhooks.new_secret()
+    async with ctx.transactions.transaction() as session:
+        await _require_active_partner(session, partner_id)
+        await repo.put_webhook(
             session,
-            {
-                "registration_id": decision.registration_id,
-                "status": target.value,
-                "reason_code": changes["reason_code"],
-                "reason": decision.reason,
-                "actor": "conflict_resolver",
-                "event_id": envelope.id,
-                "at": decision.decided_at,
-            },
+            {"partner_id": partner_id, "url": body.url, "secret": secret, "created_at": now},
         )
+    return WebhookCreated(url=body.url, created_at=now, secret=secret)
+
+
+async def get_webhook(ctx: Context, principal: Principal) -> WebhookView:
+    partner_id = require_partner(principal)
+    async with ctx.transactions.transaction() as session:
+        row = await repo.get_webhook(session, partner_id)
+    if row is None:
+        raise not_found("webhook")
+    return WebhookView(url=row["url"], created_at=row["created_at"])
+
+
+async def delete_webhook(ctx: Context, principal: Principal) -> None:
+    partner_id = require_partner(principal)
+    async with ctx.transactions.transaction() as session:
+        await _require_active_partner(session, partner_id)
+        if not await repo.delete_webhook(session, partner_id):
+            raise not_found("webhook")
+
+
+async def webhook_deliveries(
+    ctx: Context, principal: Principal, *, limit: int
+) -> list[WebhookDeliveryView]:
+    partner_id = require_partner(principal)
+    async with ctx.transactions.transaction() as session:
+        rows = await repo.deliveries_of_partner(session, partner_id, limit=limit)
+    return [webhooks.delivery_view(row) for row in rows]

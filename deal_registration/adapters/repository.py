@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, insert, select, text, update
+from sqlalchemy import RowMapping, and_, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deal_registration.adapters.tables import (
     api_keys,
     idempotency_keys,
+    partner_webhooks,
     partners,
     registration_history,
     registrations,
+    webhook_deliveries,
 )
 from services.db import dialect_name
 
@@ -87,10 +89,13 @@ async def list_registrations(
     status: str | None,
     after_seq: int | None,
     limit: int,
+    product_line: str | None = None,
 ) -> list[RowMapping]:
     conditions = []
     if partner_id is not None:
         conditions.append(registrations.c.partner_id == partner_id)
+    if product_line is not None:
+        conditions.append(registrations.c.product_line == product_line)
     if status is not None:
         conditions.append(registrations.c.status == status)
     if after_seq is not None:
@@ -160,4 +165,134 @@ async def store_idempotent_response(
             response=response,
             created_at=now,
         )
+    )
+
+
+async def lock_registration(session: AsyncSession, registration_id: str) -> RowMapping | None:
+    """The registration, locked until the transaction ends (PostgreSQL; SQLite serialises)."""
+    query = select(registrations).where(registrations.c.id == registration_id)
+    if dialect_name(session) == "postgresql":
+        query = query.with_for_update()
+    return (await session.execute(query)).mappings().first()
+
+
+async def claim_idempotency_key(
+    session: AsyncSession, *, principal_id: str, key: str, request_hash: str, now: datetime
+) -> None:
+    """Insert the key first: a concurrent request with the same key waits here, then fails."""
+    await session.execute(
+        insert(idempotency_keys).values(
+            principal_id=principal_id,
+            key=key,
+            request_hash=request_hash,
+            status_code=0,
+            response={},
+            created_at=now,
+        )
+    )
+
+
+async def complete_idempotency_key(
+    session: AsyncSession,
+    *,
+    principal_id: str,
+    key: str,
+    status_code: int,
+    response: dict[str, Any],
+) -> None:
+    await session.execute(
+        update(idempotency_keys)
+        .where(idempotency_keys.c.principal_id == principal_id, idempotency_keys.c.key == key)
+        .values(status_code=status_code, response=response)
+    )
+
+
+async def purge_idempotency_keys(session: AsyncSession, *, older_than: datetime) -> int:
+    result = await session.execute(
+        delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def get_api_key(session: AsyncSession, key_id: str) -> RowMapping | None:
+    return (
+        (await session.execute(select(api_keys).where(api_keys.c.id == key_id))).mappings().first()
+    )
+
+
+async def api_keys_of_partner(session: AsyncSession, partner_id: str) -> list[RowMapping]:
+    query = (
+        select(api_keys)
+        .where(api_keys.c.partner_id == partner_id)
+        .order_by(api_keys.c.created_at.desc(), api_keys.c.id)
+    )
+    return list((await session.execute(query)).mappings().all())
+
+
+async def revoke_api_key(session: AsyncSession, key_id: str, *, now: datetime) -> None:
+    await session.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def get_webhook(session: AsyncSession, partner_id: str) -> RowMapping | None:
+    return (
+        (
+            await session.execute(
+                select(partner_webhooks).where(partner_webhooks.c.partner_id == partner_id)
+            )
+        )
+        .mappings()
+        .first()
+    )
+
+
+async def put_webhook(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(
+        delete(partner_webhooks).where(partner_webhooks.c.partner_id == values["partner_id"])
+    )
+    await session.execute(insert(partner_webhooks).values(**values))
+
+
+async def delete_webhook(session: AsyncSession, partner_id: str) -> bool:
+    result = await session.execute(
+        delete(partner_webhooks).where(partner_webhooks.c.partner_id == partner_id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def insert_delivery(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(webhook_deliveries).values(**values))
+
+
+async def deliveries_of_partner(
+    session: AsyncSession, partner_id: str, *, limit: int
+) -> list[RowMapping]:
+    query = (
+        select(webhook_deliveries)
+        .where(webhook_deliveries.c.partner_id == partner_id)
+        .order_by(webhook_deliveries.c.created_at.desc(), webhook_deliveries.c.id)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).mappings().all())
+
+
+async def next_due_delivery(session: AsyncSession, *, now: datetime) -> RowMapping | None:
+    """The oldest pending delivery that is due, locked (skipping ones another worker holds)."""
+    query = (
+        select(webhook_deliveries)
+        .where(webhook_deliveries.c.state == "pending", webhook_deliveries.c.next_attempt_at <= now)
+        .order_by(webhook_deliveries.c.next_attempt_at, webhook_deliveries.c.id)
+        .limit(1)
+    )
+    if dialect_name(session) == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return (await session.execute(query)).mappings().first()
+
+
+async def update_delivery(session: AsyncSession, delivery_id: str, values: dict[str, Any]) -> None:
+    await session.execute(
+        update(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id).values(**values)
     )

@@ -76,6 +76,11 @@ registrations = Table(
     Column("crm_stage", String(64), nullable=True),
     Column("correlation_id", String(36), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # One extension request per registration: requested, then granted or denied.
+    Column("extension_state", String(20), nullable=True),
+    Column("extension_requested_at", UtcDateTime(), nullable=True),
+    # The CRM's last-modified time of the last change applied: older changes are ignored.
+    Column("crm_changed_at", UtcDateTime(), nullable=True),
     Index("ix_registrations_partner", "partner_id", "submission_seq"),
     Index("ix_registrations_status", "status", "submission_seq"),
 )
@@ -103,6 +108,36 @@ idempotency_keys = Table(
     Column("status_code", Integer, nullable=False),
     Column("response", JSON, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+)
+
+partner_webhooks = Table(
+    "partner_webhooks",
+    metadata,
+    Column("partner_id", String(36), ForeignKey("partners.id"), primary_key=True),
+    Column("url", String(2000), nullable=False),
+    # The signing secret must be readable to sign with (unlike API keys, which are hashed).
+    Column("secret", String(100), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    # The Standard Webhooks message id (`webhook-id`), the same on every retry.
+    Column("id", String(64), primary_key=True),
+    Column("partner_id", String(36), ForeignKey("partners.id"), nullable=False),
+    Column("registration_id", String(36), nullable=False),
+    Column("event_type", String(60), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(20), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("delivered_at", UtcDateTime(), nullable=True),
+    Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+    Index("ix_webhook_deliveries_partner", "partner_id", "created_at"),
 )
 
 outbox = outbox_table(metadata)

@@ -1,8 +1,28 @@
-"""Registration statuses and the transitions between them (DOMAIN.md, "Lifecycle")."""
+"""Registration statuses and what changes them, as partners see it (DOMAIN.md, "Lifecycle").
+
+Pure: the partner's own actions (withdraw, ask for an extension) and the events of the other
+services (decisions, CRM changes) become a :class:`Change` to the registration's view and, when
+the partner may see it, a history entry. Nothing here reads a clock or a database: the time
+comes in as an argument or from the event.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
+
+from schemas.crm import CrmDealClosed, CrmOpportunityChanged, CrmOpportunityMirrored
+from schemas.envelope import EventPayload
+from schemas.registration import (
+    ExtensionDenied,
+    ProtectionExpired,
+    ProtectionExtended,
+    RegistrationApproved,
+    RegistrationRejected,
+    RegistrationSentToReview,
+)
 
 
 class Status(StrEnum):
@@ -33,3 +53,212 @@ ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
 
 def can_transition(current: Status, target: Status) -> bool:
     return target in ALLOWED_TRANSITIONS[current]
+
+
+class Extension(StrEnum):
+    REQUESTED = "requested"
+    GRANTED = "granted"
+    DENIED = "denied"
+
+
+class TransitionRefusedError(Exception):
+    """The partner asked for something the registration's state does not allow (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class Current:
+    """What the rules need to know about a registration as it stands."""
+
+    status: Status
+    extension: Extension | None = None
+    protection_expires_at: datetime | None = None
+    crm_changed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A step of the history the partner sees (and, with a webhook, is told about)."""
+
+    status: Status
+    reason_code: str | None
+    reason: str | None
+    at: datetime
+    kind: str = ""
+
+    @property
+    def webhook_type(self) -> str:
+        return f"registration.{self.kind or self.status.value}"
+
+
+@dataclass(frozen=True)
+class Change:
+    """Columns to update and, if the partner sees this step, its history entry."""
+
+    updates: dict[str, Any] = field(default_factory=dict)
+    entry: Entry | None = None
+
+
+# --- the partner's own actions ----------------------------------------------------------
+
+
+def withdraw(current: Current, *, now: datetime) -> Change:
+    """Withdraw a live registration; an approved one gives up its protection now."""
+    if not can_transition(current.status, Status.WITHDRAWN):
+        raise TransitionRefusedError(
+            f"A registration that is {current.status.value} cannot be withdrawn; only "
+            "submitted, pending_review and approved registrations can."
+        )
+    updates: dict[str, Any] = {
+        "status": Status.WITHDRAWN.value,
+        "reason_code": "WITHDRAWN",
+        "reason": "Withdrawn by the partner.",
+        "updated_at": now,
+    }
+    if current.status is Status.APPROVED:
+        updates["protection_expires_at"] = now
+    return Change(
+        updates=updates,
+        entry=Entry(Status.WITHDRAWN, "WITHDRAWN", "Withdrawn by the partner.", now),
+    )
+
+
+def request_extension(current: Current, *, now: datetime) -> Change:
+    """Ask once, while approved and protected, to extend the protection; policy decides."""
+    if current.status is not Status.APPROVED:
+        raise TransitionRefusedError(
+            f"Only an approved registration can be extended; this one is {current.status.value}."
+        )
+    if current.extension is not None:
+        raise TransitionRefusedError(
+            f"An extension was already requested for this registration ({current.extension}); "
+            "a registration may ask only once."
+        )
+    if current.protection_expires_at is not None and current.protection_expires_at <= now:
+        raise TransitionRefusedError("The protection window has already ended.")
+    reason = "The partner asked to extend the protection."
+    return Change(
+        updates={
+            "extension_state": Extension.REQUESTED.value,
+            "extension_requested_at": now,
+            "updated_at": now,
+        },
+        entry=Entry(Status.APPROVED, "EXTENSION_REQUESTED", reason, now, "extension_requested"),
+    )
+
+
+# --- what the other services tell us ----------------------------------------------------
+
+
+def change_for(event: EventPayload, current: Current, *, now: datetime) -> Change | None:
+    """The change an event makes to the partner's view, or None when it changes nothing.
+
+    A late or repeated event (the view already moved on) changes nothing rather than failing.
+    """
+    match event:
+        case RegistrationApproved():
+            return _decided(current, Status.APPROVED, event.reason_code, event.reason, event, now)
+        case RegistrationRejected():
+            return _decided(current, Status.REJECTED, event.reason_code, event.reason, event, now)
+        case RegistrationSentToReview():
+            return _decided(
+                current, Status.PENDING_REVIEW, event.reason_code, event.reason, event, now
+            )
+        case ProtectionExtended():
+            return _extended(current, event, now)
+        case ExtensionDenied():
+            return _extension_denied(current, event, now)
+        case ProtectionExpired():
+            reason = "The protection window ended."
+            return _closed(
+                current, Status.EXPIRED, "PROTECTION_EXPIRED", reason, event.expired_at, now
+            )
+        case CrmDealClosed():
+            code = event.outcome.upper()
+            reason = f"The deal was {event.outcome} in the vendor's CRM."
+            target = Status.WON if event.outcome == "won" else Status.LOST
+            return _closed(current, target, code, reason, event.closed_at, now)
+        case CrmOpportunityMirrored():
+            updates: dict[str, Any] = {
+                "crm_system": event.crm_system,
+                "crm_opportunity_id": event.opportunity_id,
+                "updated_at": now,
+            }
+            if event.stage is not None and current.crm_changed_at is None:
+                updates["crm_stage"] = event.stage
+            return Change(updates=updates)
+        case CrmOpportunityChanged():
+            if current.crm_changed_at is not None and event.changed_at <= current.crm_changed_at:
+                return None  # an older change arriving late
+            updates = {
+                "crm_system": event.crm_system,
+                "crm_opportunity_id": event.opportunity_id,
+                "crm_changed_at": event.changed_at,
+                "updated_at": now,
+            }
+            if event.stage is not None:
+                updates["crm_stage"] = event.stage
+            return Change(updates=updates)
+    return None
+
+
+def _decided(
+    current: Current,
+    target: Status,
+    reason_code: str | None,
+    reason: str,
+    event: RegistrationApproved | RegistrationRejected | RegistrationSentToReview,
+    now: datetime,
+) -> Change | None:
+    if not can_transition(current.status, target):
+        return None
+    updates: dict[str, Any] = {
+        "status": target.value,
+        "reason_code": reason_code,
+        "reason": reason,
+        "updated_at": now,
+    }
+    if target is not Status.PENDING_REVIEW:
+        updates["decided_at"] = event.decided_at
+    updates["protection_expires_at"] = (
+        event.protection_expires_at if isinstance(event, RegistrationApproved) else None
+    )
+    return Change(updates=updates, entry=Entry(target, reason_code, reason, event.decided_at))
+
+
+def _extended(current: Current, event: ProtectionExtended, now: datetime) -> Change | None:
+    if current.status is not Status.APPROVED:
+        return None
+    return Change(
+        updates={
+            "protection_expires_at": event.protection_expires_at,
+            "extension_state": Extension.GRANTED.value,
+            "reason_code": "PROTECTION_EXTENDED",
+            "reason": event.reason,
+            "updated_at": now,
+        },
+        entry=Entry(
+            Status.APPROVED, "PROTECTION_EXTENDED", event.reason, event.extended_at, "extended"
+        ),
+    )
+
+
+def _extension_denied(current: Current, event: ExtensionDenied, now: datetime) -> Change | None:
+    if current.extension in {Extension.GRANTED, Extension.DENIED}:
+        return None
+    return Change(
+        updates={"extension_state": Extension.DENIED.value, "updated_at": now},
+        entry=Entry(
+            current.status, event.reason_code, event.reason, event.decided_at, "extension_denied"
+        ),
+    )
+
+
+def _closed(
+    current: Current, target: Status, code: str, reason: str, at: datetime, now: datetime
+) -> Change | None:
+    if not can_transition(current.status, target):
+        return None
+    return Change(
+        updates={"status": target.value, "reason_code": code, "reason": reason, "updated_at": now},
+        entry=Entry(target, code, reason, at),
+    )

@@ -17,6 +17,9 @@ export DEALREG_ADMIN_TOKEN
 
 stop_all() {
   trap - INT TERM EXIT
+  # Whatever happens to our output (a closed pipe, say), the stopping must go on.
+  set +e
+  trap '' PIPE
   echo; echo "stopping dealreg..."
   "$ROOT/deploy/scripts/services.sh" stop || true
   "$ROOT/deploy/scripts/crm-sandbox.sh" stop || true

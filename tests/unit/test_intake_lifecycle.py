@@ -1,0 +1,141 @@
+"""What partners see change: their own actions and the other services' events, as pure rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from deal_registration.adapters.rate_limit import RateLimiter
+from deal_registration.domain import lifecycle
+from deal_registration.domain.lifecycle import Current, Extension, Status
+from deal_registration.domain.rate_limit import TokenBucket
+from schemas.crm import CrmDealClosed, CrmOpportunityChanged
+from schemas.registration import (
+    AmountData,
+    CustomerData,
+    ExtensionDenied,
+    ProtectionExpired,
+    RegistrationApproved,
+    RegistrationSummary,
+)
+
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+IDS = {"registration_id": "r-1", "account_key": "d:acme.com", "product_line": "network-security"}
+
+
+def approval(reason_code: str | None = None) -> RegistrationApproved:
+    return RegistrationApproved(
+        **IDS,
+        decided_at=NOW,
+        protection_expires_at=NOW + timedelta(days=90),
+        policy_version=1,
+        rule="approve",
+        reason="Approved.",
+        reason_code=reason_code,
+        registration=RegistrationSummary(
+            partner_id="p",
+            partner_name="P",
+            customer=CustomerData(name="Acme", country="US"),
+            product_line="network-security",
+            deal_type="new",
+            amount=AmountData(value="1", currency="USD"),
+            expected_close_date=date(2027, 1, 1),
+            submitted_at=NOW,
+        ),
+    )
+
+
+@pytest.mark.parametrize("status", [Status.SUBMITTED, Status.PENDING_REVIEW, Status.APPROVED])
+def test_live_registrations_can_be_withdrawn(status: Status) -> None:
+    change = lifecycle.withdraw(Current(status), now=NOW)
+    assert change.updates["status"] == "withdrawn"
+    assert change.entry is not None
+    assert change.entry.webhook_type == "registration.withdrawn"
+    assert ("protection_expires_at" in change.updates) is (status is Status.APPROVED)
+
+
+@pytest.mark.parametrize(
+    "status", [Status.REJECTED, Status.WON, Status.LOST, Status.EXPIRED, Status.WITHDRAWN]
+)
+def test_closed_registrations_cannot_be_withdrawn(status: Status) -> None:
+    with pytest.raises(lifecycle.TransitionRefusedError, match="cannot be withdrawn"):
+        lifecycle.withdraw(Current(status), now=NOW)
+
+
+def test_an_extension_is_asked_once_while_approved_and_protected() -> None:
+    protected = Current(Status.APPROVED, protection_expires_at=NOW + timedelta(days=1))
+    assert lifecycle.request_extension(protected, now=NOW).updates["extension_state"] == "requested"
+    for current in (
+        Current(Status.SUBMITTED),
+        Current(Status.APPROVED, extension=Extension.REQUESTED),
+        Current(Status.APPROVED, extension=Extension.DENIED),
+        Current(Status.APPROVED, protection_expires_at=NOW),
+    ):
+        with pytest.raises(lifecycle.TransitionRefusedError):
+            lifecycle.request_extension(current, now=NOW)
+
+
+def test_a_waitlisted_rejection_is_promoted_but_a_late_approval_is_ignored() -> None:
+    promoted = lifecycle.change_for(
+        approval("WAITLIST_PROMOTED"), Current(Status.REJECTED), now=NOW
+    )
+    assert promoted is not None
+    assert promoted.updates["reason_code"] == "WAITLIST_PROMOTED"
+    assert lifecycle.change_for(approval(), Current(Status.WITHDRAWN), now=NOW) is None
+
+
+def test_expiry_and_crm_outcomes_close_an_approved_registration() -> None:
+    expired = lifecycle.change_for(
+        ProtectionExpired(**IDS, expired_at=NOW), Current(Status.APPROVED), now=NOW
+    )
+    assert expired is not None
+    assert expired.updates["status"] == "expired"
+    lost = CrmDealClosed(
+        **IDS, crm_system="hubspot", opportunity_id="o", outcome="lost", closed_at=NOW
+    )
+    change = lifecycle.change_for(lost, Current(Status.APPROVED), now=NOW)
+    assert change is not None
+    assert (change.updates["status"], change.updates["reason_code"]) == ("lost", "LOST")
+
+
+def test_a_crm_change_older_than_the_last_one_is_ignored() -> None:
+    base = {k: v for k, v in IDS.items() if k != "product_line"}
+    old = CrmOpportunityChanged(
+        **base, crm_system="hubspot", opportunity_id="o", stage="a", changed_at=NOW
+    )
+    assert lifecycle.change_for(old, Current(Status.APPROVED, crm_changed_at=NOW), now=NOW) is None
+    new = old.model_copy(update={"changed_at": NOW + timedelta(seconds=1)})
+    change = lifecycle.change_for(new, Current(Status.APPROVED, crm_changed_at=NOW), now=NOW)
+    assert change is not None
+    assert change.entry is None  # a stage move is not a status step
+
+
+def test_a_denied_extension_is_shown_once() -> None:
+    denied = ExtensionDenied(**IDS, decided_at=NOW, reason_code="TOO_LATE", reason="Too late.")
+    change = lifecycle.change_for(
+        denied, Current(Status.APPROVED, extension=Extension.REQUESTED), now=NOW
+    )
+    assert change is not None
+    assert change.updates["extension_state"] == "denied"
+    assert (
+        lifecycle.change_for(denied, Current(Status.APPROVED, extension=Extension.DENIED), now=NOW)
+        is None
+    )
+
+
+def test_the_token_bucket_allows_a_burst_then_the_rate() -> None:
+    bucket = TokenBucket.full(rate=20, burst=40, now=0)
+    assert [bucket.take(0) for _ in range(40)] == [0.0] * 40
+    assert bucket.take(0) == pytest.approx(0.05)
+    assert bucket.take(0.05) == 0.0
+    assert bucket.take(0.05) > 0
+
+
+def test_the_limiter_keeps_one_bucket_per_key_and_says_when_to_retry() -> None:
+    clock = [0.0]
+    limiter = RateLimiter(rate=1, burst=2, monotonic=lambda: clock[0])
+    assert [limiter.check("a"), limiter.check("a"), limiter.check("a")] == [None, None, 1]
+    assert limiter.check("b") is None
+    clock[0] = 1.0
+    assert limiter.check("a") is None
