@@ -383,9 +383,21 @@ async def _accept_registration(
     errors = registration_problems(body, partner["product_lines"], today=now.date())
     if errors:
         raise invalid(errors)
-    key = account_key(
-        name=body.customer.name, domain=body.customer.domain, country=body.customer.country
-    )
+    try:
+        key = account_key(
+            name=body.customer.name, domain=body.customer.domain, country=body.customer.country
+        )
+    except ValueError:
+        # No company domain (none, or free mail) and a name of punctuation alone: nothing
+        # identifies the customer.
+        raise invalid(
+            [
+                {
+                    "field": "customer.name",
+                    "message": "needs a letter or digit when no company domain is given",
+                }
+            ]
+        ) from None
     await repo.lock_account(session, key)
     registration = _new_registration_row(body, partner_id, key, now)
     seq = await repo.insert_registration(session, registration)

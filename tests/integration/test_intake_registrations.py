@@ -129,6 +129,20 @@ async def test_an_e_mail_address_as_domain_is_normalised(
     assert response.json()["customer"]["domain"] == "acme.co.uk"
 
 
+async def test_a_customer_known_only_by_free_mail_and_punctuation_is_refused(
+    intake: IntakeApp, partner: dict[str, Any]
+) -> None:
+    payload = body(customer={"name": "!!!", "domain": "someone@gmail.com", "country": "US"})
+    response = await intake.register(partner["api_key"], payload)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [
+        {
+            "field": "customer.name",
+            "message": "needs a letter or digit when no company domain is given",
+        }
+    ]
+
+
 async def test_transport_errors_are_problems(intake: IntakeApp, partner: dict[str, Any]) -> None:
     headers = {**bearer(partner["api_key"]), "content-type": "application/json"}
     malformed = await intake.client.post(
