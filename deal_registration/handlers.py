@@ -46,6 +46,7 @@ from deal_registration.domain import validation as rules
 from deal_registration.domain.lifecycle import Change, Current, Extension, Status
 from schemas.accounts import account_key
 from schemas.envelope import EventEnvelope, EventPayload, new_envelope
+from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from schemas.registration import (
     AmountData,
     CustomerData,
@@ -187,6 +188,7 @@ async def _issue_key(
 ) -> tuple[str, str]:
     api_key = new_api_key()
     key_id = key_id or new_id()
+    key_name = name or (partner["name"] if partner is not None else role)
     await repo.insert_api_key(
         session,
         {
@@ -194,11 +196,34 @@ async def _issue_key(
             "key_hash": hash_api_key(api_key),
             "role": role,
             "partner_id": partner["id"] if partner is not None else None,
-            "name": name or (partner["name"] if partner is not None else role),
+            "name": key_name,
             "created_at": now,
         },
     )
+    if role == "ops":
+        # The resolver and crm_sync authenticate ops users from their own copy of the hashes.
+        issued = OpsKeyIssued(
+            key_id=key_id,
+            principal_id=key_id,
+            name=key_name,
+            key_hash=hash_api_key(api_key),
+            issued_at=now,
+        )
+        await stage_events(session, outbox, [_principal_envelope(issued, key_id, now)], now=now)
     return api_key, key_id
+
+
+def _principal_envelope(payload: EventPayload, key_id: str, now: datetime) -> EventEnvelope[Any]:
+    return new_envelope(
+        payload,
+        event_id=new_id(),
+        source=SOURCE,
+        subject=key_id,
+        time=now,
+        correlation_id=new_id(),
+        causation_id=None,
+        partition_key=key_id,
+    )
 
 
 async def _partner_or_404(session: AsyncSession, partner_id: str) -> RowMapping:
@@ -254,10 +279,16 @@ async def list_partner_keys(ctx: Context, partner_id: str) -> list[ApiKeyView]:
 
 async def revoke_key(ctx: Context, key_id: str) -> None:
     """Revoke a partner or ops key; the next request with it is 401. Revoking twice is fine."""
+    now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
-        if not _is_uuid(key_id) or await repo.get_api_key(session, key_id) is None:
+        key = await repo.get_api_key(session, key_id) if _is_uuid(key_id) else None
+        if key is None:
             raise not_found("API key")
-        await repo.revoke_api_key(session, key_id, now=ctx.clock.now())
+        await repo.revoke_api_key(session, key_id, now=now)
+        revoked = ApiKeyRevoked(
+            key_id=key_id, principal_id=key_id, key_hash=key["key_hash"], revoked_at=now
+        )
+        await stage_events(session, outbox, [_principal_envelope(revoked, key_id, now)], now=now)
 
 
 def _key_view(row: RowMapping) -> ApiKeyView:
