@@ -64,10 +64,27 @@ async def test_approved_registration_reaches_hubspot_and_closed_won_comes_back(
         await tail.poll()
         changes = [e for e in tail.of_type(CrmOpportunityChanged.event_type)]
         assert [c.data.stage for c in changes] == ["closed_won"]
+    with httpx.Client(base_url=stack.url("deal_registration"), timeout=10) as client:
+        won = await wait_until(
+            lambda: _view_if(client, partner["api_key"], created["id"], status="won"),
+            timeout=max(0.1, 2 - (time.monotonic() - closed_at)),
+        )
+    won_latency = time.monotonic() - closed_at
+    assert won["crm"] == {"system": "hubspot", "opportunity_id": deal["id"], "stage": "closed_won"}
     stats = sandbox.control("GET", "/stats")
     assert stats["echo_writes"] == 0
     assert stats["creations"]["hubspot"] == 1
-    print(f"mirror latency {mirror_latency:.3f}s, close latency {close_latency:.3f}s")
+    print(
+        f"mirror latency {mirror_latency:.3f}s, close latency {close_latency:.3f}s, "
+        f"registration won {won_latency:.3f}s after closed-won"
+    )
+
+
+def _view_if(
+    client: httpx.Client, key: str, registration_id: str, *, status: str
+) -> dict[str, object] | None:
+    view = client.get(f"/v1/registrations/{registration_id}", headers=bearer(key)).json()
+    return dict(view) if view["status"] == status else None
 
 
 async def test_a_dropped_webhook_is_repaired_by_reconciliation(
