@@ -27,6 +27,10 @@ KILL_AFTER = 60
 def test_killed_resolver_decides_each_registration_once_and_never_twice_approves(
     stack: ServiceStack,
 ) -> None:
+    # A load of 200 from five keys in a few seconds; partners' rate limits are not under test.
+    stack.extra_env.update(
+        {"DEALREG_RATE_LIMIT_PER_SECOND": "1000", "DEALREG_RATE_LIMIT_BURST": "1000"}
+    )
     stack.start_all()
     client = httpx.Client(base_url=stack.url("deal_registration"), timeout=30)
     partners = [create_partner(client, stack.admin_token, name=f"Partner {i}") for i in range(5)]
