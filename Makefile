@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check stop catalogue clean
+.PHONY: install run test check stop catalogue bench clean
 
 install: $(STAMP)
 
@@ -28,6 +28,12 @@ check: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# Speed and memory goals live here, not in tests; results go to docs/benchmarks.md.
+bench: install
+	deploy/scripts/kafka.sh fetch
+	$(BIN)/python -m tests.bench.bench_matching 1000000
+	$(BIN)/python -m tests.bench.bench_flow 1000
 
 catalogue: install
 	$(BIN)/python -m schemas.catalogue docs/events
