@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from crm_sync import handlers, inbound, outbound
 from crm_sync.adapters.connectors import build_connector
-from crm_sync.adapters.tables import outbox
+from crm_sync.adapters.tables import inbox, ops_keys, outbox
 from crm_sync.handlers import Context
 from crm_sync.ports import CrmConnector
 from crm_sync.routes import router
@@ -25,12 +25,16 @@ from schemas.registration import (
     RegistrationApproved,
     RegistrationWithdrawn,
 )
-from schemas.topics import DEAD_LETTERS, DECISIONS, REGISTRATIONS
+from schemas.topics import DEAD_LETTERS, DECISIONS, PRINCIPALS, REGISTRATIONS
 from services.clock import Clock, SystemClock
 from services.http.app import build_api
+from services.principals import OpsAuthenticator, principal_handlers
 from services.runtime import ServiceRuntime
 
 log = structlog.get_logger(__name__)
+
+
+PRINCIPALS_CONSUMER = "crm_sync.principals"
 
 
 def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -78,6 +82,22 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
                 event.event_type: on_lifecycle
                 for event in (ProtectionExtended, ProtectionExpired, RegistrationWithdrawn)
             },
+        )
+        runtime.add_consumer(
+            group_id=PRINCIPALS_CONSUMER,
+            topics=[PRINCIPALS.name],
+            handlers=principal_handlers(
+                transactions=runtime.transactions,
+                ops_keys=ops_keys,
+                inbox=inbox,
+                consumer=PRINCIPALS_CONSUMER,
+                clock=runtime.clock,
+            ),
+        )
+        app.state.ops_auth = OpsAuthenticator(
+            transactions=runtime.transactions,
+            ops_keys=ops_keys,
+            admin_token=resolved.security.admin_token.get_secret_value(),
         )
         app.state.context = ctx
         app.state.runtime = runtime

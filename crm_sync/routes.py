@@ -14,7 +14,6 @@ from crm_sync.handlers import Context
 from crm_sync.ports import CrmConnector, CrmUnavailableError
 from crm_sync.status import sync_status
 from services.http.problems import ProblemError
-from services.http.security import bearer_token, is_admin_token, unauthorized
 
 router = APIRouter()
 
@@ -30,11 +29,9 @@ def _connector(ctx: Context, system: str) -> CrmConnector:
     return ctx.connector
 
 
-def _require_admin(request: Request) -> None:
-    token = bearer_token(request)
-    settings = request.app.state.runtime.settings
-    if not is_admin_token(token, settings.security.admin_token.get_secret_value()):
-        raise unauthorized()
+async def _require_operator(request: Request) -> None:
+    """Operators' calls: the admin token or a sales-ops key (see services.principals)."""
+    await request.app.state.ops_auth(request)
 
 
 def _bad_signature() -> ProblemError:
@@ -112,7 +109,7 @@ async def _receive(ctx: Context, connector: CrmConnector, notices: list[inbound.
 
 @router.get("/v1/sync/status", tags=["sync"])
 async def status(request: Request) -> dict[str, Any]:
-    _require_admin(request)
+    await _require_operator(request)
     ctx = _ctx(request)
     connectors = []
     if ctx.connector is not None:
@@ -124,7 +121,7 @@ async def status(request: Request) -> dict[str, Any]:
 
 @router.post("/v1/sync/reconcile", status_code=202, tags=["sync"])
 async def start_reconcile(request: Request) -> dict[str, str]:
-    _require_admin(request)
+    await _require_operator(request)
     ctx = _ctx(request)
     if ctx.connector is None:
         raise ProblemError(409, "No CRM connector is configured.")
@@ -134,7 +131,7 @@ async def start_reconcile(request: Request) -> dict[str, str]:
 
 @router.get("/v1/sync/dead-letters", tags=["sync"])
 async def dead_letters(request: Request, include_replayed: bool = False) -> dict[str, Any]:
-    _require_admin(request)
+    await _require_operator(request)
     items = await outbound.list_dead_letters(_ctx(request), include_replayed=include_replayed)
     return {"items": items}
 
@@ -145,6 +142,6 @@ class ReplayRequest(BaseModel):
 
 @router.post("/v1/sync/dead-letters/replay", status_code=202, tags=["sync"])
 async def replay(request: Request, body: ReplayRequest | None = None) -> dict[str, int]:
-    _require_admin(request)
+    await _require_operator(request)
     replayed = await outbound.replay_dead_letters(_ctx(request), body.ids if body else None)
     return {"replayed": replayed}

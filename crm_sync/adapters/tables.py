@@ -15,6 +15,7 @@ from sqlalchemy import (
     false,
 )
 
+from services.principals import ops_keys_table
 from services.tables import BigIntId, UtcDateTime, inbox_table, outbox_table
 
 metadata = MetaData()
@@ -90,3 +91,4 @@ connector_state = Table(
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+ops_keys = ops_keys_table(metadata)
