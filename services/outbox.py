@@ -56,6 +56,11 @@ async def stage_events(
     ]
     if rows:
         await session.execute(outbox.insert(), rows)
+        session.info[STAGED] = True
+
+
+# Set on a session that staged events, so only those transactions wake the relay.
+STAGED = "dealreg_outbox_staged"
 
 
 def envelope_from_row(row: Row[Any]) -> EventEnvelope[Any]:

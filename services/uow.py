@@ -1,7 +1,7 @@
 """One transaction of a handler: its state changes, its inbox row and its outbox events.
 
-After a successful commit it wakes the outbox relay so events leave within milliseconds
-instead of at the next poll.
+After a successful commit that staged events it wakes the outbox relay, so events leave
+within milliseconds instead of at the next poll (read-only transactions do not wake it).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db import SessionFactory
+from services.outbox import STAGED
 
 
 class TransactionRunner:
@@ -23,7 +24,9 @@ class TransactionRunner:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """Yield a session inside a transaction; commit on success, roll back on error."""
-        async with self._session_factory() as session, session.begin():
-            yield session
-        if self._relay_wake is not None:
+        async with self._session_factory() as session:
+            async with session.begin():
+                yield session
+            staged = session.info.get(STAGED, False)
+        if staged and self._relay_wake is not None:
             self._relay_wake.set()
