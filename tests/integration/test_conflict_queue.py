@@ -21,6 +21,8 @@ from sqlalchemy import select
 
 from conflict_resolver.adapters.tables import claims, conflicts, outbox, protections
 from conflict_resolver.app import create_app
+from conflict_resolver.domain.policy import DEFAULT_POLICY
+from conflict_resolver.queue.handlers import QueueContext, escalate_due
 from conflict_resolver.settings import ResolverSettings
 from schemas.envelope import new_envelope
 from schemas.principals import ApiKeyRevoked, OpsKeyIssued
@@ -533,3 +535,31 @@ async def test_stats_report_the_numbers_sales_ops_ask_for(resolver: Resolver) ->
             (await session.execute(select(conflicts.c.id).where(conflicts.c.state == "open"))).all()
         )
     assert numbers["queue"]["open"] == open_count
+
+
+async def test_the_policy_may_decide_at_the_deadline_instead_of_escalating(
+    resolver: Resolver,
+) -> None:
+    seeded = await resolver.seed(due_in=timedelta(minutes=1))  # the app's own job waits
+
+    class TwoMinutesLater:
+        def now(self) -> datetime:
+            return datetime.now(UTC) + timedelta(minutes=2)
+
+    ctx = QueueContext(
+        transactions=resolver.transactions,
+        clock=TwoMinutesLater(),
+        policy=DEFAULT_POLICY,
+        admin_token=ADMIN,
+        sla_action="reject",
+    )
+    await escalate_due(ctx)
+    case = (
+        await resolver.client.get(f"/v1/conflicts/{seeded.case_id}", headers=resolver.ops())
+    ).json()
+    assert case["state"] == "decided"
+    assert case["escalated_at"] is None
+    assert case["decided_by"] == "policy:sla"
+    assert "automatically by policy" in case["decision_reason"]
+    [event] = await resolver.events(seeded.registration_id)
+    assert event["type"] == "dealreg.registration.rejected"
