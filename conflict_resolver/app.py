@@ -10,10 +10,17 @@ from fastapi import FastAPI
 
 from conflict_resolver import handlers
 from conflict_resolver.adapters.tables import outbox
+from conflict_resolver.console.routes import router as console_router
 from conflict_resolver.domain.policy import DEFAULT_POLICY
+from conflict_resolver.queue import handlers as queue_handlers
+from conflict_resolver.queue.api import router as queue_router
+from conflict_resolver.queue.jobs import run_sla_loop
+from conflict_resolver.queue.live import LiveFeed
+from conflict_resolver.queue.settings import QueueSettings
 from conflict_resolver.settings import ResolverSettings
+from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from schemas.registration import RegistrationSubmitted
-from schemas.topics import REGISTRATIONS
+from schemas.topics import PRINCIPALS, REGISTRATIONS
 from services.clock import Clock, SystemClock
 from services.http.app import build_api
 from services.runtime import ServiceRuntime
@@ -37,8 +44,43 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
             handlers={RegistrationSubmitted.event_type: on_submitted},
         )
         app.state.context = ctx
+
+        # --- conflict queue and console (issue 6) ---
+        queue_settings = QueueSettings()
+        queue_ctx = queue_handlers.QueueContext(
+            transactions=runtime.transactions,
+            clock=runtime.clock,
+            policy=DEFAULT_POLICY,
+            admin_token=resolved.security.admin_token.get_secret_value(),
+            sla_action=queue_settings.sla_action,
+        )
+
+        async def on_principal(envelope: Any) -> None:
+            await queue_handlers.record_principal_event(queue_ctx, envelope)
+
+        runtime.add_consumer(
+            group_id=queue_handlers.PRINCIPALS_CONSUMER,
+            topics=[PRINCIPALS.name],
+            handlers={
+                OpsKeyIssued.event_type: on_principal,
+                ApiKeyRevoked.event_type: on_principal,
+            },
+        )
+        queue_feed = LiveFeed(runtime.transactions)
+        app.state.queue = queue_ctx
+        app.state.queue_feed = queue_feed
+        # --- end conflict queue and console ---
         app.state.runtime = runtime
         await runtime.start()
+        # --- conflict queue and console (issue 6) ---
+        runtime.add_background("conflict-live-feed", queue_feed.run)
+        runtime.add_background(
+            "conflict-sla",
+            lambda: run_sla_loop(
+                queue_ctx, interval_seconds=queue_settings.sla_check_interval_seconds
+            ),
+        )
+        # --- end conflict queue and console ---
         try:
             yield
         finally:
@@ -48,5 +90,5 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
         title="dealreg: conflict resolver",
         description="Rules of engagement, exclusivity and the conflict queue (see API.md).",
         lifespan=lifespan,
-        routers=[],
+        routers=[queue_router, console_router],  # conflict queue and console (issue 6)
     )

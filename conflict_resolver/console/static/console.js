@@ -1,0 +1,338 @@
+// The sales-ops console: plain JavaScript, no build step.
+//
+// Live updates: the page exchanges its ops key for a short-lived stream token
+// (POST /v1/conflicts/stream-token) and opens an EventSource on
+// /v1/conflicts/stream?token=... . The server sends `ready` on every (re)connect and then
+// `opened` / `updated` / `closed` as the open queue changes; the page reloads the list (and the
+// case on screen, if it is the one that changed). When the connection drops, EventSource
+// retries after 1 s on its own; on reconnect `ready` makes the page reload, so nothing missed
+// while offline stays missed. If the server refuses the stream (token expired, key revoked),
+// the page asks for a new token with growing back-off; a revoked key signs the page out.
+"use strict";
+
+const state = { key: sessionStorage.getItem("dealreg.opsKey"), cases: [], selected: null,
+                current: null, cursor: null, source: null, retry: 1000, countdown: null };
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+class Unauthorized extends Error {}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: {
+    "Authorization": `Bearer ${state.key}`,
+    ...(options.body ? { "Content-Type": "application/json" } : {}) } });
+  if (response.status === 401) throw new Unauthorized();
+  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  if (!response.ok) { const error = new Error(body?.detail || response.statusText); error.status = response.status; throw error; }
+  return body;
+}
+
+// --- Signing in -------------------------------------------------------------------------------
+
+async function signIn(key) {
+  state.key = key;
+  try {
+    await api("/v1/conflicts?limit=1");
+  } catch (error) {
+    state.key = null;
+    $("sign-in-error").textContent = error instanceof Unauthorized ? "That key is not valid." : error.message;
+    return;
+  }
+  sessionStorage.setItem("dealreg.opsKey", key);
+  $("sign-in").hidden = true; $("app").hidden = false; $("sign-out").hidden = false;
+  $("who").textContent = "signed in";
+  connect(); reload(); loadStats();
+  setInterval(loadStats, 10000);
+  $("cases").focus();
+}
+
+function signOut(message = "") {
+  sessionStorage.removeItem("dealreg.opsKey");
+  state.key = null;
+  if (state.source) state.source.close();
+  $("app").hidden = true; $("sign-out").hidden = true; $("sign-in").hidden = false;
+  $("who").textContent = ""; setLive(false, "offline");
+  $("sign-in-error").textContent = message;
+  $("key").value = ""; $("key").focus();
+}
+
+function guard(error) {
+  if (error instanceof Unauthorized) signOut("Your key is no longer valid; sign in again.");
+  else console.error(error);
+}
+
+// --- Live updates -----------------------------------------------------------------------------
+
+function setLive(on, text) {
+  const badge = $("live");
+  badge.className = `live ${on ? "on" : "off"}`;
+  badge.textContent = text;
+}
+
+async function connect() {
+  if (state.source) state.source.close();
+  let token;
+  try {
+    token = (await api("/v1/conflicts/stream-token", { method: "POST" })).token;
+  } catch (error) {
+    if (error instanceof Unauthorized) return guard(error);
+    return scheduleReconnect();
+  }
+  const source = new EventSource(`/v1/conflicts/stream?token=${encodeURIComponent(token)}`);
+  state.source = source;
+  source.addEventListener("ready", () => { state.retry = 1000; setLive(true, "live"); reload(); });
+  for (const kind of ["opened", "updated", "closed"]) {
+    source.addEventListener(kind, (event) => onChange(kind, JSON.parse(event.data).id));
+  }
+  source.onerror = () => {
+    setLive(false, "reconnecting…");
+    // CONNECTING: the browser retries by itself. CLOSED: the server refused (token expired or
+    // key revoked): get a new token.
+    if (source.readyState === EventSource.CLOSED) scheduleReconnect();
+  };
+}
+
+function scheduleReconnect() {
+  setLive(false, "reconnecting…");
+  setTimeout(() => state.key && connect(), state.retry);
+  state.retry = Math.min(state.retry * 2, 30000);
+}
+
+let reloadTimer = null;
+function onChange(kind, id) {
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(() => { reload(); loadStats(); }, 50);
+  if (state.current && state.current.id === id) openCase(id, { focus: false });
+}
+
+// --- The queue --------------------------------------------------------------------------------
+
+function query(cursor) {
+  const params = new URLSearchParams();
+  for (const [name, value] of new FormData($("filters"))) if (value) params.set(name, value);
+  params.set("limit", "50");
+  if (cursor) params.set("cursor", cursor);
+  return `/v1/conflicts?${params}`;
+}
+
+async function reload() {
+  try {
+    const page = await api(query());
+    state.cases = page.items; state.cursor = page.next_cursor;
+    renderList();
+  } catch (error) { guard(error); }
+}
+
+async function more() {
+  try {
+    const page = await api(query(state.cursor));
+    state.cases.push(...page.items); state.cursor = page.next_cursor;
+    renderList();
+  } catch (error) { guard(error); }
+}
+
+function subject(item) { return item.claims.find((c) => c.role === "under_review") || item.claims[0]; }
+function money(amount) { return amount ? `${Number(amount.value).toLocaleString("en-US")} ${amount.currency}` : "—"; }
+
+function renderList() {
+  const list = $("cases");
+  list.replaceChildren(...state.cases.map((item, index) => {
+    const claim = subject(item);
+    return el("li", { "data-id": item.id, "data-index": index, tabindex: "-1",
+                      class: [item.id === state.selected ? "selected" : "", item.overdue ? "overdue" : ""].join(" "),
+                      onclick: () => select(index, true) },
+      el("span", {}, claim.customer?.name ?? item.account_key, " · ", claim.partner?.name ?? "?"),
+      el("span", { class: "reason" }, item.reason_code),
+      el("span", { class: "sub" }, item.product_line, " · ", money(claim.amount),
+         item.owner_name ? ` · ${item.owner_name}` : ""),
+      el("span", { class: "sub due" }, item.state === "open" ? dueText(item.due_at) : item.state));
+  }));
+  if (!state.cases.length) list.append(el("li", { class: "empty" }, "The queue is empty."));
+  $("more").hidden = !state.cursor;
+}
+
+function select(index, open) {
+  const item = state.cases[index];
+  if (!item) return;
+  state.selected = item.id;
+  for (const li of $("cases").children) li.classList.toggle("selected", li.dataset.id === item.id);
+  const li = $("cases").querySelector(`[data-id="${item.id}"]`);
+  li?.scrollIntoView({ block: "nearest" });
+  if (open) openCase(item.id, { focus: false });
+}
+
+function dueText(dueAt) {
+  const ms = new Date(dueAt) - Date.now();
+  const abs = Math.abs(ms), h = Math.floor(abs / 3600000), m = Math.floor(abs % 3600000 / 60000),
+        s = Math.floor(abs % 60000 / 1000);
+  const text = h ? `${h}h ${m}m` : m ? `${m}m ${s}s` : `${s}s`;
+  return ms >= 0 ? `due in ${text}` : `overdue by ${text}`;
+}
+
+// --- One case ---------------------------------------------------------------------------------
+
+const ROWS = [
+  ["Partner", null, (c) => c.partner ? `${c.partner.name} (${c.partner.tier})` : "—"],
+  ["Customer", "name", (c) => c.customer?.name ?? "—"],
+  ["Domain", "domain", (c) => c.customer?.domain ?? "—"],
+  ["Country", "country", (c) => c.customer?.country ?? "—"],
+  ["Product line", "product_line", (c) => c.product_line ?? "—"],
+  ["Deal type", null, (c) => c.deal_type ?? "—"],
+  ["Amount", null, (c) => money(c.amount)],
+  ["Close date", null, (c) => c.expected_close_date ?? "—"],
+  ["Submitted", null, (c) => c.submitted_at ? new Date(c.submitted_at).toLocaleString() : "—"],
+  ["Order", null, (c) => c.submission_seq ? `#${c.submission_seq}` : "—"],
+  ["Status", null, (c) => c.status + (c.protection_expires_at ? ` until ${c.protection_expires_at.slice(0, 10)}` : "")],
+  ["Similarity", null, (c) => c.match ? `${Math.round(c.match.similarity * 100)}%` +
+      (c.match.same_domain ? " · same domain" : "") : (c.role === "under_review" ? "(this claim)" : "—")],
+];
+
+async function openCase(id, { focus = true } = {}) {
+  try {
+    const item = await api(`/v1/conflicts/${encodeURIComponent(id)}`);
+    state.current = item;
+    renderCase(item);
+    if (focus) $("case").focus();
+  } catch (error) { guard(error); }
+}
+
+function renderCase(item) {
+  const matched = new Set(item.claims.flatMap((c) => c.match?.matched_fields ?? []));
+  const head = el("tr", {}, el("th", {}, ""), item.claims.map((c) =>
+    el("th", { scope: "col" }, c.partner?.name ?? c.registration_id,
+       c.role === "under_review" ? el("span", { class: "under-review" }, "under review") : null)));
+  const body = ROWS.map(([label, field, value]) =>
+    el("tr", { class: field && matched.has(field) ? "match" : "" },
+       el("th", { scope: "row" }, label), item.claims.map((c) => el("td", {}, value(c)))));
+  const countdown = el("span", { class: "countdown", id: "countdown" });
+  const evidence = item.evidence || {};
+  const children = [
+    el("h2", {}, `${item.reason_code.replaceAll("_", " ").toLowerCase()} · ${item.product_line}`),
+    el("div", { class: "meta" },
+       el("span", {}, "Rule: ", item.rule),
+       el("span", {}, "Owner: ", item.owner_name ?? item.owner ?? "unassigned"),
+       el("span", {}, "Opened ", new Date(item.opened_at).toLocaleString()),
+       item.state === "open" ? countdown : el("span", {}, `Decided by ${item.decided_by_name ?? item.decided_by}: ${item.decision_reason}`),
+       item.escalated_at ? el("span", { class: "overdue-flag" }, "escalated") : null),
+    el("table", { class: "claims" }, el("thead", {}, head), el("tbody", {}, body)),
+    evidence.direct_opportunity ? el("p", { class: "evidence" }, "Direct opportunity in the CRM: ",
+      JSON.stringify(evidence.direct_opportunity)) : null,
+    evidence.incumbent ? el("p", { class: "evidence" }, "Incumbent: ", JSON.stringify(evidence.incumbent)) : null,
+    el("div", { class: "history" }, el("strong", {}, "History"),
+       el("ol", {}, (item.history || []).map((h) => el("li", {},
+         `${new Date(h.at).toLocaleString()} · ${h.action} by ${h.actor}`, h.reason ? ` — ${h.reason}` : "")))),
+  ];
+  if (item.state === "open") children.push(decisionForm(item));
+  $("case").replaceChildren(...children.filter(Boolean));
+  clearInterval(state.countdown);
+  if (item.state === "open") {
+    const tick = () => { countdown.textContent = `SLA: ${dueText(item.due_at)}`;
+                         countdown.classList.toggle("late", new Date(item.due_at) <= Date.now()); };
+    tick(); state.countdown = setInterval(tick, 1000);
+  }
+}
+
+function decisionForm(item) {
+  const choices = [
+    ...item.claims.filter((c) => c.role === "under_review" || c.status === "approved").map((c) =>
+      el("label", {}, el("input", { type: "radio", name: "approve", value: c.registration_id,
+                                    required: true }),
+         ` Approve ${c.partner?.name ?? c.registration_id}${c.role === "under_review" ? "" : " (keep)"}`)),
+    el("label", {}, el("input", { type: "radio", name: "approve", value: "" }), " Approve none (reject)"),
+  ];
+  const error = el("p", { class: "error", role: "alert" });
+  const form = el("form", { class: "decide", id: "decide" },
+    el("fieldset", {}, el("legend", {}, "Decision"), choices),
+    el("label", { for: "reason" }, "Reason (required)"),
+    el("textarea", { id: "reason", name: "reason", required: true, maxlength: "2000" }),
+    el("div", { class: "actions" },
+       el("button", { type: "submit", class: "primary" }, "Decide"),
+       el("button", { type: "button", onclick: () => assignToMe(item.id) }, "Assign to me")),
+    error);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    try {
+      await api(`/v1/conflicts/${encodeURIComponent(item.id)}/decision`, { method: "POST",
+        body: JSON.stringify({ approve: data.get("approve") || null, reason: data.get("reason") }) });
+      await openCase(item.id, { focus: false }); reload(); loadStats();
+    } catch (failure) {
+      if (failure instanceof Unauthorized) return guard(failure);
+      error.textContent = failure.message;
+    }
+  });
+  return form;
+}
+
+async function assignToMe(id) {
+  try {
+    await api(`/v1/conflicts/${encodeURIComponent(id)}/assign`, { method: "POST", body: "{}" });
+    await openCase(id, { focus: false }); reload();
+  } catch (error) { guard(error); }
+}
+
+// --- Dashboard --------------------------------------------------------------------------------
+
+function seconds(value) {
+  if (value === null || value === undefined) return "—";
+  if (value < 120) return `${value.toFixed(1)} s`;
+  if (value < 7200) return `${(value / 60).toFixed(0)} min`;
+  return `${(value / 3600).toFixed(1)} h`;
+}
+
+async function loadStats() {
+  try {
+    const n = await api("/v1/stats?days=30");
+    const stat = (label, value) => el("div", { class: "stat" }, el("b", {}, value), el("span", {}, label));
+    const pipeline = n.partner_sourced_pipeline.map((p) => money(p)).join(" + ") || "—";
+    const today = n.registrations_per_day.at(-1);
+    $("dashboard").replaceChildren(
+      stat("open cases", n.queue.open), stat("overdue", n.queue.overdue),
+      stat("oldest case", seconds(n.queue.oldest_age_seconds)), stat("SLA breaches (30 d)", n.sla_breaches),
+      stat("approval rate", n.approval_rate === null ? "—" : `${Math.round(n.approval_rate * 100)}%`),
+      stat("auto decision p50 / p95", `${seconds(n.time_to_decision.automatic.p50_seconds)} / ${seconds(n.time_to_decision.automatic.p95_seconds)}`),
+      stat("manual decision p50 / p95", `${seconds(n.time_to_decision.manual.p50_seconds)} / ${seconds(n.time_to_decision.manual.p95_seconds)}`),
+      stat("registrations, last day", today ? `${today.count} (${today.day})` : "0"),
+      stat("partner-sourced pipeline", pipeline));
+  } catch (error) { guard(error); }
+}
+
+// --- Keyboard ---------------------------------------------------------------------------------
+
+document.addEventListener("keydown", (event) => {
+  if ($("app").hidden || event.ctrlKey || event.metaKey || event.altKey) return;
+  const active = document.activeElement;
+  const typing = ["TEXTAREA", "SELECT"].includes(active?.tagName) ||
+    (active?.tagName === "INPUT" && !["radio", "checkbox"].includes(active.type));
+  if (typing) { if (event.key === "Escape") document.activeElement.blur(); return; }
+  const index = state.cases.findIndex((c) => c.id === state.selected);
+  if (event.key === "j" || event.key === "ArrowDown") { select(Math.min(index + 1, state.cases.length - 1), false); event.preventDefault(); }
+  else if (event.key === "k" || event.key === "ArrowUp") { select(Math.max(index - 1, 0), false); event.preventDefault(); }
+  else if (event.key === "Enter" && state.selected) { openCase(state.selected); }
+  else if (event.key === "a" && state.current?.state === "open") { assignToMe(state.current.id); }
+  else if (event.key === "r" && $("reason")) { $("reason").focus(); event.preventDefault(); }
+  else if (event.key === "/") { $("filters").querySelector("select, input").focus(); event.preventDefault(); }
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("sign-in").addEventListener("submit", (event) => { event.preventDefault(); signIn($("key").value.trim()); });
+  $("sign-out").addEventListener("click", () => signOut());
+  $("filters").addEventListener("change", reload);
+  $("filters").addEventListener("submit", (event) => { event.preventDefault(); reload(); });
+  $("more").addEventListener("click", more);
+  if (state.key) signIn(state.key); else $("sign-in").hidden = false;
+});

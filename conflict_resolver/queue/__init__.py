@@ -1,0 +1,11 @@
+"""The conflict queue: cases the rules could not decide alone, and the ops who decide them.
+
+- ``domain``: pure rules of the queue (filters, sort and cursors, what a decision does, the SLA,
+  the numbers sales ops ask for).
+- ``handlers``: one use case per function, one transaction each (list, get, assign, decide,
+  escalate, ops keys from ``dealreg.principals``, stats).
+- ``auth``: the admin token and ops keys; short-lived stream tokens for the console's
+  server-sent events.
+- ``api``: the ``/v1/conflicts`` and ``/v1/stats`` routes; ``live``: the change feed behind
+  ``GET /v1/conflicts/stream``; ``jobs``: the SLA escalation loop.
+"""

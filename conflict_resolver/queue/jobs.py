@@ -1,0 +1,52 @@
+"""Background work of the queue: the SLA escalation loop and the queue gauges on /metrics.
+
+Several instances may run the loop at once: a case is escalated by ``UPDATE ... WHERE
+escalated_at IS NULL`` (or closed by ``UPDATE ... WHERE state = 'open'``), so only one of them
+changes it and only that one emits the event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import structlog
+
+from conflict_resolver.queue import handlers, metrics
+
+log = structlog.get_logger(__name__)
+GAUGE_REFRESH_SECONDS = 5.0
+STATS_WINDOW_DAYS = 30
+
+
+async def run_sla_loop(ctx: handlers.QueueContext, *, interval_seconds: float) -> None:
+    """Until cancelled: escalate what is due, and refresh the gauges every few seconds."""
+    refreshed = 0.0
+    while True:
+        await handlers.escalate_due(ctx)
+        if time.monotonic() - refreshed >= GAUGE_REFRESH_SECONDS:
+            publish_gauges(await handlers.stats(ctx, days=STATS_WINDOW_DAYS))
+            refreshed = time.monotonic()
+        await asyncio.sleep(interval_seconds)
+
+
+def publish_gauges(numbers: dict[str, Any]) -> None:
+    queue = numbers["queue"]
+    metrics.QUEUE_OPEN.set(queue["open"])
+    metrics.QUEUE_OVERDUE.set(queue["overdue"])
+    metrics.QUEUE_OLDEST_AGE.set(queue["oldest_age_seconds"] or 0)
+    metrics.SLA_BREACHES.set(numbers["sla_breaches"])
+    for reason, count in numbers["conflicts_by_reason"].items():
+        metrics.CONFLICTS_BY_REASON.labels(reason_code=reason).set(count)
+    for status, count in numbers["registrations_by_status"].items():
+        metrics.REGISTRATIONS_BY_STATUS.labels(status=status).set(count)
+    if numbers["approval_rate"] is not None:
+        metrics.APPROVAL_RATE.set(numbers["approval_rate"])
+    for mode, summary in numbers["time_to_decision"].items():
+        for quantile in ("p50", "p95"):
+            value = summary[f"{quantile}_seconds"]
+            if value is not None:
+                metrics.DECISION_SECONDS.labels(mode=mode, quantile=quantile).set(value)
+    for entry in numbers["partner_sourced_pipeline"]:
+        metrics.PIPELINE.labels(currency=entry["currency"]).set(float(entry["value"]))

@@ -1,0 +1,38 @@
+"""The queue's own tables, in conflict_resolver's database (same ``MetaData`` as the rest).
+
+``ops_keys`` is conflict_resolver's copy of the sales-ops keys deal_registration issues, filled
+from ``dealreg.principals`` through the inbox (hashes only). ``conflict_history`` is the
+append-only record of what happened to a case after it was opened: assigned, escalated,
+decided, with who and why.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, Index, String, Table, Text
+
+from conflict_resolver.adapters.tables import metadata
+from services.tables import BigIntId, UtcDateTime
+
+ops_keys = Table(
+    "ops_keys",
+    metadata,
+    Column("key_id", String(36), primary_key=True),
+    Column("principal_id", String(36), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("issued_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+conflict_history = Table(
+    "conflict_history",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("conflict_id", String(36), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("action", String(20), nullable=False),  # assigned, escalated, decided
+    Column("actor", String(100), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("detail", JSON, nullable=True),
+    Index("ix_conflict_history_case", "conflict_id", "id"),
+)

@@ -1,0 +1,149 @@
+"""The conflict queue's pure rules: what a decision does, cursors, the live diff, the numbers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from conflict_resolver.queue.domain import (
+    CaseChange,
+    CaseFact,
+    ClaimFact,
+    Cursor,
+    DecisionPlan,
+    QueueError,
+    compute_stats,
+    decode_cursor,
+    diff_open_cases,
+    encode_cursor,
+    plan_decision,
+    protection_blocks,
+)
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def plan(approve: str | None, statuses: dict[str, str] | None = None) -> DecisionPlan:
+    return plan_decision(
+        case_registration_id="b",
+        competing_ids=["a"],
+        statuses=statuses or {"a": "approved", "b": "pending_review"},
+        approve=approve,
+    )
+
+
+def test_approving_the_case_registration_approves_it_and_rejects_nothing() -> None:
+    assert plan("b") == DecisionPlan(approve="b", reject=None)
+
+
+def test_approving_none_rejects_the_case_registration() -> None:
+    assert plan(None) == DecisionPlan(approve=None, reject="b")
+
+
+def test_keeping_an_approved_competitor_rejects_the_case_registration() -> None:
+    assert plan("a") == DecisionPlan(approve=None, reject="b", kept="a")
+
+
+def test_a_competitor_waiting_for_its_own_review_cannot_be_approved_here() -> None:
+    with pytest.raises(QueueError) as refused:
+        plan("a", {"a": "pending_review", "b": "pending_review"})
+    assert refused.value.kind == "conflict"
+
+
+def test_a_registration_outside_the_case_is_invalid() -> None:
+    with pytest.raises(QueueError) as refused:
+        plan("zzz")
+    assert refused.value.kind == "invalid"
+
+
+def test_only_another_live_protection_blocks_an_approval() -> None:
+    later, earlier = NOW + timedelta(days=1), NOW - timedelta(seconds=1)
+    assert protection_blocks("a", later, "b", now=NOW)
+    assert not protection_blocks("a", earlier, "b", now=NOW)
+    assert not protection_blocks("b", later, "b", now=NOW)
+    assert not protection_blocks(None, None, "b", now=NOW)
+
+
+def test_cursors_round_trip_and_refuse_forgery_or_another_sort() -> None:
+    cursor = Cursor(sort="amount", value="125000.0", case_id="c-1")
+    assert decode_cursor(encode_cursor(cursor), "amount") == cursor
+    with pytest.raises(QueueError):
+        decode_cursor(encode_cursor(cursor), "due")
+    with pytest.raises(QueueError):
+        decode_cursor("not-a-cursor!", "due")
+
+
+def test_the_live_diff_names_opened_updated_and_closed_cases() -> None:
+    before = {"1": ("", "", "d1"), "2": ("", "", "d2")}
+    after = {"2": ("ops-1", "", "d2"), "3": ("", "", "d3")}
+    assert diff_open_cases(before, after) == [
+        CaseChange("opened", "3"),
+        CaseChange("updated", "2"),
+        CaseChange("closed", "1"),
+    ]
+
+
+def claim(status: str, *, taken: float, ops: bool = False, partner: str = "p1") -> ClaimFact:
+    submitted = NOW - timedelta(hours=1)
+    return ClaimFact(
+        registration_id=f"r-{status}-{taken}",
+        partner_id=partner,
+        partner_name=partner.upper(),
+        status=status,
+        reason_code=None,
+        submitted_at=submitted,
+        decided_at=submitted + timedelta(seconds=taken),
+        amount=Decimal("1000.50"),
+        currency="USD",
+        decided_by_ops=ops,
+    )
+
+
+def test_stats_count_rates_durations_queue_and_pipeline() -> None:
+    claims = [
+        claim("approved", taken=0.2),
+        claim("approved", taken=0.4, partner="p2"),
+        claim("rejected", taken=0.3),
+        claim("approved", taken=3600, ops=True),
+        claim("pending_review", taken=0.1),
+    ]
+    cases = [
+        CaseFact(
+            "POSSIBLE_DUPLICATE",
+            "open",
+            NOW - timedelta(hours=50),
+            NOW - timedelta(hours=2),
+            NOW - timedelta(hours=2),
+            None,
+        ),
+        CaseFact(
+            "INCUMBENT_CONFLICT",
+            "decided",
+            NOW - timedelta(hours=3),
+            NOW + timedelta(hours=45),
+            None,
+            NOW - timedelta(hours=1),
+        ),
+    ]
+    numbers = compute_stats(claims, cases, now=NOW)
+    assert numbers["registrations_per_day"] == [{"day": "2026-11-27", "count": 5}]
+    assert numbers["registrations_per_partner"][0] == {
+        "partner_id": "p1",
+        "partner_name": "P1",
+        "count": 4,
+    }
+    assert numbers["approval_rate"] == 0.75
+    assert numbers["time_to_decision"]["automatic"]["count"] == 3
+    assert numbers["time_to_decision"]["manual"] == {
+        "count": 1,
+        "p50_seconds": 3600.0,
+        "p95_seconds": 3600.0,
+    }
+    assert numbers["partner_sourced_pipeline"] == [{"currency": "USD", "value": "3001.50"}]
+    assert numbers["queue"]["open"] == 1
+    assert numbers["queue"]["overdue"] == 1
+    assert numbers["queue"]["oldest_age_seconds"] == 50 * 3600
+    assert numbers["sla_breaches"] == 1
+    assert numbers["conflicts_by_reason"] == {"INCUMBENT_CONFLICT": 1, "POSSIBLE_DUPLICATE": 1}
