@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from conflict_resolver import handlers
-from conflict_resolver.adapters.tables import outbox
+from conflict_resolver.adapters.tables import inbox, outbox
 from conflict_resolver.console.routes import router as console_router
 from conflict_resolver.domain.policy import DEFAULT_POLICY
 from conflict_resolver.queue import handlers as queue_handlers
@@ -17,12 +17,13 @@ from conflict_resolver.queue.api import router as queue_router
 from conflict_resolver.queue.jobs import run_sla_loop
 from conflict_resolver.queue.live import LiveFeed
 from conflict_resolver.queue.settings import QueueSettings
+from conflict_resolver.queue.tables import ops_keys
 from conflict_resolver.settings import ResolverSettings
-from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from schemas.registration import RegistrationSubmitted
 from schemas.topics import PRINCIPALS, REGISTRATIONS
 from services.clock import Clock, SystemClock
 from services.http.app import build_api
+from services.principals import principal_handlers
 from services.runtime import ServiceRuntime
 
 
@@ -55,16 +56,16 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
             sla_action=queue_settings.sla_action,
         )
 
-        async def on_principal(envelope: Any) -> None:
-            await queue_handlers.record_principal_event(queue_ctx, envelope)
-
         runtime.add_consumer(
             group_id=queue_handlers.PRINCIPALS_CONSUMER,
             topics=[PRINCIPALS.name],
-            handlers={
-                OpsKeyIssued.event_type: on_principal,
-                ApiKeyRevoked.event_type: on_principal,
-            },
+            handlers=principal_handlers(
+                transactions=runtime.transactions,
+                ops_keys=ops_keys,
+                inbox=inbox,
+                consumer=queue_handlers.PRINCIPALS_CONSUMER,
+                clock=runtime.clock,
+            ),
         )
         queue_feed = LiveFeed(runtime.transactions)
         app.state.queue = queue_ctx

@@ -4,7 +4,8 @@ deal_registration issues every API key and publishes ``OpsKeyIssued`` / ``ApiKey
 (hashes only) on ``dealreg.principals``. A service that serves sales ops keeps its own copy in
 an ``ops_keys`` table filled through its inbox (:func:`principal_handlers`), and
 :class:`OpsAuthenticator` accepts the admin token or a live ops key. A revocation takes effect
-as soon as the event is applied (milliseconds after the admin's call).
+as soon as its event is applied; one that overtakes its issue leaves a tombstone, so the key
+never becomes live.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import Request
-from sqlalchemy import Column, MetaData, String, Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Column, MetaData, RowMapping, String, Table, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.envelope import EventEnvelope
 from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from services.clock import Clock
-from services.db import dialect_name
 from services.http.security import bearer_token, hash_api_key, is_admin_token, unauthorized
 from services.inbox import claim_event
+from services.kafka.consumer import PoisonEventError
 from services.tables import UtcDateTime
 from services.uow import TransactionRunner
 
@@ -33,18 +34,30 @@ def ops_keys_table(metadata: MetaData) -> Table:
         "ops_keys",
         metadata,
         Column("key_id", String(36), primary_key=True),
-        Column("key_hash", String(64), nullable=False, unique=True),
+        Column("principal_id", String(36), nullable=False),
         Column("name", String(200), nullable=False),
-        Column("issued_at", UtcDateTime(), nullable=False),
+        Column("key_hash", String(64), nullable=False, unique=True),
+        Column("issued_at", UtcDateTime(), nullable=True),  # null: a revocation's tombstone
         Column("revoked_at", UtcDateTime(), nullable=True),
     )
 
 
 @dataclass(frozen=True)
 class OpsCaller:
+    """The admin or one sales-ops user (through one of their keys)."""
+
     id: str
     role: Literal["admin", "ops"]
     name: str
+    key_id: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """How decisions and history name their author: ``admin`` or ``ops:<user id>``."""
+        return "admin" if self.role == "admin" else f"ops:{self.id}"
+
+
+ADMIN = OpsCaller(id="admin", role="admin", name="admin")
 
 
 def principal_handlers(
@@ -55,7 +68,7 @@ def principal_handlers(
     consumer: str,
     clock: Clock,
 ) -> dict[str, Callable[[EventEnvelope[Any]], Awaitable[None]]]:
-    """Consumer handlers that keep ``ops_keys`` in step with the published keys."""
+    """Consumer handlers that keep ``ops_keys`` in step with the keys deal_registration issues."""
 
     async def apply(envelope: EventEnvelope[Any]) -> None:
         async with transactions.transaction() as session:
@@ -70,27 +83,49 @@ def principal_handlers(
                 return
             event = envelope.data
             if isinstance(event, OpsKeyIssued):
-                insert = (
-                    postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
-                )
-                await session.execute(
-                    insert(ops_keys)
-                    .values(
-                        key_id=event.key_id,
-                        key_hash=event.key_hash,
-                        name=event.name,
-                        issued_at=event.issued_at,
-                    )
-                    .on_conflict_do_nothing()
-                )
+                await _add_key(session, ops_keys, event)
             elif isinstance(event, ApiKeyRevoked):
-                await session.execute(
-                    update(ops_keys)
-                    .where(ops_keys.c.key_hash == event.key_hash, ops_keys.c.revoked_at.is_(None))
-                    .values(revoked_at=event.revoked_at)
-                )
+                await _revoke_key(session, ops_keys, event)
+            else:
+                raise PoisonEventError(f"not a principal event: {envelope.type}")
 
     return {OpsKeyIssued.event_type: apply, ApiKeyRevoked.event_type: apply}
+
+
+async def _add_key(session: AsyncSession, ops_keys: Table, event: OpsKeyIssued) -> None:
+    known = await session.execute(
+        select(ops_keys.c.key_id).where(
+            or_(ops_keys.c.key_id == event.key_id, ops_keys.c.key_hash == event.key_hash)
+        )
+    )
+    if known.first() is None:  # a tombstone (revoked before issued) also counts as known
+        await session.execute(
+            insert(ops_keys).values(
+                key_id=event.key_id,
+                principal_id=event.principal_id,
+                name=event.name,
+                key_hash=event.key_hash,
+                issued_at=event.issued_at,
+            )
+        )
+
+
+async def _revoke_key(session: AsyncSession, ops_keys: Table, event: ApiKeyRevoked) -> None:
+    revoked = await session.execute(
+        update(ops_keys)
+        .where(or_(ops_keys.c.key_id == event.key_id, ops_keys.c.key_hash == event.key_hash))
+        .values(revoked_at=event.revoked_at)
+    )
+    if not revoked.rowcount:  # type: ignore[attr-defined]
+        await session.execute(
+            insert(ops_keys).values(
+                key_id=event.key_id,
+                principal_id=event.principal_id,
+                name="",
+                key_hash=event.key_hash,
+                revoked_at=event.revoked_at,
+            )
+        )
 
 
 class OpsAuthenticator:
@@ -105,15 +140,25 @@ class OpsAuthenticator:
 
     async def authenticate(self, token: str) -> OpsCaller:
         if is_admin_token(token, self._admin_token):
-            return OpsCaller(id="admin", role="admin", name="admin")
+            return ADMIN
+        return await self.live_key(key_hash=hash_api_key(token))
+
+    async def live_key(
+        self, *, key_hash: str | None = None, key_id: str | None = None
+    ) -> OpsCaller:
+        """The caller behind a live (issued, unrevoked) key, by hash or id; else 401."""
         query = select(self._ops_keys).where(
-            self._ops_keys.c.key_hash == hash_api_key(token), self._ops_keys.c.revoked_at.is_(None)
+            self._ops_keys.c.revoked_at.is_(None), self._ops_keys.c.issued_at.is_not(None)
         )
+        if key_hash is not None:
+            query = query.where(self._ops_keys.c.key_hash == key_hash)
+        if key_id is not None:
+            query = query.where(self._ops_keys.c.key_id == key_id)
         async with self._transactions.transaction() as session:
-            row = (await session.execute(query)).mappings().first()
+            row: RowMapping | None = (await session.execute(query)).mappings().first()
         if row is None:
             raise unauthorized()
-        return OpsCaller(id=row["key_id"], role="ops", name=row["name"])
+        return OpsCaller(id=row["principal_id"], role="ops", name=row["name"], key_id=row["key_id"])
 
     async def __call__(self, request: Request) -> OpsCaller:
         return await self.authenticate(bearer_token(request))

@@ -131,7 +131,7 @@ async def _events(
                 yield f"event: {change.kind}\ndata: {data}\n\n"
             if operator.key_id is not None and loop.time() - rechecked > RECHECK_KEY_SECONDS:
                 # A key revoked while connected stops the stream (the page then signs out).
-                await auth.verify_key_live(ctx.transactions, operator)
+                await auth.verify_key_live(ctx.transactions, ctx.admin_token, operator)
                 rechecked = loop.time()
     finally:
         feed.unsubscribe(changes)

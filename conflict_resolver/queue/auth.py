@@ -18,63 +18,35 @@ import base64
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
-
-from sqlalchemy import select
 
 from conflict_resolver.queue.tables import ops_keys
-from services.http.security import hash_api_key, is_admin_token, unauthorized
+from services.http.security import unauthorized
+from services.principals import ADMIN, OpsAuthenticator, OpsCaller
 from services.uow import TransactionRunner
 
 STREAM_TOKEN_TTL = timedelta(minutes=5)
 
 
-@dataclass(frozen=True)
-class Operator:
-    """A caller of the queue: the built-in admin or one sales-ops user (one of their keys)."""
-
-    id: str
-    role: Literal["admin", "ops"]
-    name: str
-    key_id: str | None = None
-
-    @property
-    def actor(self) -> str:
-        """How decisions name their author: ``admin`` or ``ops:<user id>``."""
-        return "admin" if self.role == "admin" else f"ops:{self.id}"
+# The queue's callers are the shared ops callers (services.principals).
+Operator = OpsCaller
 
 
-ADMIN = Operator(id="admin", role="admin", name="admin")
+def _keys(transactions: TransactionRunner, admin_token: str) -> OpsAuthenticator:
+    return OpsAuthenticator(transactions=transactions, ops_keys=ops_keys, admin_token=admin_token)
 
 
 async def authenticate(transactions: TransactionRunner, admin_token: str, token: str) -> Operator:
     """The operator a bearer token belongs to, or a 401 problem."""
-    if is_admin_token(token, admin_token):
-        return ADMIN
-    return await _operator_by_key(transactions, key_hash=hash_api_key(token))
+    return await _keys(transactions, admin_token).authenticate(token)
 
 
-async def _operator_by_key(
-    transactions: TransactionRunner, *, key_hash: str | None = None, key_id: str | None = None
-) -> Operator:
-    query = select(ops_keys).where(ops_keys.c.revoked_at.is_(None))
-    if key_hash is not None:
-        query = query.where(ops_keys.c.key_hash == key_hash)
-    if key_id is not None:
-        query = query.where(ops_keys.c.key_id == key_id)
-    async with transactions.transaction() as session:
-        row = (await session.execute(query)).mappings().first()
-    if row is None:
-        raise unauthorized()
-    return Operator(id=row["principal_id"], role="ops", name=row["name"], key_id=row["key_id"])
-
-
-async def verify_key_live(transactions: TransactionRunner, operator: Operator) -> None:
+async def verify_key_live(
+    transactions: TransactionRunner, admin_token: str, operator: Operator
+) -> None:
     """401 if the operator's key has been revoked since it signed in."""
     if operator.key_id is not None:
-        await _operator_by_key(transactions, key_id=operator.key_id)
+        await _keys(transactions, admin_token).live_key(key_id=operator.key_id)
 
 
 def _signing_key(admin_token: str) -> bytes:
@@ -124,4 +96,4 @@ async def verify_stream_token(
         raise unauthorized()
     if claims.get("role") == "admin":
         return ADMIN
-    return await _operator_by_key(transactions, key_id=str(claims.get("kid")))
+    return await _keys(transactions, admin_token).live_key(key_id=str(claims.get("kid")))

@@ -17,7 +17,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conflict_resolver.adapters.tables import inbox, outbox
+from conflict_resolver.adapters.tables import outbox
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.queue import store
 from conflict_resolver.queue.auth import Operator
@@ -43,7 +43,6 @@ from conflict_resolver.queue.domain import (
 )
 from conflict_resolver.queue.metrics import CONFLICTS_DECIDED, CONFLICTS_ESCALATED, TIME_TO_DECISION
 from schemas.envelope import EventEnvelope, EventPayload, new_envelope
-from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from schemas.registration import (
     ConflictEscalated,
     RegistrationApproved,
@@ -51,8 +50,6 @@ from schemas.registration import (
     RegistrationSummary,
 )
 from services.clock import Clock, new_id
-from services.inbox import claim_event
-from services.kafka.consumer import PoisonEventError
 from services.outbox import stage_events
 from services.uow import TransactionRunner
 
@@ -506,46 +503,6 @@ async def _escalate_one(ctx: QueueContext, case_id: str, *, now: datetime) -> in
         await _stage(session, [envelope], now=now)
     CONFLICTS_ESCALATED.inc()
     return 1
-
-
-# --- Ops keys from deal_registration ------------------------------------------------------
-
-
-async def record_principal_event(ctx: QueueContext, envelope: EventEnvelope[Any]) -> None:
-    """Apply ``OpsKeyIssued`` / ``ApiKeyRevoked`` once (inbox), keeping only the key's hash."""
-    data = envelope.data
-    now = ctx.clock.now()
-    async with ctx.transactions.transaction() as session:
-        if not await claim_event(
-            session,
-            inbox,
-            consumer=PRINCIPALS_CONSUMER,
-            event_id=envelope.id,
-            event_type=envelope.type,
-            now=now,
-        ):
-            return
-        if isinstance(data, OpsKeyIssued):
-            await store.add_ops_key(
-                session,
-                {
-                    "key_id": data.key_id,
-                    "principal_id": data.principal_id,
-                    "name": data.name,
-                    "key_hash": data.key_hash,
-                    "issued_at": data.issued_at,
-                },
-            )
-        elif isinstance(data, ApiKeyRevoked):
-            await store.revoke_ops_key(
-                session,
-                key_id=data.key_id,
-                principal_id=data.principal_id,
-                key_hash=data.key_hash,
-                at=data.revoked_at,
-            )
-        else:
-            raise PoisonEventError(f"not a principal event: {envelope.type}")
 
 
 # --- Numbers --------------------------------------------------------------------------------

@@ -264,30 +264,3 @@ async def all_cases(session: AsyncSession, *, since: datetime | None) -> list[Ro
     if since is not None:
         query = query.where(or_(conflicts.c.state == "open", conflicts.c.opened_at >= since))
     return list((await session.execute(query)).mappings().all())
-
-
-async def add_ops_key(session: AsyncSession, values: dict[str, Any]) -> None:
-    existing = await session.execute(
-        select(ops_keys.c.key_id).where(
-            or_(ops_keys.c.key_id == values["key_id"], ops_keys.c.key_hash == values["key_hash"])
-        )
-    )
-    if existing.first() is None:
-        await session.execute(insert(ops_keys).values(**values))
-
-
-async def revoke_ops_key(
-    session: AsyncSession, *, key_id: str, principal_id: str, key_hash: str, at: datetime
-) -> None:
-    """Revoke a key; a revocation that overtakes its issue leaves a tombstone the issue skips."""
-    result = await session.execute(
-        update(ops_keys)
-        .where(or_(ops_keys.c.key_id == key_id, ops_keys.c.key_hash == key_hash))
-        .values(revoked_at=at)
-    )
-    if not result.rowcount:  # type: ignore[attr-defined]
-        await session.execute(
-            insert(ops_keys).values(
-                key_id=key_id, principal_id=principal_id, name="", key_hash=key_hash, revoked_at=at
-            )
-        )

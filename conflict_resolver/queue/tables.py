@@ -11,18 +11,10 @@ from __future__ import annotations
 from sqlalchemy import JSON, Column, Index, String, Table, Text
 
 from conflict_resolver.adapters.tables import metadata
+from services.principals import ops_keys_table
 from services.tables import BigIntId, UtcDateTime
 
-ops_keys = Table(
-    "ops_keys",
-    metadata,
-    Column("key_id", String(36), primary_key=True),
-    Column("principal_id", String(36), nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("key_hash", String(64), nullable=False, unique=True),
-    Column("issued_at", UtcDateTime(), nullable=True),
-    Column("revoked_at", UtcDateTime(), nullable=True),
-)
+ops_keys = ops_keys_table(metadata)
 
 conflict_history = Table(
     "conflict_history",

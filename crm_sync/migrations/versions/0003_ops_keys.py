@@ -24,9 +24,10 @@ def upgrade() -> None:
     op.create_table(
         "ops_keys",
         sa.Column("key_id", sa.String(length=36), nullable=False),
-        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("principal_id", sa.String(length=36), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("key_id"),
         sa.UniqueConstraint("key_hash"),
