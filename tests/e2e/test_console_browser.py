@@ -17,14 +17,11 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from conflict_resolver.adapters.conflicts import open_case
 from conflict_resolver.adapters.tables import claims, protections
-from conflict_resolver.queue.tables import ops_keys
-from services.clock import new_id
 from services.db import create_engine, create_session_factory
-from services.http.security import hash_api_key
 from services.uow import TransactionRunner
 from tests.support.api import bearer, create_partner, registration_body, wait_for_status
 from tests.support.conflicts import evidence
@@ -55,19 +52,19 @@ class SeededConflict:
 
 
 def grant_console_key(stack: ServiceStack, client: httpx.Client) -> str:
-    """An ops key the resolver accepts.
-
-    deal_registration issues it; until deal_registration emits ``OpsKeyIssued`` on
-    ``dealreg.principals``, the test writes the hash into the resolver's ``ops_keys`` the way the
-    consumer would. (When it does: wait for the resolver to accept the key instead.)
-    """
+    """An ops key issued by deal_registration, once the resolver has learnt it from Kafka."""
     created = client.post(
         "/v1/ops-users", json={"name": "Olivia Ops"}, headers=bearer(stack.admin_token)
     )
     assert created.status_code == 201, created.text
-    user = created.json()
-    _run(_grant(stack, user))
-    return str(user["api_key"])
+    api_key = str(created.json()["api_key"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        probe = httpx.get(f"{stack.url('conflict_resolver')}/v1/conflicts", headers=bearer(api_key))
+        if probe.status_code == 200:
+            return api_key
+        time.sleep(0.1)
+    raise AssertionError("the resolver never accepted the ops key deal_registration issued")
 
 
 def seed_conflict(stack: ServiceStack, client: httpx.Client) -> SeededConflict:
@@ -95,19 +92,6 @@ def seed_conflict(stack: ServiceStack, client: httpx.Client) -> SeededConflict:
     competitor, subject = first.json()["id"], second.json()["id"]
     case_id = _run(_open_case_for(stack, subject, competitor, partner_a["id"]))
     return SeededConflict(subject, partner_b["api_key"], competitor, case_id, time.monotonic())
-
-
-async def _grant(stack: ServiceStack, user: dict[str, Any]) -> None:
-    async with _resolver_db(stack) as transactions, transactions.transaction() as session:
-        await session.execute(
-            insert(ops_keys).values(
-                key_id=new_id(),
-                principal_id=user["id"],
-                name=user["name"],
-                key_hash=hash_api_key(user["api_key"]),
-                issued_at=datetime.now(UTC),
-            )
-        )
 
 
 async def _open_case_for(
