@@ -9,7 +9,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from conflict_resolver import handlers
+from conflict_resolver import wiring as resolver_wiring
 from conflict_resolver.adapters.tables import outbox
+from conflict_resolver.api import policy as policy_api
 from conflict_resolver.domain.policy import DEFAULT_POLICY
 from conflict_resolver.settings import ResolverSettings
 from schemas.registration import RegistrationSubmitted
@@ -34,11 +36,16 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
         runtime.add_consumer(
             group_id=handlers.SUBMISSIONS_CONSUMER,
             topics=[REGISTRATIONS.name],
-            handlers={RegistrationSubmitted.event_type: on_submitted},
+            handlers={
+                RegistrationSubmitted.event_type: on_submitted,
+                **resolver_wiring.registration_handlers(ctx),
+            },
         )
+        resolver_wiring.add_consumers(runtime, ctx)  # issue 5: crm events
         app.state.context = ctx
         app.state.runtime = runtime
         await runtime.start()
+        resolver_wiring.add_background_jobs(runtime, ctx, resolved)  # issue 5: expiry
         try:
             yield
         finally:
@@ -48,5 +55,5 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
         title="dealreg: conflict resolver",
         description="Rules of engagement, exclusivity and the conflict queue (see API.md).",
         lifespan=lifespan,
-        routers=[],
+        routers=[policy_api.router],
     )
