@@ -459,8 +459,8 @@ RULES: tuple[Callable[[_Facts], Decision | None], ...] = (
     house_account,
     direct_opportunity,
     already_registered,
-    claim_in_review,
     incumbent_protection,
+    claim_in_review,
     uncertain_match,
 )
 
