@@ -3,6 +3,7 @@ them, a clock tests move by hand, and the decisions a resolver database recorded
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -146,3 +147,65 @@ async def outbox_events(engine: AsyncEngine) -> list[dict[str, Any]]:
     async with engine.connect() as connection:
         rows = (await connection.execute(select(outbox).order_by(outbox.c.id))).mappings().all()
     return [{"type": row["event_type"], **row["envelope"]["data"]} for row in rows]
+
+
+# --- Resolver processes in this test process -------------------------------------------------
+
+
+class ResolverInstance:
+    """One resolver (create_app + lifespan) on a database and a topic prefix."""
+
+    def __init__(
+        self, *, database_url: str, bootstrap: str, topic_prefix: str, admin_token: str
+    ) -> None:
+        from asgi_lifespan import LifespanManager
+
+        from conflict_resolver.app import create_app
+        from conflict_resolver.settings import ResolverSettings
+        from services.settings import (
+            DatabaseSettings,
+            KafkaSettings,
+            OutboxSettings,
+            SecuritySettings,
+        )
+
+        settings = ResolverSettings(
+            database=DatabaseSettings(url=database_url),
+            kafka=KafkaSettings(
+                bootstrap_servers=bootstrap, topic_prefix=topic_prefix, consumer_max_attempts=10
+            ),
+            outbox=OutboxSettings(poll_interval_seconds=0.05),
+            security=SecuritySettings(admin_token=admin_token, env="test"),
+            expiry_interval_seconds=0.2,
+            log_json=False,
+            log_level="WARNING",
+        )
+        self.app = create_app(settings)
+        self._manager = LifespanManager(self.app, startup_timeout=60, shutdown_timeout=30)
+
+    async def __aenter__(self) -> ResolverInstance:
+        await self._manager.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._manager.__aexit__(None, None, None)
+
+    def assigned_partitions(self) -> int:
+        consumers = self.app.state.runtime.consumers
+        consumer = consumers.get(handlers.SUBMISSIONS_CONSUMER)
+        return 0 if consumer is None else len(consumer._consumer.assignment())
+
+
+async def wait_decided(
+    engine: AsyncEngine, registration_ids: set[str], *, timeout: float = 90
+) -> dict[str, Recorded]:
+    """Poll the resolver's database until every registration has a decision."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        claims_now = await recorded(engine)
+        done = {rid for rid, claim in claims_now.items() if claim.decision is not None}
+        if registration_ids <= done or time.monotonic() > deadline:
+            return claims_now
+        await asyncio.sleep(0.2)
