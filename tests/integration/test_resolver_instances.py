@@ -39,7 +39,7 @@ REGISTRATIONS_COUNT = 72
 def _scenario() -> list[Any]:
     """Registrations over a few accounts and two product lines, by several partners, with
     repeats by the same partner: approvals, waitlists and duplicates all occur."""
-    rng = random.Random(5)  # noqa: S311 - a fixed test scenario
+    rng = random.Random(5)
     events = []
     for seq in range(1, REGISTRATIONS_COUNT + 1):
         account = rng.randrange(ACCOUNTS)
@@ -92,9 +92,9 @@ async def _run(
     return {rid: (c.decision, c.reason_code) for rid, c in claims.items()}, partitions
 
 
-async def _all_assigned(running: list[ResolverInstance], timeout: float = 60) -> None:
+async def _all_assigned(running: list[ResolverInstance], within: float = 60) -> None:
     """Wait until the group has settled with every instance holding some partitions."""
-    for _ in range(int(timeout / 0.2)):
+    for _ in range(int(within / 0.2)):
         counts = [instance.assigned_partitions() for instance in running]
         if all(counts) and sum(counts) == REGISTRATIONS.partitions:
             return

@@ -197,12 +197,12 @@ class ResolverInstance:
 
 
 async def wait_decided(
-    engine: AsyncEngine, registration_ids: set[str], *, timeout: float = 90
+    engine: AsyncEngine, registration_ids: set[str], *, within: float = 90
 ) -> dict[str, Recorded]:
     """Poll the resolver's database until every registration has a decision."""
     import time
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         claims_now = await recorded(engine)
         done = {rid for rid, claim in claims_now.items() if claim.decision is not None}
