@@ -85,7 +85,8 @@ async def what_if(
 ) -> dict[str, Any]:
     """Which past decisions the draft policy would change, from what to what, and why."""
     async with ctx.transactions.transaction() as session:
-        current = await policy_store.current_policy(session, now=ctx.clock.now())
+        now = ctx.clock.now()
+        current = await policy_store.current_policy(session, now=now, store_default=False)
         past = await past_registrations(session, since=since, until=until)
     result = replay(past, draft, progress=progress)
     return {

@@ -89,12 +89,16 @@ async def _append(
     return version
 
 
-async def current_policy(session: AsyncSession, *, now: datetime) -> Policy:
-    """The latest policy version; stores the default file as version 1 when there is none."""
+async def current_policy(
+    session: AsyncSession, *, now: datetime, store_default: bool = True
+) -> Policy:
+    """The latest policy version; the default file is version 1 (stored on first use, unless
+    the caller must not write)."""
     latest = await _latest(session, policies)
     if latest is None:
         policy = default_policy()
-        await _append(session, policies, policy.document(), created_by="default", now=now)
+        if store_default:
+            await _append(session, policies, policy.document(), created_by="default", now=now)
         return policy
     return Policy.model_validate({**latest.document, "version": latest.version})
 

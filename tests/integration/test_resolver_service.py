@@ -4,6 +4,7 @@ events on the registrations and CRM topics (expiry, waitlist, lost, withdrawal, 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -204,3 +205,47 @@ async def _decisions_until(service: Service, done: Callable[[set[str]], bool]) -
         if done(types) or time.monotonic() > deadline:
             return events
         await asyncio.sleep(0.2)
+
+
+async def test_what_if_answers_which_decisions_change_without_side_effects(
+    service: Service, postgres_url: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small = submitted(partner="p1", name="Kestrel Ltd", domain="kestrel.example", amount="8000")
+    big = submitted(partner="p2", name="Kestrel Limited", domain="kestrel.example", amount="90000")
+    await service.publisher.publish(REGISTRATIONS.name, [small, big])
+    ids = {small.data.registration_id, big.data.registration_id}
+    before = await service.until(lambda c: ids <= {k for k, v in c.items() if v.decision})
+    policy = (await service.http.get("/v1/policy", headers=OPS)).json()
+
+    draft = {**policy["policy"], "minimum_amount": "10000"}
+    answer = await service.http.post("/v1/policy/what-if", json={"policy": draft}, headers=OPS)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["replayed"] == 2
+    assert body["current_policy_version"] == policy["version"]
+    changes = {change["registration_id"]: change for change in body["changes"]}
+    assert changes[small.data.registration_id]["after"]["reason_code"] == "BELOW_MINIMUM"
+    assert changes[big.data.registration_id]["before"]["reason_code"] == "ALREADY_REGISTERED"
+    assert changes[big.data.registration_id]["after"]["outcome"] == "approved"
+    assert body["transitions"] == {"approved -> rejected": 1, "rejected -> approved": 1}
+
+    future = await service.http.post(
+        "/v1/policy/what-if",
+        json={"policy": draft, "since": "2099-01-01T00:00:00Z"},
+        headers=OPS,
+    )
+    assert future.json()["changed"] == 0
+    assert await recorded(service.engine) == before  # nothing written
+    after = (await service.http.get("/v1/policy", headers=OPS)).json()
+    assert after["version"] == policy["version"]
+
+    from conflict_resolver import whatif
+
+    draft_file = tmp_path / "draft.yaml"
+    draft_file.write_text(json.dumps(draft))
+    exit_code = await asyncio.to_thread(
+        whatif.main, [str(draft_file), "--database-url", postgres_url, "--json"]
+    )
+    assert exit_code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["changed"] == 2
