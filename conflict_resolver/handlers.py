@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +34,14 @@ from conflict_resolver.adapters.tables import (
     protections,
 )
 from conflict_resolver.domain.policy import Policy
-from conflict_resolver.domain.rules import Decision, Submission, decide, decide_extension
+from conflict_resolver.domain.rules import (
+    DeadlineDecision,
+    Decision,
+    Submission,
+    decide,
+    decide_at_deadline,
+    decide_extension,
+)
 from schemas.crm import CrmDealClosed, DirectOpportunityClosed, DirectOpportunityOpened
 from schemas.envelope import EventEnvelope, EventPayload, new_envelope
 from schemas.registration import (
@@ -599,3 +606,49 @@ async def publish_house_accounts(
         return await policy_store.publish_house_accounts(
             session, accounts, created_by=created_by, now=ctx.clock.now()
         )
+
+
+# --- The review deadline (called by the conflict queue) ----------------------------------------
+
+
+async def deadline_decision(
+    session: AsyncSession,
+    *,
+    registration_id: str,
+    account_key: str,
+    product_line: str,
+    competing_registration_ids: list[str],
+    now: datetime,
+) -> DeadlineDecision | None:
+    """What the current policy decides for a case still open at its SLA deadline (None: leave
+    it to a human and escalate). Reads, in the caller's transaction; writes nothing.
+
+    ``account_key`` is the case's (canonical) account key: approving is only offered when no
+    other registration holds protection under it.
+    """
+    policy = await policy_store.current_policy(session, now=now)
+    claim = await store.claim_row(session, registration_id)
+    if claim is None:
+        return None
+    holder = (
+        await session.execute(
+            select(protections.c.registration_id).where(
+                protections.c.account_key == account_key,
+                protections.c.product_line == product_line,
+            )
+        )
+    ).scalar_one_or_none()
+    live = (
+        await session.execute(
+            select(claims.c.submission_seq).where(
+                claims.c.registration_id.in_(competing_registration_ids),
+                claims.c.status.in_(("approved", "pending_review")),
+            )
+        )
+    ).scalars()
+    return decide_at_deadline(
+        policy,
+        submission_seq=claim["submission_seq"],
+        competing_live_seqs=tuple(live),
+        protection_held_by_another=holder is not None and holder != registration_id,
+    )

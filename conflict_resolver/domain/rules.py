@@ -230,6 +230,7 @@ def _match_evidence(match: Match, classification: str, now: datetime) -> dict[st
         "registration_id": match.registration_id,
         "partner_id": match.partner_id,
         "submission_seq": match.submission_seq,
+        "protection_key": match.protection_key,
         "customer": match.customer,
         "similarity": match.evidence.similarity,
         "name_score": match.evidence.name_score,

@@ -9,7 +9,8 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conflict_resolver import handlers
@@ -300,3 +301,88 @@ async def test_a_hundred_partners_at_the_same_instant_get_exactly_one_approval(
     async with engine.connect() as connection:
         count = (await connection.execute(select(func.count()).select_from(protections))).scalar()
     assert count == 3
+
+
+async def _ops_approve(ctx: handlers.Context, case: dict[str, Any]) -> bool:
+    """What the conflict queue's decision does: write the protection under the case's key."""
+    try:
+        async with ctx.transactions.transaction() as session:
+            await session.execute(
+                insert(protections).values(
+                    account_key=case["account_key"],
+                    product_line=case["product_line"],
+                    registration_id=case["registration_id"],
+                    partner_id="p-reviewed",
+                    expires_at=START + timedelta(days=90),
+                )
+            )
+            await asyncio.sleep(0.05)  # a human's transaction, a little slower
+        return True
+    except IntegrityError:
+        return False  # the queue answers 409: approving would break exclusivity
+
+
+async def _expire_all_due(ctx: handlers.Context) -> None:
+    while await handlers.expire_one(ctx):
+        pass
+
+
+async def test_an_ops_approval_racing_the_automatic_promotion_leaves_one_protection(
+    ctx: handlers.Context, engine: AsyncEngine, clock: HandClock
+) -> None:
+    """The holder expires: the expiry job promotes the first waiting registration while sales
+    ops approve the second one from the queue, at the same moment. One of them wins."""
+    winners = []
+    for attempt in range(6):
+        domain = f"race{attempt}.com"
+        holder, waiting, other = (
+            submitted(partner=f"p{n}", name=f"Race{attempt}", domain=domain) for n in (1, 2, 3)
+        )
+        for registration in (holder, waiting, other):
+            await handlers.decide_submission(ctx, registration)
+        clock.advance(seconds=6)
+        case = {
+            "account_key": f"d:{domain}",
+            "product_line": "network-security",
+            "registration_id": other.data.registration_id,
+        }
+        automatic = with_retries(lambda: _expire_all_due(ctx))
+        if attempt % 2:
+            _expired, approved = await asyncio.gather(automatic, _ops_approve(ctx, case))
+        else:
+            approved, _expired = await asyncio.gather(_ops_approve(ctx, case), automatic)
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(protections).where(protections.c.account_key == f"d:{domain}")
+                )
+            ).all()
+        assert len(rows) == 1
+        winner = rows[0].registration_id
+        assert winner in (waiting.data.registration_id, other.data.registration_id)
+        assert approved == (winner == other.data.registration_id)
+        winners.append("ops" if approved else "automatic")
+    assert set(winners) <= {"ops", "automatic"}
+
+
+async def test_the_review_deadline_decision_follows_the_policy(
+    ctx: handlers.Context, engine: AsyncEngine
+) -> None:
+    holder = submitted(partner="p1", seq=5)
+    reviewed = submitted(partner="p2", name="Acme Inc", domain=None, seq=3)
+    await handlers.decide_submission(ctx, holder)
+    await handlers.decide_submission(ctx, reviewed)
+    arguments = {
+        "registration_id": reviewed.data.registration_id,
+        "account_key": "d:acme.com",
+        "product_line": "network-security",
+        "competing_registration_ids": [holder.data.registration_id],
+        "now": START,
+    }
+    async with ctx.transactions.transaction() as session:
+        assert await handlers.deadline_decision(session, **arguments) is None  # type: ignore[arg-type]
+    await handlers.publish_policy(ctx, Policy(sla_auto_decision="approve_first"), created_by="t")
+    async with ctx.transactions.transaction() as session:
+        verdict = await handlers.deadline_decision(session, **arguments)  # type: ignore[arg-type]
+    assert verdict is not None
+    assert not verdict.approve  # the holder is protected: approving would break exclusivity
