@@ -61,9 +61,13 @@ def customer_keys(customer: NormalisedCustomer) -> list[str]:
 
 def normalised(customer: CustomerData | dict[str, Any]) -> NormalisedCustomer:
     data = customer if isinstance(customer, dict) else customer.model_dump()
-    return normalise_customer(
-        CustomerProfile(name=data["name"], domain=data.get("domain"), country=data.get("country"))
-    )
+    return _normalised(data["name"], data.get("domain"), data.get("country"))
+
+
+@functools.lru_cache(maxsize=100_000)
+def _normalised(name: str, domain: str | None, country: str | None) -> NormalisedCustomer:
+    """Candidates are scored again and again: normalise each spelling once per process."""
+    return normalise_customer(CustomerProfile(name=name, domain=domain, country=country))
 
 
 async def lock_keys(session: AsyncSession, keys: Iterable[str], product_line: str) -> None:
