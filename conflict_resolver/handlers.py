@@ -329,6 +329,15 @@ async def _emit(
 # --- Protections ending, and the waitlist ------------------------------------------------------
 
 
+async def _lock_claim(session: AsyncSession, registration_id: str) -> None:
+    """Take the claim's key locks before any row lock, in the order every decision takes
+    them, so that ending a protection never deadlocks with a decision on the same account."""
+    claim = await store.claim_row(session, registration_id)
+    if claim is not None:
+        keys = store.customer_keys(store.normalised(claim["submitted"]["customer"]))
+        await store.lock_keys(session, keys, claim["product_line"])
+
+
 async def _end_protection(
     session: AsyncSession,
     registration_id: str,
@@ -341,8 +350,9 @@ async def _end_protection(
     """End a registration's protection (expired, withdrawn, won, lost) and, unless it was won,
     re-evaluate the waitlist. False when another transaction ended it first."""
     claim = await store.claim_row(session, registration_id, for_update=True)
-    if claim is None or not await store.remove_protection(session, registration_id):
-        return False
+    removed = await store.remove_protection(session, registration_id)
+    if claim is None or not removed:
+        return removed  # a protection without a claim (never expected) is still ended
     await store.update_claim(session, registration_id, status=ending, ended_at=now)
     own_cause = cause or _Cause(None, claim["correlation_id"])
     if ending == "won":
@@ -418,6 +428,7 @@ async def expire_one(ctx: Context) -> bool:
         registration_id = await store.due_protection(session, now)
         if registration_id is None:
             return False
+        await _lock_claim(session, registration_id)
         policy = await policy_store.current_policy(session, now=now)
         await _end_protection(
             session, registration_id, ending="expired", policy=policy, now=now, cause=None
@@ -435,6 +446,7 @@ async def withdraw(ctx: Context, envelope: EventEnvelope[Any]) -> None:
     async with ctx.transactions.transaction() as session:
         if not await _claim(session, SUBMISSIONS_CONSUMER, envelope, now):
             return
+        await _lock_claim(session, withdrawn.registration_id)
         claim = await store.claim_row(session, withdrawn.registration_id, for_update=True)
         if claim is None or claim["status"] in ("withdrawn", "won", "lost", "expired"):
             return
@@ -466,6 +478,7 @@ async def close_deal(ctx: Context, envelope: EventEnvelope[Any]) -> None:
     async with ctx.transactions.transaction() as session:
         if not await _claim(session, CRM_CONSUMER, envelope, now):
             return
+        await _lock_claim(session, closed.registration_id)
         claim = await store.claim_row(session, closed.registration_id, for_update=True)
         if claim is None:
             return

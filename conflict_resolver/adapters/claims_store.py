@@ -397,13 +397,12 @@ async def next_waitlisted(
 
 
 async def due_protection(session: AsyncSession, now: datetime) -> str | None:
-    """One protection past its expiry that no other transaction is ending right now."""
+    """One protection past its expiry. Not locked here: the caller takes the account's key
+    locks first, then deletes the row; an instance that comes second deletes nothing."""
     query = (
         select(protections.c.registration_id)
         .where(protections.c.expires_at <= now)
         .order_by(protections.c.expires_at)
         .limit(1)
     )
-    if dialect_name(session) == "postgresql":
-        query = query.with_for_update(skip_locked=True)
     return (await session.execute(query)).scalar_one_or_none()
