@@ -96,3 +96,25 @@ async def what_if(
         "transitions": result.transitions,
         "changes": [change.__dict__ for change in result.changed],
     }
+
+
+async def decision_record(ctx: Any, registration_id: str) -> dict[str, Any] | None:
+    """A registration's decision with its evidence, for sales ops; None if unknown."""
+    async with ctx.transactions.transaction() as session:
+        row = (
+            (
+                await session.execute(
+                    select(claims).where(claims.c.registration_id == registration_id)
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        return None
+    fields = (
+        "registration_id", "submission_seq", "partner_id", "account_key", "product_line",
+        "status", "decision", "rule", "reason_code", "reason", "policy_version", "decided_at",
+        "protection_key", "protection_expires_at", "waitlisted", "extension_count", "evidence",
+    )  # fmt: skip
+    return {field: row[field] for field in fields}

@@ -12,11 +12,13 @@ from conflict_resolver import handlers, queries
 from conflict_resolver.adapters.policy_store import HouseAccount, HouseAccountList
 from conflict_resolver.api.auth import Ops
 from conflict_resolver.domain.policy import Policy
+from services.http.problems import ProblemError
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {"application/problem+json": {}}}
     for status, description in {
         401: "Missing or invalid bearer token",
+        404: "Unknown registration",
         422: "Invalid fields, named in `errors`",
     }.items()
 }
@@ -96,3 +98,33 @@ async def get_house_accounts(ctx: Ctx, _ops: Ops) -> HouseAccountsView:
 async def put_house_accounts(body: HouseAccountList, ctx: Ctx, ops: Ops) -> HouseAccountsView:
     await handlers.publish_house_accounts(ctx, body, created_by=ops)
     return HouseAccountsView.model_validate(await queries.house_accounts_record(ctx))
+
+
+class DecisionView(BaseModel):
+    """Why the rules decided as they did: the rule, the policy version and the evidence."""
+
+    registration_id: str
+    submission_seq: int
+    partner_id: str
+    account_key: str
+    product_line: str
+    status: str
+    decision: str | None
+    rule: str | None
+    reason_code: str | None
+    reason: str | None
+    policy_version: int | None
+    decided_at: datetime | None
+    protection_key: str | None
+    protection_expires_at: datetime | None
+    waitlisted: bool
+    extension_count: int
+    evidence: dict[str, Any] | None
+
+
+@router.get("/decisions/{registration_id}", response_model=DecisionView, tags=["decisions"])
+async def get_decision(registration_id: str, ctx: Ctx, _ops: Ops) -> DecisionView:
+    record = await queries.decision_record(ctx, registration_id)
+    if record is None:
+        raise ProblemError(404, "No decision for this registration.")
+    return DecisionView.model_validate(record)

@@ -124,6 +124,14 @@ async def test_house_accounts_are_versioned_and_reject_registrations(service: Se
     claims = await service.until(lambda c: rid in c and c[rid].decision is not None)
     assert claims[rid].reason_code == "HOUSE_ACCOUNT"
 
+    explained = (await service.http.get(f"/v1/decisions/{rid}", headers=OPS)).json()
+    assert explained["rule"] == "house_account"
+    assert explained["policy_version"] == 1
+    assert explained["evidence"]["house_account"]["name"] == "Globex Corporation"
+    missing = await service.http.get("/v1/decisions/nope", headers=OPS)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+
 
 async def test_expiry_waitlist_lost_withdrawal_and_extension_over_kafka(service: Service) -> None:
     policy = (await service.http.get("/v1/policy", headers=OPS)).json()["policy"]
