@@ -206,9 +206,13 @@ async def _matches_for(
 
 
 def _state(row: Any) -> ClaimState | None:
+    """The claim's standing; a protection row makes it the holder whatever wrote it (the
+    rules, a waitlist promotion or an ops decision from the queue)."""
     status = row["status"]
+    if row["holds_until"] is not None:
+        return "protected"
     if status == "approved":
-        return "protected" if row["holds_until"] is not None else None
+        return None
     if status == "pending_review":
         return "in_review"
     if status == "rejected":

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conflict_resolver import handlers
 from conflict_resolver.adapters.tables import claim_keys, conflicts, protections
 from conflict_resolver.domain.policy import Policy
-from schemas.crm import CrmDealClosed, DirectOpportunityOpened
+from schemas.crm import CrmDealClosed, DirectOpportunityClosed, DirectOpportunityOpened
 from schemas.registration import CustomerData, ExtensionRequested, RegistrationWithdrawn
 from services.db import create_engine
 from services.migrations import upgrade
@@ -386,3 +386,39 @@ async def test_the_review_deadline_decision_follows_the_policy(
         verdict = await handlers.deadline_decision(session, **arguments)  # type: ignore[arg-type]
     assert verdict is not None
     assert not verdict.approve  # the holder is protected: approving would break exclusivity
+
+
+async def test_a_protection_written_by_an_ops_decision_blocks_like_any_other(
+    ctx: handlers.Context, engine: AsyncEngine
+) -> None:
+    """The queue approves by inserting the protection row; the rules see that holder even
+    before (or without) the claim's status changing."""
+    reviewed = submitted(partner="p1", seq=1, deal_type="renewal")
+    direct = DirectOpportunityOpened(
+        crm_system="hubspot",
+        opportunity_id="d-1",
+        account_key="d:acme.com",
+        customer=CustomerData(name="Acme", domain="acme.com", country="US"),
+        product_line="network-security",
+        opened_at=START,
+    )
+    await handlers.open_direct_opportunity(ctx, envelope_of(direct, key="d:acme.com", subject="d"))
+    await handlers.decide_submission(ctx, reviewed)
+    case = {
+        "account_key": "d:acme.com",
+        "product_line": "network-security",
+        "registration_id": reviewed.data.registration_id,
+    }
+    assert await _ops_approve(ctx, case)
+    closed = DirectOpportunityClosed(
+        crm_system="hubspot",
+        opportunity_id="d-1",
+        account_key="d:acme.com",
+        product_line="network-security",
+        closed_at=START,
+    )
+    await handlers.close_direct_opportunity(ctx, envelope_of(closed, key="d:acme.com", subject="d"))
+    later = submitted(partner="p2", seq=2)
+    await handlers.decide_submission(ctx, later)
+    claim = (await recorded(engine))[later.data.registration_id]
+    assert (claim.status, claim.reason_code) == ("rejected", "ALREADY_REGISTERED")
