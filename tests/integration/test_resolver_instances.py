@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 
 from conflict_resolver.adapters.tables import protections
 from schemas.envelope import encode_event
@@ -62,7 +63,8 @@ async def _run(
     *,
     instances: int,
     publish: Any,
-) -> tuple[dict[str, tuple[str | None, str | None]], list[int]]:
+    ids: set[str] | None = None,
+) -> tuple[dict[str, tuple[str | None, str | None]], list[set[int]]]:
     async with fresh_database(postgres_server) as url:
         await asyncio.to_thread(upgrade, "conflict_resolver", url)
         await ensure_topics(bootstrap, prefix=prefix)
@@ -82,7 +84,7 @@ async def _run(
                 ]
                 await _all_assigned(running)
                 await publish(prefix)
-                claims = await wait_decided(engine, set(_IDS))
+                claims = await wait_decided(engine, ids or set(_IDS))
                 partitions = [instance.assigned_partitions() for instance in running]
             async with engine.connect() as connection:
                 held = (await connection.execute(protections.select())).mappings().all()
@@ -95,7 +97,7 @@ async def _run(
 async def _all_assigned(running: list[ResolverInstance], within: float = 60) -> None:
     """Wait until the group has settled with every instance holding some partitions."""
     for _ in range(int(within / 0.2)):
-        counts = [instance.assigned_partitions() for instance in running]
+        counts = [len(instance.assigned_partitions()) for instance in running]
         if all(counts) and sum(counts) == REGISTRATIONS.partitions:
             return
         await asyncio.sleep(0.2)
@@ -153,7 +155,7 @@ async def test_one_instance_three_instances_and_a_replay_decide_the_same(
     assert outcomes["approved"] >= ACCOUNTS  # each account and line approved once at most
     assert outcomes["ALREADY_REGISTERED"] > 0
     assert outcomes["DUPLICATE"] > 0
-    assert sum(count > 0 for count in partitions) == 3, partitions  # all three took part
+    assert all(partitions), partitions  # all three took part
     assert three == single
     assert rebuilt == single
 
@@ -161,3 +163,52 @@ async def test_one_instance_three_instances_and_a_replay_decide_the_same(
     distinct = {event.id: event for event in decisions}.values()
     per_registration = Counter(event.data.registration_id for event in distinct)
     assert set(per_registration.values()) == {1}, "a registration was decided twice"
+
+
+async def test_a_hundred_partners_over_kafka_on_three_instances_get_one_approval(
+    postgres_server: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """One company spelled two ways (with and without its domain): two account keys, so two
+    partitions, decided by different instances at the same time."""
+    racers = [
+        submitted(
+            partner=f"p{n}",
+            name="Obsidian Analytics" + (" Inc" if n % 2 else " Corporation"),
+            domain="obsidian-analytics.com" if n % 2 == 0 else None,
+            seq=1000 + n,
+        )
+        for n in range(100)
+    ]
+    assert len({r.data.account_key for r in racers}) == 2
+    ids = {r.data.registration_id for r in racers}
+
+    async def publish(prefix: str) -> None:
+        publisher = KafkaEventPublisher(
+            bootstrap_servers=kafka_bootstrap, client_id="test", topic_prefix=prefix
+        )
+        await publisher.start()
+        try:
+            await asyncio.gather(
+                publisher.publish(
+                    REGISTRATIONS.name, [r for r in racers if r.data.customer.domain]
+                ),
+                publisher.publish(
+                    REGISTRATIONS.name, [r for r in racers if not r.data.customer.domain]
+                ),
+            )
+        finally:
+            await publisher.stop()
+
+    decisions, partitions = await _run(
+        postgres_server, kafka_bootstrap, topic_prefix, instances=3, publish=publish, ids=ids
+    )
+    owners = {
+        index
+        for index, owned in enumerate(partitions)
+        for key in {r.data.account_key for r in racers}
+        if (murmur2(key.encode()) & 0x7FFFFFFF) % REGISTRATIONS.partitions in owned
+    }
+    assert len(owners) == 2, "both spellings were decided by one instance"
+    outcomes = Counter(decision for decision, _code in decisions.values())
+    assert outcomes["approved"] == 1, outcomes
+    assert outcomes["approved"] + outcomes["rejected"] + outcomes["pending_review"] == 100

@@ -190,10 +190,13 @@ class ResolverInstance:
     async def __aexit__(self, *exc: object) -> None:
         await self._manager.__aexit__(None, None, None)
 
-    def assigned_partitions(self) -> int:
+    def assigned_partitions(self) -> set[int]:
+        """The registrations-topic partitions this instance consumes now."""
         consumers = self.app.state.runtime.consumers
         consumer = consumers.get(handlers.SUBMISSIONS_CONSUMER)
-        return 0 if consumer is None else len(consumer._consumer.assignment())
+        if consumer is None:
+            return set()
+        return {tp.partition for tp in consumer._consumer.assignment()}
 
 
 async def wait_decided(
