@@ -35,6 +35,19 @@ async def policy_record(ctx: Any) -> dict[str, Any]:
     }
 
 
+async def policy_version_record(ctx: Any, version: int) -> dict[str, Any] | None:
+    async with ctx.transactions.transaction() as session:
+        record = await policy_store.policy_record_of(session, version)
+    if record is None:
+        return None
+    return {
+        "version": record.version,
+        "created_at": record.created_at,
+        "created_by": record.created_by,
+        "policy": record.document,
+    }
+
+
 async def house_accounts_record(ctx: Any) -> dict[str, Any]:
     async with ctx.transactions.transaction() as session:
         record = await policy_store.latest_house_accounts_record(session)

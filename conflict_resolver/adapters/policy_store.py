@@ -112,6 +112,12 @@ async def policy_version(session: AsyncSession, version: int) -> Policy | None:
     return None if row is None else Policy.model_validate({**row["document"], "version": version})
 
 
+async def policy_record_of(session: AsyncSession, version: int) -> StoredVersion | None:
+    query = select(policies).where(policies.c.version == version)
+    row = (await session.execute(query)).mappings().first()
+    return None if row is None else StoredVersion.model_validate(dict(row))
+
+
 async def publish_policy(
     session: AsyncSession, policy: Policy, *, created_by: str, now: datetime
 ) -> Policy:

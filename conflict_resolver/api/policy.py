@@ -128,3 +128,12 @@ async def get_decision(registration_id: str, ctx: Ctx, _ops: Ops) -> DecisionVie
     if record is None:
         raise ProblemError(404, "No decision for this registration.")
     return DecisionView.model_validate(record)
+
+
+@router.get("/policy/versions/{version}", response_model=PolicyView)
+async def get_policy_version(version: int, ctx: Ctx, _ops: Ops) -> PolicyView:
+    """An earlier version, as a decision that recorded it was made under."""
+    record = await queries.policy_version_record(ctx, version)
+    if record is None:
+        raise ProblemError(404, f"There is no policy version {version}.")
+    return PolicyView.model_validate(record)

@@ -105,6 +105,9 @@ async def test_policy_api_versions_validates_and_requires_ops(service: Service) 
     assert updated.json()["version"] == 2
     assert updated.json()["created_by"] == "admin"
     assert updated.json()["policy"]["protection_window"] == "P60D"
+    first = (await service.http.get("/v1/policy/versions/1", headers=OPS)).json()
+    assert first["policy"]["protection_window"] == "P90D"
+    assert (await service.http.get("/v1/policy/versions/9", headers=OPS)).status_code == 404
 
 
 async def test_house_accounts_are_versioned_and_reject_registrations(service: Service) -> None:

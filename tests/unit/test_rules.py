@@ -331,3 +331,35 @@ def test_policy_reads_iso_durations_and_refuses_nonsense() -> None:
         Policy.model_validate({"exchange_rates": {"EUR": "-1"}})
     with pytest.raises(ValidationError):
         Policy.model_validate({"protection_windw": "P1D"})
+
+
+def test_no_reason_sentence_names_another_partner_or_its_registration() -> None:
+    holder = claim(partner_id="p-secret", registration_id="r-secret")
+    situations = [
+        Situation(matches=(holder,)),
+        Situation(matches=(replace(holder, submission_seq=99),)),
+        Situation(matches=(replace(holder, state="in_review"),)),
+        Situation(incumbent=Incumbent("p-secret", "r-secret", NOW)),
+        Situation(
+            matches=(
+                claim(
+                    partner_id="p-secret",
+                    registration_id="r-secret",
+                    customer=CustomerProfile("Acme Systems", None, "US"),
+                    protection_key="n:x",
+                ),
+            )
+        ),
+    ]
+    codes = set()
+    for situation in situations:
+        decision = run(situation, deal_type="renewal")
+        codes.add(decision.reason_code)
+        assert "secret" not in decision.reason, decision
+    assert codes == {
+        "ALREADY_REGISTERED",
+        "FIRST_TO_REGISTER_CONFLICT",
+        "CLAIM_IN_REVIEW",
+        "INCUMBENT_CONFLICT",
+        "POSSIBLE_DUPLICATE",
+    }
