@@ -9,7 +9,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from conflict_resolver import handlers
+from conflict_resolver import wiring as resolver_wiring
 from conflict_resolver.adapters.tables import inbox, outbox
+from conflict_resolver.api import policy as policy_api
 from conflict_resolver.console.routes import router as console_router
 from conflict_resolver.domain.policy import DEFAULT_POLICY
 from conflict_resolver.queue import handlers as queue_handlers
@@ -42,8 +44,12 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
         runtime.add_consumer(
             group_id=handlers.SUBMISSIONS_CONSUMER,
             topics=[REGISTRATIONS.name],
-            handlers={RegistrationSubmitted.event_type: on_submitted},
+            handlers={
+                RegistrationSubmitted.event_type: on_submitted,
+                **resolver_wiring.registration_handlers(ctx),
+            },
         )
+        resolver_wiring.add_consumers(runtime, ctx)  # issue 5: crm events
         app.state.context = ctx
 
         # --- conflict queue and console (issue 6) ---
@@ -73,7 +79,7 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
         # --- end conflict queue and console ---
         app.state.runtime = runtime
         await runtime.start()
-        # --- conflict queue and console (issue 6) ---
+        resolver_wiring.add_background_jobs(runtime, ctx, resolved)
         runtime.add_background("conflict-live-feed", queue_feed.run)
         runtime.add_background(
             "conflict-sla",
@@ -81,7 +87,6 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
                 queue_ctx, interval_seconds=queue_settings.sla_check_interval_seconds
             ),
         )
-        # --- end conflict queue and console ---
         try:
             yield
         finally:
@@ -91,5 +96,5 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
         title="dealreg: conflict resolver",
         description="Rules of engagement, exclusivity and the conflict queue (see API.md).",
         lifespan=lifespan,
-        routers=[queue_router, console_router],  # conflict queue and console (issue 6)
+        routers=[policy_api.router, queue_router, console_router],
     )

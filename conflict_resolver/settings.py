@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from services.settings import ServiceSettings
 
 
 class ResolverSettings(ServiceSettings):
     service_name: str = "conflict_resolver"
+    expiry_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often to look for protections past their expiry."
+    )

@@ -7,7 +7,19 @@ whichever resolver instance, partition or ops decision tries.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
 
 from services.tables import UtcDateTime, inbox_table, outbox_table
 
@@ -30,7 +42,68 @@ claims = Table(
     Column("decided_at", UtcDateTime(), nullable=True),
     Column("protection_expires_at", UtcDateTime(), nullable=True),
     Column("correlation_id", String(36), nullable=False),
+    # The canonical account the claim competes on (a fuzzy match adopts the holder's key).
+    Column("protection_key", String(300), nullable=True),
+    Column("waitlisted", Boolean, nullable=False, server_default=false()),
+    Column("extension_count", Integer, nullable=False, server_default="0"),
+    Column("evidence", JSON, nullable=True),
+    Column("ended_at", UtcDateTime(), nullable=True),
+    # What the rules decided (status moves on: approved -> expired, won...).
+    Column("decision", String(20), nullable=True),
     Index("ix_claims_account_line", "account_key", "product_line", "submission_seq"),
+    Index("ix_claims_waitlist", "protection_key", "product_line", "waitlisted", "submission_seq"),
+)
+
+# Blocking index of claims: candidates are found by key, never by scanning claims.
+claim_keys = Table(
+    "claim_keys",
+    metadata,
+    Column("blocking_key", String(300), primary_key=True),
+    Column("product_line", String(64), primary_key=True),
+    Column("registration_id", String(36), primary_key=True),
+    Index("ix_claim_keys_registration", "registration_id"),
+)
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("document", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(100), nullable=False),
+)
+
+house_account_lists = Table(
+    "house_account_lists",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("document", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(100), nullable=False),
+)
+
+direct_opportunities = Table(
+    "direct_opportunities",
+    metadata,
+    Column("crm_system", String(20), primary_key=True),
+    Column("opportunity_id", String(100), primary_key=True),
+    Column("account_key", String(300), nullable=False),
+    Column("product_line", String(64), nullable=False),
+    Column("customer", JSON, nullable=False),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    Index("ix_direct_opportunities_account", "account_key", "product_line"),
+)
+
+# The partner of record per canonical account and product line (the last win).
+incumbents = Table(
+    "incumbents",
+    metadata,
+    Column("account_key", String(300), primary_key=True),
+    Column("product_line", String(64), primary_key=True),
+    Column("partner_id", String(36), nullable=False),
+    Column("registration_id", String(36), nullable=False),
+    Column("won_at", UtcDateTime(), nullable=False),
 )
 
 protections = Table(

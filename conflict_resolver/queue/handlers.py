@@ -334,7 +334,11 @@ async def _decide_locked(
 async def _approve(
     session: AsyncSession, ctx: QueueContext, claim: RowMapping, *, actor: str, now: datetime
 ) -> EventEnvelope[Any]:
-    holder = await store.live_protection(session, claim["account_key"], claim["product_line"])
+    # The key the rules chose to hold this account's protection under (a fuzzy match adopts
+    # the existing claim's key), so the primary key of `protections` guards the same account.
+    # Approving a POSSIBLE_DUPLICATE is ops saying the two are different companies.
+    key = claim["protection_key"] or claim["account_key"]
+    holder = await store.live_protection(session, key, claim["product_line"])
     if holder is not None:
         if protection_blocks(
             holder["registration_id"], holder["expires_at"], claim["registration_id"], now=now
@@ -345,13 +349,13 @@ async def _approve(
                 f"on this account and product line until {holder['expires_at'].isoformat()}.",
             )
         # The holder's window has passed but the expiry job has not ended it yet.
-        await store.end_protection(session, claim["account_key"], claim["product_line"])
+        await store.end_protection(session, key, claim["product_line"])
     submitted = dict(claim["submitted"])
     partner = submitted["partner"]
     expires_at = now + ctx.policy.window_for(partner["tier"])
     await store.add_protection(
         session,
-        account_key=claim["account_key"],
+        account_key=key,
         product_line=claim["product_line"],
         registration_id=claim["registration_id"],
         partner_id=claim["partner_id"],

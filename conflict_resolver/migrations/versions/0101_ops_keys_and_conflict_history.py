@@ -1,7 +1,7 @@
 """ops keys and conflict history
 
 Revision ID: 0101
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-27 04:04:45.922479
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0101"
-down_revision: str | Sequence[str] | None = "0002"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,412 @@
+"""Queries over claims, their blocking keys, protections and what the rules look at.
+
+Candidates come from the indexed ``claim_keys`` table (blocking key, product line,
+registration id), never from a scan of ``claims``. On PostgreSQL a decision first takes
+transaction advisory locks on its own blocking keys, in sorted order: two registrations of one
+company that arrive on different partitions share a key, so the second waits for the first to
+commit and then sees it as a candidate.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conflict_resolver.adapters.policy_store import HouseAccountList
+from conflict_resolver.adapters.tables import (
+    claim_keys,
+    claims,
+    direct_opportunities,
+    incumbents,
+    protections,
+)
+from conflict_resolver.domain.matching import (
+    CandidateIndex,
+    CustomerProfile,
+    NormalisedCustomer,
+    account_key,
+    blocking_keys,
+    choose_probe_keys,
+    classify,
+    normalise_customer,
+    score,
+)
+from conflict_resolver.domain.policy import Policy
+from conflict_resolver.domain.rules import (
+    ClaimState,
+    DirectOpportunity,
+    HouseAccountHit,
+    Incumbent,
+    Match,
+    Situation,
+    classify_match,
+)
+from schemas.registration import CustomerData, RegistrationSubmitted
+from services.db import dialect_name
+
+# Claims a new registration can collide with; the others have ended.
+_LIVE_STATUSES = ("approved", "pending_review", "rejected", "won")
+
+
+def customer_keys(customer: NormalisedCustomer) -> list[str]:
+    """The blocking keys a customer is filed and locked under."""
+    return blocking_keys(customer)
+
+
+def normalised(customer: CustomerData | dict[str, Any]) -> NormalisedCustomer:
+    data = customer if isinstance(customer, dict) else customer.model_dump()
+    return _normalised(data["name"], data.get("domain"), data.get("country"))
+
+
+@functools.lru_cache(maxsize=100_000)
+def _normalised(name: str, domain: str | None, country: str | None) -> NormalisedCustomer:
+    """Candidates are scored again and again: normalise each spelling once per process."""
+    return normalise_customer(CustomerProfile(name=name, domain=domain, country=country))
+
+
+async def lock_keys(session: AsyncSession, keys: Iterable[str], product_line: str) -> None:
+    """Serialise decisions that share a blocking key (PostgreSQL; SQLite has one writer)."""
+    if dialect_name(session) != "postgresql":
+        return
+    names = sorted({f"{key}|{product_line}" for key in keys})
+    await session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(hashtext(k)) "
+            "FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS sorted_keys"
+        ),
+        {"keys": names},
+    )
+
+
+async def file_keys(
+    session: AsyncSession, registration_id: str, keys: Iterable[str], product_line: str
+) -> None:
+    rows = [
+        {"blocking_key": key, "product_line": product_line, "registration_id": registration_id}
+        for key in dict.fromkeys(keys)
+    ]
+    if rows:
+        await session.execute(insert(claim_keys), rows)
+
+
+async def drop_keys(session: AsyncSession, registration_id: str) -> None:
+    await session.execute(delete(claim_keys).where(claim_keys.c.registration_id == registration_id))
+
+
+@dataclass(frozen=True)
+class Gathered:
+    situation: Situation
+    keys: list[str]
+    stale_holders: tuple[str, ...]  # registrations whose protection passed but is not ended
+
+
+async def gather(
+    session: AsyncSession,
+    submitted: RegistrationSubmitted,
+    policy: Policy,
+    *,
+    house: tuple[int, HouseAccountList],
+    now: datetime,
+) -> Gathered:
+    """Everything the rules need for one registration, read under its key locks."""
+    customer = normalised(submitted.customer)
+    keys = blocking_keys(customer)
+    line = submitted.product_line
+    matches = await _scored_candidates(session, customer, keys, line, submitted.registration_id)
+    same_keys = {submitted.account_key} | {
+        m.protection_key for m in matches if classify_match(m, policy) == "same"
+    }
+    matches += await _linked_holders(session, customer, same_keys, line, matches)
+    account_keys = same_keys | await _account_keys_of(
+        session, [m.registration_id for m in matches if classify_match(m, policy) == "same"]
+    )
+    situation = Situation(
+        matches=tuple(matches),
+        house_account=house_account_hit(house, customer, submitted.account_key, policy),
+        direct_opportunity=await _direct_opportunity(session, account_keys, line),
+        incumbent=await _incumbent(session, same_keys, line),
+    )
+    stale = tuple(
+        m.registration_id
+        for m in matches
+        if m.state == "protected" and m.expires_at is not None and m.expires_at <= now
+    )
+    return Gathered(situation=situation, keys=keys, stale_holders=stale)
+
+
+async def _scored_candidates(
+    session: AsyncSession,
+    customer: NormalisedCustomer,
+    keys: list[str],
+    product_line: str,
+    exclude: str,
+) -> list[Match]:
+    in_line = claim_keys.c.product_line == product_line
+    sizes: dict[str, int] = dict(
+        (
+            await session.execute(
+                select(claim_keys.c.blocking_key, func.count())
+                .where(in_line, claim_keys.c.blocking_key.in_(keys))
+                .group_by(claim_keys.c.blocking_key)
+            )
+        ).all()
+    )
+    probe = choose_probe_keys(keys, lambda key: int(sizes.get(key, 0)))
+    if not probe:
+        return []
+    ids = (
+        select(claim_keys.c.registration_id)
+        .where(in_line, claim_keys.c.blocking_key.in_(probe))
+        .distinct()
+    )
+    return await _matches_for(session, customer, claims.c.registration_id.in_(ids), exclude)
+
+
+async def _matches_for(
+    session: AsyncSession,
+    customer: NormalisedCustomer,
+    condition: Any,
+    exclude: str,
+    *,
+    linked: bool = False,
+) -> list[Match]:
+    query = (
+        select(claims, protections.c.expires_at.label("holds_until"))
+        .outerjoin(protections, protections.c.registration_id == claims.c.registration_id)
+        .where(condition, claims.c.status.in_(_LIVE_STATUSES))
+        .where(claims.c.registration_id != exclude)
+        .order_by(claims.c.submission_seq)
+    )
+    found: list[Match] = []
+    for row in (await session.execute(query)).mappings():
+        state = _state(row)
+        if state is None:
+            continue
+        theirs = row["submitted"]["customer"]
+        found.append(
+            Match(
+                registration_id=row["registration_id"],
+                partner_id=row["partner_id"],
+                submission_seq=row["submission_seq"],
+                protection_key=row["protection_key"] or row["account_key"],
+                state=state,
+                evidence=score(customer, normalised(theirs)),
+                customer={k: theirs.get(k) for k in ("name", "domain", "country")},
+                expires_at=row["holds_until"],
+                linked=linked,
+            )
+        )
+    return found
+
+
+def _state(row: Any) -> ClaimState | None:
+    """The claim's standing; a protection row makes it the holder whatever wrote it (the
+    rules, a waitlist promotion or an ops decision from the queue)."""
+    status = row["status"]
+    if row["holds_until"] is not None:
+        return "protected"
+    if status == "approved":
+        return None
+    if status == "pending_review":
+        return "in_review"
+    if status == "rejected":
+        return "waitlisted" if row["waitlisted"] else None
+    if status == "won":
+        return "won"
+    return None
+
+
+async def _linked_holders(
+    session: AsyncSession,
+    customer: NormalisedCustomer,
+    same_keys: set[str],
+    product_line: str,
+    already: list[Match],
+) -> list[Match]:
+    """Holders of the protections this customer's account keys name, even when blocking did
+    not find them: one canonical account, so the same account by construction."""
+    seen = {m.registration_id for m in already}
+    holders = select(protections.c.registration_id).where(
+        protections.c.account_key.in_(same_keys), protections.c.product_line == product_line
+    )
+    linked = await _matches_for(
+        session, customer, claims.c.registration_id.in_(holders), "", linked=True
+    )
+    return [m for m in linked if m.registration_id not in seen]
+
+
+async def _account_keys_of(session: AsyncSession, registration_ids: list[str]) -> set[str]:
+    if not registration_ids:
+        return set()
+    query = select(claims.c.account_key).where(claims.c.registration_id.in_(registration_ids))
+    return set((await session.execute(query)).scalars())
+
+
+async def _direct_opportunity(
+    session: AsyncSession, account_keys: set[str], product_line: str
+) -> DirectOpportunity | None:
+    query = (
+        select(direct_opportunities)
+        .where(
+            direct_opportunities.c.account_key.in_(account_keys),
+            direct_opportunities.c.product_line == product_line,
+            direct_opportunities.c.closed_at.is_(None),
+        )
+        .order_by(direct_opportunities.c.opened_at)
+        .limit(1)
+    )
+    row = (await session.execute(query)).mappings().first()
+    if row is None:
+        return None
+    return DirectOpportunity(
+        opportunity_id=row["opportunity_id"],
+        crm_system=row["crm_system"],
+        account_key=row["account_key"],
+        opened_at=row["opened_at"],
+    )
+
+
+async def _incumbent(
+    session: AsyncSession, account_keys: set[str], product_line: str
+) -> Incumbent | None:
+    query = (
+        select(incumbents)
+        .where(
+            incumbents.c.account_key.in_(account_keys), incumbents.c.product_line == product_line
+        )
+        .order_by(incumbents.c.won_at.desc())
+        .limit(1)
+    )
+    row = (await session.execute(query)).mappings().first()
+    if row is None:
+        return None
+    return Incumbent(
+        partner_id=row["partner_id"], registration_id=row["registration_id"], won_at=row["won_at"]
+    )
+
+
+# --- House accounts ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _HouseIndex:
+    names: dict[str, tuple[str, NormalisedCustomer]]  # index id -> (name, normalised)
+    keys: dict[str, str]  # account key -> name
+    index: CandidateIndex
+
+
+@functools.lru_cache(maxsize=8)
+def _house_index(version: int, accounts: HouseAccountList) -> _HouseIndex:
+    index = CandidateIndex()
+    names: dict[str, tuple[str, NormalisedCustomer]] = {}
+    keys: dict[str, str] = {}
+    for number, account in enumerate(accounts.accounts):
+        norm = normalise_customer(CustomerProfile(account.name, account.domain, account.country))
+        index.add(str(number), norm)
+        names[str(number)] = (account.name, norm)
+        try:
+            keys[account_key(name=account.name, domain=account.domain, country=account.country)] = (
+                account.name
+            )
+        except ValueError:
+            continue
+    return _HouseIndex(names=names, keys=keys, index=index)
+
+
+def house_account_hit(
+    house: tuple[int, HouseAccountList],
+    customer: NormalisedCustomer,
+    key: str,
+    policy: Policy,
+) -> HouseAccountHit | None:
+    """The house account this customer is: the same account key, or a same-account match."""
+    version, accounts = house
+    if not accounts.accounts:
+        return None
+    built = _house_index(version, accounts)
+    if key in built.keys:
+        return HouseAccountHit(name=built.keys[key], account_key=key, similarity=1.0)
+    best: HouseAccountHit | None = None
+    for candidate in sorted(built.index.candidates(customer)):
+        name, norm = built.names[candidate]
+        evidence = score(customer, norm)
+        same = classify(
+            evidence,
+            same_account_threshold=policy.matching.same_account,
+            review_threshold=policy.matching.review,
+        )
+        if same == "same" and (best is None or evidence.similarity > best.similarity):
+            best = HouseAccountHit(name=name, account_key=key, similarity=evidence.similarity)
+    return best
+
+
+# --- Claims and protections ------------------------------------------------------------------
+
+
+async def claim_row(
+    session: AsyncSession, registration_id: str, *, for_update: bool = False
+) -> dict[str, Any] | None:
+    query = select(claims).where(claims.c.registration_id == registration_id)
+    if for_update and dialect_name(session) == "postgresql":
+        query = query.with_for_update()
+    row = (await session.execute(query)).mappings().first()
+    return None if row is None else dict(row)
+
+
+async def protection_of(session: AsyncSession, registration_id: str) -> dict[str, Any] | None:
+    query = select(protections).where(protections.c.registration_id == registration_id)
+    row = (await session.execute(query)).mappings().first()
+    return None if row is None else dict(row)
+
+
+async def remove_protection(session: AsyncSession, registration_id: str) -> bool:
+    """Delete the registration's protection row; False if another transaction already did."""
+    result = await session.execute(
+        delete(protections).where(protections.c.registration_id == registration_id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def update_claim(session: AsyncSession, registration_id: str, **values: Any) -> None:
+    await session.execute(
+        update(claims).where(claims.c.registration_id == registration_id).values(**values)
+    )
+
+
+async def next_waitlisted(
+    session: AsyncSession, protection_key: str, product_line: str
+) -> dict[str, Any] | None:
+    """The first registration waiting for this account and product line, by submission order."""
+    query = (
+        select(claims)
+        .where(
+            and_(
+                claims.c.protection_key == protection_key,
+                claims.c.product_line == product_line,
+                claims.c.waitlisted.is_(True),
+                claims.c.status == "rejected",
+            )
+        )
+        .order_by(claims.c.submission_seq)
+        .limit(1)
+    )
+    row = (await session.execute(query)).mappings().first()
+    return None if row is None else dict(row)
+
+
+async def due_protection(session: AsyncSession, now: datetime) -> str | None:
+    """One protection past its expiry. Not locked here: the caller takes the account's key
+    locks first, then deletes the row; an instance that comes second deletes nothing."""
+    query = (
+        select(protections.c.registration_id)
+        .where(protections.c.expires_at <= now)
+        .order_by(protections.c.expires_at)
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()

@@ -1,0 +1,152 @@
+"""Versioned policy and house-account lists: each PUT stores a new version, nothing is edited.
+
+Version 1 of the policy is the checked-in ``conflict_resolver/default_policy.yaml``; it is
+stored on first use so that the history is complete even if the file changes later.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conflict_resolver.adapters.tables import house_account_lists, policies
+from conflict_resolver.domain.policy import Policy
+from services.db import dialect_name
+
+
+@functools.cache
+def default_policy_document() -> dict[str, Any]:
+    text = resources.files("conflict_resolver").joinpath("default_policy.yaml").read_text()
+    document = yaml.safe_load(text)
+    if not isinstance(document, dict):
+        raise ValueError("default_policy.yaml must hold a mapping")
+    return document
+
+
+def default_policy() -> Policy:
+    return Policy.model_validate({**default_policy_document(), "version": 1})
+
+
+class StoredVersion(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    created_at: datetime
+    created_by: str
+    document: dict[str, Any]
+
+
+class HouseAccount(BaseModel):
+    """An account the vendor reserves for direct sales."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=300)
+    domain: str | None = Field(default=None, max_length=300)
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+
+
+class HouseAccountList(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    accounts: tuple[HouseAccount, ...] = Field(default=(), max_length=5000)
+
+
+async def _latest(session: AsyncSession, table: Table) -> StoredVersion | None:
+    row = (
+        (await session.execute(select(table).order_by(table.c.version.desc()).limit(1)))
+        .mappings()
+        .first()
+    )
+    return None if row is None else StoredVersion.model_validate(dict(row))
+
+
+async def _append(
+    session: AsyncSession,
+    table: Table,
+    document: dict[str, Any],
+    *,
+    created_by: str,
+    now: datetime,
+) -> int:
+    """Store the next version. Concurrent PUTs collide on the primary key: one retries."""
+    if dialect_name(session) == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(table.name))))
+    latest = (await session.execute(select(func.max(table.c.version)))).scalar_one_or_none()
+    version = (latest or 0) + 1
+    await session.execute(
+        insert(table).values(
+            version=version, document=document, created_at=now, created_by=created_by
+        )
+    )
+    return version
+
+
+async def current_policy(
+    session: AsyncSession, *, now: datetime, store_default: bool = True
+) -> Policy:
+    """The latest policy version; the default file is version 1 (stored on first use, unless
+    the caller must not write)."""
+    latest = await _latest(session, policies)
+    if latest is None:
+        policy = default_policy()
+        if store_default:
+            await _append(session, policies, policy.document(), created_by="default", now=now)
+        return policy
+    return Policy.model_validate({**latest.document, "version": latest.version})
+
+
+async def policy_version(session: AsyncSession, version: int) -> Policy | None:
+    row = (
+        (await session.execute(select(policies).where(policies.c.version == version)))
+        .mappings()
+        .first()
+    )
+    return None if row is None else Policy.model_validate({**row["document"], "version": version})
+
+
+async def policy_record_of(session: AsyncSession, version: int) -> StoredVersion | None:
+    query = select(policies).where(policies.c.version == version)
+    row = (await session.execute(query)).mappings().first()
+    return None if row is None else StoredVersion.model_validate(dict(row))
+
+
+async def publish_policy(
+    session: AsyncSession, policy: Policy, *, created_by: str, now: datetime
+) -> Policy:
+    await current_policy(session, now=now)  # version 1 first, if the table is empty
+    version = await _append(session, policies, policy.document(), created_by=created_by, now=now)
+    return policy.model_copy(update={"version": version})
+
+
+async def latest_policy_record(session: AsyncSession, *, now: datetime) -> StoredVersion:
+    await current_policy(session, now=now)
+    latest = await _latest(session, policies)
+    assert latest is not None  # noqa: S101 - just stored
+    return latest
+
+
+async def current_house_accounts(session: AsyncSession) -> tuple[int, HouseAccountList]:
+    """(version, list); version 0 and an empty list before the first PUT."""
+    latest = await _latest(session, house_account_lists)
+    if latest is None:
+        return 0, HouseAccountList()
+    return latest.version, HouseAccountList.model_validate(latest.document)
+
+
+async def publish_house_accounts(
+    session: AsyncSession, accounts: HouseAccountList, *, created_by: str, now: datetime
+) -> int:
+    document = accounts.model_dump(mode="json")
+    return await _append(session, house_account_lists, document, created_by=created_by, now=now)
+
+
+async def latest_house_accounts_record(session: AsyncSession) -> StoredVersion | None:
+    return await _latest(session, house_account_lists)

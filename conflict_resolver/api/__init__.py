@@ -1,0 +1,1 @@
+"""conflict_resolver's HTTP routes (policy, house accounts, what-if)."""

@@ -1,0 +1,166 @@
+"""The rules of engagement in words a partner manager understands, from a policy.
+
+``python -m conflict_resolver.policy_doc > docs/rules-of-engagement.md`` writes the page for the
+checked-in default policy; a unit test keeps the page in step with the file.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from decimal import Decimal
+
+from conflict_resolver.adapters.policy_store import default_policy
+from conflict_resolver.domain.policy import Policy
+
+
+def _duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if unit == "day" and seconds < 3 * size:
+            continue  # "48 hours" reads better than "2 days" for a deadline
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+def _times(count: int) -> str:
+    return {0: "never", 1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
+def _money(value: Decimal, currency: str) -> str:
+    return f"{value:,.2f} {currency}"
+
+
+def _lines(policy: Policy) -> list[str]:
+    base = policy.base_currency
+    tiers = ", ".join(
+        f"{tier} partners {_duration(window)}"
+        for tier, window in sorted(policy.tier_protection_windows.items())
+    )
+    rates = ", ".join(
+        f"1 {code} = {rate} {base}" for code, rate in sorted(policy.exchange_rates.items())
+    )
+    lines_overrides = [
+        f"- `{line}`: "
+        + ", ".join(
+            part
+            for part in (
+                line_policy.protection_window
+                and f"protection {_duration(line_policy.protection_window)}",
+                line_policy.minimum_amount is not None
+                and f"minimum {_money(line_policy.minimum_amount, base)}",
+            )
+            if part
+        )
+        for line, line_policy in sorted(policy.product_lines.items())
+    ]
+    house = (
+        "rejected (`HOUSE_ACCOUNT`)"
+        if policy.house_account_action == "reject"
+        else "sent to sales operations for review (`HOUSE_ACCOUNT`)"
+    )
+    deadline = {
+        "none": "it is escalated to a sales-ops manager; nothing is decided automatically",
+        "approve_first": (
+            "it is decided automatically: the earliest registration is approved if no other "
+            "partner holds protection, otherwise it is rejected"
+        ),
+        "reject": "it is rejected automatically",
+    }[policy.sla_auto_decision]
+    same = policy.matching.same_account
+    review = policy.matching.review
+    return [
+        "# Rules of engagement",
+        "",
+        "<!-- Generated from conflict_resolver/default_policy.yaml by "
+        "`python -m conflict_resolver.policy_doc`; do not edit by hand. -->",
+        "",
+        "This page states the default policy: how every deal registration is decided. The policy "
+        "is data: sales operations publish new versions (`PUT /v1/policy`), and every decision "
+        "records the version it used, the rule that decided, and the evidence.",
+        "",
+        "## How a registration is decided",
+        "",
+        "The rules are applied in this order; the first one that applies decides.",
+        "",
+        "1. **Eligibility.** The partner must be active and authorised for the product line, and "
+        f"the deal must be worth at least {_money(policy.minimum_amount, base)}. Other "
+        f"currencies are converted at the policy's rates ({rates}). Otherwise the registration "
+        "is rejected: `PARTNER_INELIGIBLE`, `PRODUCT_NOT_AUTHORIZED` or `BELOW_MINIMUM`. A "
+        "currency without a rate goes to review (`UNKNOWN_CURRENCY`).",
+        "2. **Same partner again.** If the same partner already has a live registration for the "
+        "same customer and product line, the new one is rejected as `DUPLICATE`, pointing at the "
+        "first.",
+        f"3. **House accounts.** A customer reserved for direct sales is {house}.",
+        "4. **Direct sales already working it.** If the vendor's own sales team has an open "
+        "opportunity in the CRM for the same customer and product line, the registration goes "
+        "to review (`DIRECT_OPPORTUNITY_CONFLICT`). It is never silently approved or rejected.",
+        "5. **Another partner holds protection.** The registration is rejected as "
+        "`ALREADY_REGISTERED` and joins the **waitlist**. The partner is told until when the "
+        "opportunity is protected, never by whom. When the holder's protection ends without a "
+        "win (lost, expired or withdrawn), the next registration on the waitlist, in the order "
+        "they were submitted, is re-evaluated automatically and, if the rules allow, approved "
+        "(`WAITLIST_PROMOTED`). A registration leaves the waitlist when its own expected close "
+        "date passes.",
+        "6. **Renewals and upsells.** The partner that won the last deal for the customer and "
+        f"product line within {_duration(policy.incumbency_period)} is the **incumbent**. A "
+        "renewal or upsell by another partner goes to review (`INCUMBENT_CONFLICT`); by the "
+        "incumbent it is approved.",
+        "   While another partner's registration for the same customer and product line awaits "
+        "review, a new one joins that review (`CLAIM_IN_REVIEW`).",
+        "7. **Not sure it is the same customer.** Customer names are compared after removing "
+        "legal forms, punctuation, accents and the like. At or above "
+        f"{same:.0%} similarity, or with the same web domain, it is the same customer. Between "
+        f"{review:.0%} and {same:.0%} the registration goes to review (`POSSIBLE_DUPLICATE`) so "
+        "that a person can confirm.",
+        "8. **Otherwise approved.** The partner holds exclusivity for "
+        f"{_duration(policy.protection_window)} from approval"
+        + (f" ({tiers})" if tiers else "")
+        + ".",
+        "",
+        *(
+            ["Product lines with their own terms:", "", *lines_overrides, ""]
+            if lines_overrides
+            else []
+        ),
+        "## First to register",
+        "",
+        '"First" means first accepted by the registration service (a server-side order), not '
+        "first processed. Registrations for one customer normally arrive in that order. When "
+        "two spellings of one company arrive through different channels and the later one was "
+        "decided first, the earlier one is not silently given exclusivity (that would mean two "
+        "partners protected at once): it goes to review (`FIRST_TO_REGISTER_CONFLICT`) with the "
+        "evidence. Two registrations never hold protection for the same customer and product "
+        "line at the same time.",
+        "",
+        "## During the protection window",
+        "",
+        f"- **Extension.** A partner may extend {_times(policy.extension.max_extensions)}, by "
+        f"{_duration(policy.extension.duration)}, before the window ends, while the deal is "
+        "still open. Otherwise the extension is refused with the reason.",
+        "- **Expiry.** When the window ends the registration becomes `expired`, automatically, "
+        "and the waitlist moves on.",
+        "- **Won, lost, withdrawn.** A win or loss in the CRM, or a withdrawal by the partner, "
+        "ends the protection early. A win makes the partner the incumbent.",
+        "",
+        "## Review by sales operations",
+        "",
+        "Registrations in review wait in the conflict queue with the competing registrations "
+        "and the evidence (which rule, similarity scores, matched fields). Each case is due "
+        f"{_duration(policy.review_sla)} after it opens; past that, {deadline}.",
+        "",
+    ]
+
+
+def render(policy: Policy) -> str:
+    return "\n".join(_lines(policy))
+
+
+def main() -> None:
+    sys.stdout.write(render(default_policy()))
+
+
+if __name__ == "__main__":
+    main()

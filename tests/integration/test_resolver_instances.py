@@ -1,0 +1,214 @@
+"""Decisions are deterministic: one resolver instance, three instances sharing the partitions,
+and a resolver rebuilt by replaying the topic into an empty database decide the same."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections import Counter
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
+
+from conflict_resolver.adapters.tables import protections
+from schemas.envelope import encode_event
+from schemas.topics import DECISIONS, REGISTRATIONS
+from services.db import create_engine
+from services.kafka.admin import ensure_topics
+from services.kafka.producer import KafkaEventPublisher
+from services.migrations import upgrade
+from tests.conftest import fresh_database
+from tests.support.kafka_reader import read_all
+from tests.support.resolver import ResolverInstance, submitted, wait_decided
+
+pytestmark = pytest.mark.integration
+ADMIN = "test-admin-token-0123456789abcdef"
+# Clearly different companies: each account's registrations share one key, so one partition
+# and its order (a fuzzy match across partitions is decided in processing order: see
+# docs/rules-of-engagement.md, "First to register").
+COMPANIES = (
+    "Quintessa", "Borealis", "Marigold", "Zephyrine", "Obsidian", "Halcyon", "Tamarack",
+    "Vermillion", "Kestrel", "Lumina", "Saffron", "Wolfram",
+)  # fmt: skip
+ACCOUNTS = len(COMPANIES)
+REGISTRATIONS_COUNT = 72
+
+
+def _scenario() -> list[Any]:
+    """Registrations over a few accounts and two product lines, by several partners, with
+    repeats by the same partner: approvals, waitlists and duplicates all occur."""
+    rng = random.Random(5)
+    events = []
+    for seq in range(1, REGISTRATIONS_COUNT + 1):
+        account = rng.randrange(ACCOUNTS)
+        events.append(
+            submitted(
+                partner=f"p{rng.randrange(6)}",
+                name=f"{COMPANIES[account]} Holdings",
+                domain=f"{COMPANIES[account].lower()}.example",
+                product_line=rng.choice(["network-security", "endpoint"]),
+                seq=seq,
+            )
+        )
+    return events
+
+
+async def _run(
+    postgres_server: str,
+    bootstrap: str,
+    prefix: str,
+    *,
+    instances: int,
+    publish: Any,
+    ids: set[str] | None = None,
+) -> tuple[dict[str, tuple[str | None, str | None]], list[set[int]]]:
+    async with fresh_database(postgres_server) as url:
+        await asyncio.to_thread(upgrade, "conflict_resolver", url)
+        await ensure_topics(bootstrap, prefix=prefix)
+        engine = create_engine(url)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                running = [
+                    await stack.enter_async_context(
+                        ResolverInstance(
+                            database_url=url,
+                            bootstrap=bootstrap,
+                            topic_prefix=prefix,
+                            admin_token=ADMIN,
+                        )
+                    )
+                    for _ in range(instances)
+                ]
+                await _all_assigned(running)
+                await publish(prefix)
+                claims = await wait_decided(engine, ids or set(_IDS))
+                partitions = [instance.assigned_partitions() for instance in running]
+            async with engine.connect() as connection:
+                held = (await connection.execute(protections.select())).mappings().all()
+        finally:
+            await engine.dispose()
+    assert len({(row["account_key"], row["product_line"]) for row in held}) == len(held)
+    return {rid: (c.decision, c.reason_code) for rid, c in claims.items()}, partitions
+
+
+async def _all_assigned(running: list[ResolverInstance], within: float = 60) -> None:
+    """Wait until the group has settled with every instance holding some partitions."""
+    for _ in range(int(within / 0.2)):
+        counts = [len(instance.assigned_partitions()) for instance in running]
+        if all(counts) and sum(counts) == REGISTRATIONS.partitions:
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"partitions never spread over the instances: {counts}")
+
+
+SCENARIO = _scenario()
+_IDS = [event.data.registration_id for event in SCENARIO]
+
+
+async def test_one_instance_three_instances_and_a_replay_decide_the_same(
+    postgres_server: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    async def publish_scenario(prefix: str) -> None:
+        publisher = KafkaEventPublisher(
+            bootstrap_servers=kafka_bootstrap, client_id="test", topic_prefix=prefix
+        )
+        await publisher.start()
+        try:
+            await publisher.publish(REGISTRATIONS.name, SCENARIO)
+        finally:
+            await publisher.stop()
+
+    single, _ = await _run(
+        postgres_server, kafka_bootstrap, topic_prefix + "one.", instances=1,
+        publish=publish_scenario,
+    )  # fmt: skip
+    three, partitions = await _run(
+        postgres_server, kafka_bootstrap, topic_prefix + "three.", instances=3,
+        publish=publish_scenario,
+    )  # fmt: skip
+
+    async def replay_topic(prefix: str) -> None:
+        """Copy the first run's registrations topic, partition by partition, as it is."""
+        source = topic_prefix + "one." + REGISTRATIONS.name
+        recorded_events = await read_all(kafka_bootstrap, source, idle_seconds=1)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
+        await producer.start()
+        try:
+            for event in recorded_events:
+                key, value, headers = encode_event(event)
+                await producer.send_and_wait(
+                    prefix + REGISTRATIONS.name, value, key=key, headers=headers
+                )
+        finally:
+            await producer.stop()
+
+    rebuilt, _ = await _run(
+        postgres_server, kafka_bootstrap, topic_prefix + "replay.", instances=1,
+        publish=replay_topic,
+    )  # fmt: skip
+
+    assert len(single) == REGISTRATIONS_COUNT
+    outcomes = Counter(code or decision for decision, code in single.values())
+    assert outcomes["approved"] >= ACCOUNTS  # each account and line approved once at most
+    assert outcomes["ALREADY_REGISTERED"] > 0
+    assert outcomes["DUPLICATE"] > 0
+    assert all(partitions), partitions  # all three took part
+    assert three == single
+    assert rebuilt == single
+
+    decisions = await read_all(kafka_bootstrap, topic_prefix + "three." + DECISIONS.name)
+    distinct = {event.id: event for event in decisions}.values()
+    per_registration = Counter(event.data.registration_id for event in distinct)
+    assert set(per_registration.values()) == {1}, "a registration was decided twice"
+
+
+async def test_a_hundred_partners_over_kafka_on_three_instances_get_one_approval(
+    postgres_server: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """One company spelled two ways (with and without its domain): two account keys, so two
+    partitions, decided by different instances at the same time."""
+    racers = [
+        submitted(
+            partner=f"p{n}",
+            name="Obsidian Analytics" + (" Inc" if n % 2 else " Corporation"),
+            domain="obsidian-analytics.com" if n % 2 == 0 else None,
+            seq=1000 + n,
+        )
+        for n in range(100)
+    ]
+    assert len({r.data.account_key for r in racers}) == 2
+    ids = {r.data.registration_id for r in racers}
+
+    async def publish(prefix: str) -> None:
+        publisher = KafkaEventPublisher(
+            bootstrap_servers=kafka_bootstrap, client_id="test", topic_prefix=prefix
+        )
+        await publisher.start()
+        try:
+            await asyncio.gather(
+                publisher.publish(
+                    REGISTRATIONS.name, [r for r in racers if r.data.customer.domain]
+                ),
+                publisher.publish(
+                    REGISTRATIONS.name, [r for r in racers if not r.data.customer.domain]
+                ),
+            )
+        finally:
+            await publisher.stop()
+
+    decisions, partitions = await _run(
+        postgres_server, kafka_bootstrap, topic_prefix, instances=3, publish=publish, ids=ids
+    )
+    owners = {
+        index
+        for index, owned in enumerate(partitions)
+        for key in {r.data.account_key for r in racers}
+        if (murmur2(key.encode()) & 0x7FFFFFFF) % REGISTRATIONS.partitions in owned
+    }
+    assert len(owners) == 2, "both spellings were decided by one instance"
+    outcomes = Counter(decision for decision, _code in decisions.values())
+    assert outcomes["approved"] == 1, outcomes
+    assert outcomes["approved"] + outcomes["rejected"] + outcomes["pending_review"] == 100
