@@ -17,6 +17,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conflict_resolver.adapters import policy_store
 from conflict_resolver.adapters.tables import outbox
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.queue import store
@@ -352,7 +353,8 @@ async def _approve(
         await store.end_protection(session, key, claim["product_line"])
     submitted = dict(claim["submitted"])
     partner = submitted["partner"]
-    expires_at = now + ctx.policy.window_for(partner["tier"])
+    policy = await policy_store.current_policy(session, now=now)
+    expires_at = now + policy.window_for(partner["tier"])
     await store.add_protection(
         session,
         account_key=key,
@@ -371,7 +373,7 @@ async def _approve(
         reason=sentence,
         decided_at=now,
         protection_expires_at=expires_at,
-        policy_version=ctx.policy.version,
+        policy_version=policy.version,
     )
     event = RegistrationApproved(
         registration_id=claim["registration_id"],
@@ -379,7 +381,7 @@ async def _approve(
         product_line=claim["product_line"],
         decided_at=now,
         protection_expires_at=expires_at,
-        policy_version=ctx.policy.version,
+        policy_version=policy.version,
         rule="manual_review",
         reason=sentence,
         decided_by=actor,
@@ -406,6 +408,7 @@ async def _reject(
     actor: str,
     now: datetime,
 ) -> EventEnvelope[Any]:
+    policy = await policy_store.current_policy(session, now=now)
     await store.update_claim(
         session,
         claim["registration_id"],
@@ -414,14 +417,14 @@ async def _reject(
         reason_code=REVIEW_REJECTED,
         reason=PARTNER_SENTENCE_REJECTED,
         decided_at=now,
-        policy_version=ctx.policy.version,
+        policy_version=policy.version,
     )
     event = RegistrationRejected(
         registration_id=claim["registration_id"],
         account_key=claim["account_key"],
         product_line=claim["product_line"],
         decided_at=now,
-        policy_version=ctx.policy.version,
+        policy_version=policy.version,
         rule="manual_review",
         reason_code=REVIEW_REJECTED,
         reason=PARTNER_SENTENCE_REJECTED,
