@@ -33,6 +33,7 @@ check: install
 bench: install
 	deploy/scripts/kafka.sh fetch
 	$(BIN)/python -m tests.bench.bench_matching 1000000
+	$(BIN)/python -m tests.bench.bench_whatif 100000
 	$(BIN)/python -m tests.bench.bench_flow 1000
 
 catalogue: install

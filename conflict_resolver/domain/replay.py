@@ -12,6 +12,7 @@ draft policy is unknown), and waitlisted registrations are not promoted inside t
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -87,6 +88,9 @@ class _State:
     def __init__(self) -> None:
         self.indexes: dict[str, CandidateIndex] = {}
         self.claims: dict[str, _Claim] = {}
+        # Protections by expiry, soonest first, so expiring is O(log n) per protection rather
+        # than a scan of every claim at every step (which made a long replay quadratic).
+        self._expiries: list[tuple[datetime, str]] = []
 
     def matches(self, customer: NormalisedCustomer, product_line: str) -> tuple[Match, ...]:
         index = self.indexes.get(product_line)
@@ -115,9 +119,11 @@ class _State:
             self.indexes[claim.product_line].remove(registration_id)
 
     def expire(self, now: datetime) -> None:
-        for claim in list(self.claims.values()):
-            if claim.state == "protected" and claim.expires_at and claim.expires_at <= now:
-                self.end(claim.registration_id)
+        while self._expiries and self._expiries[0][0] <= now:
+            _expires_at, registration_id = heapq.heappop(self._expiries)
+            claim = self.claims.get(registration_id)
+            if claim is not None and claim.state == "protected":
+                self.end(registration_id)
 
     def file(
         self, past: PastRegistration, decision: Decision, customer: NormalisedCustomer
@@ -145,6 +151,8 @@ class _State:
         self.indexes.setdefault(sub.product_line, CandidateIndex()).add(
             sub.registration_id, customer
         )
+        if state == "protected" and decision.protection_expires_at is not None:
+            heapq.heappush(self._expiries, (decision.protection_expires_at, sub.registration_id))
 
 
 def _situation(past: PastRegistration, matches: tuple[Match, ...]) -> Situation:
