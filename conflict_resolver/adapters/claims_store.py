@@ -176,8 +176,20 @@ async def _matches_for(
     *,
     linked: bool = False,
 ) -> list[Match]:
+    # Only the columns a match needs: a claim's evidence and decision can be large JSON, and
+    # decoding them for every candidate was most of a decision's time.
     query = (
-        select(claims, protections.c.expires_at.label("holds_until"))
+        select(
+            claims.c.registration_id,
+            claims.c.partner_id,
+            claims.c.submission_seq,
+            claims.c.protection_key,
+            claims.c.account_key,
+            claims.c.status,
+            claims.c.waitlisted,
+            claims.c.submitted,
+            protections.c.expires_at.label("holds_until"),
+        )
         .outerjoin(protections, protections.c.registration_id == claims.c.registration_id)
         .where(condition, claims.c.status.in_(_LIVE_STATUSES))
         .where(claims.c.registration_id != exclude)

@@ -48,7 +48,7 @@ def kafka_env() -> dict[str, str]:
     return {
         "KAFKA_PORT": str(TEST_KAFKA_PORT),
         "KAFKA_CONTROLLER_PORT": str(TEST_KAFKA_PORT + 1),
-        "KAFKA_DATA_DIR": str(STATE / "test-kafka"),
+        "KAFKA_DATA_DIR": str(STATE / f"test-kafka-{TEST_KAFKA_PORT}"),
     }
 
 
