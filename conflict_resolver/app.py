@@ -59,7 +59,6 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
             clock=runtime.clock,
             policy=DEFAULT_POLICY,
             admin_token=resolved.security.admin_token.get_secret_value(),
-            sla_action=queue_settings.sla_action,
         )
 
         runtime.add_consumer(

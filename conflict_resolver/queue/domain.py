@@ -22,7 +22,6 @@ from typing import Any, Literal
 SortKey = Literal["due", "oldest", "amount"]
 SORTS: tuple[SortKey, ...] = ("due", "oldest", "amount")
 CaseState = Literal["open", "decided"]
-SlaAction = Literal["escalate", "reject"]
 
 REVIEW_REJECTED = "REVIEW_REJECTED"
 PARTNER_SENTENCE_APPROVED = "Approved after review: you hold protection until {date}."

@@ -17,6 +17,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conflict_resolver import handlers as resolver_handlers
 from conflict_resolver.adapters import policy_store
 from conflict_resolver.adapters.tables import outbox
 from conflict_resolver.domain.policy import Policy
@@ -33,7 +34,6 @@ from conflict_resolver.queue.domain import (
     Cursor,
     DecisionPlan,
     QueueError,
-    SlaAction,
     SortKey,
     amount_of,
     compute_stats,
@@ -65,7 +65,6 @@ class QueueContext:
     clock: Clock
     policy: Policy
     admin_token: str
-    sla_action: SlaAction = "escalate"
 
 
 # --- Reading --------------------------------------------------------------------------------
@@ -470,11 +469,28 @@ async def _escalate_one(ctx: QueueContext, case_id: str, *, now: datetime) -> in
         row = await store.get_case(session, case_id, lock=True)
         if row is None or row["state"] != "open" or row["escalated_at"] is not None:
             return 0
-        if ctx.sla_action == "reject":
+        # The policy in force (sla_auto_decision) may decide instead of escalating.
+        at_deadline = await resolver_handlers.deadline_decision(
+            session,
+            registration_id=row["registration_id"],
+            account_key=row["account_key"],
+            product_line=row["product_line"],
+            competing_registration_ids=list(row["competing_registration_ids"]),
+            now=now,
+        )
+        if at_deadline is not None:
+            approve = row["registration_id"] if at_deadline.approve else None
             await _decide_locked(
-                session, ctx, row, approve=None, actor=SLA_ACTOR, reason=SLA_REASON, now=now
+                session,
+                ctx,
+                row,
+                approve=approve,
+                actor=SLA_ACTOR,
+                reason=f"{SLA_REASON} {at_deadline.reason}",
+                now=now,
             )
-            CONFLICTS_DECIDED.labels(by="policy", outcome="rejected").inc()
+            outcome = "approved" if at_deadline.approve else "rejected"
+            CONFLICTS_DECIDED.labels(by="policy", outcome=outcome).inc()
             return 1
         if not await store.mark_escalated(session, case_id, at=now):
             return 0

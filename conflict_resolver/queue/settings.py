@@ -5,16 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from conflict_resolver.queue.domain import SlaAction
-
 
 class QueueSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DEALREG_QUEUE_", extra="ignore")
 
     sla_check_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often the SLA job looks for cases past due."
-    )
-    sla_action: SlaAction = Field(
-        default="escalate",
-        description="At the due time: `escalate` (event + flag), or `reject` (decide by policy).",
     )

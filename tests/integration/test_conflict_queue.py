@@ -541,6 +541,12 @@ async def test_the_policy_may_decide_at_the_deadline_instead_of_escalating(
     resolver: Resolver,
 ) -> None:
     seeded = await resolver.seed(due_in=timedelta(minutes=1))  # the app's own job waits
+    current = (await resolver.client.get("/v1/policy", headers=resolver.ops())).json()["policy"]
+    current.pop("version", None)
+    published = await resolver.client.put(
+        "/v1/policy", json={**current, "sla_auto_decision": "reject"}, headers=resolver.ops()
+    )
+    assert published.status_code == 200, published.text
 
     class TwoMinutesLater:
         def now(self) -> datetime:
@@ -551,7 +557,6 @@ async def test_the_policy_may_decide_at_the_deadline_instead_of_escalating(
         clock=TwoMinutesLater(),
         policy=DEFAULT_POLICY,
         admin_token=ADMIN,
-        sla_action="reject",
     )
     await escalate_due(ctx)
     case = (
