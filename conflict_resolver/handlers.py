@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters import claims_store as store
+from conflict_resolver.adapters import conflicts as conflicts_store
 from conflict_resolver.adapters import policy_store
 from conflict_resolver.adapters.conflicts import open_case
 from conflict_resolver.adapters.tables import (
@@ -466,6 +467,8 @@ async def withdraw(ctx: Context, envelope: EventEnvelope[Any]) -> None:
             session, withdrawn.registration_id, status="withdrawn", waitlisted=False, ended_at=now
         )
         await store.drop_keys(session, withdrawn.registration_id)
+        if claim["status"] == "pending_review":
+            await conflicts_store.close_case_withdrawn(session, withdrawn.registration_id, now=now)
 
 
 async def close_deal(ctx: Context, envelope: EventEnvelope[Any]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters.tables import conflicts
@@ -48,3 +48,19 @@ async def open_case(
         )
     )
     return case_id
+
+
+async def close_case_withdrawn(
+    session: AsyncSession, registration_id: str, *, now: datetime
+) -> None:
+    """The partner withdrew a registration under review: its case leaves the queue."""
+    await session.execute(
+        update(conflicts)
+        .where(conflicts.c.registration_id == registration_id, conflicts.c.state == "open")
+        .values(
+            state="decided",
+            decided_at=now,
+            decided_by="partner",
+            decision_reason="The partner withdrew the registration.",
+        )
+    )

@@ -171,6 +171,24 @@ async def test_an_earlier_registration_decided_after_a_later_one_goes_to_review(
     assert sent["conflict_id"] == case["id"]
 
 
+async def test_withdrawing_a_registration_under_review_closes_its_case(
+    ctx: handlers.Context, engine: AsyncEngine
+) -> None:
+    earlier = submitted(partner="p1", name="Acme Inc", domain=None, seq=3)
+    later = submitted(partner="p2", seq=5)
+    await handlers.decide_submission(ctx, later)
+    await handlers.decide_submission(ctx, earlier)  # to review (FIRST_TO_REGISTER_CONFLICT)
+    withdrawal = _withdrawn(earlier)
+    await handlers.withdraw(ctx, withdrawal)
+    await handlers.withdraw(ctx, withdrawal)  # redelivered: nothing changes twice
+    claims = await recorded(engine)
+    assert claims[earlier.data.registration_id].status == "withdrawn"
+    async with engine.connect() as connection:
+        case = (await connection.execute(select(conflicts))).mappings().one()
+    assert (case["state"], case["decided_by"]) == ("decided", "partner")
+    assert case["decision_reason"] == "The partner withdrew the registration."
+
+
 async def test_a_direct_opportunity_in_the_crm_sends_a_registration_to_review(
     ctx: handlers.Context, engine: AsyncEngine
 ) -> None:
