@@ -195,8 +195,14 @@ def change_for(event: EventPayload, current: Current, *, now: datetime) -> Chang
                 "crm_changed_at": event.changed_at,
                 "updated_at": now,
             }
+            # The CRM owns the sales fields: its stage, amount and close date are the truth.
             if event.stage is not None:
                 updates["crm_stage"] = event.stage
+            if event.amount is not None:
+                updates["amount_value"] = event.amount.value
+                updates["amount_currency"] = event.amount.currency
+            if event.close_date is not None:
+                updates["expected_close_date"] = event.close_date
             return Change(updates=updates)
     return None
 

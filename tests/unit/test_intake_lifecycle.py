@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -109,6 +110,28 @@ def test_a_crm_change_older_than_the_last_one_is_ignored() -> None:
     change = lifecycle.change_for(new, Current(Status.APPROVED, crm_changed_at=NOW), now=NOW)
     assert change is not None
     assert change.entry is None  # a stage move is not a status step
+
+
+def test_the_crm_s_amount_and_close_date_update_the_registration() -> None:
+    base = {k: v for k, v in IDS.items() if k != "product_line"}
+    changed = CrmOpportunityChanged(
+        **base,
+        crm_system="salesforce",
+        opportunity_id="006A",
+        stage="negotiation",
+        amount=AmountData(value=Decimal("140000.00"), currency="EUR"),
+        close_date=date(2027, 5, 31),
+        changed_at=NOW,
+    )
+    change = lifecycle.change_for(changed, Current(Status.APPROVED), now=NOW)
+    assert change is not None
+    assert change.updates["crm_stage"] == "negotiation"
+    assert (change.updates["amount_value"], change.updates["amount_currency"]) == (
+        Decimal("140000.00"),
+        "EUR",
+    )
+    assert change.updates["expected_close_date"] == date(2027, 5, 31)
+    assert "status" not in change.updates  # a sales change is not a status step
 
 
 def test_a_denied_extension_is_shown_once() -> None:
