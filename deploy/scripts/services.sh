@@ -44,16 +44,20 @@ wait_ready() {
   done
 }
 
-stop_one() {
-  local svc=$1 pid
-  [[ -f "$RUN/$svc.pid" ]] || return 0
-  pid=$(cat "$RUN/$svc.pid")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
+# Ask every service to stop at once, then wait for each (10 s, then SIGKILL): a graceful
+# shutdown leaves its consumer group, which takes a moment, and three in a row add up.
+stop_all() {
+  local svc pid pids=()
+  for svc in "${SERVICES[@]}"; do
+    [[ -f "$RUN/$svc.pid" ]] || continue
+    pid=$(cat "$RUN/$svc.pid")
+    kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" && pids+=("$pid")
+  done
+  for pid in "${pids[@]}"; do
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-  fi
-  rm -f "$RUN/$svc.pid"
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
+  done
+  for svc in "${SERVICES[@]}"; do rm -f "$RUN/$svc.pid"; done
 }
 
 case "${1:-}" in
@@ -63,7 +67,7 @@ case "${1:-}" in
     for svc in "${SERVICES[@]}"; do start_one "$svc"; done
     for svc in "${SERVICES[@]}"; do wait_ready "$svc"; done
     ;;
-  stop) for svc in "${SERVICES[@]}"; do stop_one "$svc"; done ;;
+  stop) stop_all ;;
   status)
     for svc in "${SERVICES[@]}"; do
       if alive "$svc"; then echo "$svc running (pid $(cat "$RUN/$svc.pid"), port $(port_of "$svc"))"
