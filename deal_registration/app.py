@@ -70,6 +70,7 @@ def create_app(settings: RegistrationSettings | None = None, clock: Clock | None
             client=http,
             retry_schedule=resolved.webhook.retry_schedule_seconds,
             poll_interval_seconds=resolved.webhook.poll_interval_seconds,
+            allow_private_addresses=resolved.webhook.allow_private_addresses,
         )
         app.state.context = ctx
         app.state.runtime = runtime

@@ -29,6 +29,10 @@ class WebhookSettings(BaseSettings):
     )
     poll_interval_seconds: float = Field(default=1.0, gt=0)
     timeout_seconds: float = Field(default=10.0, gt=0)
+    allow_private_addresses: bool = Field(
+        default=False,
+        description="Deliver to loopback and private-network addresses (local testing only).",
+    )
 
 
 class RegistrationSettings(ServiceSettings):

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -28,6 +29,7 @@ from standardwebhooks import Webhook
 from deal_registration.adapters import repository as repo
 from deal_registration.api.models import WebhookDeliveryView
 from deal_registration.domain.lifecycle import Entry
+from deal_registration.domain.validation import is_public_address
 from services.clock import Clock
 from services.uow import TransactionRunner
 
@@ -110,6 +112,20 @@ def delivery_view(row: RowMapping) -> WebhookDeliveryView:
     )
 
 
+async def resolves_to_public_addresses(url: str) -> bool:
+    """Whether every address the URL's host resolves to is public.
+
+    Checked at each delivery, not only when the URL is saved, so a name that later resolves to
+    an internal address (DNS rebinding) cannot turn partner webhooks against our own network.
+    """
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(is_public_address(str(info[4][0])) for info in infos)
+
+
 class WebhookDispatcher:
     """Sends due deliveries one at a time; each attempt's outcome commits with its row lock.
 
@@ -125,7 +141,9 @@ class WebhookDispatcher:
         client: httpx.AsyncClient,
         retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE,
         poll_interval_seconds: float = 1.0,
+        allow_private_addresses: bool = False,
     ) -> None:
+        self._allow_private = allow_private_addresses
         self._transactions = transactions
         self._clock = clock
         self._client = client
@@ -157,6 +175,8 @@ class WebhookDispatcher:
     ) -> tuple[int | None, str | None]:
         if hook is None:
             return None, "the partner has no webhook URL any more"
+        if not self._allow_private and not await resolves_to_public_addresses(hook["url"]):
+            return None, "the webhook URL resolves to a private or loopback address"
         body = json.dumps(delivery["payload"], separators=(",", ":"))
         headers = {
             "content-type": "application/json",

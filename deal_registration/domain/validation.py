@@ -9,6 +9,7 @@ ISO 4217), registrable domains from ``tldextract``'s bundled public-suffix list
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 from datetime import date, timedelta
@@ -156,6 +157,15 @@ def product_line_problem(product_line: str, authorised: list[str] | tuple[str, .
     if product_line not in authorised:
         return "is not a product line this partner is authorised for"
     return None
+
+
+def is_public_address(address: str) -> bool:
+    """A globally routable IP address: not loopback, private, link-local, reserved or multicast."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    return ip.is_global and not ip.is_multicast
 
 
 def webhook_url_problem(url: str) -> str | None:

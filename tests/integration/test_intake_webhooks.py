@@ -166,3 +166,28 @@ async def test_webhook_urls_are_validated(intake: IntakeApp) -> None:
     assert (
         await intake.client.delete("/v1/webhook", headers=bearer(partner["api_key"]))
     ).status_code == 404
+
+
+async def test_deliveries_to_internal_addresses_are_refused(
+    kafka_bootstrap: str, postgres_server: str, receiver: Receiver
+) -> None:
+    async with intake_app(
+        kafka_bootstrap=kafka_bootstrap,
+        postgres_server=postgres_server,
+        topic_prefix="t-intake-wh-ssrf.",
+        webhook_schedule=(0.1,),
+        allow_private_webhooks=False,  # as in production
+    ) as guarded:
+        partner = await guarded.new_partner("Curious Partner")
+        key = partner["api_key"]
+        await guarded.client.put("/v1/webhook", json={"url": receiver.url}, headers=bearer(key))
+        payload = registration_body(name="Internal", domain=None)
+        payload["expected_close_date"] = in_days(30)
+        reg = (await guarded.register(key, payload)).json()
+        await guarded.client.post(f"/v1/registrations/{reg['id']}/withdraw", headers=bearer(key))
+
+        log = await eventually(
+            lambda: deliveries(guarded, key), lambda items: items[0]["state"] == "failed"
+        )
+    assert "private or loopback" in log[0]["last_error"]
+    assert receiver.received == []  # nothing ever reached the internal address

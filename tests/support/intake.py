@@ -124,6 +124,7 @@ async def intake_app(
     rate_per_second: float = 10_000,
     burst: float = 10_000,
     webhook_schedule: tuple[float, ...] = (0.2, 0.4),
+    allow_private_webhooks: bool = True,
 ) -> AsyncIterator[IntakeApp]:
     async with fresh_database(postgres_server) as url:
         await asyncio.to_thread(migrations.upgrade, "deal_registration", url)
@@ -135,7 +136,9 @@ async def intake_app(
             security=SecuritySettings(env="test", admin_token=SecretStr(ADMIN_TOKEN)),
             rate_limit=RateLimitSettings(per_second=rate_per_second, burst=burst),
             webhook=WebhookSettings(
-                retry_schedule_seconds=webhook_schedule, poll_interval_seconds=0.05
+                retry_schedule_seconds=webhook_schedule,
+                poll_interval_seconds=0.05,
+                allow_private_addresses=allow_private_webhooks,
             ),
         )
         app = create_app(settings)

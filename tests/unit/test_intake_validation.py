@@ -212,3 +212,23 @@ def test_any_single_corrupt_field_is_rejected_by_name(
 ) -> None:
     _set(payload, field, data.draw(st.sampled_from(CORRUPTIONS[field])))
     assert [error["field"] for error in problems_of(payload)] == [field]
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.216.34", True),
+        ("2606:4700:4700::1111", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("::1", False),
+        ("fe80::1%eth0", False),
+        ("224.0.0.1", False),
+        ("not an address", False),
+    ],
+)
+def test_only_public_addresses_receive_webhooks(address: str, public: bool) -> None:
+    assert rules.is_public_address(address) is public
