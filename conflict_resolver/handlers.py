@@ -60,7 +60,7 @@ from schemas.registration import (
 from services.clock import Clock, new_id
 from services.db import dialect_name
 from services.inbox import claim_event
-from services.kafka.consumer import PoisonEventError
+from services.kafka.consumer import payload_of
 from services.outbox import stage_events
 from services.uow import TransactionRunner
 
@@ -100,9 +100,7 @@ async def _claim(
 async def decide_submission(ctx: Context, envelope: EventEnvelope[Any]) -> None:
     """Decide one submitted registration and record the decision, its evidence and its event
     together with the inbox row."""
-    submitted = envelope.data
-    if not isinstance(submitted, RegistrationSubmitted):
-        raise PoisonEventError(f"not a submission: {envelope.type}")
+    submitted = payload_of(envelope, RegistrationSubmitted)
     now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
         if not await _claim(session, SUBMISSIONS_CONSUMER, envelope, now):
@@ -440,9 +438,7 @@ async def expire_one(ctx: Context) -> bool:
 async def withdraw(ctx: Context, envelope: EventEnvelope[Any]) -> None:
     """The partner withdrew: protection ends (and the waitlist moves), or it leaves the queue
     or the waitlist."""
-    withdrawn = envelope.data
-    if not isinstance(withdrawn, RegistrationWithdrawn):
-        raise PoisonEventError(f"not a withdrawal: {envelope.type}")
+    withdrawn = payload_of(envelope, RegistrationWithdrawn)
     now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
         if not await _claim(session, SUBMISSIONS_CONSUMER, envelope, now):
@@ -474,9 +470,7 @@ async def withdraw(ctx: Context, envelope: EventEnvelope[Any]) -> None:
 async def close_deal(ctx: Context, envelope: EventEnvelope[Any]) -> None:
     """Won or lost in the CRM ends protection; won makes the partner the incumbent, lost frees
     the waitlist."""
-    closed = envelope.data
-    if not isinstance(closed, CrmDealClosed):
-        raise PoisonEventError(f"not a closed deal: {envelope.type}")
+    closed = payload_of(envelope, CrmDealClosed)
     now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
         if not await _claim(session, CRM_CONSUMER, envelope, now):
@@ -503,9 +497,7 @@ async def close_deal(ctx: Context, envelope: EventEnvelope[Any]) -> None:
 
 async def request_extension(ctx: Context, envelope: EventEnvelope[Any]) -> None:
     """Extend once (policy), before expiry, while the deal is open; else deny with a reason."""
-    requested = envelope.data
-    if not isinstance(requested, ExtensionRequested):
-        raise PoisonEventError(f"not an extension request: {envelope.type}")
+    requested = payload_of(envelope, ExtensionRequested)
     now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
         if not await _claim(session, SUBMISSIONS_CONSUMER, envelope, now):
@@ -561,9 +553,7 @@ async def request_extension(ctx: Context, envelope: EventEnvelope[Any]) -> None:
 
 
 async def open_direct_opportunity(ctx: Context, envelope: EventEnvelope[Any]) -> None:
-    opened = envelope.data
-    if not isinstance(opened, DirectOpportunityOpened):
-        raise PoisonEventError(f"not a direct opportunity: {envelope.type}")
+    opened = payload_of(envelope, DirectOpportunityOpened)
     now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
         if not await _claim(session, CRM_CONSUMER, envelope, now):
@@ -587,9 +577,7 @@ async def open_direct_opportunity(ctx: Context, envelope: EventEnvelope[Any]) ->
 
 
 async def close_direct_opportunity(ctx: Context, envelope: EventEnvelope[Any]) -> None:
-    closed = envelope.data
-    if not isinstance(closed, DirectOpportunityClosed):
-        raise PoisonEventError(f"not a direct opportunity: {envelope.type}")
+    closed = payload_of(envelope, DirectOpportunityClosed)
     now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
         if not await _claim(session, CRM_CONSUMER, envelope, now):

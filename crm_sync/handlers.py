@@ -27,7 +27,7 @@ from schemas.registration import (
 )
 from services.clock import Clock
 from services.inbox import claim_event
-from services.kafka.consumer import PoisonEventError
+from services.kafka.consumer import PoisonEventError, payload_of
 from services.uow import TransactionRunner
 
 APPROVALS_CONSUMER = "crm_sync.approvals"
@@ -73,9 +73,7 @@ def desired_fields(
 
 async def record_approval(ctx: Context, envelope: EventEnvelope[Any]) -> None:
     """Remember an approved registration as a deal to mirror into the CRM (once)."""
-    approved = envelope.data
-    if not isinstance(approved, RegistrationApproved):
-        raise PoisonEventError(f"not an approval: {envelope.type}")
+    approved = payload_of(envelope, RegistrationApproved)
     now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
         if not await _claim(session, APPROVALS_CONSUMER, envelope, now):

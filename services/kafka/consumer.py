@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -24,7 +24,13 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from schemas.envelope import EventEnvelope, MalformedEventError, UnknownEventError, decode_event
+from schemas.envelope import (
+    EventEnvelope,
+    EventPayload,
+    MalformedEventError,
+    UnknownEventError,
+    decode_event,
+)
 from schemas.topics import DEAD_LETTERS
 from services.kafka.producer import KafkaEventPublisher
 from services.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
@@ -36,6 +42,16 @@ EventHandler = Callable[[EventEnvelope[Any]], Awaitable[None]]
 
 class PoisonEventError(Exception):
     """Raised by a handler for an event that can never succeed (bad data, not bad luck)."""
+
+
+PayloadT = TypeVar("PayloadT", bound=EventPayload)
+
+
+def payload_of(envelope: EventEnvelope[Any], expected: type[PayloadT]) -> PayloadT:
+    """The envelope's payload if it is of the type a handler expects; else a poison event."""
+    if not isinstance(envelope.data, expected):
+        raise PoisonEventError(f"expected {expected.event_type}, got {envelope.type}")
+    return envelope.data
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
