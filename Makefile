@@ -4,15 +4,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check stop catalogue bench clean
+.PHONY: install lock run test check stop catalogue bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Every dependency, direct or not, comes from requirements.lock with its hashes; the project
+# itself is installed without resolving anything, and `pip check` proves the lock satisfies it.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip check
 	touch $(STAMP)
+
+# Re-resolve requirements.lock from pyproject.toml (newest versions that fit); commit the result.
+lock: install
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --no-annotate --quiet \
+	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements.lock
 
 run: install
 	deploy/scripts/run.sh
