@@ -8,10 +8,15 @@ The map of this package:
 - ``crm``: the events about the CRM side (mirrored, changed, closed, direct opportunities).
 - ``accounts``: the customer account's matching key (every event's Kafka key).
 - ``topics``: every Kafka topic, declared once, and which event type goes to which topic.
-- ``catalogue``: generates the event catalogue (JSON Schema per event, AsyncAPI) from the models.
+- ``flows``: which service sends and which receives each event (the AsyncAPI operations).
+- ``catalogue``: generates the event catalogue (JSON Schema per event, AsyncAPI) from the models
+  and freezes each new event version under ``docs/events/published/``.
 
 Events are a public, versioned API: only additive changes, consumers ignore unknown fields,
-past-tense names. A breaking change gets a new ``schemaversion`` and an upcaster here.
+past-tense names. A breaking change bumps the model's ``schema_version`` and adds an
+``@upcaster(event_type, from_version=N)`` beside the model; ``decode_event`` upcasts old
+records step by step before validation, and ``tests/unit/test_event_versions.py`` fails on any
+incompatible change to a published version.
 """
 
 from schemas.envelope import EventEnvelope, EventPayload, decode_event, encode_event

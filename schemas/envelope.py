@@ -14,6 +14,7 @@ registration through all services), ``causationid`` (the event that caused this 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -58,14 +59,22 @@ class EventEnvelope(BaseModel, Generic[PayloadT]):
 
 
 class UnknownEventError(ValueError):
-    """The record names an event type or version this consumer has no model for."""
+    """The record names an event type this code has no model for (another consumer's event)."""
 
 
 class MalformedEventError(ValueError):
     """The record cannot be read as a CloudEvent with a valid payload (a poison event)."""
 
 
+class UnsupportedVersionError(MalformedEventError):
+    """The record's ``schemaversion`` is newer than this code's model, or no upcaster leads
+    from it to the model: poison for this consumer until it is upgraded (then replayed)."""
+
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
 _REGISTRY: dict[str, type[EventPayload]] = {}
+_UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 
 
 def register(payload_type: type[PayloadT]) -> type[PayloadT]:
@@ -74,8 +83,46 @@ def register(payload_type: type[PayloadT]) -> type[PayloadT]:
     return payload_type
 
 
+def upcaster(event_type: str, *, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Decorator: turn the JSON data of ``event_type`` at ``from_version`` into the data of
+    ``from_version + 1``. Upcasters are chained, one step at a time, up to the model's
+    ``schema_version``, before validation; they live beside the model they serve.
+
+    ::
+
+        @upcaster(RegistrationSubmitted.event_type, from_version=1)
+        def _submitted_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+            return {**data, "channel": "portal"}
+    """
+
+    def add(step: Upcaster) -> Upcaster:
+        _UPCASTERS[(event_type, from_version)] = step
+        return step
+
+    return add
+
+
 def registered_event_types() -> dict[str, type[EventPayload]]:
     return dict(_REGISTRY)
+
+
+def registered_upcasters() -> set[tuple[str, int]]:
+    """The (event type, from version) steps an upcaster exists for."""
+    return set(_UPCASTERS)
+
+
+def upcast(event_type: str, version: int, data: dict[str, Any], *, to_version: int) -> Any:
+    """The data of ``event_type`` written at ``version``, brought up to ``to_version``."""
+    if version > to_version:
+        raise UnsupportedVersionError(
+            f"{event_type} v{version} is newer than this consumer's v{to_version}"
+        )
+    for step_from in range(version, to_version):
+        step = _UPCASTERS.get((event_type, step_from))
+        if step is None:
+            raise UnsupportedVersionError(f"no upcaster for {event_type} v{step_from}")
+        data = step(data)
+    return data
 
 
 Header = tuple[str, bytes]
@@ -108,8 +155,10 @@ def decode_event(
 ) -> EventEnvelope[Any]:
     """Read a Kafka record written by :func:`encode_event`.
 
-    Raises :class:`UnknownEventError` for a type this code does not know and
-    :class:`MalformedEventError` for anything unreadable; both are poison for the consumer.
+    Data written at an older ``schemaversion`` is upcast to the model's version before it is
+    validated. Raises :class:`UnknownEventError` for a type this code does not know (a consumer
+    ignores it) and :class:`MalformedEventError` for anything unreadable, a payload failing
+    validation or a version it cannot read (poison: the dead-letter topic).
     """
     attributes = {
         name[len(_HEADER_PREFIX) :]: raw.decode("utf-8", errors="replace")
@@ -120,7 +169,17 @@ def decode_event(
     if payload_type is None:
         raise UnknownEventError(f"unknown event type {attributes.get('type')!r}")
     try:
-        data = payload_type.model_validate_json(value or b"")
+        version = int(attributes.get("schemaversion", "1"))
+        if version == payload_type.schema_version:
+            data = payload_type.model_validate_json(value or b"")
+        else:
+            raw = upcast(
+                payload_type.event_type,
+                version,
+                json.loads(value or b""),
+                to_version=payload_type.schema_version,
+            )
+            data = payload_type.model_validate(raw)
         return EventEnvelope[payload_type](  # type: ignore[valid-type]
             id=attributes["id"],
             source=attributes["source"],
@@ -128,13 +187,15 @@ def decode_event(
             specversion=attributes.get("specversion", SPEC_VERSION),
             time=datetime.fromisoformat(attributes["time"]),
             subject=attributes["subject"],
-            schemaversion=int(attributes.get("schemaversion", "1")),
+            schemaversion=payload_type.schema_version,
             correlationid=attributes["correlationid"],
             causationid=attributes.get("causationid"),
             partitionkey=attributes["partitionkey"],
             data=data,
         )
-    except (KeyError, ValueError, ValidationError, json.JSONDecodeError) as error:
+    except UnsupportedVersionError:
+        raise
+    except (KeyError, ValueError, TypeError, ValidationError, json.JSONDecodeError) as error:
         raise MalformedEventError(f"{type(error).__name__}: {error}") from error
 
 

@@ -25,3 +25,10 @@ def test_every_event_type_has_exactly_one_topic() -> None:
             assert payload.event_type not in seen
             seen[payload.event_type] = topic.name
             assert topic_for(payload) is topic
+
+
+def test_deal_registration_consumes_what_the_flows_declare() -> None:
+    from deal_registration.app import CRM_EVENTS, DECISION_EVENTS
+    from schemas.flows import DEAL_REGISTRATION
+
+    assert set(DECISION_EVENTS + CRM_EVENTS) == set(DEAL_REGISTRATION.receives)
