@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock run test check stop catalogue bench clean
+.PHONY: install lock run test test-unit test-integration test-e2e test-contract check stop catalogue docs bench clean
 
 install: $(STAMP)
 
@@ -33,6 +33,21 @@ test: install check
 	deploy/scripts/kafka.sh fetch
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The suite by the infrastructure it needs (`make test` runs them all, after `make check`).
+test-unit: install
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install
+	deploy/scripts/kafka.sh fetch
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: install
+	deploy/scripts/kafka.sh fetch
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+test-contract: install
+	$(BIN)/pytest tests/contract $(PYTEST_ARGS)
+
 check: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
@@ -48,6 +63,11 @@ bench: install
 
 catalogue: install
 	$(BIN)/python -m schemas.catalogue docs/events
+
+# Every generated document: the event catalogue, the partner API's OpenAPI, the rules page.
+docs: catalogue
+	$(BIN)/python -m deal_registration.openapi docs/openapi/deal_registration.json
+	$(BIN)/python -m conflict_resolver.policy_doc > docs/rules-of-engagement.md
 
 stop:
 	-deploy/scripts/services.sh stop
