@@ -1,0 +1,83 @@
+"""deal_registration's use cases, one module per concern; routes and consumers call them.
+
+- ``context``: the context, the caller, the errors and the envelope every use case shares.
+- ``access``: who is calling (API key, admin token, rate limit) and what a caller may do.
+- ``partners``: partners, ops users, API keys (the admin's use cases).
+- ``idempotency``: one effect per ``Idempotency-Key``; a retry gets the stored answer.
+- ``submissions``: a partner submits a registration.
+- ``reading``: registrations, pages and history as their caller may see them.
+- ``changes``: the partner's own changes (withdraw, extension) and how any change is written.
+- ``from_events``: what the resolver and crm_sync report, applied to the partner's view.
+- ``webhook_settings``: a partner's webhook and its deliveries.
+
+Each use case runs in one transaction: its state change, history row, outbox events, webhook
+deliveries and (for consumers) its inbox row commit together or not at all. A partner acts
+only on its own registrations (another partner's answer 404, exactly like a missing one), ops
+users read everything and write nothing, the admin manages partners and keys.
+"""
+
+from deal_registration.handlers.access import authenticate, require_admin, require_partner
+from deal_registration.handlers.changes import request_extension, withdraw_registration
+from deal_registration.handlers.context import (
+    CRM_CONSUMER,
+    DECISIONS_CONSUMER,
+    SOURCE,
+    Context,
+    Principal,
+)
+from deal_registration.handlers.from_events import apply_event
+from deal_registration.handlers.idempotency import purge_idempotency_keys
+from deal_registration.handlers.partners import (
+    create_ops_user,
+    create_partner,
+    get_partner,
+    issue_partner_key,
+    list_partner_keys,
+    revoke_key,
+    update_partner,
+)
+from deal_registration.handlers.reading import (
+    get_registration,
+    list_registrations,
+    registration_history,
+)
+from deal_registration.handlers.submissions import registration_problems, submit_registration
+from deal_registration.handlers.views import registration_view
+from deal_registration.handlers.webhook_settings import (
+    delete_webhook,
+    get_webhook,
+    put_webhook,
+    webhook_deliveries,
+)
+
+__all__ = [
+    "CRM_CONSUMER",
+    "DECISIONS_CONSUMER",
+    "SOURCE",
+    "Context",
+    "Principal",
+    "apply_event",
+    "authenticate",
+    "create_ops_user",
+    "create_partner",
+    "delete_webhook",
+    "get_partner",
+    "get_registration",
+    "get_webhook",
+    "issue_partner_key",
+    "list_partner_keys",
+    "list_registrations",
+    "purge_idempotency_keys",
+    "put_webhook",
+    "registration_history",
+    "registration_problems",
+    "registration_view",
+    "request_extension",
+    "require_admin",
+    "require_partner",
+    "revoke_key",
+    "submit_registration",
+    "update_partner",
+    "webhook_deliveries",
+    "withdraw_registration",
+]

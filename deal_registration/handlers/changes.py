@@ -1,0 +1,154 @@
+"""The partner's own changes (withdraw, ask for an extension) and how any change is written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from deal_registration import webhooks
+from deal_registration.adapters import repository as repo
+from deal_registration.adapters.tables import outbox
+from deal_registration.domain import lifecycle
+from deal_registration.domain.lifecycle import Change, Current, Extension, Status
+from deal_registration.handlers.access import require_active_partner, require_partner
+from deal_registration.handlers.context import (
+    Context,
+    Principal,
+    Response,
+    conflict,
+    is_uuid,
+    not_found,
+    registration_envelope,
+)
+from deal_registration.handlers.idempotency import request_fingerprint, run_idempotent
+from deal_registration.handlers.views import registration_view
+from schemas.envelope import EventPayload
+from schemas.registration import (
+    ExtensionRequested,
+    RegistrationWithdrawn,
+)
+from services.outbox import stage_events
+
+
+def current_of(row: RowMapping) -> Current:
+    extension = row.get("extension_state")
+    return Current(
+        status=Status(row["status"]),
+        extension=Extension(extension) if extension else None,
+        protection_expires_at=row.get("protection_expires_at"),
+        crm_changed_at=row.get("crm_changed_at"),
+    )
+
+
+async def withdraw_registration(
+    ctx: Context, principal: Principal, registration_id: str, idempotency_key: str | None
+) -> Response:
+    """Withdraw: the status becomes ``withdrawn`` now and ``RegistrationWithdrawn`` tells the
+    resolver to free the protection (and the waitlist behind it)."""
+
+    def event(row: RowMapping, now: datetime) -> EventPayload:
+        return RegistrationWithdrawn(
+            registration_id=row["id"],
+            account_key=row["account_key"],
+            product_line=row["product_line"],
+            withdrawn_at=now,
+            previous_status=row["status"],
+        )
+
+    return await _partner_change(
+        ctx, principal, registration_id, idempotency_key, "withdraw", lifecycle.withdraw, event
+    )
+
+
+async def request_extension(
+    ctx: Context, principal: Principal, registration_id: str, idempotency_key: str | None
+) -> Response:
+    """Ask once to extend the protection: ``ExtensionRequested``; the resolver decides."""
+
+    def event(row: RowMapping, now: datetime) -> EventPayload:
+        return ExtensionRequested(
+            registration_id=row["id"],
+            account_key=row["account_key"],
+            product_line=row["product_line"],
+            requested_at=now,
+        )
+
+    return await _partner_change(
+        ctx,
+        principal,
+        registration_id,
+        idempotency_key,
+        "extension",
+        lifecycle.request_extension,
+        event,
+    )
+
+
+async def _partner_change(
+    ctx: Context,
+    principal: Principal,
+    registration_id: str,
+    idempotency_key: str | None,
+    action_name: str,
+    decide: Callable[..., Change],
+    event: Callable[[RowMapping, datetime], EventPayload],
+) -> Response:
+    partner_id = require_partner(principal)
+    path = f"/v1/registrations/{registration_id}/{action_name}"
+
+    async def act(session: AsyncSession) -> Response:
+        await require_active_partner(session, partner_id)
+        row = (
+            await repo.lock_registration(session, registration_id)
+            if is_uuid(registration_id)
+            else None
+        )
+        if row is None or row["partner_id"] != partner_id:
+            raise not_found()
+        now = ctx.clock.now()
+        try:
+            change = decide(current_of(row), now=now)
+        except lifecycle.TransitionRefusedError as refused:
+            raise conflict(str(refused)) from refused
+        payload = event(row, now)
+        await apply_change(session, row, change, actor=f"partner:{partner_id}", event_id=None)
+        await stage_events(
+            session,
+            outbox,
+            [registration_envelope(payload, row, causation=None, time=now)],
+            now=now,
+        )
+        updated = await repo.get_registration(session, registration_id)
+        assert updated is not None  # noqa: S101 - locked above
+        return 202, registration_view(updated).model_dump(mode="json")
+
+    return await run_idempotent(
+        ctx, principal, idempotency_key, request_fingerprint("POST", path, None), act
+    )
+
+
+async def apply_change(
+    session: AsyncSession, row: RowMapping, change: Change, *, actor: str, event_id: str | None
+) -> None:
+    """Write a change, its history entry and (if the partner has a webhook) its delivery."""
+    if change.updates:
+        await repo.update_registration(session, row["id"], change.updates)
+    entry = change.entry
+    if entry is None:
+        return
+    await repo.append_history(
+        session,
+        {
+            "registration_id": row["id"],
+            "status": entry.status.value,
+            "reason_code": entry.reason_code,
+            "reason": entry.reason,
+            "actor": actor,
+            "event_id": event_id,
+            "at": entry.at,
+        },
+    )
+    await webhooks.stage_delivery(session, {**row, **change.updates}, entry)
