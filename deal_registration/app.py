@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -15,7 +16,8 @@ from deal_registration.adapters.rate_limit import RateLimiter
 from deal_registration.adapters.tables import outbox
 from deal_registration.api.routes import router
 from deal_registration.settings import RegistrationSettings
-from deal_registration.webhooks import WebhookDispatcher
+from deal_registration.webhooks import SecretBox, WebhookDispatcher, WebhookSetup
+from deal_registration.webhooks.addresses import Resolver, system_resolver
 from schemas.crm import CrmDealClosed, CrmOpportunityChanged, CrmOpportunityMirrored
 from schemas.registration import (
     ExtensionDenied,
@@ -49,28 +51,41 @@ bursts of 40 (per process); past that, 429 with `Retry-After`. See docs/partner-
 """
 
 
-def create_app(settings: RegistrationSettings | None = None, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: RegistrationSettings | None = None,
+    clock: Clock | None = None,
+    resolver: Resolver = system_resolver,
+) -> FastAPI:
+    """The app; ``resolver`` (how webhook hosts resolve) is replaceable for tests."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or RegistrationSettings()
         runtime = ServiceRuntime(settings=resolved, outbox=outbox, clock=clock or SystemClock())
+        hooks = webhook_setup(resolved, resolver)
         ctx = handlers.Context(
             transactions=runtime.transactions,
             clock=runtime.clock,
             admin_token=resolved.security.admin_token.get_secret_value(),
+            webhooks=hooks,
             rate_limiter=RateLimiter(
                 rate=resolved.rate_limit.per_second, burst=resolved.rate_limit.burst
             ),
         )
         add_consumers(runtime, ctx)
+        # The dispatcher bounds each attempt's total time itself; this bounds each phase.
         http = httpx.AsyncClient(timeout=resolved.webhook.timeout_seconds, follow_redirects=False)
         dispatcher = WebhookDispatcher(
             transactions=runtime.transactions,
             clock=runtime.clock,
             client=http,
+            secrets=hooks.secrets,
             retry_schedule=resolved.webhook.retry_schedule_seconds,
             poll_interval_seconds=resolved.webhook.poll_interval_seconds,
+            total_timeout_seconds=resolved.webhook.timeout_seconds,
+            workers=resolved.webhook.workers,
             allow_private_addresses=resolved.webhook.allow_private_addresses,
+            resolver=resolver,
         )
         app.state.context = ctx
         app.state.runtime = runtime
@@ -91,6 +106,21 @@ def create_app(settings: RegistrationSettings | None = None, clock: Clock | None
     )
     openapi.install(app)
     return app
+
+
+def webhook_setup(settings: RegistrationSettings, resolver: Resolver) -> WebhookSetup:
+    key = settings.webhook.secret_key
+    secrets = (
+        SecretBox(key.get_secret_value())
+        if key is not None
+        else SecretBox.derived_from(settings.security.admin_token.get_secret_value())
+    )
+    return WebhookSetup(
+        secrets=secrets,
+        allow_private_addresses=settings.webhook.allow_private_addresses,
+        resolver=resolver,
+        rotation_overlap=timedelta(seconds=settings.webhook.rotation_overlap_seconds),
+    )
 
 
 def add_consumers(runtime: ServiceRuntime, ctx: handlers.Context) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from deal_registration.webhooks import DEFAULT_RETRY_SCHEDULE
+from deal_registration.webhooks.dispatcher import DEFAULT_RETRY_SCHEDULE
 from services.settings import ServiceSettings
 
 
@@ -28,10 +28,24 @@ class WebhookSettings(BaseSettings):
         description="Waits before each retry; after the last, a delivery has failed.",
     )
     poll_interval_seconds: float = Field(default=1.0, gt=0)
-    timeout_seconds: float = Field(default=10.0, gt=0)
+    timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="Total time for one attempt, answer included."
+    )
+    workers: int = Field(
+        default=4, ge=1, le=64, description="Deliveries sent at once (one per partner at most)."
+    )
     allow_private_addresses: bool = Field(
         default=False,
         description="Deliver to loopback and private-network addresses (local testing only).",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key that encrypts partner webhook secrets at rest "
+        "(`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())'`). "
+        "Required in production; elsewhere one is derived from the admin token.",
+    )
+    rotation_overlap_seconds: float = Field(
+        default=24 * 3600, ge=0, description="How long a rotated secret keeps signing too."
     )
 
 
@@ -39,3 +53,12 @@ class RegistrationSettings(ServiceSettings):
     service_name: str = "deal_registration"
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+
+    @model_validator(mode="after")
+    def _production_needs_real_webhook_settings(self) -> RegistrationSettings:
+        if self.security.env == "production":
+            if self.webhook.secret_key is None:
+                raise ValueError("DEALREG_WEBHOOK_SECRET_KEY is required in production")
+            if self.webhook.allow_private_addresses:
+                raise ValueError("DEALREG_WEBHOOK_ALLOW_PRIVATE_ADDRESSES is for local testing")
+        return self

@@ -27,3 +27,7 @@ def configure_logging(*, service: str, level: str = "INFO", as_json: bool = True
     structlog.contextvars.bind_contextvars(service=service)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # httpx logs every request's full URL at INFO: partner webhook URLs and CRM URLs may carry
+    # tokens in their paths or queries, so only its warnings are kept.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)

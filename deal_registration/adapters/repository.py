@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, delete, insert, select, text, update
+from sqlalchemy import RowMapping, and_, delete, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deal_registration.adapters.tables import (
@@ -279,20 +279,67 @@ async def deliveries_of_partner(
     return list((await session.execute(query)).mappings().all())
 
 
-async def next_due_delivery(session: AsyncSession, *, now: datetime) -> RowMapping | None:
-    """The oldest pending delivery that is due, locked (skipping ones another worker holds)."""
-    query = (
-        select(webhook_deliveries)
-        .where(webhook_deliveries.c.state == "pending", webhook_deliveries.c.next_attempt_at <= now)
-        .order_by(webhook_deliveries.c.next_attempt_at, webhook_deliveries.c.id)
-        .limit(1)
+async def lease_next_delivery(
+    session: AsyncSession, *, now: datetime, lease_until: datetime
+) -> RowMapping | None:
+    """Lease the oldest due delivery of a partner that has none in flight, or None.
+
+    The partner's webhook row is locked first (skipping partners another worker is leasing
+    for), so at most one delivery per partner is ever in flight, even across processes.
+    """
+    d = webhook_deliveries
+    in_flight = (
+        select(d.c.id)
+        .where(d.c.partner_id == partner_webhooks.c.partner_id, d.c.leased_until > now)
+        .exists()
     )
-    if dialect_name(session) == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return (await session.execute(query)).mappings().first()
+    candidates = (
+        select(d.c.id, d.c.partner_id)
+        .where(
+            d.c.state == "pending",
+            d.c.next_attempt_at <= now,
+            or_(d.c.leased_until.is_(None), d.c.leased_until <= now),
+        )
+        .order_by(d.c.next_attempt_at, d.c.id)
+        .limit(20)
+    )
+    postgres = dialect_name(session) == "postgresql"
+    for candidate in (await session.execute(candidates)).mappings().all():
+        partner = select(partner_webhooks.c.partner_id).where(
+            partner_webhooks.c.partner_id == candidate["partner_id"], ~in_flight
+        )
+        if postgres:
+            partner = partner.with_for_update(skip_locked=True)
+        hook_missing = await get_webhook(session, candidate["partner_id"]) is None
+        if not hook_missing and (await session.execute(partner)).first() is None:
+            continue  # another delivery of this partner is in flight, or being leased
+        leased = await session.execute(
+            update(d)
+            .where(
+                d.c.id == candidate["id"],
+                d.c.state == "pending",
+                or_(d.c.leased_until.is_(None), d.c.leased_until <= now),
+            )
+            .values(leased_until=lease_until)
+        )
+        if leased.rowcount:  # type: ignore[attr-defined]
+            return (
+                (await session.execute(select(d).where(d.c.id == candidate["id"]))).mappings().one()
+            )
+    return None
 
 
-async def update_delivery(session: AsyncSession, delivery_id: str, values: dict[str, Any]) -> None:
-    await session.execute(
-        update(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id).values(**values)
+async def record_delivery_attempt(
+    session: AsyncSession, delivery_id: str, *, leased_until: datetime, values: dict[str, Any]
+) -> bool:
+    """Write an attempt's outcome if the lease is still ours (False: it lapsed and another
+    worker took the delivery; its outcome wins)."""
+    result = await session.execute(
+        update(webhook_deliveries)
+        .where(
+            webhook_deliveries.c.id == delivery_id,
+            webhook_deliveries.c.leased_until == leased_until,
+        )
+        .values(**values)
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -115,8 +115,12 @@ partner_webhooks = Table(
     metadata,
     Column("partner_id", String(36), ForeignKey("partners.id"), primary_key=True),
     Column("url", String(2000), nullable=False),
-    # The signing secret must be readable to sign with (unlike API keys, which are hashed).
-    Column("secret", String(100), nullable=False),
+    # The signing secret must be readable to sign with (unlike API keys, which are hashed), so
+    # it is encrypted at rest with the key from settings (deal_registration.webhooks.secrets).
+    Column("secret", String(400), nullable=False),
+    # After a rotation the previous secret signs too, until this time (the receiver's overlap).
+    Column("previous_secret", String(400), nullable=True),
+    Column("previous_secret_until", UtcDateTime(), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
 )
 
@@ -136,7 +140,11 @@ webhook_deliveries = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("delivered_at", UtcDateTime(), nullable=True),
+    # Set while one worker sends the delivery (outside any transaction); a crashed worker's
+    # lease lapses and the delivery is due again.
+    Column("leased_until", UtcDateTime(), nullable=True),
     Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+    Index("ix_webhook_deliveries_leased", "partner_id", "leased_until"),
     Index("ix_webhook_deliveries_partner", "partner_id", "created_at"),
 )
 

@@ -159,17 +159,39 @@ def product_line_problem(product_line: str, authorised: list[str] | tuple[str, .
     return None
 
 
+# IPv6 ranges that carry, or translate to, an IPv4 address (NAT64, 6to4, Teredo, IPv4-mapped
+# and -compatible): the IPv4 address behind them could be anything, including our own network.
+_TRANSLATION_RANGES = tuple(
+    ipaddress.ip_network(net)
+    for net in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32", "::ffff:0:0/96")
+)
+
+
 def is_public_address(address: str) -> bool:
-    """A globally routable IP address: not loopback, private, link-local, reserved or multicast."""
+    """A globally routable IP address: not loopback, private, link-local, reserved, multicast,
+    nor an IPv6 address that translates to IPv4 (which would hide where it really goes)."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and (
+        any(ip in net for net in _TRANSLATION_RANGES) or int(ip) >> 32 == 0
+    ):
+        return False
     return ip.is_global and not ip.is_multicast
 
 
-def webhook_url_problem(url: str) -> str | None:
-    """An absolute http(s) URL with a host and no credentials."""
+def is_address_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def webhook_url_problem(url: str, *, allow_private: bool = False) -> str | None:
+    """An absolute http(s) URL with a host and no credentials, whose host (when it is an
+    address) is public: a partner may not point our deliveries at our own network."""
     parsed = urlsplit(url)
     if parsed.scheme not in {"http", "https"}:
         return "must be an https:// (or http://) URL"
@@ -177,4 +199,15 @@ def webhook_url_problem(url: str) -> str | None:
         return "must be an absolute URL with a host"
     if parsed.username or parsed.password:
         return "must not carry credentials"
+    try:
+        parsed.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        return "must have a valid port"
+    host = parsed.hostname
+    if not allow_private and (
+        host == "localhost"
+        or host.endswith(".localhost")
+        or (is_address_literal(host) and not is_public_address(host))
+    ):
+        return "must not point to a private, loopback or link-local address"
     return None

@@ -4,14 +4,14 @@ envelope of the events it emits, and the service's source (bound once)."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import RowMapping
 
-from deal_registration import webhooks
 from deal_registration.adapters.rate_limit import RateLimiter
+from deal_registration.webhooks import WebhookSetup
 from schemas.envelope import EventEnvelope, EventPayload, new_envelope
 from services.clock import Clock, new_id
 from services.http.problems import ProblemError
@@ -38,8 +38,8 @@ class Context:
     transactions: TransactionRunner
     clock: Clock
     admin_token: str
+    webhooks: WebhookSetup
     rate_limiter: RateLimiter | None = None
-    webhook_schedule: tuple[float, ...] = field(default=webhooks.DEFAULT_RETRY_SCHEDULE)
 
 
 def not_found(what: str = "registration") -> ProblemError:

@@ -7,9 +7,12 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 from standardwebhooks import Webhook
 
 from schemas.registration import RegistrationApproved, RegistrationSummary
@@ -168,7 +171,51 @@ async def test_webhook_urls_are_validated(intake: IntakeApp) -> None:
     ).status_code == 404
 
 
-async def test_deliveries_to_internal_addresses_are_refused(
+class FlippingResolver:
+    """DNS that answers a public address first and the receiver's loopback address after: the
+    rebinding trick, which a check-then-connect delivery falls for."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.calls += 1
+        return ["93.184.216.34"] if self.calls == 1 else ["127.0.0.1"]
+
+
+async def _loopback_only(host: str, port: int) -> list[str]:
+    return ["127.0.0.1", "::1"]
+
+
+async def test_internal_webhook_urls_are_refused_when_set(
+    kafka_bootstrap: str, postgres_server: str, receiver: Receiver
+) -> None:
+    async with intake_app(
+        kafka_bootstrap=kafka_bootstrap,
+        postgres_server=postgres_server,
+        topic_prefix="t-intake-wh-set.",
+        allow_private_webhooks=False,  # as in production
+        resolver=_loopback_only,
+    ) as guarded:
+        partner = await guarded.new_partner("Curious Partner")
+        for url in (
+            receiver.url,
+            "https://10.1.2.3/hook",
+            "https://[::1]/hook",
+            "https://[64:ff9b::a01:203]/hook",  # NAT64 of 10.1.2.3
+            "https://[2002:a01:203::1]/hook",  # 6to4 of 10.1.2.3
+            "https://localhost/hook",
+            "https://intranet.partner.example/hook",  # resolves only to loopback
+        ):
+            response = await guarded.client.put(
+                "/v1/webhook", json={"url": url}, headers=bearer(partner["api_key"])
+            )
+            assert response.status_code == 422, url
+            assert response.json()["errors"][0]["field"] == "url"
+    assert receiver.received == []
+
+
+async def test_a_name_rebound_to_an_internal_address_is_never_reached(
     kafka_bootstrap: str, postgres_server: str, receiver: Receiver
 ) -> None:
     async with intake_app(
@@ -176,11 +223,16 @@ async def test_deliveries_to_internal_addresses_are_refused(
         postgres_server=postgres_server,
         topic_prefix="t-intake-wh-ssrf.",
         webhook_schedule=(0.1,),
-        allow_private_webhooks=False,  # as in production
+        allow_private_webhooks=False,
+        resolver=FlippingResolver(),
     ) as guarded:
-        partner = await guarded.new_partner("Curious Partner")
+        partner = await guarded.new_partner("Rebinding Partner")
         key = partner["api_key"]
-        await guarded.client.put("/v1/webhook", json={"url": receiver.url}, headers=bearer(key))
+        port = receiver.url.split(":")[2].split("/")[0]
+        url = f"http://rebind.partner.example:{port}/hooks"
+        assert (
+            await guarded.client.put("/v1/webhook", json={"url": url}, headers=bearer(key))
+        ).status_code == 200  # the name looked public when it was set
         payload = registration_body(name="Internal", domain=None)
         payload["expected_close_date"] = in_days(30)
         reg = (await guarded.register(key, payload)).json()
@@ -191,3 +243,142 @@ async def test_deliveries_to_internal_addresses_are_refused(
         )
     assert "private or loopback" in log[0]["last_error"]
     assert receiver.received == []  # nothing ever reached the internal address
+
+
+async def test_a_delivery_connects_to_the_vetted_address_and_keeps_the_host_name(
+    kafka_bootstrap: str, postgres_server: str, receiver: Receiver
+) -> None:
+    async def partner_dns(host: str, port: int) -> list[str]:
+        assert host == "hooks.partner.example"
+        return ["127.0.0.1"]
+
+    async with intake_app(
+        kafka_bootstrap=kafka_bootstrap,
+        postgres_server=postgres_server,
+        topic_prefix="t-intake-wh-pin.",
+        resolver=partner_dns,  # the machine's own DNS cannot resolve this name at all
+    ) as app:
+        partner = await app.new_partner("Pinned Partner")
+        key = partner["api_key"]
+        port = receiver.url.split(":")[2].split("/")[0]
+        url = f"http://hooks.partner.example:{port}/hooks"
+        await app.client.put("/v1/webhook", json={"url": url}, headers=bearer(key))
+        payload = registration_body(name="Pinned", domain=None)
+        payload["expected_close_date"] = in_days(30)
+        reg = (await app.register(key, payload)).json()
+        await app.client.post(f"/v1/registrations/{reg['id']}/withdraw", headers=bearer(key))
+        log = await eventually(
+            lambda: deliveries(app, key), lambda items: items[0]["state"] == "delivered"
+        )
+    assert log[0]["state"] == "delivered"
+    assert receiver.received[0][0]["host"] == f"hooks.partner.example:{port}"
+
+
+async def test_a_rotated_secret_keeps_signing_beside_the_new_one(
+    intake: IntakeApp, receiver: Receiver
+) -> None:
+    partner = await intake.new_partner("Rotating Partner")
+    key = partner["api_key"]
+    first = await intake.client.put("/v1/webhook", json={"url": receiver.url}, headers=bearer(key))
+    second = await intake.client.put("/v1/webhook", json={"url": receiver.url}, headers=bearer(key))
+    old_secret, new_secret = first.json()["secret"], second.json()["secret"]
+    assert old_secret != new_secret
+    payload = registration_body(name="Rotating", domain=None)
+    payload["expected_close_date"] = in_days(30)
+    reg = (await intake.register(key, payload)).json()
+    await intake.client.post(f"/v1/registrations/{reg['id']}/withdraw", headers=bearer(key))
+    await eventually(
+        lambda: deliveries(intake, key), lambda items: items[0]["state"] == "delivered"
+    )
+    headers, body = receiver.received[-1]
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    for secret in (old_secret, new_secret):  # a receiver on either secret accepts it
+        assert Webhook(secret).verify(body, headers)["data"]["registration_id"] == reg["id"]
+
+
+async def test_webhook_secrets_are_encrypted_at_rest(intake: IntakeApp, receiver: Receiver) -> None:
+    partner = await intake.new_partner("Careful Partner")
+    put = await intake.client.put(
+        "/v1/webhook", json={"url": receiver.url}, headers=bearer(partner["api_key"])
+    )
+    secret = put.json()["secret"]
+    engine = create_async_engine(intake.database_url)
+    try:
+        async with engine.connect() as connection:
+            stored = (
+                await connection.execute(
+                    text("SELECT secret FROM partner_webhooks WHERE partner_id = :p"),
+                    {"p": partner["id"]},
+                )
+            ).scalar_one()
+    finally:
+        await engine.dispose()
+    assert secret not in stored
+    assert secret.removeprefix("whsec_") not in stored
+
+
+@dataclass
+class TricklingReceiver:
+    """Accepts the request, then sends its answer one byte every few seconds."""
+
+    server: asyncio.Server | None = None
+    connections: int = 0
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/slow"
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        try:
+            for byte in b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n":
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(5)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+
+async def test_a_trickling_receiver_never_holds_up_intake_on_sqlite(
+    kafka_bootstrap: str, postgres_server: str, tmp_path: Path
+) -> None:
+    slow = TricklingReceiver()
+    slow.server = await asyncio.start_server(slow.handle, "127.0.0.1", 0)
+    try:
+        async with intake_app(
+            kafka_bootstrap=kafka_bootstrap,
+            postgres_server=postgres_server,
+            topic_prefix="t-intake-wh-slow.",
+            webhook_schedule=(60,),
+            webhook_timeout=3,
+            sqlite_path=tmp_path / "intake.db",
+        ) as app:
+            partner = await app.new_partner("Slow Partner")
+            key = partner["api_key"]
+            await app.client.put("/v1/webhook", json={"url": slow.url}, headers=bearer(key))
+            payload = registration_body(name="Slowpoke", domain=None)
+            payload["expected_close_date"] = in_days(30)
+            reg = (await app.register(key, payload)).json()
+            await app.client.post(f"/v1/registrations/{reg['id']}/withdraw", headers=bearer(key))
+            await eventually(lambda: _value(slow.connections), lambda n: n >= 1)
+            # While the delivery is being trickled, every write of intake goes through.
+            for index in range(5):
+                body = registration_body(name=f"Busy Customer {index}", domain=None)
+                body["expected_close_date"] = in_days(30)
+                assert (await app.register(key, body)).status_code == 202
+            log = await eventually(
+                lambda: deliveries(app, key),
+                lambda items: items[-1]["attempts"] == 1,
+                within=20,
+            )
+    finally:
+        slow.server.close()
+    assert "no complete answer within 3 seconds" in log[-1]["last_error"]
+
+
+async def _value(value: int) -> int:
+    return value

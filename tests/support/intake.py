@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -24,6 +25,7 @@ from pydantic import SecretStr
 from deal_registration import handlers
 from deal_registration.app import create_app
 from deal_registration.settings import RateLimitSettings, RegistrationSettings, WebhookSettings
+from deal_registration.webhooks.addresses import Resolver, system_resolver
 from schemas.envelope import EventPayload, new_envelope
 from schemas.topics import topic_for
 from services import migrations
@@ -125,8 +127,12 @@ async def intake_app(
     burst: float = 10_000,
     webhook_schedule: tuple[float, ...] = (0.2, 0.4),
     allow_private_webhooks: bool = True,
+    webhook_timeout: float = 10.0,
+    resolver: Resolver = system_resolver,
+    sqlite_path: Path | None = None,
 ) -> AsyncIterator[IntakeApp]:
-    async with fresh_database(postgres_server) as url:
+    """The intake app on a fresh PostgreSQL database (or on SQLite at ``sqlite_path``)."""
+    async with _database(postgres_server, sqlite_path) as url:
         await asyncio.to_thread(migrations.upgrade, "deal_registration", url)
         settings = RegistrationSettings(
             log_json=False,
@@ -138,10 +144,11 @@ async def intake_app(
             webhook=WebhookSettings(
                 retry_schedule_seconds=webhook_schedule,
                 poll_interval_seconds=0.05,
+                timeout_seconds=webhook_timeout,
                 allow_private_addresses=allow_private_webhooks,
             ),
         )
-        app = create_app(settings)
+        app = create_app(settings, resolver=resolver)
         publisher = KafkaEventPublisher(
             bootstrap_servers=kafka_bootstrap, client_id="tests", topic_prefix=topic_prefix
         )
@@ -155,6 +162,15 @@ async def intake_app(
                     yield IntakeApp(app=app, client=client, publisher=publisher, database_url=url)
             finally:
                 await publisher.stop()
+
+
+@asynccontextmanager
+async def _database(postgres_server: str, sqlite_path: Path | None) -> AsyncIterator[str]:
+    if sqlite_path is not None:
+        yield f"sqlite+aiosqlite:///{sqlite_path}"
+        return
+    async with fresh_database(postgres_server) as url:
+        yield url
 
 
 def in_days(days: int) -> str:

@@ -232,3 +232,26 @@ def test_any_single_corrupt_field_is_rejected_by_name(
 )
 def test_only_public_addresses_receive_webhooks(address: str, public: bool) -> None:
     assert rules.is_public_address(address) is public
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.216.34", True),
+        ("2606:4700::1111", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("::1", False),
+        ("fe80::1", False),
+        ("64:ff9b::a01:203", False),  # NAT64 of 10.1.2.3
+        ("64:ff9b:1::a01:203", False),  # local-use NAT64
+        ("2002:a01:203::1", False),  # 6to4 of 10.1.2.3
+        ("2001:0:4136:e378::1", False),  # Teredo
+        ("::ffff:10.1.2.3", False),  # IPv4-mapped
+        ("::a01:203", False),  # IPv4-compatible
+        ("not an address", False),
+    ],
+)
+def test_only_public_addresses_may_receive_webhooks(address: str, public: bool) -> None:
+    assert rules.is_public_address(address) is public

@@ -1,0 +1,76 @@
+"""Deliveries staged with the change they tell of (the ``webhook_deliveries`` table is an outbox).
+
+A delivery is written in the same transaction as the change, so a change is never told without
+having happened, nor happened without being told.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from deal_registration.adapters import repository as repo
+from deal_registration.api.models import WebhookDeliveryView
+from deal_registration.domain.lifecycle import Entry
+
+
+async def stage_delivery(
+    session: AsyncSession, registration: Mapping[str, Any], entry: Entry
+) -> None:
+    """Queue a delivery for this change if the registration's partner has a webhook."""
+    if entry.status.value == "submitted":
+        return
+    hook = await repo.get_webhook(session, registration["partner_id"])
+    if hook is None:
+        return
+    payload = {
+        "type": entry.webhook_type,
+        "timestamp": entry.at.isoformat(),
+        "data": {
+            "registration_id": registration["id"],
+            "partner_reference": registration.get("partner_reference"),
+            "status": entry.status.value,
+            "reason_code": entry.reason_code,
+            "reason": entry.reason,
+            "protection_expires_at": _iso(registration.get("protection_expires_at")),
+            "extension": registration.get("extension_state"),
+        },
+    }
+    await repo.insert_delivery(
+        session,
+        {
+            "id": f"msg_{uuid.uuid4().hex}",
+            "partner_id": registration["partner_id"],
+            "registration_id": registration["id"],
+            "event_type": entry.webhook_type,
+            "payload": payload,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": entry.at,
+            "created_at": entry.at,
+        },
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def delivery_view(row: RowMapping) -> WebhookDeliveryView:
+    return WebhookDeliveryView(
+        id=row["id"],
+        registration_id=row["registration_id"],
+        event_type=row["event_type"],
+        state=row["state"],
+        attempts=row["attempts"],
+        last_status_code=row["last_status_code"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+        next_attempt_at=row["next_attempt_at"],
+        delivered_at=row["delivered_at"],
+    )
