@@ -62,7 +62,9 @@ def hubspot_v3(secret: str, method: str, uri: str, body: bytes, timestamp: str) 
 
 def timestamp_fresh(timestamp_ms: str, now_ms: int, max_skew_ms: int = MAX_SKEW_MS) -> bool:
     """Neither older than the window nor from the future (beyond the same window)."""
-    if not timestamp_ms.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²" and other scripts' digits, which int()
+    # then refuses (a pre-authentication crash).
+    if not (timestamp_ms.isascii() and timestamp_ms.isdigit()) or len(timestamp_ms) > 19:
         return False
     return abs(now_ms - int(timestamp_ms)) <= max_skew_ms
 
