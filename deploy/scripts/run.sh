@@ -5,7 +5,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STATE="$ROOT/.dealreg"
 PY="$ROOT/.venv/bin/python"
+# The state folder holds the admin token and the CRM sandbox's credentials: owner only.
+umask 077
 mkdir -p "$STATE"
+chmod 700 "$STATE"
+chmod 600 "$STATE"/admin-token "$STATE"/*credentials*.json 2>/dev/null || true
 export DEALREG_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:${KAFKA_PORT:-9092}"
 
 # One admin token per checkout unless the environment brings one: a second run keeps it.
