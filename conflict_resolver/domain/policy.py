@@ -9,12 +9,36 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 SlaAutoDecision = Literal["none", "approve_first", "reject"]
 HouseAccountAction = Literal["reject", "review"]
+PartnerTier = Literal["registered", "silver", "gold", "platinum"]
+
+_TEN_YEARS = timedelta(days=3653)
+
+
+def _within(lowest: timedelta, highest: timedelta, *, inclusive_low: bool) -> AfterValidator:
+    """A duration bounded on both sides: a window of ``P3000000D`` overflows date arithmetic,
+    and a zero or negative one would shorten live protections."""
+
+    def check(value: timedelta) -> timedelta:
+        too_low = value < lowest if inclusive_low else value <= lowest
+        if too_low or value > highest:
+            sign = "zero or positive" if inclusive_low else "positive"
+            raise ValueError(f"must be a {sign} duration of at most {highest.days} days")
+        return value
+
+    return AfterValidator(check)
+
+
+# Seconds are allowed (tests run windows of PT5S); anything past ten years is a typo.
+Window = Annotated[timedelta, _within(timedelta(0), _TEN_YEARS, inclusive_low=False)]
+Period = Annotated[timedelta, _within(timedelta(0), _TEN_YEARS, inclusive_low=True)]
+Money = Annotated[Decimal, Field(ge=0, le=Decimal(10) ** 12, allow_inf_nan=False)]
+Rate = Annotated[Decimal, Field(gt=0, le=Decimal(10) ** 6, allow_inf_nan=False)]
 
 
 class _Part(BaseModel):
@@ -24,15 +48,15 @@ class _Part(BaseModel):
 class ProductLinePolicy(_Part):
     """Overrides for one product line; anything left out takes the policy's defaults."""
 
-    protection_window: timedelta | None = None
-    minimum_amount: Decimal | None = Field(default=None, ge=0)
+    protection_window: Window | None = None
+    minimum_amount: Money | None = None
 
 
 class ExtensionPolicy(_Part):
     """Rule: a partner may extend once (default 30 days), before expiry, if the deal is open."""
 
-    max_extensions: int = Field(default=1, ge=0)
-    duration: timedelta = timedelta(days=30)
+    max_extensions: int = Field(default=1, ge=0, le=100)
+    duration: Window = timedelta(days=30)
 
 
 class MatchingPolicy(_Part):
@@ -53,20 +77,23 @@ class Policy(_Part):
     """One version of the policy."""
 
     version: int = Field(default=1, ge=1)
-    base_currency: str = Field(default="USD", min_length=3, max_length=3)
-    minimum_amount: Decimal = Field(default=Decimal(5000), ge=0)
-    exchange_rates: dict[str, Decimal] = Field(
+    base_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    minimum_amount: Money = Decimal(5000)
+    exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Rate] = Field(
         default_factory=dict,
+        max_length=300,
         description="Units of the base currency for one unit of each other currency.",
     )
-    protection_window: timedelta = timedelta(days=90)
-    tier_protection_windows: dict[str, timedelta] = Field(default_factory=dict)
-    product_lines: dict[str, ProductLinePolicy] = Field(default_factory=dict)
+    protection_window: Window = timedelta(days=90)
+    tier_protection_windows: dict[PartnerTier, Window] = Field(default_factory=dict)
+    product_lines: dict[Annotated[str, Field(min_length=1, max_length=100)], ProductLinePolicy] = (
+        Field(default_factory=dict, max_length=1000)
+    )
     extension: ExtensionPolicy = Field(default_factory=ExtensionPolicy)
     matching: MatchingPolicy = Field(default_factory=MatchingPolicy)
     house_account_action: HouseAccountAction = "reject"
-    incumbency_period: timedelta = timedelta(days=365)
-    review_sla: timedelta = timedelta(hours=48)
+    incumbency_period: Period = timedelta(days=365)
+    review_sla: Window = timedelta(hours=48)
     sla_auto_decision: SlaAutoDecision = "none"
 
     @model_validator(mode="after")
@@ -80,7 +107,8 @@ class Policy(_Part):
         line = self.product_lines.get(product_line or "")
         if line is not None and line.protection_window is not None:
             return line.protection_window
-        return self.tier_protection_windows.get(tier, self.protection_window)
+        windows = {str(tier): window for tier, window in self.tier_protection_windows.items()}
+        return windows.get(tier, self.protection_window)
 
     def minimum_for(self, product_line: str) -> Decimal:
         line = self.product_lines.get(product_line)

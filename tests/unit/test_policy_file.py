@@ -6,6 +6,9 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from conflict_resolver.adapters.policy_store import default_policy
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.policy_doc import render
@@ -37,3 +40,34 @@ def test_rules_of_engagement_page_is_generated_from_the_policy_file() -> None:
         "docs/rules-of-engagement.md is stale: "
         "python -m conflict_resolver.policy_doc > docs/rules-of-engagement.md"
     )
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"protection_window": "P3000000D"}, "protection_window"),  # overflows a date
+        ({"protection_window": "-P5D"}, "protection_window"),  # would shorten live windows
+        ({"protection_window": "PT0S"}, "protection_window"),
+        ({"review_sla": "-PT1H"}, "review_sla"),
+        ({"extension": {"duration": "PT0S"}}, "extension.duration"),
+        ({"extension": {"max_extensions": 1000}}, "extension.max_extensions"),
+        ({"tier_protection_windows": {"gold": "P99999D"}}, "tier_protection_windows.gold"),
+        ({"tier_protection_windows": {"diamond": "P10D"}}, "tier_protection_windows.diamond"),
+        ({"product_lines": {"edge": {"protection_window": "-P1D"}}}, "product_lines.edge"),
+        ({"exchange_rates": {"EUR": "Infinity"}}, "exchange_rates.EUR"),
+        ({"exchange_rates": {"EUR": "0"}}, "exchange_rates.EUR"),
+        ({"minimum_amount": "1e400"}, "minimum_amount"),
+        ({"base_currency": "usd!"}, "base_currency"),
+    ],
+)
+def test_policy_values_are_bounded_and_the_error_names_the_field(
+    document: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Policy.model_validate(document)
+    locations = [".".join(str(part) for part in error["loc"]) for error in refused.value.errors()]
+    assert any(location.startswith(field) for location in locations), locations
+
+
+def test_short_windows_for_tests_are_still_allowed() -> None:
+    assert Policy.model_validate({"protection_window": "PT5S"}).protection_window.seconds == 5
