@@ -6,14 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from deal_registration import handlers, openapi
 from deal_registration.adapters.rate_limit import RateLimiter
-from deal_registration.adapters.tables import outbox
+from deal_registration.adapters.tables import inbox, outbox
 from deal_registration.api.routes import router
 from deal_registration.settings import RegistrationSettings
 from deal_registration.webhooks import SecretBox, WebhookDispatcher, WebhookSetup
@@ -27,20 +26,11 @@ from schemas.registration import (
     RegistrationRejected,
     RegistrationSentToReview,
 )
-from schemas.topics import CRM, DECISIONS
 from services.clock import Clock, SystemClock
+from services.events import Subscriptions, UnitOfWork
 from services.http.app import build_api
 from services.runtime import ServiceRuntime
 
-DECISION_EVENTS = (
-    RegistrationApproved,
-    RegistrationRejected,
-    RegistrationSentToReview,
-    ProtectionExtended,
-    ExtensionDenied,
-    ProtectionExpired,
-)
-CRM_EVENTS = (CrmOpportunityMirrored, CrmOpportunityChanged, CrmDealClosed)
 DESCRIPTION = """Partner-facing registration intake for PRM frontends (partner portals).
 
 Every call needs `Authorization: Bearer <key>`: a partner key acts for exactly one partner, an
@@ -124,26 +114,35 @@ def webhook_setup(settings: RegistrationSettings, resolver: Resolver) -> Webhook
 
 
 def add_consumers(runtime: ServiceRuntime, ctx: handlers.Context) -> None:
+    unit = UnitOfWork(
+        transactions=ctx.transactions, clock=ctx.clock, inbox=inbox, emitter=handlers.EMITTER
+    )
+    for subscription in subscriptions(unit):
+        runtime.add_consumer(
+            group_id=subscription.consumer,
+            topics=subscription.topics,
+            handlers=subscription.handlers(),
+        )
+
+
+def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
     """Decisions and CRM changes: everything that changes what a partner sees."""
-
-    def applying(consumer: str) -> Any:
-        async def apply(envelope: Any) -> None:
-            await handlers.apply_event(ctx, envelope, consumer=consumer)
-
-        return apply
-
-    runtime.add_consumer(
-        group_id=handlers.DECISIONS_CONSUMER,
-        topics=[DECISIONS.name],
-        handlers={
-            event.event_type: applying(handlers.DECISIONS_CONSUMER) for event in DECISION_EVENTS
-        },
+    decisions = (
+        Subscriptions(consumer=handlers.DECISIONS_CONSUMER, unit=unit)
+        .on(RegistrationApproved, handlers.apply_decision)
+        .on(RegistrationRejected, handlers.apply_decision)
+        .on(RegistrationSentToReview, handlers.apply_decision)
+        .on(ProtectionExtended, handlers.apply_decision)
+        .on(ExtensionDenied, handlers.apply_decision)
+        .on(ProtectionExpired, handlers.apply_decision)
     )
-    runtime.add_consumer(
-        group_id=handlers.CRM_CONSUMER,
-        topics=[CRM.name],
-        handlers={event.event_type: applying(handlers.CRM_CONSUMER) for event in CRM_EVENTS},
+    crm_changes = (
+        Subscriptions(consumer=handlers.CRM_CONSUMER, unit=unit)
+        .on(CrmOpportunityMirrored, handlers.apply_crm_change)
+        .on(CrmOpportunityChanged, handlers.apply_crm_change)
+        .on(CrmDealClosed, handlers.apply_crm_change)
     )
+    return [decisions, crm_changes]
 
 
 async def _purge_hourly(ctx: handlers.Context) -> None:

@@ -21,11 +21,12 @@ from deal_registration.handlers.changes import request_extension, withdraw_regis
 from deal_registration.handlers.context import (
     CRM_CONSUMER,
     DECISIONS_CONSUMER,
+    EMITTER,
     SOURCE,
     Context,
     Principal,
 )
-from deal_registration.handlers.from_events import apply_event
+from deal_registration.handlers.from_events import apply_crm_change, apply_decision
 from deal_registration.handlers.idempotency import purge_idempotency_keys
 from deal_registration.handlers.partners import (
     create_ops_user,
@@ -53,10 +54,12 @@ from deal_registration.handlers.webhook_settings import (
 __all__ = [
     "CRM_CONSUMER",
     "DECISIONS_CONSUMER",
+    "EMITTER",
     "SOURCE",
     "Context",
     "Principal",
-    "apply_event",
+    "apply_crm_change",
+    "apply_decision",
     "authenticate",
     "create_ops_user",
     "create_partner",

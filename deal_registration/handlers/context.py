@@ -11,13 +11,16 @@ from typing import Any, Literal
 from sqlalchemy import RowMapping
 
 from deal_registration.adapters.rate_limit import RateLimiter
+from deal_registration.adapters.tables import outbox
 from deal_registration.webhooks import WebhookSetup
-from schemas.envelope import EventEnvelope, EventPayload, new_envelope
-from services.clock import Clock, new_id
+from schemas.envelope import EventEnvelope, EventPayload
+from services.clock import Clock
+from services.events import Cause, Emitter
 from services.http.problems import ProblemError
 from services.uow import TransactionRunner
 
 SOURCE = "/dealreg/deal_registration"
+EMITTER = Emitter(source=SOURCE, outbox=outbox)
 DECISIONS_CONSUMER = "deal_registration.decisions"
 CRM_CONSUMER = "deal_registration.crm"
 
@@ -70,13 +73,11 @@ def registration_envelope(
     causation: str | None,
     time: datetime | None = None,
 ) -> EventEnvelope[Any]:
-    return new_envelope(
+    """An event about one registration: its subject, correlation and account key."""
+    return EMITTER.envelope(
         payload,
-        event_id=new_id(),
-        source=SOURCE,
         subject=registration["id"],
-        time=time or registration["updated_at"],
-        correlation_id=registration["correlation_id"],
-        causation_id=causation,
         partition_key=registration["account_key"],
+        cause=Cause(causation, registration["correlation_id"]),
+        time=time or registration["updated_at"],
     )

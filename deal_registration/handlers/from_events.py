@@ -1,42 +1,52 @@
-"""What the other services tell us: decisions and CRM events applied to the partner's view."""
+"""What the other services tell us: decisions and CRM events applied to the partner's view.
+
+Each is a typed handler for :class:`services.events.Subscriptions`: the runtime has already
+checked the payload's type, opened the transaction and claimed the inbox row.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 from deal_registration.adapters import repository as repo
-from deal_registration.adapters.tables import inbox
 from deal_registration.domain import lifecycle
 from deal_registration.handlers.changes import apply_change, current_of
-from deal_registration.handlers.context import CRM_CONSUMER, Context
-from schemas.envelope import EventEnvelope
-from services.inbox import claim_event
+from schemas.crm import CrmDealClosed, CrmOpportunityChanged, CrmOpportunityMirrored
+from schemas.registration import (
+    ExtensionDenied,
+    ProtectionExpired,
+    ProtectionExtended,
+    RegistrationApproved,
+    RegistrationRejected,
+    RegistrationSentToReview,
+)
+from services.events import EventContext
 from services.kafka.consumer import PoisonEventError
 
+Decision = (
+    RegistrationApproved
+    | RegistrationRejected
+    | RegistrationSentToReview
+    | ProtectionExtended
+    | ExtensionDenied
+    | ProtectionExpired
+)
+CrmChange = CrmOpportunityMirrored | CrmOpportunityChanged | CrmDealClosed
 
-async def apply_event(ctx: Context, envelope: EventEnvelope[Any], *, consumer: str) -> None:
-    """Apply a decision or CRM event to the partner's view, once (through the inbox)."""
-    data = envelope.data
-    registration_id = getattr(data, "registration_id", None)
-    if not isinstance(registration_id, str):
-        raise PoisonEventError(f"{envelope.type} names no registration")
-    async with ctx.transactions.transaction() as session:
-        now = ctx.clock.now()
-        is_new = await claim_event(
-            session,
-            inbox,
-            consumer=consumer,
-            event_id=envelope.id,
-            event_type=envelope.type,
-            now=now,
-        )
-        if not is_new:
-            return
-        row = await repo.lock_registration(session, registration_id)
-        if row is None:
-            raise PoisonEventError(f"unknown registration {registration_id}")
-        change = lifecycle.change_for(data, current_of(row), now=now)
-        if change is None:
-            return  # a late or repeated event: the partner's view already moved on
-        actor = "crm_sync" if consumer == CRM_CONSUMER else "conflict_resolver"
-        await apply_change(session, row, change, actor=actor, event_id=envelope.id)
+
+async def apply_decision(decision: Decision, event: EventContext) -> None:
+    """What the resolver decided becomes the partner's status, history and webhook."""
+    await _apply(decision, event, actor="conflict_resolver")
+
+
+async def apply_crm_change(change: CrmChange, event: EventContext) -> None:
+    """What sales did in the CRM (mirrored, stage and sales fields, won or lost)."""
+    await _apply(change, event, actor="crm_sync")
+
+
+async def _apply(data: Decision | CrmChange, event: EventContext, *, actor: str) -> None:
+    row = await repo.lock_registration(event.session, data.registration_id)
+    if row is None:
+        raise PoisonEventError(f"unknown registration {data.registration_id}")
+    change = lifecycle.change_for(data, current_of(row), now=event.now)
+    if change is None:
+        return  # a late or repeated event: the partner's view already moved on
+    await apply_change(event.session, row, change, actor=actor, event_id=event.cause.event_id)

@@ -20,10 +20,11 @@ from deal_registration.api.models import (
     PartnerUpdate,
     PartnerView,
 )
-from deal_registration.handlers.context import SOURCE, Context, is_uuid, not_found
-from schemas.envelope import EventEnvelope, EventPayload, new_envelope
+from deal_registration.handlers.context import EMITTER, Context, is_uuid, not_found
+from schemas.envelope import EventEnvelope, EventPayload
 from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from services.clock import new_id
+from services.events import Cause
 from services.http.security import (
     hash_api_key,
     new_api_key,
@@ -86,15 +87,8 @@ async def _issue_key(
 
 
 def _principal_envelope(payload: EventPayload, key_id: str, now: datetime) -> EventEnvelope[Any]:
-    return new_envelope(
-        payload,
-        event_id=new_id(),
-        source=SOURCE,
-        subject=key_id,
-        time=now,
-        correlation_id=new_id(),
-        causation_id=None,
-        partition_key=key_id,
+    return EMITTER.envelope(
+        payload, subject=key_id, partition_key=key_id, cause=Cause(None, new_id()), time=now
     )
 
 
