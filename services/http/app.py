@@ -7,34 +7,94 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from starlette.datastructures import Headers
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.http.health import ReadinessCheck, health_router
 from services.http.problems import install_problem_handlers, problem_response
 from services.metrics import HTTP_REQUEST_SECONDS
 
 MAX_BODY_BYTES = 64 * 1024
+# CRM webhooks come in batches (HubSpot sends up to 100 events in one request).
+MAX_WEBHOOK_BODY_BYTES = 512 * 1024
+_WITH_BODY = {"POST", "PUT", "PATCH"}
+# Metrics name the method only from this set: a made-up method must not mint a new series.
+_KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
-class _BodyLimits(BaseHTTPMiddleware):
-    """413 for bodies over 64 KiB and 415 for non-JSON bodies, before any parsing."""
+class _BodyTooLargeError(HTTPException):
+    """An HTTPException, so that FastAPI's body reading lets it through (it turns any other
+    error while reading into a 400) and the problem handlers answer it as a 413."""
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if request.method in {"POST", "PUT", "PATCH"} and not request.url.path.startswith(
-            "/v1/webhooks"
-        ):
-            declared = request.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-                return problem_response(413, "The body is larger than 64 KiB.")
-            body = await request.body()
-            if len(body) > MAX_BODY_BYTES:
-                return problem_response(413, "The body is larger than 64 KiB.")
-            content_type = request.headers.get("content-type", "")
-            if body and not content_type.split(";")[0].strip().endswith(("/json", "+json")):
-                return problem_response(415, "Send the body as application/json.")
-        return await call_next(request)
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The body is larger than {limit // 1024} KiB.")
+
+
+class BodyLimits:
+    """413 as soon as a body passes its limit, while it is read and before any authentication,
+    whether it declares its length or streams in chunks; 415 for a body that is not JSON.
+
+    A pure ASGI middleware: it counts the bytes the app pulls through ``receive``, so nothing
+    past the limit is ever buffered.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _WITH_BODY:
+            await self._app(scope, receive, send)
+            return
+        webhook = str(scope["path"]).startswith("/v1/webhooks")
+        limit = MAX_WEBHOOK_BODY_BYTES if webhook else MAX_BODY_BYTES
+        headers = Headers(scope=scope)
+        refused = _refusal(headers, limit=limit, json_only=not webhook)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLargeError(limit)
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, counted_receive, tracked_send)
+        except _BodyTooLargeError:
+            if not started:
+                await _too_large(limit)(scope, receive, send)
+
+
+def _refusal(headers: Headers, *, limit: int, json_only: bool) -> Response | None:
+    declared = headers.get("content-length")
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit()):
+            return problem_response(400, "The Content-Length header is not a number.")
+        if int(declared) > limit:
+            return _too_large(limit)
+    has_body = declared not in (None, "0") or "chunked" in headers.get("transfer-encoding", "")
+    content_type = headers.get("content-type", "").split(";")[0].strip()
+    if json_only and has_body and not content_type.endswith(("/json", "+json")):
+        return problem_response(415, "Send the body as application/json.")
+    return None
+
+
+def _too_large(limit: int) -> Response:
+    return problem_response(413, f"The body is larger than {limit // 1024} KiB.")
 
 
 class _RequestMetrics(BaseHTTPMiddleware):
@@ -45,8 +105,9 @@ class _RequestMetrics(BaseHTTPMiddleware):
         response = await call_next(request)
         route = request.scope.get("route")
         template = getattr(route, "path", "unmatched")
+        method = request.method if request.method in _KNOWN_METHODS else "OTHER"
         HTTP_REQUEST_SECONDS.labels(
-            method=request.method, route=template, status=str(response.status_code)
+            method=method, route=template, status=str(response.status_code)
         ).observe(time.perf_counter() - started)
         return response
 
@@ -60,7 +121,7 @@ def build_api(
 ) -> FastAPI:
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     install_problem_handlers(app)
-    app.add_middleware(_BodyLimits)
+    app.add_middleware(BodyLimits)
     app.add_middleware(_RequestMetrics)
 
     app.include_router(_late_health_router(app))
