@@ -125,7 +125,16 @@ async def partner(caller: Caller) -> handlers.Principal:
 
 
 Admin = Annotated[handlers.Principal, Depends(admin)]
+
+
+async def writing_partner(caller: Caller, ctx: Ctx) -> handlers.Principal:
+    """A partner that may write: suspended partners are 403 before the body is read."""
+    await handlers.require_writing_partner(ctx, caller)
+    return caller
+
+
 PartnerCaller = Annotated[handlers.Principal, Depends(partner)]
+WritingPartner = Annotated[handlers.Principal, Depends(writing_partner)]
 router = APIRouter(prefix="/v1")
 
 
@@ -245,7 +254,7 @@ _LOCATION = {"Location": {"description": "The registration's URL.", "schema": {"
 async def submit_registration(
     body: RegistrationCreate,
     ctx: Ctx,
-    caller: PartnerCaller,
+    caller: WritingPartner,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     return _accepted(*await handlers.submit_registration(ctx, caller, body, idempotency_key))
@@ -393,7 +402,7 @@ async def registration_history(
     summary="Set the URL that status changes are POSTed to; returns a new signing secret",
     responses=problems(*WRITE),
 )
-async def put_webhook(body: WebhookUpdate, ctx: Ctx, caller: PartnerCaller) -> WebhookCreated:
+async def put_webhook(body: WebhookUpdate, ctx: Ctx, caller: WritingPartner) -> WebhookCreated:
     return await handlers.put_webhook(ctx, caller, body)
 
 

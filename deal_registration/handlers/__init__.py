@@ -16,7 +16,12 @@ only on its own registrations (another partner's answer 404, exactly like a miss
 users read everything and write nothing, the admin manages partners and keys.
 """
 
-from deal_registration.handlers.access import authenticate, require_admin, require_partner
+from deal_registration.handlers.access import (
+    authenticate,
+    require_admin,
+    require_partner,
+    require_writing_partner,
+)
 from deal_registration.handlers.changes import request_extension, withdraw_registration
 from deal_registration.handlers.context import (
     CRM_CONSUMER,
@@ -78,6 +83,7 @@ __all__ = [
     "request_extension",
     "require_admin",
     "require_partner",
+    "require_writing_partner",
     "revoke_key",
     "submit_registration",
     "update_partner",

@@ -57,3 +57,12 @@ async def require_active_partner(session: AsyncSession, partner_id: str) -> RowM
     if partner is None or partner["status"] != "active":
         raise forbidden("The partner is suspended; it may read but not write.")
     return partner
+
+
+async def require_writing_partner(ctx: Context, principal: Principal) -> str:
+    """The caller's partner id if it is a partner that may write (active); checked before the
+    body is read, so a suspended partner is 403 even with a bad body."""
+    partner_id = require_partner(principal)
+    async with ctx.transactions.transaction() as session:
+        await require_active_partner(session, partner_id)
+    return partner_id
