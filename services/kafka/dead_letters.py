@@ -171,7 +171,7 @@ def fold_markers(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[DeadLe
 
 async def read_dead_letters(bootstrap_servers: str, *, topic_prefix: str) -> list[DeadLetter]:
     """Every dead letter on the topic now, in (partition, offset) order."""
-    return fold_markers(await _read_topic(bootstrap_servers, dead_letter_topic(topic_prefix)))
+    return fold_markers(await read_topic(bootstrap_servers, dead_letter_topic(topic_prefix)))
 
 
 async def list_dead_letters(
@@ -250,7 +250,7 @@ def _source_order(letter: DeadLetter) -> tuple[str, int, int, int, int]:
     )
 
 
-async def _read_topic(bootstrap_servers: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+async def read_topic(bootstrap_servers: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record on ``topic`` up to its current end, without joining a consumer group."""
     consumer = AIOKafkaConsumer(
         topic,
