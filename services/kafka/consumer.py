@@ -95,6 +95,7 @@ class KafkaEventConsumer:
         topic_prefix: str = "",
         retry_initial_seconds: float = 0.2,
         retry_max_seconds: float = 30.0,
+        client_id: str | None = None,
     ) -> None:
         self.group_id = group_id
         self._topics = [topic_prefix + topic for topic in topics]
@@ -103,7 +104,7 @@ class KafkaEventConsumer:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=topic_prefix + group_id,
-            client_id=group_id,
+            client_id=client_id or group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
@@ -121,6 +122,10 @@ class KafkaEventConsumer:
     def paused_partitions(self) -> dict[str, str]:
         """``"topic:partition"`` → the last error, for each partition waiting at a record."""
         return self._stalls.describe()
+
+    def assigned_partitions(self) -> set[str]:
+        """``"topic:partition"`` of every partition this member owns now."""
+        return {f"{tp.topic}:{tp.partition}" for tp in self._consumer.assignment()}
 
     async def run(self) -> None:
         """Consume until cancelled."""

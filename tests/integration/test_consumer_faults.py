@@ -146,3 +146,44 @@ async def test_bad_data_goes_to_dead_letters_and_its_partition_moves_on(kafka: B
         assert letter.key == b"d:acme.com"
     assert "v99" in letters[3].reason
     assert await kafka.committed("test-consumer", 0) == 9
+
+
+async def test_a_rebalance_hands_a_waiting_partition_over_without_skipping_its_record(
+    kafka: Broker,
+) -> None:
+    database_back = asyncio.Event()
+    attempts: Counter[str] = Counter()
+    handled: list[str] = []
+
+    async def handler(envelope: EventEnvelope[Any]) -> None:
+        attempts[envelope.id] += 1
+        if envelope.id == "e-1" and not database_back.is_set():
+            raise database_restarting()
+        handled.append(envelope.id)
+
+    await kafka.send_event(0, envelope_numbered(1))
+    await kafka.send_event(0, envelope_numbered(2))
+    waiting = f"{kafka.registrations}:0"
+    # The broker names members after their client id, and partition 0 goes to the first name.
+    first = kafka.consumer({SUBMITTED: handler}, client_id="z-first")
+    second = kafka.consumer({SUBMITTED: handler}, client_id="a-second")
+    async with running(first):
+        await wait_until(lambda: waiting in first.paused_partitions())
+        async with running(second):
+
+            def handed_over() -> bool:
+                return (
+                    waiting in second.paused_partitions()
+                    and len(first.assigned_partitions() | second.assigned_partitions()) == 12
+                )
+
+            await wait_until(handed_over)
+            assert waiting not in first.assigned_partitions()
+            assert first.paused_partitions() == {}  # the revoked partition's wait went with it
+            assert handled == []
+            database_back.set()
+            await wait_until(lambda: "e-2" in handled)
+            assert first.running
+
+    assert handled == ["e-1", "e-2"]
+    assert await kafka.committed("test-consumer", 0) == 2

@@ -55,7 +55,10 @@ class Broker:
         await self.send(partition, value, headers, key=key)
 
     def consumer(
-        self, handlers: Mapping[str, EventHandler], group_id: str = "test-consumer"
+        self,
+        handlers: Mapping[str, EventHandler],
+        group_id: str = "test-consumer",
+        client_id: str | None = None,
     ) -> KafkaEventConsumer:
         return KafkaEventConsumer(
             group_id=group_id,
@@ -66,6 +69,7 @@ class Broker:
             topic_prefix=self.prefix,
             retry_initial_seconds=0.01,
             retry_max_seconds=0.2,
+            client_id=client_id,
         )
 
     async def dead_letters(self, **criteria: Any) -> list[DeadLetter]:
