@@ -220,6 +220,8 @@ class KafkaEventConsumer:
 
     def _hold(self, tp: TopicPartition, record: Record, error: Exception) -> None:
         """Pause the partition at the failing record; it is fetched again when the wait is over."""
+        if tp not in self._consumer.assignment():
+            return  # lost meanwhile (no revocation seen): its next owner starts at the commit
         stall = self._stalls.failed(
             tp, offset=record.offset, error=f"{type(error).__name__}: {error}", now=time.monotonic()
         )
