@@ -1,7 +1,8 @@
 """Every Kafka topic dealreg uses, declared once.
 
-The services create these idempotently at start (``services.kafka.admin``). Registration and
-decision topics keep their events forever: they are the log a resolver can be rebuilt from.
+The services create these idempotently at start (``services.kafka.admin``), with the replication
+factor and ``min.insync.replicas`` of the settings. Registration and decision topics keep their
+events forever, by time and by size: they are the log a resolver can be rebuilt from.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ class TopicSpec:
     description: str = ""
 
 
-_FOREVER = {"retention.ms": "-1", "cleanup.policy": "delete"}
+# Kept forever by time AND by size: a broker-wide `log.retention.bytes` would otherwise delete
+# the oldest registrations once a partition grew past it.
+_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 
 REGISTRATIONS = TopicSpec(
     name="dealreg.registrations",
@@ -49,8 +52,9 @@ PRINCIPALS = TopicSpec(
 DEAD_LETTERS = TopicSpec(
     name="dealreg.dead-letters",
     partitions=3,
-    config={"retention.ms": str(30 * 24 * 3600 * 1000)},
-    description="Records a consumer could not process, with the reason in `dlq_*` headers.",
+    config={"retention.ms": str(30 * 24 * 3600 * 1000), "retention.bytes": "-1"},
+    description="Records a consumer could not process (bad data, never bad luck), with the "
+    "reason in `dlq_*` headers; `python -m services.kafka.dead_letters` lists and replays them.",
 )
 
 TOPICS: tuple[TopicSpec, ...] = (REGISTRATIONS, DECISIONS, CRM, PRINCIPALS, DEAD_LETTERS)

@@ -91,8 +91,9 @@ class ServiceRuntime:
                 handlers=handlers,
                 bootstrap_servers=self.settings.kafka.bootstrap_servers,
                 dead_letters=self.publisher,
-                max_attempts=self.settings.kafka.consumer_max_attempts,
                 topic_prefix=self.settings.kafka.topic_prefix,
+                retry_initial_seconds=self.settings.kafka.consumer_retry_initial_seconds,
+                retry_max_seconds=self.settings.kafka.consumer_retry_max_seconds,
             )
             self.consumers[group_id] = consumer
             await consumer.run()

@@ -25,10 +25,27 @@ class KafkaSettings(BaseSettings):
         description="Prepended to every topic and consumer group: one broker, several stacks.",
     )
     client_id_prefix: str = "dealreg"
-    consumer_max_attempts: int = Field(
-        default=5, ge=1, description="Tries per record before it goes to the dead-letter topic."
+    consumer_retry_initial_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        description="First wait before a record that failed transiently is retried.",
+    )
+    consumer_retry_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Cap of the backoff between retries. A transient failure is retried without "
+        "limit (the partition waits at the record); only bad data goes to the dead-letter topic.",
     )
     create_topics: bool = True
+    replication_factor: int = Field(
+        default=1, ge=1, description="Of the topics the services create: 3 on a real cluster."
+    )
+    min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="Topic config `min.insync.replicas`: with acks=all, how many replicas must "
+        "hold a record before it counts as written (2 on a three-broker cluster).",
+    )
 
 
 class DatabaseSettings(BaseSettings):

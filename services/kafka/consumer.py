@@ -1,28 +1,35 @@
-"""At-least-once Kafka consumers: offsets are committed only after processing.
+"""At-least-once Kafka consumers that tell bad data from bad luck.
 
 Each record is decoded into its envelope and handed to the handler registered for its event
-type. Handlers are idempotent through the inbox, so a redelivery after a crash or a rebalance
-changes nothing twice. A record that cannot be processed (unreadable, or failing every retry)
-goes to the dead-letter topic with the reason, and the partition moves on: a poison event never
-blocks it.
+type; offsets are committed only after processing, and handlers are idempotent through the
+inbox, so a redelivery after a crash or a rebalance changes nothing twice.
+
+- **Poison** (bad data) goes to the dead-letter topic and its partition moves on: a record
+  without a readable CloudEvents envelope, a payload failing validation, an event version newer
+  than this code reads, or a handler raising :class:`PoisonEventError` or pydantic's
+  ``ValidationError``. Retrying those could never succeed.
+- **Anything else** (the database restarting, a lock timeout, a broker error, a bug) is bad
+  luck, retried without limit: the partition pauses at the failing record (pause + seek),
+  nothing past it is committed, the other partitions keep flowing, and it resumes by itself,
+  after a capped backoff with jitter, until the handler succeeds. One account's events are
+  therefore never applied out of order, and a blip loses nothing.
+- Event types this consumer has no handler for are skipped.
+
+:meth:`KafkaEventConsumer.paused_partitions` says what is waiting and why, for readiness.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
-from tenacity import (
-    AsyncRetrying,
-    retry_if_not_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from pydantic import ValidationError
 
 from schemas.envelope import (
     EventEnvelope,
@@ -30,19 +37,28 @@ from schemas.envelope import (
     MalformedEventError,
     UnknownEventError,
     decode_event,
+    registered_event_types,
 )
 from schemas.topics import DEAD_LETTERS
+from services.kafka.metrics import CONSUMER_PAUSED_PARTITIONS, CONSUMER_TRANSIENT_RETRIES
 from services.kafka.producer import KafkaEventPublisher
+from services.kafka.stalls import PartitionStalls
 from services.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
 
 log = structlog.get_logger(__name__)
 
 EventHandler = Callable[[EventEnvelope[Any]], Awaitable[None]]
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+_POLL_MS = 500
+_MAX_RECORDS = 200
 
 
 class PoisonEventError(Exception):
     """Raised by a handler for an event that can never succeed (bad data, not bad luck)."""
 
+
+_POISON = (PoisonEventError, ValidationError, MalformedEventError, UnknownEventError)
 
 PayloadT = TypeVar("PayloadT", bound=EventPayload)
 
@@ -54,12 +70,12 @@ def payload_of(envelope: EventEnvelope[Any], expected: type[PayloadT]) -> Payloa
     return envelope.data
 
 
-class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, consumer: KafkaEventConsumer) -> None:
         self._consumer = consumer
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        await self._consumer.commit_processed(set(revoked))
+        await self._consumer.partitions_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("partitions assigned", group=self._consumer.group_id, count=len(assigned))
@@ -76,46 +92,62 @@ class KafkaEventConsumer:
         handlers: Mapping[str, EventHandler],
         bootstrap_servers: str,
         dead_letters: KafkaEventPublisher,
-        max_attempts: int,
         topic_prefix: str = "",
         retry_initial_seconds: float = 0.2,
+        retry_max_seconds: float = 30.0,
+        client_id: str | None = None,
     ) -> None:
         self.group_id = group_id
         self._topics = [topic_prefix + topic for topic in topics]
         self._handlers = dict(handlers)
         self._dead_letters = dead_letters
-        self._max_attempts = max_attempts
-        self._retry_initial = retry_initial_seconds
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=topic_prefix + group_id,
-            client_id=group_id,
+            client_id=client_id or group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
         )
+        self._stalls = PartitionStalls(
+            initial_seconds=retry_initial_seconds, max_seconds=retry_max_seconds
+        )
         self._processed: dict[TopicPartition, int] = {}
+        # Held while one record is processed, so a rebalance waits for it before committing.
+        self._in_flight = asyncio.Lock()
+        # Bumped by every revocation: records fetched before it are no longer ours to process.
+        self._generation = 0
         self.running = False
+
+    def paused_partitions(self) -> dict[str, str]:
+        """``"topic:partition"`` → the last error, for each partition waiting at a record."""
+        return self._stalls.describe()
+
+    def assigned_partitions(self) -> set[str]:
+        """``"topic:partition"`` of every partition this member owns now."""
+        return {f"{tp.topic}:{tp.partition}" for tp in self._consumer.assignment()}
 
     async def run(self) -> None:
         """Consume until cancelled."""
-        await self._consumer.start()
-        self._consumer.subscribe(self._topics, listener=_CommitOnRevoke(self))
+        try:
+            await self._consumer.start()
+        except BaseException:
+            await self._consumer.stop()
+            raise
+        self._consumer.subscribe(self._topics, listener=_Rebalance(self))
         self.running = True
         try:
             while True:
-                batches = await self._consumer.getmany(timeout_ms=500, max_records=200)
-                for partition, records in batches.items():
-                    for record in records:
-                        await self._process(record)
-                        self._processed[partition] = record.offset + 1
-                await self.commit_processed(set(batches))
+                await self._poll_once()
         finally:
             self.running = False
             await self.commit_processed(set(self._processed))
             await self._consumer.stop()
+            self._stalls.clear()
+            self._publish_stall_count()
 
     async def commit_processed(self, partitions: set[TopicPartition]) -> None:
+        """Commit, for each partition, the offset after the last record processed there."""
         offsets = {tp: self._processed.pop(tp) for tp in partitions if tp in self._processed}
         if not offsets:
             return
@@ -126,50 +158,106 @@ class KafkaEventConsumer:
             # inbox turns the redelivery into a no-op.
             log.warning("offset commit failed", group=self.group_id, error=str(error))
 
-    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        try:
-            envelope = decode_event(record.value, list(record.headers))
-        except UnknownEventError:
-            EVENTS_CONSUMED.labels(consumer=self.group_id, outcome="ignored").inc()
-            return
-        except MalformedEventError as error:
-            await self._dead_letter(record, reason=f"{type(error).__name__}: {error}")
-            return
-        handler = self._handlers.get(envelope.type)
-        if handler is None:
-            EVENTS_CONSUMED.labels(consumer=self.group_id, outcome="ignored").inc()
-            return
-        with structlog.contextvars.bound_contextvars(
-            correlation_id=envelope.correlationid, event_id=envelope.id, event_type=envelope.type
-        ):
-            await self._handle_with_retries(handler, envelope, record)
+    async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Let the record in flight finish, commit what was processed, drop revoked stalls."""
+        async with self._in_flight:
+            self._generation += 1
+            await self.commit_processed(revoked)
+            self._stalls.forget(revoked)
+            self._publish_stall_count()
 
-    async def _handle_with_retries(
-        self,
-        handler: EventHandler,
-        envelope: EventEnvelope[Any],
-        record: ConsumerRecord[bytes, bytes],
-    ) -> None:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._max_attempts),
-            wait=wait_exponential_jitter(
-                multiplier=self._retry_initial, max=10, jitter=self._retry_initial
-            ),
-            retry=retry_if_not_exception_type((PoisonEventError, asyncio.CancelledError)),
-            reraise=True,
+    async def _poll_once(self) -> None:
+        self._resume_due_partitions()
+        batches = await self._consumer.getmany(
+            timeout_ms=self._poll_timeout_ms(), max_records=_MAX_RECORDS
         )
+        generation = self._generation
+        for tp, records in batches.items():
+            await self._process_partition(tp, records, generation)
+        await self.commit_processed(set(batches))
+
+    async def _process_partition(
+        self, tp: TopicPartition, records: list[Record], generation: int
+    ) -> None:
+        """Process in order; stop at a record that fails (its partition now waits)."""
+        for record in records:
+            async with self._in_flight:
+                if generation != self._generation:
+                    return  # revoked meanwhile: the next owner starts at the committed offset
+                if not await self._try(tp, record):
+                    return
+
+    async def _try(self, tp: TopicPartition, record: Record) -> bool:
+        """Process one record; False when it failed transiently and its partition now waits."""
         try:
-            async for attempt in retrying:
-                with attempt:
-                    await handler(envelope)
+            await self._process(record)
         except Exception as error:
-            log.exception("event failed; sending it to the dead-letter topic")
+            self._hold(tp, record, error)
+            return False
+        self._processed[tp] = record.offset + 1
+        if self._stalls.succeeded(tp):
+            log.info("partition resumed", topic=tp.topic, partition=tp.partition)
+            self._publish_stall_count()
+        return True
+
+    async def _process(self, record: Record) -> None:
+        event_type = _header(record, "ce_type")
+        if event_type is not None and event_type not in self._handlers:
+            EVENTS_CONSUMED.labels(consumer=self.group_id, outcome="ignored").inc()
+            return
+        try:
+            envelope = _decode(record)
+            with structlog.contextvars.bound_contextvars(
+                correlation_id=envelope.correlationid,
+                event_id=envelope.id,
+                event_type=envelope.type,
+            ):
+                await self._handlers[envelope.type](envelope)
+        except _POISON as error:
             await self._dead_letter(record, reason=f"{type(error).__name__}: {error}")
             return
         EVENTS_CONSUMED.labels(consumer=self.group_id, outcome="processed").inc()
 
-    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], *, reason: str) -> None:
-        headers = [*list(record.headers), *dead_letter_headers(self.group_id, record, reason)]
+    def _hold(self, tp: TopicPartition, record: Record, error: Exception) -> None:
+        """Pause the partition at the failing record; it is fetched again when the wait is over."""
+        if tp not in self._consumer.assignment():
+            return  # lost meanwhile (no revocation seen): its next owner starts at the commit
+        stall = self._stalls.failed(
+            tp, offset=record.offset, error=f"{type(error).__name__}: {error}", now=time.monotonic()
+        )
+        self._consumer.seek(tp, record.offset)
+        self._consumer.pause(tp)
+        CONSUMER_TRANSIENT_RETRIES.labels(consumer=self.group_id, topic=tp.topic).inc()
+        self._publish_stall_count()
+        log.warning(
+            "transient failure; the partition waits at this record",
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=record.offset,
+            attempt=stall.attempts,
+            retry_in=round(stall.retry_at - time.monotonic(), 3),
+            error=stall.error,
+            exc_info=stall.attempts == 1,
+        )
+
+    def _resume_due_partitions(self) -> None:
+        assigned = self._consumer.assignment()
+        due = [tp for tp in self._stalls.due(time.monotonic()) if tp in assigned]
+        if due:
+            self._consumer.resume(*due)
+
+    def _poll_timeout_ms(self) -> int:
+        wait = self._stalls.seconds_to_next_retry(time.monotonic())
+        return _POLL_MS if wait is None else min(_POLL_MS, int(wait * 1000) + 1)
+
+    def _publish_stall_count(self) -> None:
+        CONSUMER_PAUSED_PARTITIONS.labels(consumer=self.group_id).set(len(self._stalls))
+
+    async def _dead_letter(self, record: Record, *, reason: str) -> None:
+        headers = [
+            *[(name, value) for name, value in record.headers if not name.startswith("dlq_")],
+            *dead_letter_headers(self.group_id, record, reason),
+        ]
         await self._dead_letters.send_raw(
             DEAD_LETTERS.name, key=record.key, value=record.value, headers=headers
         )
@@ -177,14 +265,31 @@ class KafkaEventConsumer:
         log.warning("dead-lettered", topic=record.topic, offset=record.offset, reason=reason)
 
 
-def dead_letter_headers(
-    consumer: str, record: ConsumerRecord[bytes, bytes], reason: str
-) -> list[tuple[str, bytes]]:
-    """Where the record came from and why it failed, so an operator can inspect and replay it."""
+def _header(record: Record, name: str) -> str | None:
+    for header, value in record.headers:
+        if header == name:
+            return bytes(value).decode("utf-8", errors="replace")
+    return None
+
+
+def _decode(record: Record) -> EventEnvelope[Any]:
+    """The record's envelope; :class:`UnknownEventError` for a version newer than this code."""
+    envelope = decode_event(record.value, list(record.headers))
+    readable = registered_event_types()[envelope.type].schema_version
+    if envelope.schemaversion > readable:
+        raise UnknownEventError(
+            f"{envelope.type} v{envelope.schemaversion}: this code reads up to v{readable}"
+        )
+    return envelope
+
+
+def dead_letter_headers(consumer: str, record: Record, reason: str) -> list[tuple[str, bytes]]:
+    """Where the record came from, why and when it failed, so it can be inspected and replayed."""
     return [
         ("dlq_reason", reason[:2000].encode()),
         ("dlq_consumer", consumer.encode()),
         ("dlq_topic", record.topic.encode()),
         ("dlq_partition", str(record.partition).encode()),
         ("dlq_offset", str(record.offset).encode()),
+        ("dlq_time", str(time.time_ns() // 1_000_000).encode()),
     ]

@@ -150,7 +150,6 @@ async def test_poison_and_failing_events_go_to_dead_letters_without_blocking_the
         handlers={"dealreg.registration.submitted": handler},
         bootstrap_servers=kafka_bootstrap,
         dead_letters=relay.publisher,
-        max_attempts=5,
         topic_prefix=topic_prefix,
         retry_initial_seconds=0.01,
     )

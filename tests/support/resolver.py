@@ -171,9 +171,7 @@ class ResolverInstance:
 
         settings = ResolverSettings(
             database=DatabaseSettings(url=database_url),
-            kafka=KafkaSettings(
-                bootstrap_servers=bootstrap, topic_prefix=topic_prefix, consumer_max_attempts=10
-            ),
+            kafka=KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=topic_prefix),
             outbox=OutboxSettings(poll_interval_seconds=0.05),
             security=SecuritySettings(admin_token=admin_token, env="test"),
             expiry_interval_seconds=0.2,
