@@ -3,7 +3,8 @@
 A handler calls :func:`stage_events` inside its transaction. After commit, the
 :class:`OutboxRelay` publishes pending rows in id order and marks them published. A crash
 between the broker's acknowledgement and the mark republishes the same event (same id) by
-design: consumers deduplicate through their inbox.
+design: consumers deduplicate through their inbox. No transaction stays open while the relay
+waits for the broker.
 
 Only one relay is active per service database: on PostgreSQL it holds an advisory lock for as
 long as it runs; SQLite is single-process (the embedded development mode).
@@ -105,8 +106,32 @@ class OutboxRelay:
                 self.running = False
 
     async def relay_once(self) -> int:
-        """Publish one batch of pending events; returns how many were published."""
+        """Publish one batch of pending events; returns how many were published.
+
+        Three steps, so no transaction is open while Kafka is slow or away (on SQLite an open
+        transaction holds the one write lock, and every API write would queue behind the send):
+        read a batch, publish it, mark it published. A crash between the last two republishes
+        the batch with the same event ids, which consumers' inboxes drop.
+        """
+        rows = await self._pending_batch()
+        if not rows:
+            return 0
+        by_topic: dict[str, list[EventEnvelope[Any]]] = defaultdict(list)
+        for row in rows:
+            by_topic[row.topic].append(envelope_from_row(row))
+        for topic, envelopes in by_topic.items():
+            await self._publisher.publish(topic, envelopes)
+            OUTBOX_PUBLISHED.labels(topic=topic).inc(len(envelopes))
         async with self._engine.begin() as connection:
+            await connection.execute(
+                update(self._outbox)
+                .where(self._outbox.c.id.in_([row.id for row in rows]))
+                .values(published_at=self._clock.now())
+            )
+        return len(rows)
+
+    async def _pending_batch(self) -> Sequence[Row[Any]]:
+        async with self._engine.connect() as connection:
             rows = (
                 await connection.execute(
                     select(self._outbox)
@@ -115,20 +140,8 @@ class OutboxRelay:
                     .limit(self._batch_size)
                 )
             ).all()
-            if not rows:
-                return 0
-            by_topic: dict[str, list[EventEnvelope[Any]]] = defaultdict(list)
-            for row in rows:
-                by_topic[row.topic].append(envelope_from_row(row))
-            for topic, envelopes in by_topic.items():
-                await self._publisher.publish(topic, envelopes)
-                OUTBOX_PUBLISHED.labels(topic=topic).inc(len(envelopes))
-            await connection.execute(
-                update(self._outbox)
-                .where(self._outbox.c.id.in_([row.id for row in rows]))
-                .values(published_at=self._clock.now())
-            )
-            return len(rows)
+            await connection.rollback()
+        return rows
 
     async def _sleep_until_woken(self) -> None:
         with contextlib.suppress(TimeoutError):
