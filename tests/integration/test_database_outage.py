@@ -1,0 +1,119 @@
+"""While a service's database is unreachable its API answers 503 with Retry-After, never 500
+and never a hang, and it recovers by itself when the database is back."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
+
+from deal_registration.app import create_app
+from deal_registration.settings import RegistrationSettings
+from services import migrations
+from services.settings import DatabaseSettings, KafkaSettings, SecuritySettings
+from tests.support import infra
+from tests.support.api import bearer, registration_body
+from tests.support.intake import ADMIN_TOKEN, intake_app
+from tests.support.outage import OwnPostgres
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[OwnPostgres]:
+    infra.require(any(Path("/usr/lib/postgresql").glob("*/bin/initdb")), "PostgreSQL server")
+    cluster = OwnPostgres()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert int(response.headers["retry-after"]) > 0
+    assert response.json()["status"] == 503
+
+
+async def test_intake_answers_503_while_postgres_is_down_and_recovers_without_restart(
+    own_postgres: OwnPostgres, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    async with intake_app(
+        kafka_bootstrap=kafka_bootstrap,
+        postgres_server=own_postgres.server,
+        topic_prefix=topic_prefix,
+    ) as intake:
+        partner = await intake.new_partner()
+        before = await intake.register(partner["api_key"], registration_body(name="Before Inc"))
+        assert before.status_code == 202, before.text
+
+        await asyncio.to_thread(own_postgres.stop)
+        during = await intake.register(partner["api_key"], registration_body(name="During Inc"))
+        assert_unavailable(during)
+        read = await intake.client.get(
+            f"/v1/registrations/{before.json()['id']}", headers=bearer(partner["api_key"])
+        )
+        assert_unavailable(read)
+
+        await asyncio.to_thread(own_postgres.start)
+        after = await intake.register(partner["api_key"], registration_body(name="After Inc"))
+        assert after.status_code == 202, after.text
+
+
+@asynccontextmanager
+async def sqlite_intake(
+    url: str, kafka_bootstrap: str, prefix: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    await asyncio.to_thread(migrations.upgrade, "deal_registration", url)
+    settings = RegistrationSettings(
+        log_json=False,
+        database=DatabaseSettings(url=url, sqlite_busy_timeout_seconds=0.5),
+        kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=prefix),
+        security=SecuritySettings(env="test", admin_token=SecretStr(ADMIN_TOKEN)),
+    )
+    app = create_app(settings)
+    async with LifespanManager(app, startup_timeout=90, shutdown_timeout=30):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+            yield client
+
+
+async def test_a_sqlite_write_lock_held_too_long_answers_503_not_500(
+    tmp_path: Path, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    path = tmp_path / "intake.sqlite"
+    async with sqlite_intake(
+        f"sqlite+aiosqlite:///{path}", kafka_bootstrap, topic_prefix
+    ) as client:
+        created = await client.post(
+            "/v1/partners",
+            json={"name": "Northwind", "tier": "gold", "product_lines": ["network-security"]},
+            headers=bearer(ADMIN_TOKEN),
+        )
+        assert created.status_code == 201, created.text
+        key = created.json()["api_key"]
+
+        other_writer = sqlite3.connect(path, isolation_level=None)
+        try:
+            other_writer.execute("BEGIN IMMEDIATE")
+            during = await client.post(
+                "/v1/registrations", json=registration_body(), headers=bearer(key)
+            )
+            assert_unavailable(during)
+        finally:
+            other_writer.rollback()
+            other_writer.close()
+
+        after = await client.post(
+            "/v1/registrations", json=registration_body(), headers=bearer(key)
+        )
+        assert after.status_code == 202, after.text
