@@ -63,6 +63,9 @@ async def test_intake_answers_503_while_postgres_is_down_and_recovers_without_re
             f"/v1/registrations/{before.json()['id']}", headers=bearer(partner["api_key"])
         )
         assert_unavailable(read)
+        readiness = await intake.client.get("/readyz")
+        assert readiness.status_code == 503
+        assert readiness.json()["checks"]["database"]["ok"] is False
 
         await asyncio.to_thread(own_postgres.start)
         after = await intake.register(partner["api_key"], registration_body(name="After Inc"))

@@ -7,6 +7,8 @@ afterwards.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -54,3 +56,49 @@ class OwnPostgres:
             capture_output=True,
             check=True,
         )
+
+
+class TcpForwarder:
+    """A port that refuses connections until :meth:`start`, then pipes them to ``target``.
+
+    Pointed at a real broker it plays a broker that is still coming up: clients bootstrap
+    through it once it listens (and then talk to the broker's advertised address directly).
+    """
+
+    def __init__(self, *, port: int, target: str) -> None:
+        self.port = port
+        host, _, target_port = target.rpartition(":")
+        self._target = (host, int(target_port))
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._pipe, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _pipe(
+        self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter
+    ) -> None:
+        upstream_reader, upstream = await asyncio.open_connection(*self._target)
+        self._writers.update({client, upstream})
+        try:
+            await asyncio.gather(_copy(client_reader, upstream), _copy(upstream_reader, client))
+        finally:
+            for writer in (client, upstream):
+                self._writers.discard(writer)
+                writer.close()
+
+
+async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError):
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+    writer.close()
