@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -31,6 +31,7 @@ from services.kafka.probe import BrokerProbe
 from services.kafka.producer import KafkaEventPublisher
 from services.logging import configure_logging
 from services.outbox import OutboxRelay
+from services.retention import Pruner, PruneRule
 from services.settings import DatabaseSettings, ServiceSettings
 from services.uow import TransactionRunner
 
@@ -100,6 +101,18 @@ class ServiceRuntime:
         if self._stopping:
             return
         self._tasks.append(asyncio.create_task(self._supervise(name, job), name=name))
+
+    def add_retention(self, rules: Sequence[PruneRule]) -> None:
+        """Prune old bookkeeping rows on the ``DEALREG_RETENTION_*`` schedule."""
+        retention = self.settings.retention
+        pruner = Pruner(
+            transactions=self.transactions,
+            clock=self.clock,
+            rules=rules,
+            batch_size=retention.batch_size,
+            interval_seconds=retention.interval_seconds,
+        )
+        self.add_background("retention", pruner.run)
 
     async def start(self) -> None:
         """Return at once; the brokers are reached in the background (see the module doc)."""

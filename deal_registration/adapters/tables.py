@@ -108,6 +108,7 @@ idempotency_keys = Table(
     Column("status_code", Integer, nullable=False),
     Column("response", JSON, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_idempotency_keys_created", "created_at"),  # retention
 )
 
 partner_webhooks = Table(
@@ -138,6 +139,7 @@ webhook_deliveries = Table(
     Column("delivered_at", UtcDateTime(), nullable=True),
     Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
     Index("ix_webhook_deliveries_partner", "partner_id", "created_at"),
+    Index("ix_webhook_deliveries_created", "created_at"),  # retention
 )
 
 outbox = outbox_table(metadata)
