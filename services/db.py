@@ -11,11 +11,14 @@ within seconds (the API answers 503, see ``services.http.problems``) instead of 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -23,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SessionFactory = async_sessionmaker[AsyncSession]
+_READ_ONLY = "dealreg_read_only"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +84,21 @@ def _configure_sqlite(dbapi_connection: Any, busy_timeout_ms: int) -> None:
 
 
 def _begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if connection.get_execution_options().get(_READ_ONLY):
+        connection.exec_driver_sql("BEGIN")  # WAL: a reader never waits for the writer
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@asynccontextmanager
+async def read_only_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for reads that never queues for SQLite's write lock (polls, probes).
+
+    Writing through it on SQLite may fail with "database is locked": read only.
+    """
+    async with engine.connect() as connection:
+        await connection.execution_options(**{_READ_ONLY: True})
+        yield connection
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from schemas.envelope import EventEnvelope, registered_event_types
 from schemas.topics import topic_for
 from services.clock import Clock
+from services.db import read_only_connection
 from services.metrics import OUTBOX_PUBLISHED
 
 log = structlog.get_logger(__name__)
@@ -131,7 +132,7 @@ class OutboxRelay:
         return len(rows)
 
     async def _pending_batch(self) -> Sequence[Row[Any]]:
-        async with self._engine.connect() as connection:
+        async with read_only_connection(self._engine) as connection:
             rows = (
                 await connection.execute(
                     select(self._outbox)

@@ -23,7 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, RetryCallState, wait_exponential
 
 from services.clock import Clock
-from services.db import DatabaseTimeouts, SessionFactory, create_engine, create_session_factory
+from services.db import (
+    DatabaseTimeouts,
+    SessionFactory,
+    create_engine,
+    create_session_factory,
+    read_only_connection,
+)
 from services.http.health import CheckResult, ReadinessCheck
 from services.kafka.admin import ensure_topics
 from services.kafka.consumer import EventHandler, KafkaEventConsumer
@@ -193,7 +199,7 @@ class ServiceRuntime:
 
     async def _database_ready(self) -> CheckResult:
         async with asyncio.timeout(self.settings.health.probe_timeout_seconds):
-            async with self.engine.connect() as connection:
+            async with read_only_connection(self.engine) as connection:
                 await connection.execute(text("SELECT 1"))
         return CheckResult(True, "SELECT 1 answered")
 
@@ -206,7 +212,7 @@ class ServiceRuntime:
     async def _outbox_ready(self) -> CheckResult:
         """Not ready when the oldest unpublished event waited past the threshold."""
         async with asyncio.timeout(self.settings.health.probe_timeout_seconds):
-            async with self.engine.connect() as connection:
+            async with read_only_connection(self.engine) as connection:
                 oldest = (
                     await connection.execute(
                         select(self._outbox.c.created_at)

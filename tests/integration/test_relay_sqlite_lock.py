@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,4 +79,26 @@ async def test_a_write_commits_while_the_relay_waits_for_the_broker(tmp_path: Pa
             )
             assert pending.all() == []
     finally:
+        await engine.dispose()
+
+
+async def test_an_idle_relay_poll_does_not_queue_for_the_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    await asyncio.to_thread(upgrade, "deal_registration", f"sqlite+aiosqlite:///{path}")
+    engine = create_engine(f"sqlite+aiosqlite:///{path}", timeouts=DatabaseTimeouts(sqlite_busy=1))
+    relay = OutboxRelay(
+        engine=engine,
+        outbox=outbox,
+        publisher=StalledBroker(),
+        clock=SystemClock(),
+        poll_interval_seconds=0.05,
+        batch_size=50,
+    )
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # an API transaction in progress
+        assert await relay.relay_once() == 0
+    finally:
+        writer.rollback()
+        writer.close()
         await engine.dispose()
