@@ -100,6 +100,7 @@ class OutboxRelay:
             self.running = True
             try:
                 while True:
+                    await self._confirm_relay_lock(lock_connection)
                     published = await self.relay_once()
                     if published < self._batch_size:
                         await self._sleep_until_woken()
@@ -148,6 +149,13 @@ class OutboxRelay:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), timeout=self._poll_interval)
         self.wake.clear()
+
+    async def _confirm_relay_lock(self, connection: AsyncConnection) -> None:
+        """Fail (so the supervisor restarts the relay and it locks again) if the connection
+        holding the lock died: a PostgreSQL restart releases the lock with the session."""
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("SELECT 1"))
+            await connection.commit()
 
     async def _acquire_relay_lock(self, connection: AsyncConnection) -> None:
         if connection.dialect.name != "postgresql":
