@@ -45,6 +45,8 @@ log = structlog.get_logger(__name__)
 
 # A background job that ran this long before failing starts again from the shortest backoff.
 _HEALTHY_RUN_SECONDS = 60.0
+# Restarts stay frequent enough that a job resumes within seconds of its dependency returning.
+_MAX_RESTART_DELAY_SECONDS = 5.0
 
 
 def database_timeouts(settings: DatabaseSettings) -> DatabaseTimeouts:
@@ -186,7 +188,7 @@ class ServiceRuntime:
                     delay = 0.5
                 log.exception("background task failed; restarting", task=name, delay=delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30)
+                delay = min(delay * 2, _MAX_RESTART_DELAY_SECONDS)
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         """What ``/readyz`` asks: each check answers ``ok`` and a detail for operators."""

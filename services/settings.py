@@ -77,8 +77,10 @@ class RetentionSettings(BaseSettings):
     """How long bookkeeping rows are kept (``DEALREG_RETENTION_*``), pruned in small batches.
 
     Each lifetime covers the window in which its row still matters: an inbox row must outlive
-    any redelivery of its event (relay republish, rebalance, restart), an idempotency record
-    the retry promise of API.md (at least 24 hours).
+    any redelivery of its event (relay republish, rebalance, restart, and a consumer group
+    idle past the brokers' ``offsets.retention.minutes``, 7 days by default, which restarts
+    from the earliest offset), an idempotency record the retry promise of API.md (at least
+    24 hours).
     """
 
     model_config = SettingsConfigDict(env_prefix="DEALREG_RETENTION_", extra="ignore")
