@@ -67,7 +67,7 @@ def check_states(readyz: httpx.Response) -> dict[str, bool]:
     return {name: check["ok"] for name, check in readyz.json()["checks"].items()}
 
 
-async def test_a_service_started_before_its_brokers_answers_and_becomes_ready_when_they_come(
+async def test_a_service_started_before_its_brokers_answers_and_follows_them_up_and_down(
     tmp_path: Path, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     broker = TcpForwarder(port=free_port(), target=kafka_bootstrap)
@@ -104,6 +104,13 @@ async def test_a_service_started_before_its_brokers_answers_and_becomes_ready_wh
                 lambda found: any(e.subject == created.json()["id"] for e in found),
             )
             assert [e.subject for e in events] == [created.json()["id"]]
+
+            await broker.stop()
+            gone = await eventually(
+                lambda: client.get("/readyz"), lambda r: r.status_code == 503, within=30
+            )
+            assert check_states(gone)["kafka"] is False
+            assert (await client.get("/healthz")).status_code == 200
         finally:
             await broker.stop()
 
