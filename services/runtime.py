@@ -227,7 +227,12 @@ class ServiceRuntime:
         threshold = self.settings.outbox.max_unpublished_age_seconds
         return CheckResult(
             age <= threshold,
-            {"oldest_unpublished_age_seconds": round(age, 3), "max_age_seconds": threshold},
+            {
+                "oldest_unpublished_age_seconds": round(age, 3),
+                "max_age_seconds": threshold,
+                # False on a standby instance too (another instance's relay holds the lock).
+                "relay_running": self.relay.running,
+            },
         )
 
     async def _consumers_ready(self) -> CheckResult:
