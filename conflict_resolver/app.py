@@ -26,6 +26,7 @@ from schemas.topics import PRINCIPALS, REGISTRATIONS
 from services.clock import Clock, SystemClock
 from services.http.app import build_api
 from services.principals import principal_handlers
+from services.retention import bookkeeping_rules
 from services.runtime import ServiceRuntime
 
 
@@ -79,6 +80,7 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
         app.state.runtime = runtime
         await runtime.start()
         resolver_wiring.add_background_jobs(runtime, ctx, resolved)
+        runtime.add_retention(bookkeeping_rules(resolved.retention, inbox=inbox, outbox=outbox))
         runtime.add_background("conflict-live-feed", queue_feed.run)
         runtime.add_background(
             "conflict-sla",

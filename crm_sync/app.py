@@ -7,6 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -29,7 +30,9 @@ from schemas.topics import DEAD_LETTERS, DECISIONS, PRINCIPALS, REGISTRATIONS
 from services.clock import Clock, SystemClock
 from services.http.app import build_api
 from services.principals import OpsAuthenticator, principal_handlers
+from services.retention import PruneRule, bookkeeping_rules
 from services.runtime import ServiceRuntime
+from services.settings import RetentionSettings
 
 log = structlog.get_logger(__name__)
 
@@ -103,6 +106,7 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
         app.state.runtime = runtime
         app.state.reconcile_now = asyncio.Event()
         await runtime.start()
+        runtime.add_retention(retention_rules(resolved.retention))
         if connector is not None:
             runtime.add_background("crm-pusher", _pusher(ctx, connector))
             runtime.add_background(
@@ -121,6 +125,29 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
         lifespan=lifespan,
         routers=[router],
     )
+
+
+# The inbox consumer under which crm_sync.inbound records the keys of CRM webhooks it applied.
+CRM_WEBHOOK_DEDUP_CONSUMER = "crm_sync.webhooks"
+
+
+def retention_rules(retention: RetentionSettings) -> list[PruneRule]:
+    """Inbox and outbox, with the CRM webhook de-duplication rows on a window of their own."""
+    return [
+        *bookkeeping_rules(
+            retention,
+            inbox=inbox,
+            outbox=outbox,
+            inbox_only=inbox.c.consumer != CRM_WEBHOOK_DEDUP_CONSUMER,
+        ),
+        PruneRule(
+            name="crm_webhook_dedup",
+            table=inbox,
+            timestamp=inbox.c.processed_at,
+            keep_for=timedelta(days=retention.crm_webhook_dedup_days),
+            only=inbox.c.consumer == CRM_WEBHOOK_DEDUP_CONSUMER,
+        ),
+    ]
 
 
 def _pusher(ctx: Context, connector: CrmConnector) -> Callable[[], Awaitable[None]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -12,7 +11,7 @@ from fastapi import FastAPI
 
 from deal_registration import handlers, openapi
 from deal_registration.adapters.rate_limit import RateLimiter
-from deal_registration.adapters.tables import inbox, outbox
+from deal_registration.adapters.tables import idempotency_keys, inbox, outbox, webhook_deliveries
 from deal_registration.api.routes import router
 from deal_registration.settings import RegistrationSettings
 from deal_registration.webhooks import SecretBox, WebhookDispatcher, WebhookSetup
@@ -29,7 +28,9 @@ from schemas.registration import (
 from services.clock import Clock, SystemClock
 from services.events import Subscriptions, UnitOfWork
 from services.http.app import build_api
+from services.retention import PruneRule, bookkeeping_rules
 from services.runtime import ServiceRuntime
+from services.settings import RetentionSettings
 
 DESCRIPTION = """Partner-facing registration intake for PRM frontends (partner portals).
 
@@ -81,7 +82,7 @@ def create_app(
         app.state.runtime = runtime
         await runtime.start()
         runtime.add_background("webhook-dispatcher", dispatcher.run)
-        runtime.add_background("idempotency-purge", lambda: _purge_hourly(ctx))
+        runtime.add_retention(retention_rules(resolved.retention))
         try:
             yield
         finally:
@@ -145,7 +146,22 @@ def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
     return [decisions, crm_changes]
 
 
-async def _purge_hourly(ctx: handlers.Context) -> None:
-    while True:
-        await handlers.purge_idempotency_keys(ctx)
-        await asyncio.sleep(3600)
+def retention_rules(retention: RetentionSettings) -> list[PruneRule]:
+    """Inbox, outbox, idempotency records (API.md: honoured 24 hours at least) and finished
+    webhook deliveries (a pending one is never pruned)."""
+    return [
+        *bookkeeping_rules(retention, inbox=inbox, outbox=outbox),
+        PruneRule(
+            name="idempotency_keys",
+            table=idempotency_keys,
+            timestamp=idempotency_keys.c.created_at,
+            keep_for=timedelta(hours=retention.idempotency_hours),
+        ),
+        PruneRule(
+            name="webhook_deliveries",
+            table=webhook_deliveries,
+            timestamp=webhook_deliveries.c.created_at,
+            keep_for=timedelta(days=retention.webhook_deliveries_days),
+            only=webhook_deliveries.c.state != "pending",
+        ),
+    ]

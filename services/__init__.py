@@ -6,9 +6,11 @@
 - ``outbox`` / ``inbox``: never dual-write. Events commit with the state change that caused
   them and are relayed to Kafka afterwards; a consumer records each event it applied in the
   same transaction as its effects.
+- ``retention``: prunes old inbox, outbox and other bookkeeping rows on a schedule.
 - ``kafka``: the idempotent producer, at-least-once consumers with a dead-letter topic, and
   topic creation.
-- ``http``: problem+json errors, health/readiness/metrics, bearer-token helpers.
+- ``http``: problem+json errors (a database away is 503 + Retry-After), health/readiness/
+  metrics, bearer-token helpers.
 - ``logging``: structured JSON logs carrying the correlation id.
 - ``runtime``: wires those into one FastAPI lifespan per process.
 """

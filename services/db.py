@@ -2,14 +2,23 @@
 
 SQLite (aiosqlite) is the embedded default for local runs; PostgreSQL (asyncpg) runs CI and
 production. Each service owns one database and never reads another's.
+
+Every wait has a bound (:class:`DatabaseTimeouts`): connecting, borrowing a pooled connection,
+a statement, a SQLite writer queueing for the lock. While the database is away a request fails
+within seconds (the API answers 503, see ``services.http.problems``) instead of hanging, and
+``pool_pre_ping`` replaces dead pooled connections when it returns, so no restart is needed.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -17,32 +26,79 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SessionFactory = async_sessionmaker[AsyncSession]
+_READ_ONLY = "dealreg_read_only"
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+@dataclass(frozen=True, kw_only=True)
+class DatabaseTimeouts:
+    """Upper bounds, in seconds, on every wait for the database."""
+
+    connect: float = 5.0
+    pool: float = 5.0
+    statement: float | None = 15.0  # None for migrations, whose statements may be long
+    sqlite_busy: float = 10.0
+
+
+def create_engine(
+    url: str, *, echo: bool = False, timeouts: DatabaseTimeouts | None = None
+) -> AsyncEngine:
     """Create the engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+    limits = timeouts or DatabaseTimeouts()
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
-        event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        engine = create_async_engine(
+            url, echo=echo, connect_args={"timeout": limits.sqlite_busy}, pool_timeout=limits.pool
+        )
+        busy_ms = int(limits.sqlite_busy * 1000)
+        event.listen(
+            engine.sync_engine,
+            "connect",
+            lambda dbapi_connection, _record: _configure_sqlite(dbapi_connection, busy_ms),
+        )
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    connect_args: dict[str, float] = {"timeout": limits.connect}
+    if limits.statement is not None:
+        connect_args["command_timeout"] = limits.statement
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_timeout=limits.pool,
+        connect_args=connect_args,
+    )
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+def _configure_sqlite(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     # The driver's own transaction handling would start transactions lazily and deferred;
     # we start them ourselves (see _begin_immediate) so concurrent writers queue instead of
-    # failing with "database is locked" on upgrade from read to write.
+    # failing with "database is locked" on upgrade from read to write. A writer queues for at
+    # most the busy timeout; past it the API answers 503 (the lock is held for milliseconds).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
     cursor.close()
 
 
 def _begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if connection.get_execution_options().get(_READ_ONLY):
+        connection.exec_driver_sql("BEGIN")  # WAL: a reader never waits for the writer
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@asynccontextmanager
+async def read_only_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for reads that never queues for SQLite's write lock (polls, probes).
+
+    Writing through it on SQLite may fail with "database is locked": read only.
+    """
+    async with engine.connect() as connection:
+        await connection.execution_options(**{_READ_ONLY: True})
+        yield connection
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -16,7 +16,7 @@ from alembic.config import Config
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
-from services.db import create_engine
+from services.db import DatabaseTimeouts, create_engine
 from services.tables import UtcDateTime
 
 SERVICES = ("deal_registration", "conflict_resolver", "crm_sync")
@@ -48,7 +48,7 @@ def run_env(metadata: MetaData) -> None:
 
 
 async def _run_online(url: str, metadata: MetaData) -> None:
-    engine = create_engine(url)
+    engine = create_engine(url, timeouts=DatabaseTimeouts(statement=None))
     async with engine.connect() as connection:
         await connection.run_sync(_run_migrations, metadata)
         await connection.commit()

@@ -3,7 +3,8 @@
 A handler calls :func:`stage_events` inside its transaction. After commit, the
 :class:`OutboxRelay` publishes pending rows in id order and marks them published. A crash
 between the broker's acknowledgement and the mark republishes the same event (same id) by
-design: consumers deduplicate through their inbox.
+design: consumers deduplicate through their inbox. No transaction stays open while the relay
+waits for the broker.
 
 Only one relay is active per service database: on PostgreSQL it holds an advisory lock for as
 long as it runs; SQLite is single-process (the embedded development mode).
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from schemas.envelope import EventEnvelope, registered_event_types
 from schemas.topics import topic_for
 from services.clock import Clock
+from services.db import read_only_connection
 from services.metrics import OUTBOX_PUBLISHED
 
 log = structlog.get_logger(__name__)
@@ -98,6 +100,7 @@ class OutboxRelay:
             self.running = True
             try:
                 while True:
+                    await self._confirm_relay_lock(lock_connection)
                     published = await self.relay_once()
                     if published < self._batch_size:
                         await self._sleep_until_woken()
@@ -105,8 +108,32 @@ class OutboxRelay:
                 self.running = False
 
     async def relay_once(self) -> int:
-        """Publish one batch of pending events; returns how many were published."""
+        """Publish one batch of pending events; returns how many were published.
+
+        Three steps, so no transaction is open while Kafka is slow or away (on SQLite an open
+        transaction holds the one write lock, and every API write would queue behind the send):
+        read a batch, publish it, mark it published. A crash between the last two republishes
+        the batch with the same event ids, which consumers' inboxes drop.
+        """
+        rows = await self._pending_batch()
+        if not rows:
+            return 0
+        by_topic: dict[str, list[EventEnvelope[Any]]] = defaultdict(list)
+        for row in rows:
+            by_topic[row.topic].append(envelope_from_row(row))
+        for topic, envelopes in by_topic.items():
+            await self._publisher.publish(topic, envelopes)
+            OUTBOX_PUBLISHED.labels(topic=topic).inc(len(envelopes))
         async with self._engine.begin() as connection:
+            await connection.execute(
+                update(self._outbox)
+                .where(self._outbox.c.id.in_([row.id for row in rows]))
+                .values(published_at=self._clock.now())
+            )
+        return len(rows)
+
+    async def _pending_batch(self) -> Sequence[Row[Any]]:
+        async with read_only_connection(self._engine) as connection:
             rows = (
                 await connection.execute(
                     select(self._outbox)
@@ -115,25 +142,20 @@ class OutboxRelay:
                     .limit(self._batch_size)
                 )
             ).all()
-            if not rows:
-                return 0
-            by_topic: dict[str, list[EventEnvelope[Any]]] = defaultdict(list)
-            for row in rows:
-                by_topic[row.topic].append(envelope_from_row(row))
-            for topic, envelopes in by_topic.items():
-                await self._publisher.publish(topic, envelopes)
-                OUTBOX_PUBLISHED.labels(topic=topic).inc(len(envelopes))
-            await connection.execute(
-                update(self._outbox)
-                .where(self._outbox.c.id.in_([row.id for row in rows]))
-                .values(published_at=self._clock.now())
-            )
-            return len(rows)
+            await connection.rollback()
+        return rows
 
     async def _sleep_until_woken(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), timeout=self._poll_interval)
         self.wake.clear()
+
+    async def _confirm_relay_lock(self, connection: AsyncConnection) -> None:
+        """Fail (so the supervisor restarts the relay and it locks again) if the connection
+        holding the lock died: a PostgreSQL restart releases the lock with the session."""
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("SELECT 1"))
+            await connection.commit()
 
     async def _acquire_relay_lock(self, connection: AsyncConnection) -> None:
         if connection.dialect.name != "postgresql":

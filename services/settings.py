@@ -53,6 +53,16 @@ class DatabaseSettings(BaseSettings):
 
     url: str = Field(description="SQLAlchemy async URL (sqlite+aiosqlite or postgresql+asyncpg).")
     echo: bool = False
+    connect_timeout_seconds: float = Field(default=5, gt=0, description="Opening a connection.")
+    pool_timeout_seconds: float = Field(
+        default=5, gt=0, description="Waiting for a free pooled connection."
+    )
+    statement_timeout_seconds: float = Field(
+        default=15, gt=0, description="One statement (PostgreSQL), past which it is cancelled."
+    )
+    sqlite_busy_timeout_seconds: float = Field(
+        default=10, gt=0, description="A SQLite writer queueing for the write lock."
+    )
 
 
 class OutboxSettings(BaseSettings):
@@ -60,6 +70,45 @@ class OutboxSettings(BaseSettings):
 
     poll_interval_seconds: float = Field(default=0.2, gt=0)
     batch_size: int = Field(default=200, ge=1)
+    max_unpublished_age_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="Not ready when the oldest unpublished event has waited longer than this.",
+    )
+
+
+class HealthSettings(BaseSettings):
+    """Bounds of the ``/readyz`` probes (``DEALREG_HEALTH_*``): a fault shows within seconds."""
+
+    model_config = SettingsConfigDict(env_prefix="DEALREG_HEALTH_", extra="ignore")
+
+    probe_timeout_seconds: float = Field(
+        default=2, gt=0, description="Each probe (SELECT 1, the brokers' metadata) at most."
+    )
+    kafka_cache_seconds: float = Field(
+        default=1.5, ge=0, description="How long one answer of the broker probe is reused."
+    )
+
+
+class RetentionSettings(BaseSettings):
+    """How long bookkeeping rows are kept (``DEALREG_RETENTION_*``), pruned in small batches.
+
+    Each lifetime covers the window in which its row still matters: an inbox row must outlive
+    any redelivery of its event (relay republish, rebalance, restart, and a consumer group
+    idle past the brokers' ``offsets.retention.minutes``, 7 days by default, which restarts
+    from the earliest offset), an idempotency record the retry promise of API.md (at least
+    24 hours).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DEALREG_RETENTION_", extra="ignore")
+
+    interval_seconds: float = Field(default=3600, gt=0, description="Between two prune runs.")
+    batch_size: int = Field(default=500, ge=1, description="Rows deleted per transaction.")
+    inbox_days: float = Field(default=14, ge=1)
+    outbox_published_days: float = Field(default=7, ge=1)
+    idempotency_hours: float = Field(default=48, ge=24)
+    webhook_deliveries_days: float = Field(default=30, ge=1)
+    crm_webhook_dedup_days: float = Field(default=14, ge=1)
 
 
 class SecuritySettings(BaseSettings):
@@ -88,3 +137,5 @@ class ServiceSettings(BaseSettings):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)

@@ -74,6 +74,7 @@ def outbox_table(metadata: MetaData) -> Table:
             postgresql_where=text("published_at IS NULL"),
             sqlite_where=text("published_at IS NULL"),
         ),
+        Index("ix_outbox_published_at", "published_at"),  # retention finds old published rows
     )
 
 
@@ -86,4 +87,5 @@ def inbox_table(metadata: MetaData) -> Table:
         Column("event_id", String(64), primary_key=True),
         Column("event_type", String(200), nullable=False),
         Column("processed_at", UtcDateTime(), nullable=False),
+        Index("ix_inbox_processed_at", "processed_at"),  # retention finds old rows
     )

@@ -207,13 +207,6 @@ async def complete_idempotency_key(
     )
 
 
-async def purge_idempotency_keys(session: AsyncSession, *, older_than: datetime) -> int:
-    result = await session.execute(
-        delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
 async def get_api_key(session: AsyncSession, key_id: str) -> RowMapping | None:
     return (
         (await session.execute(select(api_keys).where(api_keys.c.id == key_id))).mappings().first()

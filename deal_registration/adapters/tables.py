@@ -108,6 +108,7 @@ idempotency_keys = Table(
     Column("status_code", Integer, nullable=False),
     Column("response", JSON, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_idempotency_keys_created", "created_at"),  # retention
 )
 
 partner_webhooks = Table(
@@ -146,6 +147,7 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
     Index("ix_webhook_deliveries_leased", "partner_id", "leased_until"),
     Index("ix_webhook_deliveries_partner", "partner_id", "created_at"),
+    Index("ix_webhook_deliveries_created", "created_at"),  # retention
 )
 
 outbox = outbox_table(metadata)

@@ -32,7 +32,6 @@ from deal_registration.handlers.context import (
     Principal,
 )
 from deal_registration.handlers.from_events import apply_crm_change, apply_decision
-from deal_registration.handlers.idempotency import purge_idempotency_keys
 from deal_registration.handlers.partners import (
     create_ops_user,
     create_partner,
@@ -75,7 +74,6 @@ __all__ = [
     "issue_partner_key",
     "list_partner_keys",
     "list_registrations",
-    "purge_idempotency_keys",
     "put_webhook",
     "registration_history",
     "registration_problems",

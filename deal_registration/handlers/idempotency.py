@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -14,8 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from deal_registration.adapters import repository as repo
 from deal_registration.handlers.context import Context, Principal, Response
 from services.http.problems import ProblemError
-
-IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=48)  # promised: at least 24 hours
 
 
 def request_fingerprint(method: str, path: str, body: dict[str, Any] | None) -> str:
@@ -82,11 +79,3 @@ async def _replay(
             errors=[{"field": "header.idempotency-key", "message": "was used for another request"}],
         )
     return int(stored["status_code"]), dict(stored["response"])
-
-
-async def purge_idempotency_keys(ctx: Context) -> int:
-    """Forget keys older than the lifetime (48 hours; the promise is at least 24)."""
-    async with ctx.transactions.transaction() as session:
-        return await repo.purge_idempotency_keys(
-            session, older_than=ctx.clock.now() - IDEMPOTENCY_KEY_LIFETIME
-        )

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from starlette.datastructures import Headers
@@ -133,14 +132,11 @@ def build_api(
 def _late_health_router(app: FastAPI) -> APIRouter:
     """Readiness checks exist only once the lifespan built the runtime; look them up late."""
 
-    async def check(name: str) -> bool:
-        checks: dict[str, Any] = app.state.runtime.readiness_checks()
-        return bool(await checks[name]())
+    def checks() -> Mapping[str, ReadinessCheck]:
+        runtime = getattr(app.state, "runtime", None)
+        if runtime is None:
+            return {}
+        named: Mapping[str, ReadinessCheck] = runtime.readiness_checks()
+        return named
 
-    def named(name: str) -> ReadinessCheck:
-        async def run() -> bool:
-            return await check(name)
-
-        return run
-
-    return health_router({name: named(name) for name in ("database", "kafka", "consumers")})
+    return health_router(checks)

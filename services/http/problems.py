@@ -3,7 +3,9 @@
 Validation errors carry ``errors: [{field, message}]`` naming each bad field with a dotted path
 into the body (``customer.country``), a header (``header.idempotency-key``) or the query.
 No stack trace ever reaches a caller: unexpected errors become a bare 500 problem and are
-logged with the correlation id.
+logged with the correlation id. A database that cannot be reached (down, restarting, out of
+connections, a SQLite write lock held too long) is not a bug: it answers 503 with
+``Retry-After`` so clients back off and retry, and the next request after it returns succeeds.
 """
 
 from __future__ import annotations
@@ -12,14 +14,20 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+# SQLite reports both "the database is busy" and programming errors as OperationalError; only
+# these messages mean the database is (for now) unavailable rather than the query wrong.
+_SQLITE_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o")
 log = structlog.get_logger(__name__)
 
 
@@ -99,6 +107,38 @@ def allowed_methods(request: Request) -> list[str]:
     return allowed
 
 
+def is_database_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot be reached now (as opposed to a bug)."""
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated or isinstance(error, sa_exc.InterfaceError):
+            return True
+        if isinstance(error, sa_exc.OperationalError):
+            if type(error.orig).__module__.startswith("sqlite3"):
+                return any(part in str(error.orig).lower() for part in _SQLITE_UNAVAILABLE)
+            return True
+        driver_error = error.orig.__cause__ if error.orig is not None else None
+        return driver_error is not None and is_database_unavailable(driver_error)
+    return isinstance(
+        error,
+        sa_exc.TimeoutError  # no pooled connection came free in time
+        | OSError  # refused, reset, unreachable; includes TimeoutError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.TooManyConnectionsError
+        | asyncpg.AdminShutdownError
+        | asyncpg.QueryCanceledError,
+    )
+
+
+def unavailable_response() -> JSONResponse:
+    return problem_response(
+        503,
+        "The service's database is unavailable; retry after the given number of seconds.",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Map every error FastAPI or our code raises to problem+json."""
 
@@ -130,7 +170,29 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(allowed_methods(request))
         return problem_response(error.status_code, str(error.detail), headers=headers)
 
+    async def _maybe_unavailable(_request: Request, error: Exception) -> JSONResponse:
+        if is_database_unavailable(error):
+            log.warning("database unavailable", error=repr(error))
+            return unavailable_response()
+        return _internal_error(error)
+
+    # Registered by class (not only under Exception) so Starlette answers them inside the
+    # app instead of re-raising them to the server after the response.
+    for error_class in (
+        sa_exc.SQLAlchemyError,
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+    ):
+        app.add_exception_handler(error_class, _maybe_unavailable)
+
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, _error: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return problem_response(500, "An unexpected error occurred; it has been logged.")
+    async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
+        if is_database_unavailable(error):
+            return unavailable_response()
+        return _internal_error(error)
+
+
+def _internal_error(error: Exception) -> JSONResponse:
+    log.error("unhandled error", exc_info=error)
+    return problem_response(500, "An unexpected error occurred; it has been logged.")

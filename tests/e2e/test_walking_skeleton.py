@@ -65,6 +65,11 @@ def test_every_service_reports_health_readiness_and_metrics(stack: ServiceStack)
     for service in ("deal_registration", "conflict_resolver", "crm_sync"):
         assert httpx.get(f"{stack.url(service)}/healthz").json() == {"status": "ok"}
         ready = httpx.get(f"{stack.url(service)}/readyz").json()
-        assert ready["checks"] == {"database": True, "kafka": True, "consumers": True}
+        assert {name: check["ok"] for name, check in ready["checks"].items()} == {
+            "database": True,
+            "kafka": True,
+            "outbox": True,
+            "consumers": True,
+        }
         metrics = httpx.get(f"{stack.url(service)}/metrics")
         assert "dealreg_events_consumed_total" in metrics.text

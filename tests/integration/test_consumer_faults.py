@@ -134,7 +134,7 @@ async def test_bad_data_goes_to_dead_letters_and_its_partition_moves_on(kafka: B
         ("0", "MalformedEventError"),
         ("1", "MalformedEventError"),
         ("2", "UnknownEventError"),
-        ("3", "UnknownEventError"),
+        ("3", "UnsupportedVersionError"),
         ("4", "PoisonEventError"),
         ("5", "ValidationError"),
     ]

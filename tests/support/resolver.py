@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conflict_resolver import handlers
@@ -105,12 +106,13 @@ def envelope_of(payload: EventPayload, *, key: str, subject: str) -> EventEnvelo
 
 
 async def with_retries(call: Any, attempts: int = 20) -> None:
-    """What the consumer does: a transaction that lost a race (key, deadlock) is retried."""
+    """What the consumer does: a transaction that lost a race (key, deadlock) or waited too
+    long for a pooled connection (a hundred at once on a pool of twenty) is retried."""
     for attempt in range(attempts):
         try:
             await call()
             return
-        except (IntegrityError, DBAPIError):
+        except (IntegrityError, DBAPIError, PoolTimeoutError):
             if attempt == attempts - 1:
                 raise
 

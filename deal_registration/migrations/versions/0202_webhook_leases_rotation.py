@@ -1,7 +1,7 @@
 """webhook delivery leases, secret rotation with overlap, secrets encrypted at rest
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0202
+Revises: 0201
 Create Date: 2026-12-02 10:30:00
 
 """
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | Sequence[str] | None = "0002"
+revision: str = "0202"
+down_revision: str | Sequence[str] | None = "0201"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,34 @@
+"""indexes the retention pruner finds old rows by
+
+Revision ID: 0201
+Revises: 0002
+Create Date: 2026-12-02 10:30:00
+
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision: str = "0201"
+down_revision: str | Sequence[str] | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+INDEXES = [
+    ("ix_inbox_processed_at", "inbox", ["processed_at"]),
+    ("ix_outbox_published_at", "outbox", ["published_at"]),
+    ("ix_idempotency_keys_created", "idempotency_keys", ["created_at"]),
+    ("ix_webhook_deliveries_created", "webhook_deliveries", ["created_at"]),
+]
+
+
+def upgrade() -> None:
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns, unique=False)
+
+
+def downgrade() -> None:
+    for name, table, _columns in reversed(INDEXES):
+        op.drop_index(name, table_name=table)
