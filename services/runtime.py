@@ -133,7 +133,12 @@ class ServiceRuntime:
         ):
             with attempt:
                 if kafka.create_topics:
-                    await ensure_topics(kafka.bootstrap_servers, prefix=kafka.topic_prefix)
+                    await ensure_topics(
+                        kafka.bootstrap_servers,
+                        prefix=kafka.topic_prefix,
+                        replication_factor=kafka.replication_factor,
+                        min_insync_replicas=kafka.min_insync_replicas,
+                    )
                 await self.publisher.start()
         self.kafka_connected = True
         log.info("connected to the brokers; starting the outbox relay and the consumers")
@@ -243,10 +248,7 @@ class ServiceRuntime:
         for group_id, _topics, _handlers in self._consumer_specs:
             consumer = self.consumers.get(group_id)
             running = consumer is not None and bool(consumer.running)
-            # TODO(lead): call consumer.paused_partitions() directly once the consumer rewrite
-            # (which adds it) is merged; getattr keeps this branch working before that.
-            paused_partitions = getattr(consumer, "paused_partitions", None)
-            paused: dict[str, str] = paused_partitions() if callable(paused_partitions) else {}
+            paused = consumer.paused_partitions() if consumer is not None else {}
             details[group_id] = {"running": running, "paused": paused}
             ready = ready and running and not paused
         return CheckResult(ready, details)

@@ -252,6 +252,7 @@ def _source_order(letter: DeadLetter) -> tuple[str, int, int, int, int]:
 
 async def read_topic(bootstrap_servers: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record on ``topic`` up to its current end, without joining a consumer group."""
+    await _require_topic(bootstrap_servers, topic)
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap_servers,
@@ -273,6 +274,21 @@ async def read_topic(bootstrap_servers: str, topic: str) -> list[ConsumerRecord[
         return sorted(records, key=lambda record: (record.partition, record.offset))
     finally:
         await consumer.stop()
+
+
+class NoSuchTopicError(LookupError):
+    """The topic does not exist (a wrong prefix or broker, or topics never created)."""
+
+
+async def _require_topic(bootstrap_servers: str, topic: str) -> None:
+    """Fail at once on a missing topic (subscribing to one waits for it for a long while)."""
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+    await probe.start()
+    try:
+        if topic not in await probe.topics():
+            raise NoSuchTopicError(f"no topic {topic!r} on {bootstrap_servers}")
+    finally:
+        await probe.stop()
 
 
 def _text(raw: bytes | None) -> str | None:

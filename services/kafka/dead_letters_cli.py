@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import re
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from services.kafka.dead_letters import (
     DeadLetter,
     DeadLetterFilter,
+    NoSuchTopicError,
     list_dead_letters,
     replay_dead_letters,
     show_dead_letter,
@@ -35,7 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "replay" and not (args.coordinates or _has_filter(args)):
         _parser().error("replay needs PARTITION:OFFSET or at least one filter")
-    result: int = asyncio.run(_COMMANDS[args.command](args))
+    try:
+        result: int = asyncio.run(_COMMANDS[args.command](args))
+    except NoSuchTopicError as error:
+        print(f"{error} (check --bootstrap and --prefix)", file=sys.stderr)
+        return NOTHING_MATCHED
     return result
 
 

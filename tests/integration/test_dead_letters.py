@@ -141,6 +141,10 @@ async def test_the_command_line_lists_shows_and_replays_with_exit_codes(
     assert await cli(kafka, "list", "--json") == 0
     assert [row["event_id"] for row in json.loads(capsys.readouterr().out)] == ["e-1"]
 
+    no_topic = ["list", "--bootstrap", kafka.bootstrap, "--prefix", "no-such-stack."]
+    assert await asyncio.to_thread(main, no_topic) == 1
+    assert "no topic" in capsys.readouterr().err
+
     for usage_error in (["replay"], ["show", "nowhere"], ["list", "--since", "yesterday"]):
         with pytest.raises(SystemExit) as exited:
             await cli(kafka, *usage_error)
