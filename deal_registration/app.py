@@ -119,11 +119,7 @@ def add_consumers(runtime: ServiceRuntime, ctx: handlers.Context) -> None:
         transactions=ctx.transactions, clock=ctx.clock, inbox=inbox, emitter=handlers.EMITTER
     )
     for subscription in subscriptions(unit):
-        runtime.add_consumer(
-            group_id=subscription.consumer,
-            topics=subscription.topics,
-            handlers=subscription.handlers(),
-        )
+        runtime.subscribe(subscription)
 
 
 def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:

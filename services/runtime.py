@@ -30,6 +30,7 @@ from services.db import (
     create_session_factory,
     read_only_connection,
 )
+from services.events import Subscriptions
 from services.http.health import CheckResult, ReadinessCheck
 from services.kafka.admin import ensure_topics
 from services.kafka.consumer import EventHandler, KafkaEventConsumer
@@ -103,6 +104,14 @@ class ServiceRuntime:
         self, *, group_id: str, topics: list[str], handlers: Mapping[str, EventHandler]
     ) -> None:
         self._consumer_specs.append((group_id, topics, handlers))
+
+    def subscribe(self, subscriptions: Subscriptions) -> None:
+        """One consumer group for a typed subscription block (``services.events``)."""
+        self.add_consumer(
+            group_id=subscriptions.consumer,
+            topics=subscriptions.topics,
+            handlers=subscriptions.handlers(),
+        )
 
     def add_background(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
         """Run ``job`` for the life of the process, restarting it if it fails."""
