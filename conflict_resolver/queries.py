@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conflict_resolver.adapters import policy_store
 from conflict_resolver.adapters.tables import claims
 from conflict_resolver.domain.policy import Policy
+from conflict_resolver.domain.protection import submission_of
 from conflict_resolver.domain.replay import PastRegistration, replay
-from conflict_resolver.handlers import submission_of
 from schemas.registration import RegistrationSubmitted
 
 # Statuses that end a protection at a known time (expiry is simulated instead).

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy import Table, and_, delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
 
 from conflict_resolver.adapters.policy_store import HouseAccountList
 from conflict_resolver.adapters.tables import (
@@ -26,6 +28,7 @@ from conflict_resolver.adapters.tables import (
     incumbents,
     protections,
 )
+from conflict_resolver.domain import protection
 from conflict_resolver.domain.matching import (
     CandidateIndex,
     CustomerProfile,
@@ -54,20 +57,30 @@ from services.db import dialect_name
 _LIVE_STATUSES = ("approved", "pending_review", "rejected", "won")
 
 
+def upsert(
+    session: AsyncSession,
+    table: Table,
+    *,
+    values: dict[str, Any],
+    index_elements: list[str],
+    update_columns: list[str],
+) -> Insert:
+    """``INSERT ... ON CONFLICT DO UPDATE`` in the session's dialect (PostgreSQL or SQLite)."""
+    dialect: Any = postgresql if dialect_name(session) == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values)
+    return statement.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=index_elements,
+        set_={column: statement.excluded[column] for column in update_columns},
+    )
+
+
 def customer_keys(customer: NormalisedCustomer) -> list[str]:
     """The blocking keys a customer is filed and locked under."""
     return blocking_keys(customer)
 
 
 def normalised(customer: CustomerData | dict[str, Any]) -> NormalisedCustomer:
-    data = customer if isinstance(customer, dict) else customer.model_dump()
-    return _normalised(data["name"], data.get("domain"), data.get("country"))
-
-
-@functools.lru_cache(maxsize=100_000)
-def _normalised(name: str, domain: str | None, country: str | None) -> NormalisedCustomer:
-    """Candidates are scored again and again: normalise each spelling once per process."""
-    return normalise_customer(CustomerProfile(name=name, domain=domain, country=country))
+    return protection.normalised(customer)
 
 
 async def lock_keys(session: AsyncSession, keys: Iterable[str], product_line: str) -> None:
@@ -132,12 +145,9 @@ async def gather(
         direct_opportunity=await _direct_opportunity(session, account_keys, line),
         incumbent=await _incumbent(session, same_keys, line),
     )
-    stale = tuple(
-        m.registration_id
-        for m in matches
-        if m.state == "protected" and m.expires_at is not None and m.expires_at <= now
+    return Gathered(
+        situation=situation, keys=keys, stale_holders=protection.stale_holders(matches, now)
     )
-    return Gathered(situation=situation, keys=keys, stale_holders=stale)
 
 
 async def _scored_candidates(
@@ -371,8 +381,37 @@ async def claim_row(
     return None if row is None else dict(row)
 
 
-async def protection_of(session: AsyncSession, registration_id: str) -> dict[str, Any] | None:
+async def insert_claim(
+    session: AsyncSession,
+    submitted: RegistrationSubmitted,
+    *,
+    protection_key: str,
+    correlation_id: str,
+) -> None:
+    """The resolver's record of a registration, before its decision is applied."""
+    await session.execute(
+        insert(claims).values(
+            registration_id=submitted.registration_id,
+            submission_seq=submitted.submission_seq,
+            partner_id=submitted.partner.id,
+            account_key=submitted.account_key,
+            product_line=submitted.product_line,
+            submitted=submitted.model_dump(mode="json"),
+            status="submitted",
+            correlation_id=correlation_id,
+            protection_key=protection_key,
+            waitlisted=False,
+            extension_count=0,
+        )
+    )
+
+
+async def protection_of(
+    session: AsyncSession, registration_id: str, *, for_update: bool = False
+) -> dict[str, Any] | None:
     query = select(protections).where(protections.c.registration_id == registration_id)
+    if for_update and dialect_name(session) == "postgresql":
+        query = query.with_for_update()
     row = (await session.execute(query)).mappings().first()
     return None if row is None else dict(row)
 
