@@ -27,10 +27,12 @@ Rules of engagement written here, in DOMAIN.md's words:
 """
 
 from conflict_resolver.domain.protection.decisions import (
+    WaitlistMove,
     WaitlistStep,
     leaves_waitlist,
     record_decision,
     summary_of,
+    waitlist_move,
     waitlist_step,
 )
 from conflict_resolver.domain.protection.endings import (
@@ -91,6 +93,7 @@ __all__ = [
     "ProtectionMove",
     "ProtectionWrite",
     "ReviewSituation",
+    "WaitlistMove",
     "WaitlistStep",
     "WaitlistToMove",
     "approval_refusal",
@@ -108,6 +111,7 @@ __all__ = [
     "stale_holders",
     "submission_of",
     "summary_of",
+    "waitlist_move",
     "waitlist_step",
     "withdraw",
 ]

@@ -188,8 +188,32 @@ def leaves_waitlist(submission: Submission, *, now: datetime) -> bool:
 
 
 @dataclass(frozen=True)
+class WaitlistMove:
+    """What re-evaluating the head of the waitlist means for it and the walk."""
+
+    stays_waiting: bool  # still blocked: it stays first in line
+    recorded: bool  # the new decision is recorded (approved, review, or another rejection)
+    moves_on: bool  # the next in line is evaluated too
+
+
+def waitlist_move(decision: Decision | None) -> WaitlistMove:
+    """The head of the waitlist after a protection ended, re-evaluated by the rules now.
+
+    ``decision`` is what the rules say now (None when it left the waitlist because its close
+    date passed). Still blocked: it stays first in line and the walk stops. Approved
+    (``WAITLIST_PROMOTED``) or sent to review: the walk stops. Rejected for another reason:
+    it leaves the waitlist and the next in line is evaluated.
+    """
+    if decision is None:
+        return WaitlistMove(stays_waiting=False, recorded=False, moves_on=True)
+    if decision.outcome == "rejected" and decision.waitlisted:
+        return WaitlistMove(stays_waiting=True, recorded=False, moves_on=False)
+    return WaitlistMove(stays_waiting=False, recorded=True, moves_on=decision.outcome == "rejected")
+
+
+@dataclass(frozen=True)
 class WaitlistStep:
-    """One registration at the head of the waitlist, re-evaluated (None: it left the list)."""
+    """One registration at the head of the waitlist, re-evaluated, as an outcome."""
 
     outcome: Outcome
     decision: Decision | None
@@ -205,25 +229,20 @@ def waitlist_step(
     cause: Cause,
     case_id: str,
 ) -> WaitlistStep:
-    """The head of the waitlist after a protection ended, re-evaluated by the rules now.
-
-    ``decision`` is what the rules say now (None when it left the waitlist because its close
-    date passed). Still blocked: it stays first in line and the walk stops. Approved
-    (``WAITLIST_PROMOTED``) or sent to review: the walk stops. Rejected for another reason:
-    it leaves the waitlist and the next in line is evaluated.
-    """
+    """What :func:`waitlist_move` does to the claims, keys, cases and events."""
     registration_id = waiting.registration_id
-    if decision is None:
-        leave = Outcome(
-            claim_updates=(ClaimUpdate(registration_id, {"waitlisted": False}),),
-            key_filings=(KeyFiling(registration_id, waiting.product_line),),
+    move = waitlist_move(decision)
+    if decision is not None and move.recorded:
+        recorded = record_decision(
+            waiting, decision, policy, now=now, cause=cause, case_id=case_id, promoted=True
         )
-        return WaitlistStep(leave, None, moves_on=True)
-    if decision.outcome == "rejected" and decision.waitlisted:
+        return WaitlistStep(recorded, decision, move.moves_on)
+    if decision is not None and move.stays_waiting:
         values = {"waitlisted": True, "protection_key": decision.protection_key}
         stay = Outcome(claim_updates=(ClaimUpdate(registration_id, values),))
-        return WaitlistStep(stay, decision, moves_on=False)
-    recorded = record_decision(
-        waiting, decision, policy, now=now, cause=cause, case_id=case_id, promoted=True
+        return WaitlistStep(stay, decision, move.moves_on)
+    leave = Outcome(
+        claim_updates=(ClaimUpdate(registration_id, {"waitlisted": False}),),
+        key_filings=(KeyFiling(registration_id, waiting.product_line),),
     )
-    return WaitlistStep(recorded, decision, moves_on=decision.outcome == "rejected")
+    return WaitlistStep(leave, decision, move.moves_on)
