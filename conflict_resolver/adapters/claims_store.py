@@ -9,17 +9,15 @@ commit and then sees it as a candidate.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import Insert
 
+from conflict_resolver.adapters.house_accounts import house_account_hit
 from conflict_resolver.adapters.policy_store import HouseAccountList
 from conflict_resolver.adapters.tables import (
     claim_keys,
@@ -30,21 +28,15 @@ from conflict_resolver.adapters.tables import (
 )
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.matching import (
-    CandidateIndex,
-    CustomerProfile,
     NormalisedCustomer,
-    account_key,
     blocking_keys,
     choose_probe_keys,
-    classify,
-    normalise_customer,
     score,
 )
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.rules import (
     ClaimState,
     DirectOpportunity,
-    HouseAccountHit,
     Incumbent,
     Match,
     Situation,
@@ -55,23 +47,6 @@ from services.db import dialect_name
 
 # Claims a new registration can collide with; the others have ended.
 _LIVE_STATUSES = ("approved", "pending_review", "rejected", "won")
-
-
-def upsert(
-    session: AsyncSession,
-    table: Table,
-    *,
-    values: dict[str, Any],
-    index_elements: list[str],
-    update_columns: list[str],
-) -> Insert:
-    """``INSERT ... ON CONFLICT DO UPDATE`` in the session's dialect (PostgreSQL or SQLite)."""
-    dialect: Any = postgresql if dialect_name(session) == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values)
-    return statement.on_conflict_do_update(  # type: ignore[no-any-return]
-        index_elements=index_elements,
-        set_={column: statement.excluded[column] for column in update_columns},
-    )
 
 
 def customer_keys(customer: NormalisedCustomer) -> list[str]:
@@ -313,61 +288,6 @@ async def _incumbent(
     )
 
 
-# --- House accounts ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _HouseIndex:
-    names: dict[str, tuple[str, NormalisedCustomer]]  # index id -> (name, normalised)
-    keys: dict[str, str]  # account key -> name
-    index: CandidateIndex
-
-
-@functools.lru_cache(maxsize=8)
-def _house_index(version: int, accounts: HouseAccountList) -> _HouseIndex:
-    index = CandidateIndex()
-    names: dict[str, tuple[str, NormalisedCustomer]] = {}
-    keys: dict[str, str] = {}
-    for number, account in enumerate(accounts.accounts):
-        norm = normalise_customer(CustomerProfile(account.name, account.domain, account.country))
-        index.add(str(number), norm)
-        names[str(number)] = (account.name, norm)
-        try:
-            keys[account_key(name=account.name, domain=account.domain, country=account.country)] = (
-                account.name
-            )
-        except ValueError:
-            continue
-    return _HouseIndex(names=names, keys=keys, index=index)
-
-
-def house_account_hit(
-    house: tuple[int, HouseAccountList],
-    customer: NormalisedCustomer,
-    key: str,
-    policy: Policy,
-) -> HouseAccountHit | None:
-    """The house account this customer is: the same account key, or a same-account match."""
-    version, accounts = house
-    if not accounts.accounts:
-        return None
-    built = _house_index(version, accounts)
-    if key in built.keys:
-        return HouseAccountHit(name=built.keys[key], account_key=key, similarity=1.0)
-    best: HouseAccountHit | None = None
-    for candidate in sorted(built.index.candidates(customer)):
-        name, norm = built.names[candidate]
-        evidence = score(customer, norm)
-        same = classify(
-            evidence,
-            same_account_threshold=policy.matching.same_account,
-            review_threshold=policy.matching.review,
-        )
-        if same == "same" and (best is None or evidence.similarity > best.similarity):
-            best = HouseAccountHit(name=name, account_key=key, similarity=evidence.similarity)
-    return best
-
-
 # --- Claims and protections ------------------------------------------------------------------
 
 
@@ -428,27 +348,6 @@ async def update_claim(session: AsyncSession, registration_id: str, **values: An
     await session.execute(
         update(claims).where(claims.c.registration_id == registration_id).values(**values)
     )
-
-
-async def next_waitlisted(
-    session: AsyncSession, protection_key: str, product_line: str
-) -> dict[str, Any] | None:
-    """The first registration waiting for this account and product line, by submission order."""
-    query = (
-        select(claims)
-        .where(
-            and_(
-                claims.c.protection_key == protection_key,
-                claims.c.product_line == product_line,
-                claims.c.waitlisted.is_(True),
-                claims.c.status == "rejected",
-            )
-        )
-        .order_by(claims.c.submission_seq)
-        .limit(1)
-    )
-    row = (await session.execute(query)).mappings().first()
-    return None if row is None else dict(row)
 
 
 async def due_protection(session: AsyncSession, now: datetime) -> str | None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conflict_resolver.adapters.claims_store import upsert
+from conflict_resolver.adapters.dialect import upsert
 from conflict_resolver.adapters.tables import direct_opportunities
 from schemas.crm import DirectOpportunityOpened
 

@@ -17,8 +17,8 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters import claims_store as store
-from conflict_resolver.adapters.claims_store import upsert
 from conflict_resolver.adapters.conflicts import close_case_withdrawn, open_case
+from conflict_resolver.adapters.dialect import upsert
 from conflict_resolver.adapters.tables import claims, incumbents, outbox, protections
 from conflict_resolver.domain.protection import Cause, Claim, IncumbentWrite, Outcome
 from schemas.envelope import EventEnvelope, EventPayload, new_envelope
@@ -183,7 +183,9 @@ async def holder_of(session: AsyncSession, protection_key: str, product_line: st
     return claim_from_row(claim, row["expires_at"])
 
 
-async def waitlist_of(session: AsyncSession, protection_key: str, product_line: str) -> list[Claim]:
+async def waitlist_of(
+    session: AsyncSession, protection_key: str, product_line: str, *, limit: int | None = None
+) -> list[Claim]:
     """The registrations waiting for this account and product line, in submission order."""
     query = (
         select(claims)
@@ -196,5 +198,6 @@ async def waitlist_of(session: AsyncSession, protection_key: str, product_line: 
             )
         )
         .order_by(claims.c.submission_seq)
+        .limit(limit)
     )
     return [claim_from_row(row, None) for row in (await session.execute(query)).mappings()]

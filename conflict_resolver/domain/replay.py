@@ -100,6 +100,7 @@ class _State:
         self.pasts = {past.submission.registration_id: past for past in ordered}
         self.indexes: dict[str, CandidateIndex] = {}
         self.claims: dict[str, _Claim] = {}
+        self.waitlists: dict[tuple[str, str], dict[str, int]] = {}  # key, line -> id: seq
         self.final: dict[str, tuple[Decision, datetime | None]] = {}  # decision, promoted at
         # Endings and expiries by time, soonest first, so ending is O(log n) per protection
         # rather than a scan of every claim at every step (which made a long replay quadratic).
@@ -138,6 +139,8 @@ class _State:
         claim = self.claims.pop(registration_id, None)
         if claim is not None:
             self.indexes[claim.product_line].remove(registration_id)
+            line = (claim.protection_key, claim.product_line)
+            self.waitlists.get(line, {}).pop(registration_id, None)
         return claim
 
     def advance(self, now: datetime) -> None:
@@ -159,16 +162,8 @@ class _State:
         return decide(past.submission, _situation(past, matches), self.policy, now=now)
 
     def _move_waitlist(self, protection_key: str, product_line: str, now: datetime) -> None:
-        waiting = sorted(
-            (
-                c
-                for c in self.claims.values()
-                if c.state == "waitlisted"
-                and c.protection_key == protection_key
-                and c.product_line == product_line
-            ),
-            key=lambda c: c.submission_seq,
-        )
+        line = self.waitlists.get((protection_key, product_line), {})
+        waiting = [self.claims[rid] for rid in sorted(line, key=line.__getitem__)]
         for claim in waiting:
             past = self.pasts[claim.registration_id]
             decision = None
@@ -208,6 +203,9 @@ class _State:
         self.indexes.setdefault(sub.product_line, CandidateIndex()).add(
             sub.registration_id, _normalised(past)
         )
+        if state == "waitlisted":
+            line = (decision.protection_key, sub.product_line)
+            self.waitlists.setdefault(line, {})[sub.registration_id] = sub.submission_seq
         if state == "protected" and decision.protection_expires_at is not None:
             self._push(decision.protection_expires_at, "expired", sub.registration_id)
 

@@ -1,22 +1,19 @@
 """Protections end: at their expiry (the expiry job), withdrawn by the partner, won or lost
-in the CRM. Each loads the claim under its locks, asks ``domain.protection`` what ending it
+in the CRM. Each loads the claim under its locks, asks ``domain.protection`` what the ending
 does, and persists that (the waitlist moves when it ends without a win)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from conflict_resolver.adapters import claims_store as store
-from conflict_resolver.adapters import outcomes, policy_store
+from conflict_resolver.adapters import policy_store
 from conflict_resolver.domain import protection
-from conflict_resolver.handlers.context import (
-    CRM_CONSUMER,
-    SUBMISSIONS_CONSUMER,
-    Context,
-    cause_of,
-    first_delivery,
-)
-from conflict_resolver.handlers.protections import apply, expire_if_due, lock_claim
+from conflict_resolver.domain.policy import Policy
+from conflict_resolver.domain.protection import Cause, Claim, Outcome
+from conflict_resolver.handlers.context import CRM_CONSUMER, SUBMISSIONS_CONSUMER, Context
+from conflict_resolver.handlers.protections import change_claim, expire_if_due, lock_claim
 from schemas.crm import CrmDealClosed
 from schemas.envelope import EventEnvelope
 from schemas.registration import RegistrationWithdrawn
@@ -46,31 +43,33 @@ async def withdraw(ctx: Context, envelope: EventEnvelope[Any]) -> None:
     """The partner withdrew: protection ends (and the waitlist moves), or it leaves the queue
     or the waitlist."""
     withdrawn = payload_of(envelope, RegistrationWithdrawn)
-    now = ctx.clock.now()
-    async with ctx.transactions.transaction() as session:
-        if not await first_delivery(session, SUBMISSIONS_CONSUMER, envelope, now):
-            return
-        await lock_claim(session, withdrawn.registration_id)
-        claim = await outcomes.load_claim(session, withdrawn.registration_id, for_update=True)
-        if claim is None:
-            return
-        policy = await policy_store.current_policy(session, now=now)
-        outcome = protection.withdraw(claim, now=now, cause=cause_of(envelope))
-        await apply(session, outcome, policy, now=now)
+
+    def change(claim: Claim | None, _policy: Policy, cause: Cause, now: datetime) -> Outcome:
+        return Outcome() if claim is None else protection.withdraw(claim, now=now, cause=cause)
+
+    await change_claim(
+        ctx,
+        envelope,
+        consumer=SUBMISSIONS_CONSUMER,
+        registration_id=withdrawn.registration_id,
+        change=change,
+    )
 
 
 async def close_deal(ctx: Context, envelope: EventEnvelope[Any]) -> None:
     """Won or lost in the CRM ends protection; won makes the partner the incumbent, lost frees
     the waitlist."""
     closed = payload_of(envelope, CrmDealClosed)
-    now = ctx.clock.now()
-    async with ctx.transactions.transaction() as session:
-        if not await first_delivery(session, CRM_CONSUMER, envelope, now):
-            return
-        await lock_claim(session, closed.registration_id)
-        claim = await outcomes.load_claim(session, closed.registration_id, for_update=True)
+
+    def change(claim: Claim | None, _policy: Policy, cause: Cause, now: datetime) -> Outcome:
         if claim is None:
-            return
-        policy = await policy_store.current_policy(session, now=now)
-        outcome = protection.close_deal(claim, closed.outcome, now=now, cause=cause_of(envelope))
-        await apply(session, outcome, policy, now=now)
+            return Outcome()
+        return protection.close_deal(claim, closed.outcome, now=now, cause=cause)
+
+    await change_claim(
+        ctx,
+        envelope,
+        consumer=CRM_CONSUMER,
+        registration_id=closed.registration_id,
+        change=change,
+    )

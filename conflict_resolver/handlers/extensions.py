@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from conflict_resolver.adapters import outcomes, policy_store
 from conflict_resolver.domain import protection
-from conflict_resolver.handlers.context import (
-    SUBMISSIONS_CONSUMER,
-    Context,
-    cause_of,
-    first_delivery,
-)
-from conflict_resolver.handlers.protections import lock_claim
+from conflict_resolver.domain.policy import Policy
+from conflict_resolver.domain.protection import Cause, Claim, Outcome
+from conflict_resolver.handlers.context import SUBMISSIONS_CONSUMER, Context
+from conflict_resolver.handlers.protections import change_claim
 from schemas.envelope import EventEnvelope
 from schemas.registration import ExtensionRequested
 from services.kafka.consumer import payload_of
@@ -23,12 +20,14 @@ async def request_extension(ctx: Context, envelope: EventEnvelope[Any]) -> None:
     else deny with a reason. Takes the same locks as the expiry job (keys, then the claim),
     so a grant and an expiry of one protection never interleave."""
     requested = payload_of(envelope, ExtensionRequested)
-    now = ctx.clock.now()
-    async with ctx.transactions.transaction() as session:
-        if not await first_delivery(session, SUBMISSIONS_CONSUMER, envelope, now):
-            return
-        await lock_claim(session, requested.registration_id)
-        claim = await outcomes.load_claim(session, requested.registration_id, for_update=True)
-        policy = await policy_store.current_policy(session, now=now)
-        outcome = protection.extend(requested, claim, policy, now=now, cause=cause_of(envelope))
-        await outcomes.persist(session, outcome, now=now)
+
+    def change(claim: Claim | None, policy: Policy, cause: Cause, now: datetime) -> Outcome:
+        return protection.extend(requested, claim, policy, now=now, cause=cause)
+
+    await change_claim(
+        ctx,
+        envelope,
+        consumer=SUBMISSIONS_CONSUMER,
+        registration_id=requested.registration_id,
+        change=change,
+    )

@@ -8,7 +8,9 @@ or ops decision writes second fails and its retry sees the holder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,10 +18,35 @@ from conflict_resolver.adapters import claims_store as store
 from conflict_resolver.adapters import outcomes, policy_store
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.policy import Policy
-from conflict_resolver.domain.protection import Cause, Outcome, submission_of
+from conflict_resolver.domain.protection import Cause, Claim, Outcome, submission_of
 from conflict_resolver.domain.rules import Decision, decide
+from conflict_resolver.handlers.context import Context, cause_of, first_delivery
+from schemas.envelope import EventEnvelope
 from schemas.registration import RegistrationSubmitted
 from services.clock import new_id
+
+# What an event does to a registration's claim (None: unknown to the resolver).
+ClaimChange = Callable[[Claim | None, Policy, Cause, datetime], Outcome]
+
+
+async def change_claim(
+    ctx: Context,
+    envelope: EventEnvelope[Any],
+    *,
+    consumer: str,
+    registration_id: str,
+    change: ClaimChange,
+) -> None:
+    """The shape of every event that changes one claim's protection: once per event (inbox),
+    under the account's key locks and the claim's row lock, the domain's outcome persisted."""
+    now = ctx.clock.now()
+    async with ctx.transactions.transaction() as session:
+        if not await first_delivery(session, consumer, envelope, now):
+            return
+        await lock_claim(session, registration_id)
+        claim = await outcomes.load_claim(session, registration_id, for_update=True)
+        policy = await policy_store.current_policy(session, now=now)
+        await apply(session, change(claim, policy, cause_of(envelope), now), policy, now=now)
 
 
 async def lock_claim(session: AsyncSession, registration_id: str) -> None:
@@ -74,8 +101,8 @@ async def promote_waitlist(
     """Re-evaluate the waitlist behind a protection that ended, in submission order, until
     one is approved or sent to review, or the head is still blocked
     (``protection.waitlist_step``)."""
-    while waiting := await store.next_waitlisted(session, protection_key, product_line):
-        submitted = RegistrationSubmitted.model_validate(waiting["submitted"])
+    while waiting := await outcomes.waitlist_of(session, protection_key, product_line, limit=1):
+        submitted = waiting[0].submitted
         decision = None
         if not protection.leaves_waitlist(submission_of(submitted), now=now):
             # Off the waitlist while it is evaluated, so that it does not see itself.
@@ -86,7 +113,7 @@ async def promote_waitlist(
             decision,
             policy,
             now=now,
-            cause=Cause(None, waiting["correlation_id"]),
+            cause=Cause(None, waiting[0].correlation_id),
             case_id=new_id(),
         )
         await apply(session, step.outcome, policy, now=now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.protection.outcome import (
@@ -70,12 +71,7 @@ def record_decision(
     if decision.outcome == "pending_review":
         return outcome.then(_sent_to_review(submitted, decision, policy, now, cause, case_id))
     rejected = RegistrationRejected(
-        registration_id=registration_id,
-        account_key=submitted.account_key,
-        product_line=submitted.product_line,
-        decided_at=now,
-        policy_version=policy.version,
-        rule=decision.rule,
+        **decision_fields(submitted, policy, now=now, rule=decision.rule),
         reason_code=decision.reason_code or "REJECTED",
         reason=decision.reason,
         blocking_registration_id=decision.blocking_registration_id,
@@ -97,13 +93,8 @@ def _approved(
     if expires_at is None:
         raise ValueError("an approval carries its protection's expiry")
     event = RegistrationApproved(
-        registration_id=submitted.registration_id,
-        account_key=submitted.account_key,
-        product_line=submitted.product_line,
-        decided_at=now,
+        **decision_fields(submitted, policy, now=now, rule=decision.rule),
         protection_expires_at=expires_at,
-        policy_version=policy.version,
-        rule=decision.rule,
         reason=decision.reason,
         reason_code="WAITLIST_PROMOTED" if promoted else None,
         registration=summary_of(submitted),
@@ -137,18 +128,28 @@ def _sent_to_review(
         due_at=due_at,
     )
     event = RegistrationSentToReview(
-        registration_id=submitted.registration_id,
-        account_key=submitted.account_key,
-        product_line=submitted.product_line,
-        decided_at=now,
-        policy_version=policy.version,
-        rule=decision.rule,
+        **decision_fields(submitted, policy, now=now, rule=decision.rule),
         reason_code=reason_code,
         reason=decision.reason,
         conflict_id=case_id,
         due_at=due_at,
     )
     return Outcome(cases_to_open=(case,), events=(emission_of(event, submitted, cause),))
+
+
+def decision_fields(
+    submitted: RegistrationSubmitted, policy: Policy, *, now: datetime, rule: str
+) -> dict[str, Any]:
+    """What every decision event says first: which registration, when, by which policy and
+    rule."""
+    return {
+        "registration_id": submitted.registration_id,
+        "account_key": submitted.account_key,
+        "product_line": submitted.product_line,
+        "decided_at": now,
+        "policy_version": policy.version,
+        "rule": rule,
+    }
 
 
 def summary_of(submitted: RegistrationSubmitted) -> RegistrationSummary:

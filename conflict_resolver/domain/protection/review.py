@@ -7,7 +7,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from conflict_resolver.domain.policy import Policy
-from conflict_resolver.domain.protection.decisions import emission_of, protection_of, summary_of
+from conflict_resolver.domain.protection.decisions import (
+    decision_fields,
+    emission_of,
+    protection_of,
+    summary_of,
+)
 from conflict_resolver.domain.protection.endings import end
 from conflict_resolver.domain.protection.outcome import (
     Cause,
@@ -90,13 +95,8 @@ def approve_from_review(
         "policy_version": policy.version,
     }
     event = RegistrationApproved(
-        registration_id=submitted.registration_id,
-        account_key=submitted.account_key,
-        product_line=submitted.product_line,
-        decided_at=now,
+        **decision_fields(submitted, policy, now=now, rule=MANUAL_RULE),
         protection_expires_at=expires_at,
-        policy_version=policy.version,
-        rule=MANUAL_RULE,
         reason=sentence,
         decided_by=actor,
         registration=summary_of(submitted),
@@ -125,12 +125,7 @@ def reject_from_review(
         "policy_version": policy.version,
     }
     event = RegistrationRejected(
-        registration_id=reviewed.registration_id,
-        account_key=reviewed.account_key,
-        product_line=reviewed.product_line,
-        decided_at=now,
-        policy_version=policy.version,
-        rule=MANUAL_RULE,
+        **decision_fields(reviewed.submitted, policy, now=now, rule=MANUAL_RULE),
         reason_code=REVIEW_REJECTED,
         reason=PARTNER_SENTENCE_REJECTED,
         blocking_registration_id=kept,
