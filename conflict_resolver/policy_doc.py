@@ -151,6 +151,12 @@ def _lines(policy: Policy) -> list[str]:
         "and the evidence (which rule, similarity scores, matched fields). Each case is due "
         f"{_duration(policy.review_sla)} after it opens; past that, {deadline}.",
         "",
+        "An approval from the queue (by a person or at the deadline) gives the same window as "
+        "an automatic one (tier and product line). It is refused while another registration "
+        "holds live protection, or while a registration accepted earlier waits on the waitlist "
+        "(that one is re-evaluated first when the protection ends). A protection whose window "
+        "has already passed is ended (`expired`) before the approval takes its place.",
+        "",
     ]
 
 

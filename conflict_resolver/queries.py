@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conflict_resolver.adapters import policy_store
 from conflict_resolver.adapters.tables import claims
 from conflict_resolver.domain.policy import Policy
+from conflict_resolver.domain.protection import submission_of
 from conflict_resolver.domain.replay import PastRegistration, replay
-from conflict_resolver.handlers import submission_of
 from schemas.registration import RegistrationSubmitted
 
 # Statuses that end a protection at a known time (expiry is simulated instead).
@@ -82,6 +82,7 @@ async def past_registrations(
                 reason_code=row["reason_code"],
                 evidence=row["evidence"] or {},
                 ended_at=row["ended_at"] if row["status"] in _ENDED_BY_SOMEONE else None,
+                ended_as=row["status"] if row["status"] in _ENDED_BY_SOMEONE else None,
                 reportable=since is None or submitted.submitted_at >= since,
             )
         )
@@ -101,7 +102,7 @@ async def what_if(
         now = ctx.clock.now()
         current = await policy_store.current_policy(session, now=now, store_default=False)
         past = await past_registrations(session, since=since, until=until)
-    result = replay(past, draft, progress=progress)
+    result = replay(past, draft, until=now, progress=progress)
     return {
         "current_policy_version": current.version,
         "replayed": result.replayed,

@@ -9,15 +9,15 @@ commit and then sees it as a candidate.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conflict_resolver.adapters.house_accounts import house_account_hit
 from conflict_resolver.adapters.policy_store import HouseAccountList
 from conflict_resolver.adapters.tables import (
     claim_keys,
@@ -26,22 +26,17 @@ from conflict_resolver.adapters.tables import (
     incumbents,
     protections,
 )
+from conflict_resolver.domain import protection
 from conflict_resolver.domain.matching import (
-    CandidateIndex,
-    CustomerProfile,
     NormalisedCustomer,
-    account_key,
     blocking_keys,
     choose_probe_keys,
-    classify,
-    normalise_customer,
     score,
 )
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.rules import (
     ClaimState,
     DirectOpportunity,
-    HouseAccountHit,
     Incumbent,
     Match,
     Situation,
@@ -60,14 +55,7 @@ def customer_keys(customer: NormalisedCustomer) -> list[str]:
 
 
 def normalised(customer: CustomerData | dict[str, Any]) -> NormalisedCustomer:
-    data = customer if isinstance(customer, dict) else customer.model_dump()
-    return _normalised(data["name"], data.get("domain"), data.get("country"))
-
-
-@functools.lru_cache(maxsize=100_000)
-def _normalised(name: str, domain: str | None, country: str | None) -> NormalisedCustomer:
-    """Candidates are scored again and again: normalise each spelling once per process."""
-    return normalise_customer(CustomerProfile(name=name, domain=domain, country=country))
+    return protection.normalised(customer)
 
 
 async def lock_keys(session: AsyncSession, keys: Iterable[str], product_line: str) -> None:
@@ -132,12 +120,9 @@ async def gather(
         direct_opportunity=await _direct_opportunity(session, account_keys, line),
         incumbent=await _incumbent(session, same_keys, line),
     )
-    stale = tuple(
-        m.registration_id
-        for m in matches
-        if m.state == "protected" and m.expires_at is not None and m.expires_at <= now
+    return Gathered(
+        situation=situation, keys=keys, stale_holders=protection.stale_holders(matches, now)
     )
-    return Gathered(situation=situation, keys=keys, stale_holders=stale)
 
 
 async def _scored_candidates(
@@ -303,61 +288,6 @@ async def _incumbent(
     )
 
 
-# --- House accounts ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _HouseIndex:
-    names: dict[str, tuple[str, NormalisedCustomer]]  # index id -> (name, normalised)
-    keys: dict[str, str]  # account key -> name
-    index: CandidateIndex
-
-
-@functools.lru_cache(maxsize=8)
-def _house_index(version: int, accounts: HouseAccountList) -> _HouseIndex:
-    index = CandidateIndex()
-    names: dict[str, tuple[str, NormalisedCustomer]] = {}
-    keys: dict[str, str] = {}
-    for number, account in enumerate(accounts.accounts):
-        norm = normalise_customer(CustomerProfile(account.name, account.domain, account.country))
-        index.add(str(number), norm)
-        names[str(number)] = (account.name, norm)
-        try:
-            keys[account_key(name=account.name, domain=account.domain, country=account.country)] = (
-                account.name
-            )
-        except ValueError:
-            continue
-    return _HouseIndex(names=names, keys=keys, index=index)
-
-
-def house_account_hit(
-    house: tuple[int, HouseAccountList],
-    customer: NormalisedCustomer,
-    key: str,
-    policy: Policy,
-) -> HouseAccountHit | None:
-    """The house account this customer is: the same account key, or a same-account match."""
-    version, accounts = house
-    if not accounts.accounts:
-        return None
-    built = _house_index(version, accounts)
-    if key in built.keys:
-        return HouseAccountHit(name=built.keys[key], account_key=key, similarity=1.0)
-    best: HouseAccountHit | None = None
-    for candidate in sorted(built.index.candidates(customer)):
-        name, norm = built.names[candidate]
-        evidence = score(customer, norm)
-        same = classify(
-            evidence,
-            same_account_threshold=policy.matching.same_account,
-            review_threshold=policy.matching.review,
-        )
-        if same == "same" and (best is None or evidence.similarity > best.similarity):
-            best = HouseAccountHit(name=name, account_key=key, similarity=evidence.similarity)
-    return best
-
-
 # --- Claims and protections ------------------------------------------------------------------
 
 
@@ -371,8 +301,37 @@ async def claim_row(
     return None if row is None else dict(row)
 
 
-async def protection_of(session: AsyncSession, registration_id: str) -> dict[str, Any] | None:
+async def insert_claim(
+    session: AsyncSession,
+    submitted: RegistrationSubmitted,
+    *,
+    protection_key: str,
+    correlation_id: str,
+) -> None:
+    """The resolver's record of a registration, before its decision is applied."""
+    await session.execute(
+        insert(claims).values(
+            registration_id=submitted.registration_id,
+            submission_seq=submitted.submission_seq,
+            partner_id=submitted.partner.id,
+            account_key=submitted.account_key,
+            product_line=submitted.product_line,
+            submitted=submitted.model_dump(mode="json"),
+            status="submitted",
+            correlation_id=correlation_id,
+            protection_key=protection_key,
+            waitlisted=False,
+            extension_count=0,
+        )
+    )
+
+
+async def protection_of(
+    session: AsyncSession, registration_id: str, *, for_update: bool = False
+) -> dict[str, Any] | None:
     query = select(protections).where(protections.c.registration_id == registration_id)
+    if for_update and dialect_name(session) == "postgresql":
+        query = query.with_for_update()
     row = (await session.execute(query)).mappings().first()
     return None if row is None else dict(row)
 
@@ -389,27 +348,6 @@ async def update_claim(session: AsyncSession, registration_id: str, **values: An
     await session.execute(
         update(claims).where(claims.c.registration_id == registration_id).values(**values)
     )
-
-
-async def next_waitlisted(
-    session: AsyncSession, protection_key: str, product_line: str
-) -> dict[str, Any] | None:
-    """The first registration waiting for this account and product line, by submission order."""
-    query = (
-        select(claims)
-        .where(
-            and_(
-                claims.c.protection_key == protection_key,
-                claims.c.product_line == product_line,
-                claims.c.waitlisted.is_(True),
-                claims.c.status == "rejected",
-            )
-        )
-        .order_by(claims.c.submission_seq)
-        .limit(1)
-    )
-    row = (await session.execute(query)).mappings().first()
-    return None if row is None else dict(row)
 
 
 async def due_protection(session: AsyncSession, now: datetime) -> str | None:

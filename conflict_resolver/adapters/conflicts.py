@@ -29,9 +29,10 @@ async def open_case(
     competing_registration_ids: list[str],
     opened_at: datetime,
     due_at: datetime,
+    case_id: str | None = None,
 ) -> str:
     """Open a case for a registration awaiting a human decision; returns the case id."""
-    case_id = new_id()
+    case_id = case_id or new_id()
     await session.execute(
         insert(conflicts).values(
             id=case_id,

@@ -6,8 +6,13 @@ it was originally decided; protections end at their (simulated) expiry, or when 
 registration was really withdrawn, won or lost. External facts (house account, direct
 opportunity, incumbent) are taken from the original decision's evidence.
 
-Known simplifications: a case sent to review stays in review (the human's answer under the
-draft policy is unknown), and waitlisted registrations are not promoted inside the replay.
+When a protection ends without a win (expired, withdrawn, lost), the waitlist behind it moves
+exactly as it does for real (``domain.protection.waitlist_move``): the next in line, by
+submission order, is decided again at that moment, and its final decision is the one compared
+with what was recorded (a promoted registration was recorded as approved).
+
+Known simplification: a case sent to review stays in review (the human's answer under the
+draft policy is unknown).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import count
 from typing import Any
 
 from conflict_resolver.domain.matching import (
@@ -26,6 +32,7 @@ from conflict_resolver.domain.matching import (
     score,
 )
 from conflict_resolver.domain.policy import Policy
+from conflict_resolver.domain.protection import leaves_waitlist, waitlist_move
 from conflict_resolver.domain.rules import (
     ClaimState,
     Decision,
@@ -53,6 +60,7 @@ class PastRegistration:
     evidence: dict[str, Any]
     ended_at: datetime | None = None  # withdrawn, won or lost at this time
     reportable: bool = True  # inside the requested range
+    ended_as: str | None = None  # "withdrawn", "won" or "lost" (a win frees no waitlist)
 
 
 @dataclass(frozen=True)
@@ -85,12 +93,26 @@ class _Claim:
 
 
 class _State:
-    def __init__(self) -> None:
+    """The replay's claims, blocking index, pending endings and the decisions reached."""
+
+    def __init__(self, ordered: list[PastRegistration], policy: Policy) -> None:
+        self.policy = policy
+        self.pasts = {past.submission.registration_id: past for past in ordered}
         self.indexes: dict[str, CandidateIndex] = {}
         self.claims: dict[str, _Claim] = {}
-        # Protections by expiry, soonest first, so expiring is O(log n) per protection rather
-        # than a scan of every claim at every step (which made a long replay quadratic).
-        self._expiries: list[tuple[datetime, str]] = []
+        self.waitlists: dict[tuple[str, str], dict[str, int]] = {}  # key, line -> id: seq
+        self.final: dict[str, tuple[Decision, datetime | None]] = {}  # decision, promoted at
+        # Endings and expiries by time, soonest first, so ending is O(log n) per protection
+        # rather than a scan of every claim at every step (which made a long replay quadratic).
+        self._order = count()
+        self._due: list[tuple[datetime, int, str, str]] = []
+        for past in ordered:
+            if past.ended_at is not None:
+                kind = past.ended_as or "withdrawn"
+                self._push(past.ended_at, kind, past.submission.registration_id)
+
+    def _push(self, at: datetime, kind: str, registration_id: str) -> None:
+        heapq.heappush(self._due, (at, next(self._order), kind, registration_id))
 
     def matches(self, customer: NormalisedCustomer, product_line: str) -> tuple[Match, ...]:
         index = self.indexes.get(product_line)
@@ -113,21 +135,51 @@ class _State:
             )
         return tuple(found)
 
-    def end(self, registration_id: str) -> None:
+    def end(self, registration_id: str) -> _Claim | None:
         claim = self.claims.pop(registration_id, None)
         if claim is not None:
             self.indexes[claim.product_line].remove(registration_id)
+            line = (claim.protection_key, claim.product_line)
+            self.waitlists.get(line, {}).pop(registration_id, None)
+        return claim
 
-    def expire(self, now: datetime) -> None:
-        while self._expiries and self._expiries[0][0] <= now:
-            _expires_at, registration_id = heapq.heappop(self._expiries)
+    def advance(self, now: datetime) -> None:
+        """Apply every ending and expiry due by ``now``, in time order, moving waitlists."""
+        while self._due and self._due[0][0] <= now:
+            at, _order, kind, registration_id = heapq.heappop(self._due)
             claim = self.claims.get(registration_id)
-            if claim is not None and claim.state == "protected":
-                self.end(registration_id)
+            if claim is None:
+                continue
+            if kind == "expired" and (claim.state != "protected" or claim.expires_at != at):
+                continue
+            self.end(registration_id)
+            if claim.state == "protected" and kind != "won":
+                self._move_waitlist(claim.protection_key, claim.product_line, at)
 
-    def file(
-        self, past: PastRegistration, decision: Decision, customer: NormalisedCustomer
-    ) -> None:
+    def decide(self, past: PastRegistration, now: datetime) -> Decision:
+        customer = _normalised(past)
+        matches = self.matches(customer, past.submission.product_line)
+        return decide(past.submission, _situation(past, matches), self.policy, now=now)
+
+    def _move_waitlist(self, protection_key: str, product_line: str, now: datetime) -> None:
+        line = self.waitlists.get((protection_key, product_line), {})
+        waiting = [self.claims[rid] for rid in sorted(line, key=line.__getitem__)]
+        for claim in waiting:
+            past = self.pasts[claim.registration_id]
+            decision = None
+            if not leaves_waitlist(past.submission, now=now):
+                decision = self.decide(past, now)
+            move = waitlist_move(decision)
+            if move.stays_waiting:
+                return
+            self.end(claim.registration_id)
+            if decision is not None and move.recorded:
+                self.final[claim.registration_id] = (decision, now)
+                self.file(past, decision)
+            if not move.moves_on:
+                return
+
+    def file(self, past: PastRegistration, decision: Decision) -> None:
         state: ClaimState | None = {
             "approved": "protected",
             "pending_review": "in_review",
@@ -144,15 +196,25 @@ class _State:
             protection_key=decision.protection_key,
             product_line=sub.product_line,
             state=state,
-            customer=customer,
+            customer=_normalised(past),
             raw_customer=past.customer,
             expires_at=decision.protection_expires_at,
         )
         self.indexes.setdefault(sub.product_line, CandidateIndex()).add(
-            sub.registration_id, customer
+            sub.registration_id, _normalised(past)
         )
+        if state == "waitlisted":
+            line = (decision.protection_key, sub.product_line)
+            self.waitlists.setdefault(line, {})[sub.registration_id] = sub.submission_seq
         if state == "protected" and decision.protection_expires_at is not None:
-            heapq.heappush(self._expiries, (decision.protection_expires_at, sub.registration_id))
+            self._push(decision.protection_expires_at, "expired", sub.registration_id)
+
+
+def _normalised(past: PastRegistration) -> NormalisedCustomer:
+    customer = past.customer
+    return normalise_customer(
+        CustomerProfile(customer["name"], customer.get("domain"), customer.get("country"))
+    )
 
 
 def _situation(past: PastRegistration, matches: tuple[Match, ...]) -> Situation:
@@ -187,55 +249,65 @@ def replay(
     registrations: Iterable[PastRegistration],
     policy: Policy,
     *,
+    until: datetime | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> WhatIf:
-    """Decide each registration again under ``policy`` and report the decisions that change."""
+    """Decide each registration again under ``policy`` and report the decisions that change.
+
+    Endings and expiries up to ``until`` (default: the last recorded decision or ending) move
+    the waitlists.
+    """
     ordered = sorted(registrations, key=lambda past: past.submission.submission_seq)
-    state = _State()
-    endings = sorted(
-        (past.ended_at, past.submission.registration_id)
-        for past in ordered
-        if past.ended_at is not None
-    )
-    changes: list[Change] = []
-    transitions: dict[str, int] = {}
+    state = _State(ordered, policy)
     for number, past in enumerate(ordered, start=1):
         now = past.decided_at
-        while endings and endings[0][0] <= now:
-            state.end(endings.pop(0)[1])
-        state.expire(now)
-        customer = normalise_customer(
-            CustomerProfile(
-                past.customer["name"], past.customer.get("domain"), past.customer.get("country")
-            )
-        )
-        matches = state.matches(customer, past.submission.product_line)
-        decision = decide(past.submission, _situation(past, matches), policy, now=now)
-        state.file(past, decision, customer)
+        state.advance(now)
+        decision = state.decide(past, now)
+        state.final[past.submission.registration_id] = (decision, None)
+        state.file(past, decision)
         if progress is not None:
             progress(number)
-        if not past.reportable:
+    moments = [past.decided_at for past in ordered] + [
+        past.ended_at for past in ordered if past.ended_at is not None
+    ]
+    if until is not None or moments:
+        state.advance(until or max(moments))
+    changes: list[Change] = []
+    transitions: dict[str, int] = {}
+    for past in ordered:
+        decision, promoted_at = state.final[past.submission.registration_id]
+        change = _change(past, decision, promoted_at)
+        if change is None:
             continue
-        before = {"outcome": past.outcome, "rule": past.rule, "reason_code": past.reason_code}
-        after = {
-            "outcome": decision.outcome,
-            "rule": decision.rule,
-            "reason_code": decision.reason_code,
-        }
-        if (before["outcome"], before["reason_code"]) == (after["outcome"], after["reason_code"]):
-            continue
-        label = f"{past.outcome} -> {decision.outcome}"
+        label = f"{change.before['outcome']} -> {change.after['outcome']}"
         transitions[label] = transitions.get(label, 0) + 1
-        changes.append(
-            Change(
-                registration_id=past.submission.registration_id,
-                submission_seq=past.submission.submission_seq,
-                before=before,
-                after={**after, "reason": decision.reason},
-                why=_why(decision),
-            )
-        )
+        changes.append(change)
     return WhatIf(replayed=len(ordered), changed=tuple(changes), transitions=transitions)
+
+
+def _change(
+    past: PastRegistration, decision: Decision, promoted_at: datetime | None
+) -> Change | None:
+    if not past.reportable:
+        return None
+    before = {"outcome": past.outcome, "rule": past.rule, "reason_code": past.reason_code}
+    after = {
+        "outcome": decision.outcome,
+        "rule": decision.rule,
+        "reason_code": decision.reason_code,
+    }
+    if (before["outcome"], before["reason_code"]) == (after["outcome"], after["reason_code"]):
+        return None
+    why = _why(decision)
+    if promoted_at is not None:
+        why += f"; re-evaluated from the waitlist at {promoted_at.isoformat()}"
+    return Change(
+        registration_id=past.submission.registration_id,
+        submission_seq=past.submission.submission_seq,
+        before=before,
+        after={**after, "reason": decision.reason},
+        why=why,
+    )
 
 
 def _why(decision: Decision) -> str:

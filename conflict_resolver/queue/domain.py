@@ -23,9 +23,6 @@ SortKey = Literal["due", "oldest", "amount"]
 SORTS: tuple[SortKey, ...] = ("due", "oldest", "amount")
 CaseState = Literal["open", "decided"]
 
-REVIEW_REJECTED = "REVIEW_REJECTED"
-PARTNER_SENTENCE_APPROVED = "Approved after review: you hold protection until {date}."
-PARTNER_SENTENCE_REJECTED = "Sales ops reviewed this registration and did not approve it."
 SLA_REASON = "Not decided within the review SLA; decided automatically by policy."
 
 
@@ -129,19 +126,6 @@ def plan_decision(
         f"Registration {approve} is {statuses.get(approve, 'unknown')}, not approved; "
         "only the case's registration can be approved here (decide its own case).",
     )
-
-
-def protection_blocks(
-    holder_registration_id: str | None,
-    holder_expires_at: datetime | None,
-    approving: str,
-    *,
-    now: datetime,
-) -> bool:
-    """True when another registration holds live protection: approving would break exclusivity."""
-    if holder_registration_id is None or holder_expires_at is None:
-        return False
-    return holder_registration_id != approving and holder_expires_at > now
 
 
 def sla_breached(due_at: datetime, *, now: datetime) -> bool:

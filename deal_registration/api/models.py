@@ -287,7 +287,7 @@ class RegistrationView(_Output):
     )
     extension: Literal["requested", "granted", "denied"] | None = Field(
         default=None,
-        description="State of the one extension request a registration may make, if made.",
+        description="State of the latest extension request, if any (the policy decides how many).",
         examples=["requested"],
     )
     crm: CrmLink | None = Field(

@@ -354,7 +354,7 @@ async def withdraw_registration(
     status_code=202,
     response_model=RegistrationView,
     tags=["registrations"],
-    summary="Ask, once, to extend an approved registration's protection (partner)",
+    summary="Ask to extend an approved registration's protection; the policy decides (partner)",
     responses={202: {"headers": _LOCATION}, **problems(*WRITE, 409)},
 )
 async def request_extension(

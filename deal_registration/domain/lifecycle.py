@@ -123,15 +123,20 @@ def withdraw(current: Current, *, now: datetime) -> Change:
 
 
 def request_extension(current: Current, *, now: datetime) -> Change:
-    """Ask once, while approved and protected, to extend the protection; policy decides."""
+    """Ask, while approved and protected, to extend the protection; one request at a time.
+
+    How many extensions a registration may have is the policy's (``max_extensions``) and the
+    resolver enforces it: a request past the limit is answered ``ExtensionDenied`` with the
+    reason. Intake does not second-guess it.
+    """
     if current.status is not Status.APPROVED:
         raise TransitionRefusedError(
             f"Only an approved registration can be extended; this one is {current.status.value}."
         )
-    if current.extension is not None:
+    if current.extension is Extension.REQUESTED:
         raise TransitionRefusedError(
-            f"An extension was already requested for this registration ({current.extension}); "
-            "a registration may ask only once."
+            "An extension was already requested for this registration and awaits the "
+            "resolver's answer; a registration may ask only once at a time."
         )
     if current.protection_expires_at is not None and current.protection_expires_at <= now:
         raise TransitionRefusedError("The protection window has already ended.")

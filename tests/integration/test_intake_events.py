@@ -196,6 +196,45 @@ async def test_extension_is_requested_once_and_granted_by_the_resolver(
     assert codes[-2:] == ["EXTENSION_REQUESTED", "PROTECTION_EXTENDED"]
 
 
+async def test_a_second_extension_is_asked_after_the_first_was_granted(
+    intake: IntakeApp, partner: dict[str, Any]
+) -> None:
+    """The policy may allow several extensions (``max_extensions``): intake forwards the
+    request and the resolver's answer (granted or denied with a reason) decides."""
+    reg = await submitted(intake, partner, "Twice Extended Corp")
+    key = partner["api_key"]
+    await intake.publish(approved(reg), registration=reg)
+    await intake.wait_for(key, reg["id"], lambda v: v["status"] == "approved")
+    url = f"/v1/registrations/{reg['id']}/extension"
+    assert (await intake.client.post(url, headers=bearer(key))).status_code == 202
+    await intake.publish(
+        ProtectionExtended(
+            **common(reg),
+            extended_at=now(),
+            protection_expires_at=now() + timedelta(days=120),
+            reason="Extended by 30 days.",
+        ),
+        registration=reg,
+    )
+    await intake.wait_for(key, reg["id"], lambda v: v["extension"] == "granted")
+    again = await intake.client.post(url, headers=bearer(key))
+    assert again.status_code == 202, again.text
+    assert again.json()["extension"] == "requested"
+    await intake.publish(
+        ExtensionDenied(
+            **common(reg),
+            decided_at=now(),
+            reason_code="ALREADY_EXTENDED",
+            reason="This registration has already been extended.",
+        ),
+        registration=reg,
+    )
+    view = await intake.wait_for(key, reg["id"], lambda v: v["extension"] == "denied")
+    assert view["status"] == "approved"
+    codes = [s["reason_code"] for s in await history(intake, key, reg["id"])]
+    assert codes[-2:] == ["EXTENSION_REQUESTED", "ALREADY_EXTENDED"]
+
+
 async def test_denied_extension_and_expiry(intake: IntakeApp, partner: dict[str, Any]) -> None:
     reg = await submitted(intake, partner, "Denied Extension Co")
     key = partner["api_key"]

@@ -64,17 +64,29 @@ def test_closed_registrations_cannot_be_withdrawn(status: Status) -> None:
         lifecycle.withdraw(Current(status), now=NOW)
 
 
-def test_an_extension_is_asked_once_while_approved_and_protected() -> None:
+def test_an_extension_is_asked_while_approved_and_protected_one_request_at_a_time() -> None:
     protected = Current(Status.APPROVED, protection_expires_at=NOW + timedelta(days=1))
     assert lifecycle.request_extension(protected, now=NOW).updates["extension_state"] == "requested"
     for current in (
         Current(Status.SUBMITTED),
         Current(Status.APPROVED, extension=Extension.REQUESTED),
-        Current(Status.APPROVED, extension=Extension.DENIED),
         Current(Status.APPROVED, protection_expires_at=NOW),
     ):
         with pytest.raises(lifecycle.TransitionRefusedError):
             lifecycle.request_extension(current, now=NOW)
+
+
+@pytest.mark.parametrize("answered", [Extension.GRANTED, Extension.DENIED])
+def test_after_an_answer_the_partner_may_ask_again_and_the_resolver_s_policy_decides(
+    answered: Extension,
+) -> None:
+    """The policy's ``max_extensions`` is the resolver's to enforce (it answers
+    ``ExtensionDenied`` with the reason); intake does not second-guess it."""
+    extended = Current(
+        Status.APPROVED, extension=answered, protection_expires_at=NOW + timedelta(days=30)
+    )
+    change = lifecycle.request_extension(extended, now=NOW)
+    assert change.updates["extension_state"] == "requested"
 
 
 def test_a_waitlisted_rejection_is_promoted_but_a_late_approval_is_ignored() -> None:

@@ -19,7 +19,6 @@ from conflict_resolver.queue.domain import (
     diff_open_cases,
     encode_cursor,
     plan_decision,
-    protection_blocks,
 )
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -56,14 +55,6 @@ def test_a_registration_outside_the_case_is_invalid() -> None:
     with pytest.raises(QueueError) as refused:
         plan("zzz")
     assert refused.value.kind == "invalid"
-
-
-def test_only_another_live_protection_blocks_an_approval() -> None:
-    later, earlier = NOW + timedelta(days=1), NOW - timedelta(seconds=1)
-    assert protection_blocks("a", later, "b", now=NOW)
-    assert not protection_blocks("a", earlier, "b", now=NOW)
-    assert not protection_blocks("b", later, "b", now=NOW)
-    assert not protection_blocks(None, None, "b", now=NOW)
 
 
 def test_cursors_round_trip_and_refuse_forgery_or_another_sort() -> None:

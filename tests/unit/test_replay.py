@@ -22,6 +22,7 @@ def past(
     name: str = "Acme Corporation",
     domain: str = "acme.com",
     ended_at: datetime | None = None,
+    ended_as: str | None = None,
 ) -> PastRegistration:
     return PastRegistration(
         submission=Submission(
@@ -41,6 +42,7 @@ def past(
         reason_code=code,
         evidence={},
         ended_at=ended_at,
+        ended_as=ended_as,
     )
 
 
@@ -74,9 +76,38 @@ def test_a_higher_minimum_rejects_the_small_deal_and_the_waitlisted_one_wins() -
 def test_a_shorter_window_lets_the_next_partner_in_after_it_ends() -> None:
     later = past(4, "p4", "9000", "rejected", "ALREADY_REGISTERED")
     later = PastRegistration(**{**later.__dict__, "decided_at": T0 + timedelta(days=40)})
-    result = replay([*HISTORY, later], Policy(protection_window=timedelta(days=30)))
+    result = replay([HISTORY[0], HISTORY[2], later], Policy(protection_window=timedelta(days=30)))
     assert [change.registration_id for change in result.changed] == ["r4"]
     assert "rule approved fired" in result.changed[0].why
+
+
+def test_when_a_shorter_window_ends_the_waitlist_is_promoted_first() -> None:
+    """Failed before: the replay never promoted the waitlist, so the later r4 took r2's turn."""
+    later = past(4, "p4", "9000", "rejected", "ALREADY_REGISTERED")
+    later = PastRegistration(**{**later.__dict__, "decided_at": T0 + timedelta(days=40)})
+    result = replay([*HISTORY, later], Policy(protection_window=timedelta(days=30)))
+    assert [change.registration_id for change in result.changed] == ["r2"]
+    promoted = result.changed[0]
+    assert promoted.after["outcome"] == "approved"
+    assert "re-evaluated from the waitlist at 2026-12-01T09:01:00+00:00" in promoted.why
+
+
+def test_a_promotion_that_really_happened_is_no_change() -> None:
+    """r1 was withdrawn and r2, waiting behind it, was promoted (recorded as approved)."""
+    withdrawn = past(
+        1, "p1", "8000", "approved", None, ended_at=T0 + timedelta(days=2), ended_as="withdrawn"
+    )
+    promoted = PastRegistration(
+        **{**HISTORY[1].__dict__, "outcome": "approved", "reason_code": None}
+    )
+    result = replay([withdrawn, promoted], Policy())
+    assert result.changed == ()
+
+
+def test_a_win_frees_no_waitlist() -> None:
+    won = past(1, "p1", "8000", "approved", None, ended_at=T0 + timedelta(days=2), ended_as="won")
+    result = replay([won, HISTORY[1]], Policy())
+    assert result.changed == ()
 
 
 def test_a_withdrawal_in_the_record_ends_the_protection_in_the_replay() -> None:

@@ -1,0 +1,117 @@
+"""Every change to a protection, as pure functions that return one :class:`Outcome`.
+
+The rules (``rules.decide``) say *what* a registration gets; this module says what that does
+to the claims, the ``protections`` table, the blocking keys, the conflict queue and the event
+history, for every path that changes a protection: a decision by the rules, an approval or
+rejection from the conflict queue (a person or the SLA policy), an ending (expired,
+withdrawn, won, lost), an extension, and the waitlist moving up. The automatic path, the queue
+and the what-if replay all call these functions; the handlers only load the situation, call
+one of them and persist the outcome (``adapters.outcomes``). No clock, no ids, no I/O: ``now``
+and new case ids come in as arguments.
+
+Rules of engagement written here, in DOMAIN.md's words:
+
+- A protection ends early when the deal is won, lost or withdrawn, and at its expiry.
+  If it ends without a win, the next in line on the waitlist, by submission order, is
+  re-evaluated against the rules at that moment (``WAITLIST_PROMOTED`` when approved); a
+  waitlisted registration leaves the waitlist when its own expected close date passes.
+- A partner may extend (``policy.extension.max_extensions`` times, by its duration) before the
+  window ends, while it holds protection (``rules.decide_extension``).
+- A holder whose window has passed holds nothing, even before the expiry job has ended it:
+  whoever finds it (a decision, an ops approval, the SLA policy) ends it properly first.
+- Sales ops (or the SLA policy) approving a registration from the queue gives it the same
+  window as the rules would (tier and product line). First-to-register still holds: an
+  approval is refused while another registration holds live protection, or while a
+  registration accepted *before* the one under review waits on the waitlist for the same
+  account and product line (it is entitled first; ending the stale holder promotes it).
+"""
+
+from conflict_resolver.domain.protection.decisions import (
+    WaitlistMove,
+    WaitlistStep,
+    leaves_waitlist,
+    record_decision,
+    summary_of,
+    waitlist_move,
+    waitlist_step,
+)
+from conflict_resolver.domain.protection.endings import (
+    Ending,
+    close_deal,
+    end,
+    expire,
+    extend,
+    withdraw,
+)
+from conflict_resolver.domain.protection.outcome import (
+    CaseToClose,
+    CaseToOpen,
+    Cause,
+    Claim,
+    ClaimUpdate,
+    Emission,
+    IncumbentWrite,
+    KeyFiling,
+    Outcome,
+    ProtectionConflictError,
+    ProtectionMove,
+    ProtectionWrite,
+    WaitlistToMove,
+    customer_keys,
+    normalised,
+    stale_holders,
+    submission_of,
+)
+from conflict_resolver.domain.protection.review import (
+    MANUAL_RULE,
+    PARTNER_SENTENCE_APPROVED,
+    PARTNER_SENTENCE_REJECTED,
+    REVIEW_REJECTED,
+    ReviewSituation,
+    approval_refusal,
+    approve_from_review,
+    decision_at_deadline,
+    reject_from_review,
+)
+
+__all__ = [
+    "MANUAL_RULE",
+    "PARTNER_SENTENCE_APPROVED",
+    "PARTNER_SENTENCE_REJECTED",
+    "REVIEW_REJECTED",
+    "CaseToClose",
+    "CaseToOpen",
+    "Cause",
+    "Claim",
+    "ClaimUpdate",
+    "Emission",
+    "Ending",
+    "IncumbentWrite",
+    "KeyFiling",
+    "Outcome",
+    "ProtectionConflictError",
+    "ProtectionMove",
+    "ProtectionWrite",
+    "ReviewSituation",
+    "WaitlistMove",
+    "WaitlistStep",
+    "WaitlistToMove",
+    "approval_refusal",
+    "approve_from_review",
+    "close_deal",
+    "customer_keys",
+    "decision_at_deadline",
+    "end",
+    "expire",
+    "extend",
+    "leaves_waitlist",
+    "normalised",
+    "record_decision",
+    "reject_from_review",
+    "stale_holders",
+    "submission_of",
+    "summary_of",
+    "waitlist_move",
+    "waitlist_step",
+    "withdraw",
+]

@@ -1,0 +1,41 @@
+"""conflict_resolver's use cases, one module per use case, each in one transaction with its
+inbox row and outbox events:
+
+- ``submissions``: :func:`decide_submission`, a submitted registration through the rules.
+- ``endings``: :func:`withdraw`, :func:`close_deal`, :func:`expire_one`: protections end; the
+  waitlist moves.
+- ``extensions``: :func:`request_extension`, by the policy's ``max_extensions``.
+- ``direct``: :func:`open_direct_opportunity` / :func:`close_direct_opportunity` (crm_sync).
+- ``policy``: :func:`publish_policy`, :func:`publish_house_accounts` (sales ops).
+- ``review``: approving or rejecting from the conflict queue and the SLA deadline decision.
+- ``protections``: the shared steps (evaluate under key locks, persist, move the waitlist).
+
+What each change does to a protection is decided in ``domain.protection``; SQL lives in
+``adapters``. The names below are the package's public surface.
+"""
+
+from conflict_resolver.domain.protection import submission_of
+from conflict_resolver.handlers.context import CRM_CONSUMER, SUBMISSIONS_CONSUMER, Context
+from conflict_resolver.handlers.direct import close_direct_opportunity, open_direct_opportunity
+from conflict_resolver.handlers.endings import close_deal, expire_one, withdraw
+from conflict_resolver.handlers.extensions import request_extension
+from conflict_resolver.handlers.policy import publish_house_accounts, publish_policy
+from conflict_resolver.handlers.review import deadline_decision
+from conflict_resolver.handlers.submissions import decide_submission
+
+__all__ = [
+    "CRM_CONSUMER",
+    "SUBMISSIONS_CONSUMER",
+    "Context",
+    "close_deal",
+    "close_direct_opportunity",
+    "deadline_decision",
+    "decide_submission",
+    "expire_one",
+    "open_direct_opportunity",
+    "publish_house_accounts",
+    "publish_policy",
+    "request_extension",
+    "submission_of",
+    "withdraw",
+]

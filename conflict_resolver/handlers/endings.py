@@ -1,0 +1,75 @@
+"""Protections end: at their expiry (the expiry job), withdrawn by the partner, won or lost
+in the CRM. Each loads the claim under its locks, asks ``domain.protection`` what the ending
+does, and persists that (the waitlist moves when it ends without a win)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from conflict_resolver.adapters import claims_store as store
+from conflict_resolver.adapters import policy_store
+from conflict_resolver.domain import protection
+from conflict_resolver.domain.policy import Policy
+from conflict_resolver.domain.protection import Cause, Claim, Outcome
+from conflict_resolver.handlers.context import CRM_CONSUMER, SUBMISSIONS_CONSUMER, Context
+from conflict_resolver.handlers.protections import change_claim, expire_if_due, lock_claim
+from schemas.crm import CrmDealClosed
+from schemas.envelope import EventEnvelope
+from schemas.registration import RegistrationWithdrawn
+from services.kafka.consumer import payload_of
+
+
+async def expire_one(ctx: Context) -> bool:
+    """End one protection past its expiry (event + waitlist); False when none is due.
+
+    Safe with several instances and against a late extension: the row is picked unlocked,
+    then the account's key locks and the claim's row lock are taken and the expiry is read
+    again; an extension that committed in between leaves it alone, and an instance that
+    comes second finds nothing to end.
+    """
+    now = ctx.clock.now()
+    async with ctx.transactions.transaction() as session:
+        registration_id = await store.due_protection(session, now)
+        if registration_id is None:
+            return False
+        await lock_claim(session, registration_id)
+        policy = await policy_store.current_policy(session, now=now)
+        await expire_if_due(session, registration_id, policy, now=now)
+        return True
+
+
+async def withdraw(ctx: Context, envelope: EventEnvelope[Any]) -> None:
+    """The partner withdrew: protection ends (and the waitlist moves), or it leaves the queue
+    or the waitlist."""
+    withdrawn = payload_of(envelope, RegistrationWithdrawn)
+
+    def change(claim: Claim | None, _policy: Policy, cause: Cause, now: datetime) -> Outcome:
+        return Outcome() if claim is None else protection.withdraw(claim, now=now, cause=cause)
+
+    await change_claim(
+        ctx,
+        envelope,
+        consumer=SUBMISSIONS_CONSUMER,
+        registration_id=withdrawn.registration_id,
+        change=change,
+    )
+
+
+async def close_deal(ctx: Context, envelope: EventEnvelope[Any]) -> None:
+    """Won or lost in the CRM ends protection; won makes the partner the incumbent, lost frees
+    the waitlist."""
+    closed = payload_of(envelope, CrmDealClosed)
+
+    def change(claim: Claim | None, _policy: Policy, cause: Cause, now: datetime) -> Outcome:
+        if claim is None:
+            return Outcome()
+        return protection.close_deal(claim, closed.outcome, now=now, cause=cause)
+
+    await change_claim(
+        ctx,
+        envelope,
+        consumer=CRM_CONSUMER,
+        registration_id=closed.registration_id,
+        change=change,
+    )

@@ -1,0 +1,22 @@
+"""The queue's use cases, each one transaction: state change, history and outbox events
+together. ``reading`` (list, get), ``deciding`` (assign, decide), ``sla`` (escalate or decide
+at the deadline), ``numbers`` (stats)."""
+
+from conflict_resolver.queue.handlers.context import PRINCIPALS_CONSUMER, SLA_ACTOR, QueueContext
+from conflict_resolver.queue.handlers.deciding import assign, decide
+from conflict_resolver.queue.handlers.numbers import stats
+from conflict_resolver.queue.handlers.reading import claims_amount, get_case, list_cases
+from conflict_resolver.queue.handlers.sla import escalate_due
+
+__all__ = [
+    "PRINCIPALS_CONSUMER",
+    "SLA_ACTOR",
+    "QueueContext",
+    "assign",
+    "claims_amount",
+    "decide",
+    "escalate_due",
+    "get_case",
+    "list_cases",
+    "stats",
+]

@@ -1,0 +1,124 @@
+"""Assigning and deciding a case: the one place a human changes protection.
+
+Deciding locks the case (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions are
+serialised by ``BEGIN IMMEDIATE``), closes it with ``UPDATE ... WHERE state = 'open'`` (of two
+concurrent deciders exactly one changes a row), and changes the protection through the same
+``domain.protection`` functions as the rules (``handlers.review``): the window the rules
+would give, a stale holder ended properly, first-to-register respected. The primary key of
+``protections`` refuses a second live one whatever races; the events leave through the outbox.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conflict_resolver.domain.protection import ProtectionConflictError
+from conflict_resolver.handlers import review
+from conflict_resolver.queue import store
+from conflict_resolver.queue.auth import Operator
+from conflict_resolver.queue.domain import DecisionPlan, QueueError, plan_decision
+from conflict_resolver.queue.handlers.context import SLA_ACTOR, QueueContext
+from conflict_resolver.queue.handlers.reading import competing_of, get_case
+from conflict_resolver.queue.metrics import CONFLICTS_DECIDED, TIME_TO_DECISION
+
+
+async def assign(
+    ctx: QueueContext, operator: Operator, case_id: str, owner: str | None
+) -> dict[str, Any]:
+    """Give an open case an owner (or none); recorded in the case's history."""
+    now = ctx.clock.now()
+    async with ctx.transactions.transaction() as session:
+        row = await store.get_case(session, case_id, lock=True)
+        if row is None:
+            raise QueueError("not_found", "No such conflict case.")
+        if not await store.set_owner(session, case_id, owner):
+            raise QueueError("conflict", "The case is already decided.")
+        await store.add_history(
+            session,
+            case_id,
+            at=now,
+            action="assigned",
+            actor=operator.actor,
+            detail={"owner": owner},
+        )
+    return await get_case(ctx, case_id)
+
+
+async def decide(
+    ctx: QueueContext, operator: Operator, case_id: str, *, approve: str | None, reason: str
+) -> dict[str, Any]:
+    """Approve one claim or none, with a reason; 409 if decided already or exclusivity says no."""
+    now = ctx.clock.now()
+    try:
+        async with ctx.transactions.transaction() as session:
+            row = await store.get_case(session, case_id, lock=True)
+            if row is None:
+                raise QueueError("not_found", "No such conflict case.")
+            await decide_locked(
+                session, row, approve=approve, actor=operator.actor, reason=reason, now=now
+            )
+    except IntegrityError as error:
+        # Another writer (the rules, or another instance) took the protection after our read.
+        raise QueueError(
+            "conflict", "Approving would break exclusivity: another claim now holds protection."
+        ) from error
+    CONFLICTS_DECIDED.labels(by="ops", outcome="approved" if approve else "rejected").inc()
+    return await get_case(ctx, case_id)
+
+
+async def decide_locked(
+    session: AsyncSession,
+    row: RowMapping,
+    *,
+    approve: str | None,
+    actor: str,
+    reason: str,
+    now: datetime,
+) -> DecisionPlan:
+    """Decide a case whose row the caller locked: validate ops' choice, change the claims
+    and protection, close the case and record it in its history."""
+    if row["state"] != "open":
+        raise QueueError("conflict", "The case is already decided.")
+    competing = competing_of(row)
+    claim_rows = await store.claims_by_id(session, [row["registration_id"], *competing])
+    plan = plan_decision(
+        case_registration_id=row["registration_id"],
+        competing_ids=competing,
+        statuses={rid: claim["status"] for rid, claim in claim_rows.items()},
+        approve=approve,
+    )
+    if row["registration_id"] not in claim_rows:
+        raise QueueError("conflict", "The case's registration is unknown to the resolver.")
+    try:
+        if plan.approve is not None:
+            await review.approve_reviewed(session, plan.approve, competing, actor=actor, now=now)
+        if plan.reject is not None:
+            await review.reject_reviewed(session, plan.reject, kept=plan.kept, actor=actor, now=now)
+    except ProtectionConflictError as refused:
+        raise QueueError("conflict", str(refused)) from refused
+    if not await store.close_case(
+        session,
+        row["id"],
+        decided_at=now,
+        decided_by=actor,
+        reason=reason,
+        approved_registration_id=plan.approve or plan.kept,
+    ):
+        raise QueueError("conflict", "The case is already decided.")
+    await store.add_history(
+        session,
+        row["id"],
+        at=now,
+        action="decided",
+        actor=actor,
+        reason=reason,
+        detail={"approved": plan.approve, "kept": plan.kept, "rejected": plan.reject},
+    )
+    mode = "policy" if actor == SLA_ACTOR else "manual"
+    TIME_TO_DECISION.labels(mode=mode).observe(max((now - row["opened_at"]).total_seconds(), 0.0))
+    return plan
