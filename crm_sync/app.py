@@ -70,17 +70,17 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
         async def on_lifecycle(envelope: Any) -> None:
             await handlers.record_lifecycle(ctx, envelope)
 
+        # One group for everything the mirror needs: the handlers are robust to the order
+        # across the two topics (see crm_sync.domain.lifecycle).
         runtime.add_consumer(
-            group_id=handlers.APPROVALS_CONSUMER,
-            topics=[DECISIONS.name],
-            handlers={RegistrationApproved.event_type: on_approved},
-        )
-        runtime.add_consumer(
-            group_id=handlers.LIFECYCLE_CONSUMER,
+            group_id=handlers.MIRROR_GROUP,
             topics=[DECISIONS.name, REGISTRATIONS.name],
             handlers={
-                event.event_type: on_lifecycle
-                for event in (ProtectionExtended, ProtectionExpired, RegistrationWithdrawn)
+                RegistrationApproved.event_type: on_approved,
+                **{
+                    event.event_type: on_lifecycle
+                    for event in (ProtectionExtended, ProtectionExpired, RegistrationWithdrawn)
+                },
             },
         )
         runtime.add_consumer(

@@ -76,6 +76,17 @@ crm_dead_letters = Table(
     Column("replayed_at", UtcDateTime(), nullable=True),
 )
 
+# Lifecycle events (withdrawn, expired, extended) seen for a registration, whether or not its
+# approval has arrived yet: an approval that comes later folds them in (see domain.lifecycle).
+registration_lifecycle = Table(
+    "registration_lifecycle",
+    metadata,
+    Column("registration_id", String(36), primary_key=True),
+    Column("status", String(20), nullable=True),
+    Column("protection_expires_at", UtcDateTime(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
 connector_state = Table(
     "crm_connector_state",
     metadata,
