@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
-from crm_sync import handlers, inbound, outbound
+from crm_sync import dead_letters, handlers, inbound, outbound
 from crm_sync.adapters.connectors import build_connector
 from crm_sync.adapters.tables import inbox, ops_keys, outbox
 from crm_sync.handlers import Context
@@ -125,7 +127,12 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
 
 def _pusher(ctx: Context, connector: CrmConnector) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
+        revived_at = -math.inf
         while True:
+            if time.monotonic() - revived_at >= ctx.settings.revive_interval_seconds:
+                revived_at = time.monotonic()
+                if revived := await dead_letters.revive_transient(ctx):
+                    log.info("revived outage dead letters", count=revived)
             pushed = await outbound.push_pending(ctx, connector)
             if pushed == 0:
                 with contextlib.suppress(TimeoutError):

@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from crm_sync import inbound, outbound
+from crm_sync import dead_letters as letters
+from crm_sync import inbound
 from crm_sync.domain.signatures import verify_dealreg_signature, verify_hubspot_v3
 from crm_sync.handlers import Context
 from crm_sync.ports import CrmConnector, CrmUnavailableError
@@ -132,8 +133,17 @@ async def start_reconcile(request: Request) -> dict[str, str]:
 @router.get("/v1/sync/dead-letters", tags=["sync"])
 async def dead_letters(request: Request, include_replayed: bool = False) -> dict[str, Any]:
     await _require_operator(request)
-    items = await outbound.list_dead_letters(_ctx(request), include_replayed=include_replayed)
+    items = await letters.list_dead_letters(_ctx(request), include_replayed=include_replayed)
     return {"items": items}
+
+
+@router.get("/v1/sync/dead-letters/{dead_letter_id}", tags=["sync"])
+async def dead_letter(request: Request, dead_letter_id: int) -> dict[str, Any]:
+    await _require_operator(request)
+    letter = await letters.show_dead_letter(_ctx(request), dead_letter_id)
+    if letter is None:
+        raise ProblemError(404, "No such dead letter.")
+    return letter
 
 
 class ReplayRequest(BaseModel):
@@ -143,5 +153,5 @@ class ReplayRequest(BaseModel):
 @router.post("/v1/sync/dead-letters/replay", status_code=202, tags=["sync"])
 async def replay(request: Request, body: ReplayRequest | None = None) -> dict[str, int]:
     await _require_operator(request)
-    replayed = await outbound.replay_dead_letters(_ctx(request), body.ids if body else None)
+    replayed = await letters.replay_dead_letters(_ctx(request), body.ids if body else None)
     return {"replayed": replayed}

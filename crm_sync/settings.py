@@ -58,9 +58,13 @@ class CrmSettings(BaseSettings):
     )
     webhook_max_skew_seconds: int = 300
     push_batch_size: int = Field(default=100, ge=1)
-    push_max_attempts: int = Field(default=8, ge=1, description="Then the dead-letter topic.")
+    # An outage never dead-letters: a deal waits with capped backoff (and the CRM's
+    # Retry-After) until the CRM answers; only data the CRM refuses goes to the dead letters.
     push_backoff_initial_seconds: float = 0.5
-    push_backoff_max_seconds: float = 60.0
+    push_backoff_max_seconds: float = Field(default=60.0, gt=0, description="Backoff cap.")
+    revive_interval_seconds: float = Field(
+        default=30.0, gt=0, description="How often outage dead letters of old versions requeue."
+    )
     http_attempts: int = Field(default=4, ge=1, description="Tries per call, within one attempt.")
     http_backoff_initial_seconds: float = 0.2
     http_backoff_max_seconds: float = 10.0

@@ -17,7 +17,12 @@ from typing import Any
 
 import httpx
 
-from crm_sync.adapters.http import CrmHttp, SlidingWindowLimiter, retry_after_seconds
+from crm_sync.adapters.http import (
+    WAIT_STATUSES,
+    CrmHttp,
+    SlidingWindowLimiter,
+    retry_after_seconds,
+)
 from crm_sync.domain.model import CrmDeal, DealWrite, SalesState, StageTable, WriteResult
 from crm_sync.ports import CrmRejectedError, CrmUnavailableError
 from schemas.crm import CrmSystem
@@ -43,7 +48,7 @@ def classify(response: httpx.Response) -> Exception | None:
     if status < 300:
         return None
     text = response.text[:500]
-    if status == 429 or status >= 500 or "REQUEST_LIMIT_EXCEEDED" in text:
+    if status in WAIT_STATUSES or status >= 500 or "REQUEST_LIMIT_EXCEEDED" in text:
         return CrmUnavailableError(f"{status}: {text}", retry_after=retry_after_seconds(response))
     return CrmRejectedError(f"{status}: {text}")
 
@@ -121,7 +126,8 @@ class SalesforceConnector:
                 },
             )
             if response.status_code != 200:
-                raise CrmRejectedError(f"token request refused: {response.status_code}")
+                # Credentials are an operator's fix, never a reason to drop a deal: wait.
+                raise CrmUnavailableError(f"token request refused: {response.status_code}")
             body = response.json()
             self._http.client.headers["Authorization"] = f"Bearer {body['access_token']}"
 

@@ -74,6 +74,8 @@ crm_dead_letters = Table(
     Column("payload", JSON, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("replayed_at", UtcDateTime(), nullable=True),
+    # True: the CRM refused the data. False (older rows): an outage, revived automatically.
+    Column("permanent", Boolean, nullable=False, server_default=false()),
 )
 
 # Lifecycle events (withdrawn, expired, extended) seen for a registration, whether or not its
