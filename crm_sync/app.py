@@ -18,6 +18,7 @@ from crm_sync import dead_letters, handlers, inbound, outbound
 from crm_sync.adapters.connectors import build_connector
 from crm_sync.adapters.tables import inbox, ops_keys, outbox
 from crm_sync.handlers import Context
+from crm_sync.lease import LeaseTerms, leased
 from crm_sync.ports import CrmConnector
 from crm_sync.routes import router
 from crm_sync.settings import CrmSyncSettings
@@ -37,6 +38,8 @@ log = structlog.get_logger(__name__)
 
 
 PRINCIPALS_CONSUMER = "crm_sync.principals"
+PUSHER_LEASE = "crm-pusher"
+RECONCILER_LEASE = "crm-reconciler"
 
 
 def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -106,10 +109,27 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
         app.state.reconcile_now = asyncio.Event()
         await runtime.start()
         if connector is not None:
-            runtime.add_background("crm-pusher", _pusher(ctx, connector))
-            runtime.add_background(
-                "crm-reconciler", _reconciler(ctx, connector, app.state.reconcile_now)
+            crm = resolved.crm
+            terms = LeaseTerms(
+                owner=crm.instance_id,
+                ttl_seconds=crm.lease_ttl_seconds,
+                heartbeat_seconds=crm.lease_heartbeat_seconds,
             )
+            jobs = {
+                PUSHER_LEASE: _pusher(ctx, connector),
+                RECONCILER_LEASE: _reconciler(ctx, connector, app.state.reconcile_now),
+            }
+            for name, job in jobs.items():
+                runtime.add_background(
+                    name,
+                    leased(
+                        name,
+                        job,
+                        transactions=runtime.transactions,
+                        clock=runtime.clock,
+                        terms=terms,
+                    ),
+                )
         try:
             yield
         finally:

@@ -12,6 +12,7 @@ from crm_sync import dead_letters as letters
 from crm_sync import inbound
 from crm_sync.domain.signatures import verify_dealreg_signature, verify_hubspot_v3
 from crm_sync.handlers import Context
+from crm_sync.lease import holders
 from crm_sync.ports import CrmConnector, CrmUnavailableError
 from crm_sync.status import sync_status
 from services.http.problems import ProblemError
@@ -117,7 +118,11 @@ async def status(request: Request) -> dict[str, Any]:
         connectors.append(
             await sync_status(ctx.transactions, ctx.connector.system, ctx.clock.now())
         )
-    return {"connectors": connectors}
+    return {
+        "connectors": connectors,
+        "instance_id": ctx.settings.instance_id,
+        "leases": await holders(ctx.transactions),
+    }
 
 
 @router.post("/v1/sync/reconcile", status_code=202, tags=["sync"])

@@ -5,6 +5,9 @@ Tokens and secrets are ``SecretStr``: they never appear in logs or reprs.
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -68,6 +71,15 @@ class CrmSettings(BaseSettings):
     http_attempts: int = Field(default=4, ge=1, description="Tries per call, within one attempt.")
     http_backoff_initial_seconds: float = 0.2
     http_backoff_max_seconds: float = 10.0
+    # Leases: one instance pushes and one reconciles at a time (crm_sync.lease).
+    instance_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+        description="This instance's name as a lease owner (unique per process).",
+    )
+    lease_ttl_seconds: float = Field(default=15.0, gt=0, description="A lapsed lease is taken.")
+    lease_heartbeat_seconds: float = Field(
+        default=5.0, gt=0, description="Renewal period; well under the TTL."
+    )
     reconcile_interval_seconds: float = Field(default=300.0, gt=0)
     reconcile_overlap_seconds: float = Field(default=5.0, ge=0)
     direct_default_product_line: str = Field(

@@ -89,6 +89,15 @@ registration_lifecycle = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 
+# Which instance runs the pusher and which the reconciler (crm_sync.lease).
+leases = Table(
+    "crm_leases",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("owner", String(120), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+
 connector_state = Table(
     "crm_connector_state",
     metadata,

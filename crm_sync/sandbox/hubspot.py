@@ -234,6 +234,8 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings) -> APIRouter:
     ) -> tuple[Record, bool]:
         objects = store(object_type)
         properties = {k: ("" if v is None else str(v)) for k, v in properties.items()}
+        if object_type == "deals" and source[1] == settings.hubspot_app_id:
+            sandbox.counters.deal_writes["hubspot"] += 1
         if record is None:
             ms = objects.tick()
             record = Record(objects.new_id(), dict(properties), ms, ms, modified_by=source[1])

@@ -100,6 +100,9 @@ class Counters:
     # Writes to a sales-owned field by the integration after creation: must stay 0.
     echo_writes: int = 0
     integration_writes: int = 0
+    # Every deal (opportunity) record the integration wrote, created or updated: a deal pushed
+    # twice counts twice.
+    deal_writes: dict[str, int] = field(default_factory=lambda: {"hubspot": 0, "salesforce": 0})
     creations: dict[str, int] = field(default_factory=lambda: {"hubspot": 0, "salesforce": 0})
 
 
