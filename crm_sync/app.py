@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
-from crm_sync import dead_letters, handlers, inbound, outbound
+from crm_sync import dead_letters, handlers, outbound, reconcile
 from crm_sync.adapters.connectors import build_connector
 from crm_sync.adapters.tables import inbox, ops_keys, outbox
 from crm_sync.handlers import Context
@@ -171,7 +171,7 @@ def _reconciler(
                 await asyncio.wait_for(now.wait(), timeout=ctx.settings.reconcile_interval_seconds)
             now.clear()
             try:
-                examined = await inbound.reconcile(ctx, connector)
+                examined = await reconcile.reconcile(ctx, connector)
                 log.info("reconciliation sweep", crm_system=connector.system, examined=examined)
             except Exception:
                 log.exception("reconciliation sweep failed", crm_system=connector.system)

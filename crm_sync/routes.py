@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from crm_sync import dead_letters as letters
 from crm_sync import inbound
+from crm_sync import notices as webhook_notices
 from crm_sync.domain.signatures import verify_dealreg_signature, verify_hubspot_v3
 from crm_sync.handlers import Context
 from crm_sync.lease import holders
@@ -75,7 +76,7 @@ async def hubspot_webhook(request: Request) -> Response:
         max_skew_ms=settings.webhook_max_skew_seconds * 1000,
     ):
         raise _bad_signature()
-    notices = inbound.hubspot_notices(_json_list(body), settings.hubspot_app_id)
+    notices = webhook_notices.hubspot_notices(_json_list(body), settings.hubspot_app_id)
     await _receive(ctx, connector, notices)
     return Response(status_code=204)
 
@@ -94,14 +95,16 @@ async def salesforce_webhook(request: Request) -> Response:
         now_ms=int(ctx.clock.now().timestamp() * 1000),
     ):
         raise _bad_signature()
-    notices = inbound.salesforce_notices(
+    notices = webhook_notices.salesforce_notices(
         _json_list(body, "events"), settings.salesforce_integration_user_id
     )
     await _receive(ctx, connector, notices)
     return Response(status_code=204)
 
 
-async def _receive(ctx: Context, connector: CrmConnector, notices: list[inbound.Notice]) -> None:
+async def _receive(
+    ctx: Context, connector: CrmConnector, notices: list[webhook_notices.Notice]
+) -> None:
     try:
         await inbound.receive_notices(ctx, connector, notices)
     except CrmUnavailableError as error:

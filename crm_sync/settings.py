@@ -10,7 +10,7 @@ import socket
 import uuid
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AwareDatetime, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.settings import ServiceSettings
@@ -81,7 +81,18 @@ class CrmSettings(BaseSettings):
         default=5.0, gt=0, description="Renewal period; well under the TTL."
     )
     reconcile_interval_seconds: float = Field(default=300.0, gt=0)
-    reconcile_overlap_seconds: float = Field(default=5.0, ge=0)
+    reconcile_overlap_seconds: float = Field(
+        default=5.0, ge=0, description="Re-read before the watermark (clock skew)."
+    )
+    reconcile_index_lag_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="A sweep stops this far before now: the CRM's search "
+        "index lags behind writes, so younger changes wait for the next sweep.",
+    )
+    reconcile_start_at: AwareDatetime | None = Field(
+        default=None, description="Where the first sweep starts (else the oldest mirrored deal)."
+    )
     direct_default_product_line: str = Field(
         default="*", description="Product line of a direct opportunity that names none."
     )

@@ -10,7 +10,7 @@ found by SOQL on ``LastModifiedDate``. Errors are arrays of ``{message, errorCod
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -196,10 +196,11 @@ class SalesforceConnector:
             )
         return deals
 
-    async def changed_since(self, since: datetime) -> list[CrmDeal]:
-        return await self._query(
-            f"SELECT {SELECT} FROM Opportunity "  # noqa: S608 (our own constants and a timestamp)
-            f"WHERE LastModifiedDate >= {_soql_time(since)} ORDER BY LastModifiedDate ASC"
+    async def changed_pages(self, since: datetime, until: datetime) -> AsyncIterator[list[CrmDeal]]:
+        yield await self._query(
+            f"SELECT {SELECT} FROM Opportunity "  # noqa: S608 (our own constants and timestamps)
+            f"WHERE LastModifiedDate >= {_soql_time(since)} "
+            f"AND LastModifiedDate <= {_soql_time(until)} ORDER BY LastModifiedDate ASC"
         )
 
     async def _query(self, soql: str) -> list[CrmDeal]:
