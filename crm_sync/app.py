@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -13,10 +15,11 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
-from crm_sync import handlers, inbound, outbound
+from crm_sync import dead_letters, handlers, outbound, reconcile
 from crm_sync.adapters.connectors import build_connector
 from crm_sync.adapters.tables import inbox, ops_keys, outbox
 from crm_sync.handlers import Context
+from crm_sync.lease import LeaseTerms, leased
 from crm_sync.ports import CrmConnector
 from crm_sync.routes import router
 from crm_sync.settings import CrmSyncSettings
@@ -38,6 +41,8 @@ log = structlog.get_logger(__name__)
 
 
 PRINCIPALS_CONSUMER = "crm_sync.principals"
+PUSHER_LEASE = "crm-pusher"
+RECONCILER_LEASE = "crm-reconciler"
 
 
 def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -73,17 +78,17 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
         async def on_lifecycle(envelope: Any) -> None:
             await handlers.record_lifecycle(ctx, envelope)
 
+        # One group for everything the mirror needs: the handlers are robust to the order
+        # across the two topics (see crm_sync.domain.lifecycle).
         runtime.add_consumer(
-            group_id=handlers.APPROVALS_CONSUMER,
-            topics=[DECISIONS.name],
-            handlers={RegistrationApproved.event_type: on_approved},
-        )
-        runtime.add_consumer(
-            group_id=handlers.LIFECYCLE_CONSUMER,
+            group_id=handlers.MIRROR_GROUP,
             topics=[DECISIONS.name, REGISTRATIONS.name],
             handlers={
-                event.event_type: on_lifecycle
-                for event in (ProtectionExtended, ProtectionExpired, RegistrationWithdrawn)
+                RegistrationApproved.event_type: on_approved,
+                **{
+                    event.event_type: on_lifecycle
+                    for event in (ProtectionExtended, ProtectionExpired, RegistrationWithdrawn)
+                },
             },
         )
         runtime.add_consumer(
@@ -108,10 +113,27 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
         await runtime.start()
         runtime.add_retention(retention_rules(resolved.retention))
         if connector is not None:
-            runtime.add_background("crm-pusher", _pusher(ctx, connector))
-            runtime.add_background(
-                "crm-reconciler", _reconciler(ctx, connector, app.state.reconcile_now)
+            crm = resolved.crm
+            terms = LeaseTerms(
+                owner=crm.instance_id,
+                ttl_seconds=crm.lease_ttl_seconds,
+                heartbeat_seconds=crm.lease_heartbeat_seconds,
             )
+            jobs = {
+                PUSHER_LEASE: _pusher(ctx, connector),
+                RECONCILER_LEASE: _reconciler(ctx, connector, app.state.reconcile_now),
+            }
+            for name, job in jobs.items():
+                runtime.add_background(
+                    name,
+                    leased(
+                        name,
+                        job,
+                        transactions=runtime.transactions,
+                        clock=runtime.clock,
+                        terms=terms,
+                    ),
+                )
         try:
             yield
         finally:
@@ -152,7 +174,12 @@ def retention_rules(retention: RetentionSettings) -> list[PruneRule]:
 
 def _pusher(ctx: Context, connector: CrmConnector) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
+        revived_at = -math.inf
         while True:
+            if time.monotonic() - revived_at >= ctx.settings.revive_interval_seconds:
+                revived_at = time.monotonic()
+                if revived := await dead_letters.revive_transient(ctx):
+                    log.info("revived outage dead letters", count=revived)
             pushed = await outbound.push_pending(ctx, connector)
             if pushed == 0:
                 with contextlib.suppress(TimeoutError):
@@ -171,7 +198,7 @@ def _reconciler(
                 await asyncio.wait_for(now.wait(), timeout=ctx.settings.reconcile_interval_seconds)
             now.clear()
             try:
-                examined = await inbound.reconcile(ctx, connector)
+                examined = await reconcile.reconcile(ctx, connector)
                 log.info("reconciliation sweep", crm_system=connector.system, examined=examined)
             except Exception:
                 log.exception("reconciliation sweep failed", crm_system=connector.system)

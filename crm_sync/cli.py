@@ -1,6 +1,7 @@
 """Operator CLI for crm_sync's dead letters, over its HTTP API.
 
     python -m crm_sync.cli dead-letters list [--all]
+    python -m crm_sync.cli dead-letters show ID
     python -m crm_sync.cli dead-letters replay [ID ...]
     python -m crm_sync.cli status
 
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     letters = commands.add_parser("dead-letters").add_subparsers(dest="action", required=True)
     listing = letters.add_parser("list")
     listing.add_argument("--all", action="store_true", help="include replayed ones")
+    show = letters.add_parser("show")
+    show.add_argument("id", type=int, help="dead-letter id")
     replay = letters.add_parser("replay")
     replay.add_argument("ids", nargs="*", type=int, help="dead-letter ids (default: all)")
     commands.add_parser("status")
@@ -35,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
             response = client.get("/v1/sync/status")
         elif args.action == "list":
             response = client.get("/v1/sync/dead-letters", params={"include_replayed": args.all})
+        elif args.action == "show":
+            response = client.get(f"/v1/sync/dead-letters/{args.id}")
         else:
             response = client.post("/v1/sync/dead-letters/replay", json={"ids": args.ids or None})
     print(json.dumps(response.json(), indent=2))

@@ -13,9 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_sync.adapters.tables import inbox, mirrored_deals
+from crm_sync.adapters.tables import inbox, mirrored_deals, registration_lifecycle
+from crm_sync.domain.lifecycle import LifecycleNote
 from crm_sync.ports import CrmConnector
 from crm_sync.settings import CrmSettings
 from schemas.envelope import EventEnvelope
@@ -26,10 +28,15 @@ from schemas.registration import (
     RegistrationWithdrawn,
 )
 from services.clock import Clock
+from services.db import dialect_name
 from services.inbox import claim_event
 from services.kafka.consumer import PoisonEventError, payload_of
 from services.uow import TransactionRunner
 
+# The one consumer group that reads everything the mirror needs (approvals on decisions,
+# withdrawals on registrations); the inbox keeps its two historical names so that events
+# processed before the groups were merged are still recognised.
+MIRROR_GROUP = "crm_sync.mirror"
 APPROVALS_CONSUMER = "crm_sync.approvals"
 LIFECYCLE_CONSUMER = "crm_sync.lifecycle"
 SOURCE = "/dealreg/crm_sync"
@@ -72,12 +79,17 @@ def desired_fields(
 
 
 async def record_approval(ctx: Context, envelope: EventEnvelope[Any]) -> None:
-    """Remember an approved registration as a deal to mirror into the CRM (once)."""
+    """Remember an approved registration as a deal to mirror into the CRM (once).
+
+    A withdrawal, expiry or extension that arrived first (another topic) is folded in, so the
+    deal is created already withdrawn, never approved for good (``domain.lifecycle``).
+    """
     approved = payload_of(envelope, RegistrationApproved)
     now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
         if not await _claim(session, APPROVALS_CONSUMER, envelope, now):
             return
+        early = await _lock_note(session, approved.registration_id, now)
         exists = await session.execute(
             select(mirrored_deals.c.registration_id).where(
                 mirrored_deals.c.registration_id == approved.registration_id
@@ -86,6 +98,16 @@ async def record_approval(ctx: Context, envelope: EventEnvelope[Any]) -> None:
         if exists.first() is not None:
             return
         summary = approved.registration
+        desired = early.applied_to(
+            desired_fields(
+                registration_id=approved.registration_id,
+                partner_id=summary.partner_id,
+                partner_name=summary.partner_name,
+                product_line=approved.product_line,
+                protection_expires_at=approved.protection_expires_at,
+                status="approved",
+            )
+        )
         await session.execute(
             insert(mirrored_deals).values(
                 registration_id=approved.registration_id,
@@ -99,14 +121,7 @@ async def record_approval(ctx: Context, envelope: EventEnvelope[Any]) -> None:
                 sync_state="pending",
                 approved_at=approved.decided_at,
                 updated_at=now,
-                desired=desired_fields(
-                    registration_id=approved.registration_id,
-                    partner_id=summary.partner_id,
-                    partner_name=summary.partner_name,
-                    product_line=approved.product_line,
-                    protection_expires_at=approved.protection_expires_at,
-                    status="approved",
-                ),
+                desired=desired,
                 pending_since=now,
                 next_attempt_at=now,
                 correlation_id=envelope.correlationid,
@@ -115,38 +130,47 @@ async def record_approval(ctx: Context, envelope: EventEnvelope[Any]) -> None:
     ctx.wake_pusher.set()
 
 
-async def record_lifecycle(ctx: Context, envelope: EventEnvelope[Any]) -> None:
-    """Extended, expired or withdrawn: update the opportunity's protection fields."""
+def lifecycle_note(envelope: EventEnvelope[Any]) -> LifecycleNote:
+    """What an extended, expired or withdrawn event says about the registration's status."""
     data = envelope.data
-    changes: dict[str, str]
     if isinstance(data, ProtectionExtended):
-        changes = {
-            "protection_expires_at": data.protection_expires_at.isoformat(),
-            "registration_status": "approved",
-        }
-    elif isinstance(data, ProtectionExpired):
-        changes = {"registration_status": "expired"}
-    elif isinstance(data, RegistrationWithdrawn):
-        changes = {"registration_status": "withdrawn"}
-    else:
-        raise PoisonEventError(f"not a lifecycle event: {envelope.type}")
+        return LifecycleNote(status="approved", protection_expires_at=data.protection_expires_at)
+    if isinstance(data, ProtectionExpired):
+        return LifecycleNote(status="expired")
+    if isinstance(data, RegistrationWithdrawn):
+        return LifecycleNote(status="withdrawn")
+    raise PoisonEventError(f"not a lifecycle event: {envelope.type}")
+
+
+async def record_lifecycle(ctx: Context, envelope: EventEnvelope[Any]) -> None:
+    """Extended, expired or withdrawn: note it (approved yet or not) and update the deal."""
+    note = lifecycle_note(envelope)
+    registration_id = str(envelope.data.registration_id)
     now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
         if not await _claim(session, LIFECYCLE_CONSUMER, envelope, now):
             return
+        merged = (await _lock_note(session, registration_id, now)).merge(note)
+        await session.execute(
+            update(registration_lifecycle)
+            .where(registration_lifecycle.c.registration_id == registration_id)
+            .values(status=merged.status, protection_expires_at=merged.protection_expires_at)
+        )
         row = (
             await session.execute(
                 select(mirrored_deals.c.desired, mirrored_deals.c.sync_state).where(
-                    mirrored_deals.c.registration_id == data.registration_id
+                    mirrored_deals.c.registration_id == registration_id
                 )
             )
         ).first()
         if row is None:
-            return  # never approved, so never mirrored
-        desired = {**(row.desired or {}), **changes}
+            return  # not approved (yet): the approval folds the note in when it comes
+        desired = note.applied_to(row.desired or {})
+        if desired == row.desired:
+            return
         await session.execute(
             update(mirrored_deals)
-            .where(mirrored_deals.c.registration_id == data.registration_id)
+            .where(mirrored_deals.c.registration_id == registration_id)
             .values(
                 desired=desired,
                 sync_state="pending" if row.sync_state != "dead" else "dead",
@@ -156,6 +180,33 @@ async def record_lifecycle(ctx: Context, envelope: EventEnvelope[Any]) -> None:
             )
         )
     ctx.wake_pusher.set()
+
+
+async def _lock_note(session: AsyncSession, registration_id: str, now: datetime) -> LifecycleNote:
+    """The registration's lifecycle note, with its row locked until the transaction ends.
+
+    The approval and the lifecycle handlers both start here, so when they run at once (two
+    instances, two topics) the second waits for the first and then sees what it wrote: the
+    withdrawal is never missed by an approval committing at the same moment.
+    """
+    insert_of = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    statement = insert_of(registration_lifecycle).values(
+        registration_id=registration_id, updated_at=now
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[registration_lifecycle.c.registration_id],
+            set_={"updated_at": statement.excluded.updated_at},
+        )
+    )
+    row = (
+        await session.execute(
+            select(registration_lifecycle).where(
+                registration_lifecycle.c.registration_id == registration_id
+            )
+        )
+    ).one()
+    return LifecycleNote(status=row.status, protection_expires_at=row.protection_expires_at)
 
 
 async def _claim(

@@ -8,10 +8,9 @@ id) are reported to the resolver when they open and when they close or go.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -20,7 +19,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_sync.adapters.tables import (
-    connector_state,
     direct_opportunities,
     inbox,
     mirrored_deals,
@@ -29,8 +27,9 @@ from crm_sync.adapters.tables import (
 from crm_sync.domain.model import CrmDeal, SalesState
 from crm_sync.domain.rules import AppliedState, decide_direct, decide_inbound
 from crm_sync.handlers import SOURCE, Context
+from crm_sync.notices import Notice
 from crm_sync.ports import CrmConnector
-from crm_sync.status import count_echo, ensure_state, record_success
+from crm_sync.status import count_echo, record_success
 from schemas.accounts import account_key
 from schemas.crm import (
     CrmDealClosed,
@@ -47,76 +46,6 @@ from services.outbox import stage_events
 
 log = structlog.get_logger(__name__)
 _EPOCH = datetime(1970, 1, 2, tzinfo=UTC)
-
-
-@dataclass
-class Notice:
-    """One webhook event in connector-neutral form."""
-
-    key: str  # the dedupe key (our composite, not the CRM's event id)
-    object_id: str
-    kind: str  # changed, deleted, restored, merged
-    merged_ids: list[str] = field(default_factory=list)
-    echo: bool = False
-
-
-def composite_key(*parts: object) -> str:
-    return hashlib.sha256("|".join(str(part) for part in parts).encode()).hexdigest()
-
-
-def hubspot_notices(events: Iterable[dict[str, Any]], app_id: str) -> list[Notice]:
-    """Read a HubSpot delivery (an array of events) into notices."""
-    notices = []
-    for event in events:
-        kind_of = str(event.get("subscriptionType", "")).rsplit(".", 1)[-1]
-        kind = {"deletion": "deleted", "restore": "restored", "merge": "merged"}.get(
-            kind_of, "changed"
-        )
-        survivor = event.get("newObjectId") or event.get("primaryObjectId") or event.get("objectId")
-        notices.append(
-            Notice(
-                key=composite_key(
-                    "hubspot",
-                    event.get("subscriptionType"),
-                    event.get("objectId"),
-                    event.get("propertyName"),
-                    event.get("propertyValue"),
-                    event.get("occurredAt"),
-                    event.get("eventId"),
-                ),
-                object_id=str(survivor),
-                kind=kind,
-                merged_ids=[
-                    str(i) for i in event.get("mergedObjectIds", []) if str(i) != str(survivor)
-                ],
-                echo=bool(app_id)
-                and event.get("changeSource") == "INTEGRATION"
-                and str(event.get("sourceId")) == str(app_id),
-            )
-        )
-    return notices
-
-
-def salesforce_notices(events: Iterable[dict[str, Any]], integration_user: str) -> list[Notice]:
-    """Read our Salesforce callout body (``{"events": [...]}``) into notices."""
-    notices = []
-    for event in events:
-        kind = str(event.get("changeType", "updated"))
-        survivor = event.get("masterRecordId") or event.get("id")
-        notices.append(
-            Notice(
-                key=composite_key(
-                    "salesforce", event.get("id"), kind, event.get("lastModifiedDate")
-                ),
-                object_id=str(survivor),
-                kind={"deleted": "deleted", "undeleted": "restored", "merged": "merged"}.get(
-                    kind, "changed"
-                ),
-                merged_ids=[str(event["id"])] if kind == "merged" else [],
-                echo=bool(integration_user) and event.get("lastModifiedById") == integration_user,
-            )
-        )
-    return notices
 
 
 async def receive_notices(ctx: Context, connector: CrmConnector, notices: list[Notice]) -> int:
@@ -138,7 +67,7 @@ async def receive_notices(ctx: Context, connector: CrmConnector, notices: list[N
                 await _remap(session, connector.system, merged, notice.object_id, now)
         gone = [i for i in ids if i not in found]
         await _archived(ctx, session, connector.system, gone, now)
-        await _apply(ctx, session, connector, deals, now)
+        await apply_deals(ctx, session, connector, deals, now)
         if echoes:
             await count_echo(session, connector.system, len(echoes))
         await record_success(session, connector.system, now)
@@ -184,41 +113,20 @@ async def _remap(
     )
 
 
-async def reconcile(ctx: Context, connector: CrmConnector) -> int:
-    """Compare both sides from the watermark and repair drift; returns records examined."""
-    now = ctx.clock.now()
-    async with ctx.transactions.transaction() as session:
-        await ensure_state(session, connector.system)
-        watermark = (
-            await session.execute(
-                select(connector_state.c.watermark).where(
-                    connector_state.c.crm_system == connector.system
-                )
-            )
-        ).scalar_one_or_none()
-    since = (watermark or _EPOCH) - timedelta(seconds=ctx.settings.reconcile_overlap_seconds)
-    deals = await connector.changed_since(since)
-    async with ctx.transactions.transaction() as session:
-        await _apply(ctx, session, connector, deals, now)
-        newest = max((deal.modified_at for deal in deals), default=watermark)
-        await session.execute(
-            update(connector_state)
-            .where(connector_state.c.crm_system == connector.system)
-            .values(watermark=newest, last_reconciled_at=now, last_success_at=now)
-        )
-    return len(deals)
-
-
-async def _apply(
+async def apply_deals(
     ctx: Context,
     session: AsyncSession,
     connector: CrmConnector,
     deals: Sequence[CrmDeal],
     now: datetime,
 ) -> None:
+    """Apply what the CRM says about these opportunities (webhook re-reads, sweep pages)."""
     events: list[EventEnvelope[Any]] = []
     echoes = 0
+    ours = await _ours(session, [d.registration_id for d in deals if d.registration_id])
     for deal in sorted(deals, key=lambda d: d.modified_at):
+        if not deal.is_direct and deal.registration_id not in ours:
+            continue  # not one of ours (another environment's registration)
         if deal.is_direct:
             events.extend(await _apply_direct(ctx, session, connector.system, deal, now))
         else:
@@ -228,6 +136,23 @@ async def _apply(
     if echoes:
         await count_echo(session, connector.system, echoes)
     await stage_events(session, outbox, events, now=now)
+
+
+async def _ours(session: AsyncSession, registration_ids: list[str]) -> set[str]:
+    """Which of these registration ids we mirror (one query per page, not one per deal)."""
+    found: set[str] = set()
+    for start in range(0, len(registration_ids), 500):
+        chunk = registration_ids[start : start + 500]
+        found.update(
+            (
+                await session.execute(
+                    select(mirrored_deals.c.registration_id).where(
+                        mirrored_deals.c.registration_id.in_(chunk)
+                    )
+                )
+            ).scalars()
+        )
+    return found
 
 
 async def _apply_mirrored(

@@ -1,4 +1,5 @@
-"""Us -> CRM: push pending deals in batches, retry with backoff, dead-letter after N attempts.
+"""Us -> CRM: push pending deals in batches; outages wait (capped backoff, ``Retry-After``)
+for as long as they last, only records whose data the CRM refuses are dead-lettered.
 
 The upsert is keyed by the registration id, so a retry after a lost answer updates the
 opportunity it already created instead of creating a second one. Only owned fields that changed
@@ -15,13 +16,14 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import Row, func, or_, select, update
 
-from crm_sync.adapters.tables import crm_dead_letters, mirrored_deals, outbox
+from crm_sync.adapters.tables import mirrored_deals, outbox
+from crm_sync.dead_letters import record_dead
 from crm_sync.domain.model import DealSeed, DealWrite, SalesState, WriteResult
 from crm_sync.domain.rules import outbound_changes
 from crm_sync.handlers import SOURCE, Context
-from crm_sync.ports import CrmConnector
+from crm_sync.ports import CrmConnector, CrmRejectedError, CrmUnavailableError
 from crm_sync.status import record_failure, record_success
 from schemas.crm import CrmOpportunityMirrored, CrmSystem
 from schemas.envelope import new_envelope
@@ -77,20 +79,46 @@ async def push_pending(ctx: Context, connector: CrmConnector) -> int:
     writes = [write_for(row) for row in rows]
     needed = [w for w in writes if w.changes or w.seed is not None]
     try:
-        results = await connector.upsert(needed) if needed else []
-    except Exception as error:  # every failure counts as one attempt for the whole batch
+        results = await _upsert(connector, needed) if needed else []
+    except Exception as error:  # an outage (or a bug of ours): the whole batch waits
         reason = f"{type(error).__name__}: {error}"
         log.warning("CRM push failed", crm_system=connector.system, count=len(rows), error=reason)
-        await _failed(ctx, connector, rows, {row.registration_id: reason for row in rows})
+        hint = error.retry_after if isinstance(error, CrmUnavailableError) else None
+        await _wait(ctx, connector, rows, {row.registration_id: reason for row in rows}, hint)
         return len(rows)
     by_id = {result.registration_id: result for result in results}
-    failures = {
-        rid: result.error or "failed" for rid, result in by_id.items() if result.error is not None
-    }
+    refused = {rid: r.error or "refused" for rid, r in by_id.items() if r.error and not r.retryable}
+    retry = {rid: r.error or "failed" for rid, r in by_id.items() if r.error and r.retryable}
     await _succeeded(ctx, connector, rows, writes, by_id)
-    if failures:
-        await _failed(ctx, connector, [r for r in rows if r.registration_id in failures], failures)
+    if refused:
+        await _dead(ctx, connector, [r for r in rows if r.registration_id in refused], refused)
+    if retry:
+        await _wait(ctx, connector, [r for r in rows if r.registration_id in retry], retry, None)
     return len(rows)
+
+
+async def _upsert(connector: CrmConnector, writes: list[DealWrite]) -> list[WriteResult]:
+    """Upsert a batch; when the CRM refuses the batch as a whole, find the bad records alone.
+
+    Only a refusal of one record on its own (a 400 naming a bad field) is about that record's
+    data; a batch refused because one of its records is bad must not take the others with it.
+    """
+    try:
+        return await connector.upsert(writes)
+    except CrmRejectedError as error:
+        if len(writes) == 1:
+            return [
+                WriteResult(
+                    registration_id=writes[0].registration_id,
+                    crm_id=None,
+                    error=f"{type(error).__name__}: {error}",
+                    retryable=False,
+                )
+            ]
+    results: list[WriteResult] = []
+    for write in writes:
+        results.extend(await _upsert(connector, [write]))
+    return results
 
 
 async def _succeeded(
@@ -168,112 +196,81 @@ def _mirrored(
     )
 
 
-def backoff(ctx: Context, attempts: int) -> timedelta:
-    """Exponential with full jitter, capped."""
+def backoff(ctx: Context, attempts: int, retry_after: float | None = None) -> timedelta:
+    """Exponential with full jitter, capped; never sooner than the CRM's ``Retry-After``."""
     settings = ctx.settings
     ceiling = min(
-        settings.push_backoff_max_seconds, settings.push_backoff_initial_seconds * 2**attempts
+        settings.push_backoff_max_seconds,
+        settings.push_backoff_initial_seconds * 2 ** min(attempts, 32),
     )
-    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311
+    delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311
+    return timedelta(seconds=max(delay, retry_after or 0.0))
 
 
-async def _failed(
+async def _wait(
+    ctx: Context,
+    connector: CrmConnector,
+    rows: Sequence[Row[Any]],
+    reasons: dict[str, str],
+    retry_after: float | None,
+) -> None:
+    """The CRM is down, slow or busy: try these again later, for as long as it takes."""
+    now = ctx.clock.now()
+    async with ctx.transactions.transaction() as session:
+        for row in rows:
+            attempts = row.attempts + 1
+            await session.execute(
+                update(mirrored_deals)
+                .where(mirrored_deals.c.registration_id == row.registration_id)
+                .values(
+                    attempts=attempts,
+                    last_error=reasons[row.registration_id][:2000],
+                    next_attempt_at=now + backoff(ctx, attempts, retry_after),
+                )
+            )
+        await record_failure(session, connector.system, now, next(iter(reasons.values())))
+
+
+async def _dead(
     ctx: Context, connector: CrmConnector, rows: Sequence[Row[Any]], reasons: dict[str, str]
 ) -> None:
+    """The CRM refused these records' data: retrying cannot help, an operator must look."""
     now = ctx.clock.now()
     dead: list[tuple[dict[str, Any], str]] = []
     async with ctx.transactions.transaction() as session:
         for row in rows:
-            attempts = row.attempts + 1
             reason = reasons[row.registration_id][:2000]
-            if attempts >= ctx.settings.push_max_attempts:
-                payload = {
-                    "registration_id": row.registration_id,
-                    "account_key": row.account_key,
-                    "desired": row.desired,
-                    "last_written": row.last_written,
-                }
-                await session.execute(
-                    insert(crm_dead_letters).values(
-                        crm_system=connector.system,
-                        registration_id=row.registration_id,
-                        reason=reason,
-                        attempts=attempts,
-                        payload=payload,
-                        created_at=now,
-                    )
-                )
-                values: dict[str, Any] = {"sync_state": "dead", "next_attempt_at": None}
-                dead.append((payload, reason))
-            else:
-                values = {"next_attempt_at": now + backoff(ctx, attempts)}
+            payload = {
+                "registration_id": row.registration_id,
+                "account_key": row.account_key,
+                "desired": row.desired,
+                "last_written": row.last_written,
+            }
+            await record_dead(
+                session,
+                crm_system=connector.system,
+                payload=payload,
+                reason=reason,
+                attempts=row.attempts + 1,
+                now=now,
+            )
             await session.execute(
                 update(mirrored_deals)
                 .where(mirrored_deals.c.registration_id == row.registration_id)
-                .values(attempts=attempts, last_error=reason, **values)
+                .values(
+                    attempts=row.attempts + 1,
+                    last_error=reason,
+                    sync_state="dead",
+                    next_attempt_at=None,
+                )
             )
+            dead.append((payload, reason))
         await record_failure(session, connector.system, now, next(iter(reasons.values())))
     for payload, reason in dead:
         try:
             await ctx.dead_letters(connector.system, payload, reason)
         except Exception:  # the database row is the record; the topic copy is for operators
             log.exception("could not copy a dead letter to Kafka")
-
-
-async def replay_dead_letters(ctx: Context, dead_letter_ids: list[int] | None) -> int:
-    """Put dead-lettered deals back in the queue (all unreplayed ones when ids is None)."""
-    now = ctx.clock.now()
-    async with ctx.transactions.transaction() as session:
-        query = select(crm_dead_letters.c.id, crm_dead_letters.c.registration_id).where(
-            crm_dead_letters.c.replayed_at.is_(None)
-        )
-        if dead_letter_ids is not None:
-            query = query.where(crm_dead_letters.c.id.in_(dead_letter_ids))
-        letters = (await session.execute(query)).all()
-        if not letters:
-            return 0
-        await session.execute(
-            update(crm_dead_letters)
-            .where(crm_dead_letters.c.id.in_([letter.id for letter in letters]))
-            .values(replayed_at=now)
-        )
-        await session.execute(
-            update(mirrored_deals)
-            .where(
-                and_(
-                    mirrored_deals.c.registration_id.in_(
-                        [letter.registration_id for letter in letters]
-                    ),
-                    mirrored_deals.c.sync_state == "dead",
-                )
-            )
-            .values(sync_state="pending", attempts=0, next_attempt_at=now, pending_since=now)
-        )
-    ctx.wake_pusher.set()
-    return len(letters)
-
-
-async def list_dead_letters(
-    ctx: Context, *, include_replayed: bool = False
-) -> list[dict[str, Any]]:
-    async with ctx.transactions.transaction() as session:
-        query = select(crm_dead_letters).order_by(crm_dead_letters.c.id)
-        if not include_replayed:
-            query = query.where(crm_dead_letters.c.replayed_at.is_(None))
-        rows = (await session.execute(query)).all()
-    return [
-        {
-            "id": row.id,
-            "crm_system": row.crm_system,
-            "registration_id": row.registration_id,
-            "reason": row.reason,
-            "attempts": row.attempts,
-            "payload": row.payload,
-            "created_at": row.created_at.isoformat(),
-            "replayed_at": row.replayed_at.isoformat() if row.replayed_at else None,
-        }
-        for row in rows
-    ]
 
 
 async def count_pending(ctx: Context) -> int:

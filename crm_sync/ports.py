@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -37,8 +37,9 @@ class CrmConnector(Protocol):
         """Current state of these opportunities; archived or deleted ones are left out."""
         ...
 
-    async def changed_since(self, since: datetime) -> list[CrmDeal]:
-        """Opportunities modified at or after ``since``, oldest first."""
+    def changed_pages(self, since: datetime, until: datetime) -> AsyncIterator[list[CrmDeal]]:
+        """Opportunities modified from ``since`` to ``until`` (both included), page by page,
+        oldest first: the caller can keep its watermark at the newest one it has applied."""
         ...
 
     async def aclose(self) -> None: ...

@@ -8,9 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from crm_sync import inbound, outbound
+from crm_sync import dead_letters as letters
+from crm_sync import inbound
+from crm_sync import notices as webhook_notices
 from crm_sync.domain.signatures import verify_dealreg_signature, verify_hubspot_v3
 from crm_sync.handlers import Context
+from crm_sync.lease import holders
 from crm_sync.ports import CrmConnector, CrmUnavailableError
 from crm_sync.status import sync_status
 from services.http.problems import ProblemError
@@ -73,7 +76,7 @@ async def hubspot_webhook(request: Request) -> Response:
         max_skew_ms=settings.webhook_max_skew_seconds * 1000,
     ):
         raise _bad_signature()
-    notices = inbound.hubspot_notices(_json_list(body), settings.hubspot_app_id)
+    notices = webhook_notices.hubspot_notices(_json_list(body), settings.hubspot_app_id)
     await _receive(ctx, connector, notices)
     return Response(status_code=204)
 
@@ -92,14 +95,16 @@ async def salesforce_webhook(request: Request) -> Response:
         now_ms=int(ctx.clock.now().timestamp() * 1000),
     ):
         raise _bad_signature()
-    notices = inbound.salesforce_notices(
+    notices = webhook_notices.salesforce_notices(
         _json_list(body, "events"), settings.salesforce_integration_user_id
     )
     await _receive(ctx, connector, notices)
     return Response(status_code=204)
 
 
-async def _receive(ctx: Context, connector: CrmConnector, notices: list[inbound.Notice]) -> None:
+async def _receive(
+    ctx: Context, connector: CrmConnector, notices: list[webhook_notices.Notice]
+) -> None:
     try:
         await inbound.receive_notices(ctx, connector, notices)
     except CrmUnavailableError as error:
@@ -116,7 +121,11 @@ async def status(request: Request) -> dict[str, Any]:
         connectors.append(
             await sync_status(ctx.transactions, ctx.connector.system, ctx.clock.now())
         )
-    return {"connectors": connectors}
+    return {
+        "connectors": connectors,
+        "instance_id": ctx.settings.instance_id,
+        "leases": await holders(ctx.transactions),
+    }
 
 
 @router.post("/v1/sync/reconcile", status_code=202, tags=["sync"])
@@ -132,8 +141,17 @@ async def start_reconcile(request: Request) -> dict[str, str]:
 @router.get("/v1/sync/dead-letters", tags=["sync"])
 async def dead_letters(request: Request, include_replayed: bool = False) -> dict[str, Any]:
     await _require_operator(request)
-    items = await outbound.list_dead_letters(_ctx(request), include_replayed=include_replayed)
+    items = await letters.list_dead_letters(_ctx(request), include_replayed=include_replayed)
     return {"items": items}
+
+
+@router.get("/v1/sync/dead-letters/{dead_letter_id}", tags=["sync"])
+async def dead_letter(request: Request, dead_letter_id: int) -> dict[str, Any]:
+    await _require_operator(request)
+    letter = await letters.show_dead_letter(_ctx(request), dead_letter_id)
+    if letter is None:
+        raise ProblemError(404, "No such dead letter.")
+    return letter
 
 
 class ReplayRequest(BaseModel):
@@ -143,5 +161,5 @@ class ReplayRequest(BaseModel):
 @router.post("/v1/sync/dead-letters/replay", status_code=202, tags=["sync"])
 async def replay(request: Request, body: ReplayRequest | None = None) -> dict[str, int]:
     await _require_operator(request)
-    replayed = await outbound.replay_dead_letters(_ctx(request), body.ids if body else None)
+    replayed = await letters.replay_dead_letters(_ctx(request), body.ids if body else None)
     return {"replayed": replayed}

@@ -5,9 +5,12 @@ Tokens and secrets are ``SecretStr``: they never appear in logs or reprs.
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AwareDatetime, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.settings import ServiceSettings
@@ -58,14 +61,38 @@ class CrmSettings(BaseSettings):
     )
     webhook_max_skew_seconds: int = 300
     push_batch_size: int = Field(default=100, ge=1)
-    push_max_attempts: int = Field(default=8, ge=1, description="Then the dead-letter topic.")
+    # An outage never dead-letters: a deal waits with capped backoff (and the CRM's
+    # Retry-After) until the CRM answers; only data the CRM refuses goes to the dead letters.
     push_backoff_initial_seconds: float = 0.5
-    push_backoff_max_seconds: float = 60.0
+    push_backoff_max_seconds: float = Field(default=60.0, gt=0, description="Backoff cap.")
+    revive_interval_seconds: float = Field(
+        default=30.0, gt=0, description="How often outage dead letters of old versions requeue."
+    )
     http_attempts: int = Field(default=4, ge=1, description="Tries per call, within one attempt.")
     http_backoff_initial_seconds: float = 0.2
     http_backoff_max_seconds: float = 10.0
+    # Leases: one instance pushes and one reconciles at a time (crm_sync.lease).
+    instance_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+        description="This instance's name as a lease owner (unique per process).",
+    )
+    lease_ttl_seconds: float = Field(default=15.0, gt=0, description="A lapsed lease is taken.")
+    lease_heartbeat_seconds: float = Field(
+        default=5.0, gt=0, description="Renewal period; well under the TTL."
+    )
     reconcile_interval_seconds: float = Field(default=300.0, gt=0)
-    reconcile_overlap_seconds: float = Field(default=5.0, ge=0)
+    reconcile_overlap_seconds: float = Field(
+        default=5.0, ge=0, description="Re-read before the watermark (clock skew)."
+    )
+    reconcile_index_lag_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="A sweep stops this far before now: the CRM's search "
+        "index lags behind writes, so younger changes wait for the next sweep.",
+    )
+    reconcile_start_at: AwareDatetime | None = Field(
+        default=None, description="Where the first sweep starts (else the oldest mirrored deal)."
+    )
     direct_default_product_line: str = Field(
         default="*", description="Product line of a direct opportunity that names none."
     )

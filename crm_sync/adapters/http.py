@@ -161,10 +161,16 @@ class CrmHttp:
         return response
 
 
+# Answers that say "not now" rather than "not this data": wait, however long it takes. A
+# refused token or scope (401, 403) is an operator's fix, not a reason to drop the deal.
+WAIT_STATUSES = frozenset({401, 403, 408, 423, 425, 429})
+
+
 def default_classify(response: httpx.Response) -> Exception | None:
-    """429 and 5xx: try again (after the hint); other 4xx: rejected."""
+    """429, 5xx and the other "not now" answers: try again (after the hint); other 4xx: the
+    CRM refused the data."""
     status = response.status_code
-    if status == 429 or status >= 500:
+    if status in WAIT_STATUSES or status >= 500:
         return CrmUnavailableError(
             f"{status}: {response.text[:300]}", retry_after=retry_after_seconds(response)
         )

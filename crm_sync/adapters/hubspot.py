@@ -3,12 +3,13 @@
 Deals are upserted in batches of up to 100 through ``POST /crm/v3/objects/deals/batch/upsert``
 keyed by the unique custom property ``dealreg_registration_id``; a new deal's company is found
 by domain (search ``IN``) or created, then associated (v4 default association). Changes are
-found with ``POST /crm/v3/objects/deals/search`` on ``hs_lastmodifieddate``.
+found with ``POST /crm/v3/objects/deals/search`` on ``hs_lastmodifieddate``, in windows
+(``hubspot_search``) because one query answers at most 10,000 results.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 
 from crm_sync.adapters.http import CrmHttp, SlidingWindowLimiter, default_classify
+from crm_sync.adapters.hubspot_search import modified_between
 from crm_sync.domain.model import (
     CrmDeal,
     DealSeed,
@@ -48,7 +50,6 @@ SALES_PROPERTIES = (
     "hs_lastmodifieddate",
 )
 READ_PROPERTIES = [*PROPERTY_OF.values(), *SALES_PROPERTIES]
-SEARCH_PAGE = 200
 
 
 def _parse_time(raw: str | None) -> datetime:
@@ -257,33 +258,14 @@ class HubSpotConnector:
         deals = await self._to_deals([response.json()])
         return deals[0] if deals else None
 
-    async def changed_since(self, since: datetime) -> list[CrmDeal]:
-        deals: list[CrmDeal] = []
-        after: str | None = None
-        while True:
-            request: dict[str, Any] = {
-                "filterGroups": [
-                    {
-                        "filters": [
-                            {
-                                "propertyName": "hs_lastmodifieddate",
-                                "operator": "GTE",
-                                "value": _ms(since),
-                            }
-                        ]
-                    }
-                ],
-                "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
-                "properties": READ_PROPERTIES,
-                "limit": SEARCH_PAGE,
-            }
-            if after is not None:
-                request["after"] = after
-            page = await self._search("deals", request)
-            deals.extend(await self._to_deals(page.get("results", [])))
-            after = page.get("paging", {}).get("next", {}).get("after")
-            if not after:
-                return deals
+    async def changed_pages(self, since: datetime, until: datetime) -> AsyncIterator[list[CrmDeal]]:
+        async def search(request: dict[str, Any]) -> dict[str, Any]:
+            return await self._search("deals", request)
+
+        async for raw in modified_between(
+            search, since_ms=int(_ms(since)), until_ms=int(_ms(until)), properties=READ_PROPERTIES
+        ):
+            yield await self._to_deals(raw)
 
     async def _search(self, object_type: str, request: dict[str, Any]) -> dict[str, Any]:
         response = await self._http.call(

@@ -10,14 +10,19 @@ found by SOQL on ``LastModifiedDate``. Errors are arrays of ``{message, errorCod
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
-from crm_sync.adapters.http import CrmHttp, SlidingWindowLimiter, retry_after_seconds
+from crm_sync.adapters.http import (
+    WAIT_STATUSES,
+    CrmHttp,
+    SlidingWindowLimiter,
+    retry_after_seconds,
+)
 from crm_sync.domain.model import CrmDeal, DealWrite, SalesState, StageTable, WriteResult
 from crm_sync.ports import CrmRejectedError, CrmUnavailableError
 from schemas.crm import CrmSystem
@@ -43,7 +48,7 @@ def classify(response: httpx.Response) -> Exception | None:
     if status < 300:
         return None
     text = response.text[:500]
-    if status == 429 or status >= 500 or "REQUEST_LIMIT_EXCEEDED" in text:
+    if status in WAIT_STATUSES or status >= 500 or "REQUEST_LIMIT_EXCEEDED" in text:
         return CrmUnavailableError(f"{status}: {text}", retry_after=retry_after_seconds(response))
     return CrmRejectedError(f"{status}: {text}")
 
@@ -121,7 +126,8 @@ class SalesforceConnector:
                 },
             )
             if response.status_code != 200:
-                raise CrmRejectedError(f"token request refused: {response.status_code}")
+                # Credentials are an operator's fix, never a reason to drop a deal: wait.
+                raise CrmUnavailableError(f"token request refused: {response.status_code}")
             body = response.json()
             self._http.client.headers["Authorization"] = f"Bearer {body['access_token']}"
 
@@ -190,10 +196,11 @@ class SalesforceConnector:
             )
         return deals
 
-    async def changed_since(self, since: datetime) -> list[CrmDeal]:
-        return await self._query(
-            f"SELECT {SELECT} FROM Opportunity "  # noqa: S608 (our own constants and a timestamp)
-            f"WHERE LastModifiedDate >= {_soql_time(since)} ORDER BY LastModifiedDate ASC"
+    async def changed_pages(self, since: datetime, until: datetime) -> AsyncIterator[list[CrmDeal]]:
+        yield await self._query(
+            f"SELECT {SELECT} FROM Opportunity "  # noqa: S608 (our own constants and timestamps)
+            f"WHERE LastModifiedDate >= {_soql_time(since)} "
+            f"AND LastModifiedDate <= {_soql_time(until)} ORDER BY LastModifiedDate ASC"
         )
 
     async def _query(self, soql: str) -> list[CrmDeal]:

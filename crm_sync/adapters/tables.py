@@ -74,6 +74,28 @@ crm_dead_letters = Table(
     Column("payload", JSON, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("replayed_at", UtcDateTime(), nullable=True),
+    # True: the CRM refused the data. False (older rows): an outage, revived automatically.
+    Column("permanent", Boolean, nullable=False, server_default=false()),
+)
+
+# Lifecycle events (withdrawn, expired, extended) seen for a registration, whether or not its
+# approval has arrived yet: an approval that comes later folds them in (see domain.lifecycle).
+registration_lifecycle = Table(
+    "registration_lifecycle",
+    metadata,
+    Column("registration_id", String(36), primary_key=True),
+    Column("status", String(20), nullable=True),
+    Column("protection_expires_at", UtcDateTime(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Which instance runs the pusher and which the reconciler (crm_sync.lease).
+leases = Table(
+    "crm_leases",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("owner", String(120), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
 )
 
 connector_state = Table(

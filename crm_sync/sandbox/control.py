@@ -39,6 +39,16 @@ class DirectDeal(BaseModel):
     product_line: str | None = None
 
 
+class SeedRequest(BaseModel):
+    """Deals put straight into the store (a large portal without thousands of HTTP calls)."""
+
+    count: int
+    modified_from_ms: int
+    modified_to_ms: int | None = None
+    registration_prefix: str = "other-environment-"
+    stage: str = "qualifiedtobuy"
+
+
 def build_router(sandbox: Sandbox, settings: SandboxSettings, sender: Any) -> APIRouter:
     router = APIRouter(prefix="/_sandbox")
     sales_user = ("CRM_UI", "9001")
@@ -187,6 +197,29 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings, sender: Any) -> AP
                 )
             )
         return {"id": record.id}
+
+    @router.post("/hubspot/seed")
+    def hubspot_seed(seed: SeedRequest) -> dict[str, Any]:
+        """``count`` deals modified evenly from ``modified_from_ms`` to ``modified_to_ms``."""
+        deals = sandbox.hubspot["deals"]
+        last = seed.modified_to_ms or deals.tick()
+        step = (last - seed.modified_from_ms) / max(seed.count - 1, 1)
+        for index in range(seed.count):
+            ms = seed.modified_from_ms + int(index * step)
+            record = Record(
+                deals.new_id(),
+                {
+                    "dealname": f"Seeded deal {index}",
+                    "dealstage": seed.stage,
+                    "pipeline": "default",
+                    "dealreg_registration_id": f"{seed.registration_prefix}{index}",
+                },
+                ms,
+                ms,
+                modified_by=sales_user[1],
+            )
+            deals.records[record.id] = record
+        return {"created": seed.count, "modified_to_ms": last}
 
     @router.get("/salesforce/opportunities")
     def sf_opportunities() -> list[dict[str, Any]]:

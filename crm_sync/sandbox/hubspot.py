@@ -234,6 +234,8 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings) -> APIRouter:
     ) -> tuple[Record, bool]:
         objects = store(object_type)
         properties = {k: ("" if v is None else str(v)) for k, v in properties.items()}
+        if object_type == "deals" and source[1] == settings.hubspot_app_id:
+            sandbox.counters.deal_writes["hubspot"] += 1
         if record is None:
             ms = objects.tick()
             record = Record(objects.new_id(), dict(properties), ms, ms, modified_by=source[1])
@@ -471,9 +473,20 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings) -> APIRouter:
         body = await request.json()
         groups = body.get("filterGroups", [])
         limit = min(int(body.get("limit", 10)), 200)
+        start = int(body.get("after") or 0)
+        if start >= settings.hubspot_search_max_results:
+            # HubSpot answers at most 10,000 results for one query; paging past them is a 400
+            # (standard error body; the message text is our approximation).
+            raise HubSpotError(
+                400,
+                f"There was a problem with the request: search results are limited to "
+                f"{settings.hubspot_search_max_results}; narrow the query.",
+                "VALIDATION_ERROR",
+            )
+        delay_ms = int(settings.hubspot_search_index_delay_seconds * 1000)
         records = [
             r
-            for r in store(object_type).live()
+            for r in store(object_type).searchable(delay_ms)
             if not groups or any(all(_match(r, f) for f in g.get("filters", [])) for g in groups)
         ]
         for sort in reversed(body.get("sorts", [])):
@@ -483,8 +496,7 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings) -> APIRouter:
             )
         if not body.get("sorts"):
             records.sort(key=lambda r: int(r.id))
-        start = int(body.get("after") or 0)
-        page = records[start : start + limit]
+        page = records[start : min(start + limit, settings.hubspot_search_max_results)]
         out: dict[str, Any] = {
             "total": len(records),
             "results": [view(r, body.get("properties"), object_type) for r in page],

@@ -19,6 +19,10 @@ class SandboxSettings(BaseSettings):
     rate_per_ten_seconds: int = 100
     rate_per_day: int = 250_000
     search_per_second: int = 5
+    # HubSpot's search: at most this many results for one query (paging past it is a 400), and
+    # a write is searchable only this many seconds later (the index lags behind writes).
+    hubspot_search_max_results: int = 10_000
+    hubspot_search_index_delay_seconds: float = 0.0
     salesforce_port: int = 8091
     salesforce_client_id: str = "sandbox-salesforce-client-id"
     salesforce_client_secret: str = "sandbox-salesforce-client-secret"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,6 +67,8 @@ class ObjectStore:
         self._ids = itertools.count(start)
         self._prefix = prefix
         self._last_ms = 0
+        # The search index: each record as it was when last indexed (see ``searchable``).
+        self._indexed: dict[str, Record] = {}
 
     def tick(self) -> int:
         self._last_ms = max(now_ms(), self._last_ms + 1)
@@ -80,6 +82,23 @@ class ObjectStore:
 
     def live(self) -> list[Record]:
         return [r for r in self.records.values() if not r.archived]
+
+    def searchable(self, delay_ms: int) -> list[Record]:
+        """What a search sees: each live record as of its last write at least ``delay_ms`` old.
+
+        A write younger than the delay is not in the index yet: a new record is not found, an
+        updated one is found with its previous values (and previous modification time).
+        """
+        if delay_ms <= 0:
+            return self.live()
+        horizon = now_ms() - delay_ms
+        for record in self.records.values():
+            seen = self._indexed.get(record.id)
+            if record.updated_ms <= horizon and (
+                seen is None or seen.updated_ms != record.updated_ms
+            ):
+                self._indexed[record.id] = replace(record, properties=dict(record.properties))
+        return [record for record in self._indexed.values() if not record.archived]
 
     def find(self, prop: str, value: str) -> Record | None:
         for record in self.records.values():
@@ -100,6 +119,9 @@ class Counters:
     # Writes to a sales-owned field by the integration after creation: must stay 0.
     echo_writes: int = 0
     integration_writes: int = 0
+    # Every deal (opportunity) record the integration wrote, created or updated: a deal pushed
+    # twice counts twice.
+    deal_writes: dict[str, int] = field(default_factory=lambda: {"hubspot": 0, "salesforce": 0})
     creations: dict[str, int] = field(default_factory=lambda: {"hubspot": 0, "salesforce": 0})
 
 

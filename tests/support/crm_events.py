@@ -9,10 +9,17 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.envelope import EventEnvelope, decode_event, new_envelope
-from schemas.registration import AmountData, CustomerData, RegistrationApproved, RegistrationSummary
+from schemas.registration import (
+    AmountData,
+    CustomerData,
+    RegistrationApproved,
+    RegistrationSummary,
+    RegistrationWithdrawn,
+)
 from services.kafka.producer import KafkaEventPublisher
 
 
@@ -47,6 +54,28 @@ def approval(index: int, *, domain: str | None = None) -> EventEnvelope[Any]:
         subject=registration_id,
         time=now,
         correlation_id=registration_id,
+        causation_id=None,
+        partition_key=payload.account_key,
+    )
+
+
+def withdrawal(approved: EventEnvelope[Any]) -> EventEnvelope[Any]:
+    """The partner withdraws the registration ``approved`` approved (on dealreg.registrations)."""
+    now = datetime.now(UTC)
+    payload = RegistrationWithdrawn(
+        registration_id=approved.data.registration_id,
+        account_key=approved.data.account_key,
+        product_line=approved.data.product_line,
+        withdrawn_at=now,
+        previous_status="approved",
+    )
+    return new_envelope(
+        payload,
+        event_id=str(uuid.uuid4()),
+        source="/tests",
+        subject=approved.subject,
+        time=now,
+        correlation_id=approved.correlationid,
         causation_id=None,
         partition_key=payload.account_key,
     )
@@ -108,6 +137,47 @@ async def wait_until(check: Any, timeout: float, interval: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(interval)
+
+
+async def consumed_by_some_group(bootstrap: str, topic: str, group_prefix: str) -> bool:
+    """Whether some consumer group named ``group_prefix...`` has committed the whole topic.
+
+    What a test waits for before publishing the next event, when it needs the service to have
+    *processed* an event first (not merely received it).
+    """
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await reader.start()
+    await admin.start()
+    try:
+        await reader.topics()  # fetches the cluster's metadata
+        partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or []]
+        ends = await reader.end_offsets(partitions)
+        for group in await admin.list_consumer_groups():
+            if not str(group[0]).startswith(group_prefix):
+                continue
+            committed = await admin.list_consumer_group_offsets(group[0], partitions=partitions)
+            if all(
+                committed.get(tp) is not None and committed[tp].offset >= end
+                for tp, end in ends.items()
+            ):
+                return True
+        return False
+    finally:
+        await admin.close()
+        await reader.stop()
+
+
+async def wait_until_async(check: Any, timeout: float, interval: float = 0.2) -> Any:
+    """``wait_until`` for a check that is a coroutine function."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
         if value:
             return value
         if time.monotonic() > deadline:

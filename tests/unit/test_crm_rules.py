@@ -16,7 +16,7 @@ from crm_sync.domain.rules import (
     outbound_changes,
     owned_drift,
 )
-from crm_sync.inbound import hubspot_notices, salesforce_notices
+from crm_sync.notices import hubspot_notices, salesforce_notices
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SEEDED = SalesState(

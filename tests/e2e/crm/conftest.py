@@ -44,6 +44,8 @@ def wire_hubspot(stack: ServiceStack, sandbox: CrmSandbox, port: int, **extra: s
             "DEALREG_CRM_HUBSPOT_APP_ID": credentials["hubspot_app_id"],
             "DEALREG_CRM_HUBSPOT_CLIENT_SECRET": HUBSPOT_SECRET,
             "DEALREG_CRM_RECONCILE_INTERVAL_SECONDS": "2",
+            # The sandbox's search index has no lag unless a test gives it one.
+            "DEALREG_CRM_RECONCILE_INDEX_LAG_SECONDS": "0",
             "DEALREG_CRM_HTTP_BACKOFF_INITIAL_SECONDS": "0.05",
             "DEALREG_CRM_HTTP_BACKOFF_MAX_SECONDS": "1",
             "DEALREG_CRM_PUSH_BACKOFF_INITIAL_SECONDS": "0.1",
@@ -68,6 +70,8 @@ def wire_salesforce(stack: ServiceStack, sandbox: CrmSandbox, port: int, **extra
             "DEALREG_CRM_SALESFORCE_WEBHOOK_SECRET": SALESFORCE_SECRET,
             "DEALREG_CRM_SALESFORCE_CA_BUNDLE": sandbox.cert,
             "DEALREG_CRM_RECONCILE_INTERVAL_SECONDS": "2",
+            # The sandbox's search index has no lag unless a test gives it one.
+            "DEALREG_CRM_RECONCILE_INDEX_LAG_SECONDS": "0",
             "DEALREG_CRM_HTTP_BACKOFF_INITIAL_SECONDS": "0.05",
             "DEALREG_CRM_HTTP_BACKOFF_MAX_SECONDS": "1",
             **extra,

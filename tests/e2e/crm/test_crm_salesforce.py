@@ -51,10 +51,10 @@ async def test_salesforce_opportunity_is_upserted_and_closed_won_comes_back(
     assert stats["creations"]["salesforce"] == 1
 
 
-async def test_a_deal_that_keeps_failing_is_dead_lettered_and_replayed(
+async def test_a_deal_whose_data_the_crm_refuses_is_dead_lettered_shown_and_replayed(
     stack: ServiceStack, sandbox: CrmSandbox, crm_sync_port: int
 ) -> None:
-    wire_hubspot(stack, sandbox, crm_sync_port, DEALREG_CRM_PUSH_MAX_ATTEMPTS="3")
+    wire_hubspot(stack, sandbox, crm_sync_port)
     stack.start("crm_sync")
     stack.wait_ready("crm_sync")
     event = approval(2)
@@ -70,7 +70,10 @@ async def test_a_deal_that_keeps_failing_is_dead_lettered_and_replayed(
     assert "failing by request" in str(letter["reason"])
     status = httpx.get(f"{base}/v1/sync/status", headers=admin).json()["connectors"][0]
     assert status["dead_letters"] == 1
-    assert status["failures"] >= 3
+    assert status["failures"] >= 1
+    shown = httpx.get(f"{base}/v1/sync/dead-letters/{letter['id']}", headers=admin).json()
+    assert shown["permanent"] is True
+    assert shown["deal"]["sync_state"] == "dead"
     async with EventTail(
         stack.kafka_bootstrap, stack.topic_prefix + "dealreg.dead-letters"
     ) as tail:
