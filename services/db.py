@@ -34,7 +34,7 @@ class DatabaseTimeouts:
     """Upper bounds, in seconds, on every wait for the database."""
 
     connect: float = 5.0
-    pool: float = 5.0
+    pool: float = 30.0  # a burst queues for a connection; only starvation should fail
     statement: float | None = 15.0  # None for migrations, whose statements may be long
     sqlite_busy: float = 10.0
 

@@ -55,7 +55,9 @@ class DatabaseSettings(BaseSettings):
     echo: bool = False
     connect_timeout_seconds: float = Field(default=5, gt=0, description="Opening a connection.")
     pool_timeout_seconds: float = Field(
-        default=5, gt=0, description="Waiting for a free pooled connection."
+        default=30,
+        gt=0,
+        description="Waiting for a free pooled connection (a burst queues; starvation fails).",
     )
     statement_timeout_seconds: float = Field(
         default=15, gt=0, description="One statement (PostgreSQL), past which it is cancelled."

@@ -41,11 +41,13 @@ _PROBLEM_DESCRIPTIONS = {
     415: "The body is not application/json",
     422: "Invalid fields, each named in `errors`; or an Idempotency-Key reused for another body",
     429: "Too many requests for this API key; see `Retry-After`",
+    503: "The service's database is unavailable for a moment; retry after `Retry-After`",
 }
 
 
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the problem responses a route may answer with."""
+    """OpenAPI entries for the problem responses a route may answer with (every route may
+    answer 503 while the database is unavailable)."""
     return {
         code: {
             "description": _PROBLEM_DESCRIPTIONS[code],
@@ -61,11 +63,11 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
                         }
                     }
                 }
-                if code == 429
+                if code in (429, 503)
                 else {}
             ),
         }
-        for code in codes
+        for code in (*codes, 503)
     }
 
 

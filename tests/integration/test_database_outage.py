@@ -32,7 +32,7 @@ from tests.conftest import fresh_database
 from tests.support import infra
 from tests.support.api import bearer, registration_body
 from tests.support.intake import ADMIN_TOKEN, eventually, intake_app
-from tests.support.outage import OwnPostgres
+from tests.support.outage import OwnPostgres, TcpForwarder, free_port
 from tests.unit.test_envelope import submitted_envelope
 
 pytestmark = pytest.mark.integration
@@ -85,13 +85,13 @@ async def test_intake_answers_503_while_postgres_is_down_and_recovers_without_re
 
 
 @asynccontextmanager
-async def sqlite_intake(
-    url: str, kafka_bootstrap: str, prefix: str
+async def intake_at(
+    url: str, kafka_bootstrap: str, prefix: str, **database: float
 ) -> AsyncIterator[httpx.AsyncClient]:
     await asyncio.to_thread(migrations.upgrade, "deal_registration", url)
     settings = RegistrationSettings(
         log_json=False,
-        database=DatabaseSettings(url=url, sqlite_busy_timeout_seconds=0.5),
+        database=DatabaseSettings(url=url, **database),
         kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=prefix),
         security=SecuritySettings(env="test", admin_token=SecretStr(ADMIN_TOKEN)),
     )
@@ -102,20 +102,64 @@ async def sqlite_intake(
             yield client
 
 
+async def new_partner_key(client: httpx.AsyncClient) -> str:
+    created = await client.post(
+        "/v1/partners",
+        json={"name": "Northwind", "tier": "gold", "product_lines": ["network-security"]},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["api_key"])
+
+
+async def test_a_database_that_stops_answering_gets_503_not_a_hung_request(
+    postgres_server: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    partition = TcpForwarder(port=free_port(), target=postgres_server.rpartition("@")[2])
+    await partition.start()
+    try:
+        async with (
+            fresh_database(f"dealreg:dealreg@127.0.0.1:{partition.port}") as url,
+            intake_at(
+                url,
+                kafka_bootstrap,
+                topic_prefix,
+                connect_timeout_seconds=1,
+                statement_timeout_seconds=1,
+                pool_timeout_seconds=1,
+            ) as client,
+        ):
+            key = await new_partner_key(client)
+
+            partition.freeze()
+            request = asyncio.create_task(
+                client.post("/v1/registrations", json=registration_body(), headers=bearer(key))
+            )
+            # Hang detection only: with no timeouts the request would never return.
+            answered, _ = await asyncio.wait({request}, timeout=60)
+            partition.thaw()
+            if not answered:
+                request.cancel()
+            assert answered, "the request hung while the database did not answer"
+            assert_unavailable(request.result())
+
+            after = await client.post(
+                "/v1/registrations", json=registration_body(), headers=bearer(key)
+            )
+            assert after.status_code == 202, after.text
+    finally:
+        await partition.stop()
+
+
 async def test_a_sqlite_write_lock_held_too_long_answers_503_not_500(
     tmp_path: Path, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     path = tmp_path / "intake.sqlite"
-    async with sqlite_intake(
-        f"sqlite+aiosqlite:///{path}", kafka_bootstrap, topic_prefix
+    url = f"sqlite+aiosqlite:///{path}"
+    async with intake_at(
+        url, kafka_bootstrap, topic_prefix, sqlite_busy_timeout_seconds=0.5
     ) as client:
-        created = await client.post(
-            "/v1/partners",
-            json={"name": "Northwind", "tier": "gold", "product_lines": ["network-security"]},
-            headers=bearer(ADMIN_TOKEN),
-        )
-        assert created.status_code == 201, created.text
-        key = created.json()["api_key"]
+        key = await new_partner_key(client)
 
         other_writer = sqlite3.connect(path, isolation_level=None)
         try:

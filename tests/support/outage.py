@@ -63,6 +63,8 @@ class TcpForwarder:
 
     Pointed at a real broker it plays a broker that is still coming up: clients bootstrap
     through it once it listens (and then talk to the broker's advertised address directly).
+    :meth:`freeze` plays a network partition: connections stay open but nothing gets through
+    (the case that hangs a client with no timeouts); :meth:`thaw` resets the frozen ones.
     """
 
     def __init__(self, *, port: int, target: str) -> None:
@@ -71,34 +73,54 @@ class TcpForwarder:
         self._target = (host, int(target_port))
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._frozen = False
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._pipe, "127.0.0.1", self.port)
 
+    def freeze(self) -> None:
+        self._frozen = True
+
+    def thaw(self) -> None:
+        self._frozen = False
+        self._close_all()
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-        for writer in list(self._writers):
-            writer.close()
+        self._close_all()
         if self._server is not None:
             await self._server.wait_closed()
+
+    def _close_all(self) -> None:
+        for writer in list(self._writers):
+            writer.close()
 
     async def _pipe(
         self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter
     ) -> None:
+        self._writers.add(client)
+        if self._frozen:  # accepted, never answered
+            await self._copy(client_reader, None)
+            return
         upstream_reader, upstream = await asyncio.open_connection(*self._target)
-        self._writers.update({client, upstream})
+        self._writers.add(upstream)
         try:
-            await asyncio.gather(_copy(client_reader, upstream), _copy(upstream_reader, client))
+            await asyncio.gather(
+                self._copy(client_reader, upstream), self._copy(upstream_reader, client)
+            )
         finally:
             for writer in (client, upstream):
                 self._writers.discard(writer)
                 writer.close()
 
-
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError):
-        while chunk := await reader.read(65536):
-            writer.write(chunk)
-            await writer.drain()
-    writer.close()
+    async def _copy(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter | None
+    ) -> None:
+        with contextlib.suppress(ConnectionError):
+            while chunk := await reader.read(65536):
+                if writer is not None and not self._frozen:
+                    writer.write(chunk)
+                    await writer.drain()
+        if writer is not None:
+            writer.close()
