@@ -24,7 +24,6 @@ from conflict_resolver.domain.protection import Cause, Claim, IncumbentWrite, Ou
 from schemas.envelope import EventEnvelope, EventPayload, new_envelope
 from schemas.registration import RegistrationSubmitted
 from services.clock import new_id
-from services.db import dialect_name
 from services.outbox import stage_events
 
 SOURCE = "/dealreg/conflict_resolver"
@@ -168,12 +167,12 @@ async def load_claims(session: AsyncSession, registration_ids: Iterable[str]) ->
 
 
 async def holder_of(session: AsyncSession, protection_key: str, product_line: str) -> Claim | None:
-    """Whoever holds the protection under this key (its row locked on PostgreSQL)."""
+    """Whoever holds the protection under this key. Not locked here: a caller that changes it
+    locks the holder's claim, then its protection (``load_claim``), the order the expiry job
+    takes them, so the two never deadlock."""
     query = select(protections).where(
         protections.c.account_key == protection_key, protections.c.product_line == product_line
     )
-    if dialect_name(session) == "postgresql":
-        query = query.with_for_update()
     row = (await session.execute(query)).mappings().first()
     if row is None:
         return None

@@ -10,103 +10,39 @@ which never names another partner.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
 
-from conflict_resolver.domain.matching import MatchClass, MatchEvidence, classify
+from conflict_resolver.domain.matching import MatchClass, classify
 from conflict_resolver.domain.policy import Policy
+from conflict_resolver.domain.situation import (
+    ClaimState,
+    Decision,
+    DirectOpportunity,
+    HouseAccountHit,
+    Incumbent,
+    Match,
+    Outcome,
+    Situation,
+    Submission,
+)
 
-Outcome = Literal["approved", "rejected", "pending_review"]
-ClaimState = Literal["protected", "in_review", "waitlisted", "won"]
+__all__ = [
+    "RULES",
+    "ClaimState",
+    "Decision",
+    "DirectOpportunity",
+    "HouseAccountHit",
+    "Incumbent",
+    "Match",
+    "Outcome",
+    "Situation",
+    "Submission",
+    "classify_match",
+    "decide",
+]
 _RENEWALS = frozenset({"renewal", "upsell"})
-
-
-@dataclass(frozen=True)
-class Submission:
-    """The registration to decide, as the resolver knows it from ``registration.submitted``."""
-
-    registration_id: str
-    submission_seq: int
-    partner_id: str
-    partner_tier: str
-    account_key: str
-    product_line: str
-    partner_status: str = "active"
-    partner_product_lines: tuple[str, ...] | None = None  # None: not checked
-    deal_type: str = "new"
-    amount: Decimal = Decimal(0)
-    currency: str = "USD"
-    expected_close_date: date | None = None
-
-
-@dataclass(frozen=True)
-class Match:
-    """An existing claim (same product line) whose customer was scored against this one."""
-
-    registration_id: str
-    partner_id: str
-    submission_seq: int
-    protection_key: str
-    state: ClaimState
-    evidence: MatchEvidence
-    customer: dict[str, Any] = field(default_factory=dict)
-    expires_at: datetime | None = None  # when state is "protected"
-    linked: bool = False  # holds the protection of this customer's canonical account key
-
-
-@dataclass(frozen=True)
-class DirectOpportunity:
-    """Direct sales holds this open opportunity in the CRM for the account and product line."""
-
-    opportunity_id: str
-    crm_system: str
-    account_key: str
-    opened_at: datetime
-
-
-@dataclass(frozen=True)
-class Incumbent:
-    """The partner that won the last deal for the account and product line."""
-
-    partner_id: str
-    registration_id: str
-    won_at: datetime
-
-
-@dataclass(frozen=True)
-class HouseAccountHit:
-    """The house account the customer is (exactly or by matching)."""
-
-    name: str
-    account_key: str
-    similarity: float
-
-
-@dataclass(frozen=True)
-class Situation:
-    """Everything the rules look at besides the registration and the policy."""
-
-    matches: tuple[Match, ...] = ()
-    house_account: HouseAccountHit | None = None
-    direct_opportunity: DirectOpportunity | None = None
-    incumbent: Incumbent | None = None
-
-
-@dataclass(frozen=True)
-class Decision:
-    outcome: Outcome
-    rule: str
-    reason: str
-    reason_code: str | None = None
-    protection_key: str = ""
-    protection_expires_at: datetime | None = None
-    blocking_registration_id: str | None = None
-    blocked_until: datetime | None = None
-    waitlisted: bool = False
-    competing_registration_ids: tuple[str, ...] = ()
-    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -482,71 +418,3 @@ def _review(rule: str, code: str, reason: str, *, competing: tuple[str, ...] = (
         reason=reason,
         competing_registration_ids=competing,
     )
-
-
-# --- Extensions and the review deadline ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExtensionDecision:
-    granted: bool
-    reason: str
-    reason_code: str | None = None
-    protection_expires_at: datetime | None = None
-
-
-def decide_extension(
-    *,
-    holds_protection: bool,
-    expires_at: datetime | None,
-    extensions_so_far: int,
-    policy: Policy,
-    now: datetime,
-) -> ExtensionDecision:
-    """A partner may extend once (default 30 days) before the window ends, if the deal is
-    still open; otherwise the extension is denied with the reason."""
-    if not holds_protection or expires_at is None:
-        return ExtensionDecision(
-            False, "Only a registration that holds protection can be extended.", "NOT_PROTECTED"
-        )
-    if expires_at <= now:
-        return ExtensionDecision(False, "The protection window has already ended.", "WINDOW_OVER")
-    if extensions_so_far >= policy.extension.max_extensions:
-        return ExtensionDecision(
-            False, "This registration has already been extended.", "ALREADY_EXTENDED"
-        )
-    new_expiry = expires_at + policy.extension.duration
-    return ExtensionDecision(
-        True,
-        f"Extended: you hold protection until {new_expiry.date().isoformat()}.",
-        protection_expires_at=new_expiry,
-    )
-
-
-@dataclass(frozen=True)
-class DeadlineDecision:
-    approve: bool
-    reason: str
-
-
-def decide_at_deadline(
-    policy: Policy,
-    *,
-    submission_seq: int,
-    competing_live_seqs: tuple[int, ...],
-    protection_held_by_another: bool,
-) -> DeadlineDecision | None:
-    """What the policy decides for a case still open at its SLA deadline; None = escalate.
-
-    ``approve_first`` approves the registration under review when it is the earliest live
-    claim and nobody else holds protection (so approving cannot break exclusivity), else
-    rejects it; ``reject`` rejects it; ``none`` leaves it to a human (escalation).
-    """
-    if policy.sla_auto_decision == "none":
-        return None
-    if policy.sla_auto_decision == "reject":
-        return DeadlineDecision(False, "Not decided within the review deadline.")
-    earliest = all(submission_seq < seq for seq in competing_live_seqs)
-    if earliest and not protection_held_by_another:
-        return DeadlineDecision(True, "Approved at the review deadline: registered first.")
-    return DeadlineDecision(False, "Rejected at the review deadline: another claim came first.")

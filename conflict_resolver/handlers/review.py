@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters import outcomes, policy_store
 from conflict_resolver.domain import protection
-from conflict_resolver.domain.protection import Claim, ReviewSituation
-from conflict_resolver.domain.rules import DeadlineDecision
+from conflict_resolver.domain.protection import Claim, DeadlineDecision, ReviewSituation
 
 _HOLDER_READS = 3  # a holder ended while we waited for its lock may already have a successor
 

@@ -2,8 +2,9 @@
 
 - ``domain``: pure rules of the queue (filters, sort and cursors, what a decision does, the SLA,
   the numbers sales ops ask for).
-- ``handlers``: one use case per function, one transaction each (list, get, assign, decide,
-  escalate, ops keys from ``dealreg.principals``, stats).
+- ``handlers``: a package by use case (``reading``, ``deciding``, ``sla``, ``numbers``), one
+  transaction each (list, get, assign, decide, escalate, stats); deciding changes
+  protections through ``conflict_resolver.handlers.review``.
 - ``auth``: the admin token and ops keys; short-lived stream tokens for the console's
   server-sent events.
 - ``api``: the ``/v1/conflicts`` and ``/v1/stats`` routes; ``live``: the change feed behind

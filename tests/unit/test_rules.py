@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from conflict_resolver.domain.matching import CustomerProfile, normalise_customer, score
 from conflict_resolver.domain.policy import Policy, ProductLinePolicy
+from conflict_resolver.domain.protection import decide_at_deadline, decide_extension
 from conflict_resolver.domain.rules import (
     ClaimState,
     DirectOpportunity,
@@ -20,8 +21,6 @@ from conflict_resolver.domain.rules import (
     Situation,
     Submission,
     decide,
-    decide_at_deadline,
-    decide_extension,
 )
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -73,6 +73,12 @@ from conflict_resolver.domain.protection.review import (
     decision_at_deadline,
     reject_from_review,
 )
+from conflict_resolver.domain.protection.verdicts import (
+    DeadlineDecision,
+    ExtensionDecision,
+    decide_at_deadline,
+    decide_extension,
+)
 
 __all__ = [
     "MANUAL_RULE",
@@ -84,8 +90,10 @@ __all__ = [
     "Cause",
     "Claim",
     "ClaimUpdate",
+    "DeadlineDecision",
     "Emission",
     "Ending",
+    "ExtensionDecision",
     "IncumbentWrite",
     "KeyFiling",
     "Outcome",
@@ -100,6 +108,8 @@ __all__ = [
     "approve_from_review",
     "close_deal",
     "customer_keys",
+    "decide_at_deadline",
+    "decide_extension",
     "decision_at_deadline",
     "end",
     "expire",

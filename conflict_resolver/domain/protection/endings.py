@@ -20,7 +20,7 @@ from conflict_resolver.domain.protection.outcome import (
     ProtectionMove,
     WaitlistToMove,
 )
-from conflict_resolver.domain.rules import decide_extension
+from conflict_resolver.domain.protection.verdicts import decide_extension
 from schemas.registration import (
     ExtensionDenied,
     ExtensionRequested,

@@ -22,7 +22,7 @@ from conflict_resolver.domain.protection.outcome import (
     Outcome,
     ProtectionConflictError,
 )
-from conflict_resolver.domain.rules import DeadlineDecision, decide_at_deadline
+from conflict_resolver.domain.protection.verdicts import DeadlineDecision, decide_at_deadline
 from schemas.registration import RegistrationApproved, RegistrationRejected
 
 MANUAL_RULE = "manual_review"
