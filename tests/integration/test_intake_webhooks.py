@@ -14,6 +14,7 @@ from standardwebhooks import Webhook
 
 from schemas.registration import RegistrationApproved, RegistrationSummary
 from tests.support.api import bearer, registration_body
+from tests.support.databases import Databases
 from tests.support.intake import IntakeApp, eventually, in_days, intake_app
 
 pytestmark = pytest.mark.integration
@@ -50,11 +51,11 @@ class Receiver:
 
 
 @pytest.fixture(scope="module")
-async def intake(kafka_bootstrap: str, postgres_server: str) -> AsyncIterator[IntakeApp]:
+async def intake(kafka_bootstrap: str, databases: Databases) -> AsyncIterator[IntakeApp]:
     async with intake_app(
         kafka_bootstrap=kafka_bootstrap,
-        postgres_server=postgres_server,
-        topic_prefix="t-intake-wh.",
+        databases=databases,
+        topic_prefix=f"t-intake-wh-{databases.kind}.",
         webhook_schedule=(0.2, 0.4),
     ) as app:
         yield app
@@ -169,12 +170,12 @@ async def test_webhook_urls_are_validated(intake: IntakeApp) -> None:
 
 
 async def test_deliveries_to_internal_addresses_are_refused(
-    kafka_bootstrap: str, postgres_server: str, receiver: Receiver
+    kafka_bootstrap: str, databases: Databases, receiver: Receiver
 ) -> None:
     async with intake_app(
         kafka_bootstrap=kafka_bootstrap,
-        postgres_server=postgres_server,
-        topic_prefix="t-intake-wh-ssrf.",
+        databases=databases,
+        topic_prefix=f"t-intake-wh-ssrf-{databases.kind}.",
         webhook_schedule=(0.1,),
         allow_private_webhooks=False,  # as in production
     ) as guarded:

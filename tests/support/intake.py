@@ -1,4 +1,4 @@
-"""deal_registration in the test process (ASGI), on real PostgreSQL and Kafka.
+"""deal_registration in the test process (ASGI), on a real database and Kafka.
 
 One app per test module keeps the suite fast: a migrated database of its own, a topic prefix
 of its own, and an httpx client speaking to the app in-process. Events from the other
@@ -30,8 +30,8 @@ from services import migrations
 from services.clock import new_id
 from services.kafka.producer import KafkaEventPublisher
 from services.settings import DatabaseSettings, KafkaSettings, OutboxSettings, SecuritySettings
-from tests.conftest import fresh_database
 from tests.support.api import bearer
+from tests.support.databases import Databases
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 T = TypeVar("T")
@@ -43,6 +43,7 @@ class IntakeApp:
     client: httpx.AsyncClient
     publisher: KafkaEventPublisher
     database_url: str
+    topic_prefix: str
 
     @property
     def ctx(self) -> handlers.Context:
@@ -119,14 +120,14 @@ async def eventually(
 async def intake_app(
     *,
     kafka_bootstrap: str,
-    postgres_server: str,
+    databases: Databases,
     topic_prefix: str,
     rate_per_second: float = 10_000,
     burst: float = 10_000,
     webhook_schedule: tuple[float, ...] = (0.2, 0.4),
     allow_private_webhooks: bool = True,
 ) -> AsyncIterator[IntakeApp]:
-    async with fresh_database(postgres_server) as url:
+    async with databases.fresh() as url:
         await asyncio.to_thread(migrations.upgrade, "deal_registration", url)
         settings = RegistrationSettings(
             log_json=False,
@@ -152,7 +153,13 @@ async def intake_app(
                 async with httpx.AsyncClient(
                     transport=transport, base_url="http://intake"
                 ) as client:
-                    yield IntakeApp(app=app, client=client, publisher=publisher, database_url=url)
+                    yield IntakeApp(
+                        app=app,
+                        client=client,
+                        publisher=publisher,
+                        database_url=url,
+                        topic_prefix=topic_prefix,
+                    )
             finally:
                 await publisher.stop()
 
