@@ -1,4 +1,4 @@
-"""The conflict-queue API against real PostgreSQL and Kafka: auth, list, get, assign, decide, SLA.
+"""The conflict-queue API on each database and Kafka: auth, list, get, assign, decide, SLA.
 
 One resolver (in-process, its lifespan and background jobs running) serves the whole module;
 each test seeds its own cases on an account key of its own.

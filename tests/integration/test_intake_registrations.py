@@ -1,4 +1,4 @@
-"""deal_registration's registration calls against PostgreSQL (and Kafka for the outbox)."""
+"""deal_registration's registration calls on SQLite and PostgreSQL (and Kafka for the outbox)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The resolver's use cases on real PostgreSQL: decisions with evidence, expiry, the waitlist,
-extension, withdrawal, won and lost, and the exclusivity invariant under races."""
+"""The resolver's use cases on SQLite and PostgreSQL: decisions with evidence, expiry, the
+waitlist, extension, withdrawal, won and lost, and the exclusivity invariant under races."""
 
 from __future__ import annotations
 

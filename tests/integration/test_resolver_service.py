@@ -1,5 +1,6 @@
-"""One resolver process over Kafka and PostgreSQL: the policy API, and the lifecycle driven by
-events on the registrations and CRM topics (expiry, waitlist, lost, withdrawal, extension)."""
+"""One resolver process over Kafka, on SQLite and PostgreSQL: the policy API, and the lifecycle
+driven by events on the registrations and CRM topics (expiry, waitlist, lost, withdrawal,
+extension)."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import asyncpg
+import pytest
 
 DatabaseKind = Literal["sqlite", "postgresql"]
 DATABASE_KINDS: tuple[DatabaseKind, ...] = ("sqlite", "postgresql")
@@ -79,3 +80,8 @@ class fresh_database:
             await connection.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         finally:
             await connection.close()
+
+
+def only_on(kind: DatabaseKind) -> pytest.MarkDecorator:
+    """Run a test on one kind of database instead of both; say why where it is used."""
+    return pytest.mark.parametrize("database_kind", [kind], indirect=True)

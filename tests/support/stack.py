@@ -71,14 +71,22 @@ class ServiceStack:
             **self.extra_env,
         }
 
-    def migrate(self, service: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "services.migrations", service, "upgrade", "head"],
-            env=self.env(service),
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+    def migrate(self, *services: str) -> None:
+        """Run the services' Alembic upgrades side by side (as ops would, one CLI each)."""
+        running = {
+            service: subprocess.Popen(
+                [sys.executable, "-m", "services.migrations", service, "upgrade", "head"],
+                env=self.env(service),
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for service in services
+        }
+        for service, process in running.items():
+            output, _ = process.communicate()
+            if process.returncode != 0:
+                raise RuntimeError(f"migrating {service} failed:\n{output.decode()}")
 
     def start(self, service: str, *, migrate: bool = True) -> None:
         if migrate:
@@ -126,8 +134,9 @@ class ServiceStack:
         raise TimeoutError(f"{service} not ready after {timeout}s; see {self.artifacts}")
 
     def start_all(self) -> None:
+        self.migrate(*SERVICES)
         for service in SERVICES:
-            self.start(service)
+            self.start(service, migrate=False)
         for service in SERVICES:
             self.wait_ready(service)
 
