@@ -105,7 +105,12 @@ class OutboxRelay:
                 self.running = False
 
     async def relay_once(self) -> int:
-        """Publish one batch of pending events; returns how many were published."""
+        """Publish one batch of pending events; returns how many were published.
+
+        No transaction stays open while the broker is asked: on SQLite it would hold the
+        database's write lock, and every request would wait on the broker. The batch is read,
+        sent, then marked; only this relay marks rows, so nothing changes them in between.
+        """
         async with self._engine.begin() as connection:
             rows = (
                 await connection.execute(
@@ -115,20 +120,21 @@ class OutboxRelay:
                     .limit(self._batch_size)
                 )
             ).all()
-            if not rows:
-                return 0
-            by_topic: dict[str, list[EventEnvelope[Any]]] = defaultdict(list)
-            for row in rows:
-                by_topic[row.topic].append(envelope_from_row(row))
-            for topic, envelopes in by_topic.items():
-                await self._publisher.publish(topic, envelopes)
-                OUTBOX_PUBLISHED.labels(topic=topic).inc(len(envelopes))
+        if not rows:
+            return 0
+        by_topic: dict[str, list[EventEnvelope[Any]]] = defaultdict(list)
+        for row in rows:
+            by_topic[row.topic].append(envelope_from_row(row))
+        for topic, envelopes in by_topic.items():
+            await self._publisher.publish(topic, envelopes)
+            OUTBOX_PUBLISHED.labels(topic=topic).inc(len(envelopes))
+        async with self._engine.begin() as connection:
             await connection.execute(
                 update(self._outbox)
                 .where(self._outbox.c.id.in_([row.id for row in rows]))
                 .values(published_at=self._clock.now())
             )
-            return len(rows)
+        return len(rows)
 
     async def _sleep_until_woken(self) -> None:
         with contextlib.suppress(TimeoutError):
