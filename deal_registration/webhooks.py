@@ -127,10 +127,14 @@ async def resolves_to_public_addresses(url: str) -> bool:
 
 
 class WebhookDispatcher:
-    """Sends due deliveries one at a time; each attempt's outcome commits with its row lock.
+    """Sends due deliveries one at a time.
 
-    On PostgreSQL rows are taken with ``FOR UPDATE SKIP LOCKED``, so several processes can run
-    a dispatcher without sending one delivery twice at once.
+    A delivery is claimed for the length of one attempt (its next attempt moved past the
+    longest the attempt can take) in a short transaction; on PostgreSQL rows are taken with
+    ``FOR UPDATE SKIP LOCKED``, so several processes can run a dispatcher without sending one
+    delivery twice at once. No transaction stays open while the partner's server is asked: on
+    SQLite it would hold the database's write lock, and a partner's slow endpoint would stall
+    every request. A dispatcher that dies mid-attempt leaves the claim to expire and be retried.
     """
 
     def __init__(
@@ -149,6 +153,9 @@ class WebhookDispatcher:
         self._client = client
         self._schedule = retry_schedule
         self._poll_interval = poll_interval_seconds
+        phases = [seconds for seconds in client.timeout.as_dict().values() if seconds is not None]
+        # Every phase of the POST at its limit, plus the address check before it.
+        self._claim = timedelta(seconds=sum(phases) + 60)
 
     async def run(self) -> None:
         while True:
@@ -158,17 +165,27 @@ class WebhookDispatcher:
 
     async def dispatch_once(self) -> bool:
         """Attempt the next due delivery; False when none is due."""
+        claimed = await self._claim_next()
+        if claimed is None:
+            return False
+        delivery, hook = claimed
+        status_code, error = await self._attempt(delivery, hook)
         async with self._transactions.transaction() as session:
-            now = self._clock.now()
-            delivery = await repo.next_due_delivery(session, now=now)
-            if delivery is None:
-                return False
-            hook = await repo.get_webhook(session, delivery["partner_id"])
-            status_code, error = await self._attempt(delivery, hook)
             await repo.update_delivery(
                 session, delivery["id"], self._outcome(delivery, status_code, error)
             )
         return True
+
+    async def _claim_next(self) -> tuple[RowMapping, RowMapping | None] | None:
+        async with self._transactions.transaction() as session:
+            now = self._clock.now()
+            delivery = await repo.next_due_delivery(session, now=now)
+            if delivery is None:
+                return None
+            claim = {"next_attempt_at": now + self._claim}
+            await repo.update_delivery(session, delivery["id"], claim)
+            hook = await repo.get_webhook(session, delivery["partner_id"])
+        return delivery, hook
 
     async def _attempt(
         self, delivery: RowMapping, hook: RowMapping | None

@@ -27,6 +27,8 @@ class Receiver:
     fail_first: int = 0
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     server: asyncio.Server | None = None
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    hold: asyncio.Event | None = None  # when set, answers wait until the test sets it
 
     @property
     def url(self) -> str:
@@ -42,6 +44,9 @@ class Receiver:
         }
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         self.received.append((headers, body))
+        self.arrived.set()
+        if self.hold is not None:
+            await self.hold.wait()
         status = "500 Internal Server Error" if len(self.received) <= self.fail_first else "200 OK"
         writer.write(
             f"HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode()
@@ -136,6 +141,38 @@ async def test_status_changes_are_signed_retried_and_logged(
         assert verified["data"]["registration_id"] == reg["id"]
         assert partner["name"] not in body.decode()
     assert json.loads(receiver.received[-1][1])["data"]["status"] in {"approved", "withdrawn"}
+
+
+async def test_a_receiver_that_hangs_holds_up_no_one_else(
+    intake: IntakeApp, receiver: Receiver
+) -> None:
+    """One partner's slow endpoint must not stall the service: on SQLite the dispatcher kept
+    its transaction, so the database's write lock, open for the whole POST, and every other
+    request waited for the partner's server to answer."""
+    receiver.hold = asyncio.Event()
+    slow = await intake.new_partner("Slow Receiver Partner")
+    key = slow["api_key"]
+    await intake.client.put("/v1/webhook", json={"url": receiver.url}, headers=bearer(key))
+    payload = registration_body(name="Slowly Told", domain=None)
+    payload["expected_close_date"] = in_days(30)
+    reg = (await intake.register(key, payload)).json()
+    await intake.client.post(f"/v1/registrations/{reg['id']}/withdraw", headers=bearer(key))
+    await receiver.arrived.wait()
+    try:
+        busy = await intake.new_partner("Busy Partner")
+        accepted = await intake.register(
+            busy["api_key"], registration_body(name="Unrelated Customer", domain=None)
+        )
+        assert accepted.status_code == 202, accepted.text
+        in_flight = await deliveries(intake, key)
+        assert [d["attempts"] for d in in_flight] == [0], "the delivery should be in flight"
+    finally:
+        receiver.hold.set()
+    log = await eventually(
+        lambda: deliveries(intake, key), lambda items: items[0]["state"] == "delivered"
+    )
+    assert log[0]["attempts"] == 1
+    assert len(receiver.received) == 1
 
 
 async def test_a_delivery_fails_for_good_after_the_last_retry(intake: IntakeApp) -> None:
