@@ -1,4 +1,5 @@
-"""End-to-end fixtures: the three services as processes on PostgreSQL and Kafka."""
+"""End-to-end fixtures: the three services as processes on Kafka and on a database of each
+kind (a SQLite file per service, or a PostgreSQL database per service)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import fresh_database
+from tests.support.databases import Databases
 from tests.support.infra import ROOT
-from tests.support.stack import SERVICES, ServiceStack
+from tests.support.stack import ServiceStack, service_databases
 
 
 def artifacts_dir(request: pytest.FixtureRequest) -> Path:
@@ -19,19 +20,16 @@ def artifacts_dir(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture
 async def stack(
-    request: pytest.FixtureRequest, kafka_bootstrap: str, postgres_server: str, topic_prefix: str
+    request: pytest.FixtureRequest, kafka_bootstrap: str, databases: Databases, topic_prefix: str
 ) -> AsyncIterator[ServiceStack]:
-    databases = {service: fresh_database(postgres_server) for service in SERVICES}
-    urls = {service: await database.__aenter__() for service, database in databases.items()}
-    services = ServiceStack(
-        kafka_bootstrap=kafka_bootstrap,
-        database_urls=urls,
-        topic_prefix=topic_prefix,
-        artifacts=artifacts_dir(request),
-    )
-    try:
-        yield services
-    finally:
-        services.stop_all()
-        for database in databases.values():
-            await database.__aexit__(None, None, None)
+    async with service_databases(databases) as urls:
+        services = ServiceStack(
+            kafka_bootstrap=kafka_bootstrap,
+            database_urls=urls,
+            topic_prefix=topic_prefix,
+            artifacts=artifacts_dir(request),
+        )
+        try:
+            yield services
+        finally:
+            services.stop_all()

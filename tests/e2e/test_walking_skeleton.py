@@ -1,4 +1,4 @@
-"""One registration through the three services over real Kafka and PostgreSQL."""
+"""One registration through the three services over real Kafka, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.support.api import registration_body
+from tests.support.databases import Databases
 from tests.support.intake import ADMIN_TOKEN, IntakeApp, in_days, intake_app
 
 pytestmark = pytest.mark.integration
@@ -38,11 +39,11 @@ class World:
 
 
 @pytest.fixture(scope="module")
-async def world(kafka_bootstrap: str, postgres_server: str) -> AsyncIterator[World]:
+async def world(kafka_bootstrap: str, databases: Databases) -> AsyncIterator[World]:
     async with intake_app(
         kafka_bootstrap=kafka_bootstrap,
-        postgres_server=postgres_server,
-        topic_prefix="t-access-intake.",
+        databases=databases,
+        topic_prefix=f"t-access-intake-{databases.kind}.",
     ) as app:
         a = await app.new_partner("Alpha Channel Partner")
         b = await app.new_partner("Bravo Resellers")

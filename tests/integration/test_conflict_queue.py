@@ -1,4 +1,4 @@
-"""The conflict-queue API against real PostgreSQL and Kafka: auth, list, get, assign, decide, SLA.
+"""The conflict-queue API on each database and Kafka: auth, list, get, assign, decide, SLA.
 
 One resolver (in-process, its lifespan and background jobs running) serves the whole module;
 each test seeds its own cases on an account key of its own.
@@ -33,8 +33,8 @@ from services.kafka.producer import KafkaEventPublisher
 from services.migrations import upgrade
 from services.settings import DatabaseSettings, KafkaSettings, SecuritySettings
 from services.uow import TransactionRunner
-from tests.conftest import fresh_database
 from tests.support.conflicts import SeededCase, seed_case
+from tests.support.databases import Databases
 
 pytestmark = pytest.mark.integration
 ADMIN = "queue-admin-token-0123456789abcdef"
@@ -86,10 +86,10 @@ async def publish_principal(publisher: KafkaEventPublisher, payload: Any, princi
 
 
 @pytest.fixture(scope="module")
-async def resolver(kafka_bootstrap: str, postgres_server: str) -> AsyncIterator[Resolver]:
+async def resolver(kafka_bootstrap: str, databases: Databases) -> AsyncIterator[Resolver]:
     prefix = f"t{new_id()[:10]}."
     os.environ["DEALREG_QUEUE_SLA_CHECK_INTERVAL_SECONDS"] = "0.2"
-    async with fresh_database(postgres_server) as url:
+    async with databases.fresh() as url:
         await asyncio.to_thread(upgrade, "conflict_resolver", url)
         settings = ResolverSettings(
             log_json=False,

@@ -31,6 +31,7 @@ from services.uow import TransactionRunner
 from tests.conftest import fresh_database
 from tests.support import infra
 from tests.support.api import bearer, registration_body
+from tests.support.databases import PostgresDatabases
 from tests.support.intake import ADMIN_TOKEN, eventually, intake_app
 from tests.support.outage import OwnPostgres, TcpForwarder, free_port
 from tests.unit.test_envelope import submitted_envelope
@@ -61,7 +62,7 @@ async def test_intake_answers_503_while_postgres_is_down_and_recovers_without_re
 ) -> None:
     async with intake_app(
         kafka_bootstrap=kafka_bootstrap,
-        postgres_server=own_postgres.server,
+        databases=PostgresDatabases(own_postgres.server),
         topic_prefix=topic_prefix,
     ) as intake:
         partner = await intake.new_partner()

@@ -1,4 +1,4 @@
-"""The typed event runtime (services.events) on a real SQLite database: typed dispatch, the
+"""The typed event runtime (services.events) on SQLite and PostgreSQL: typed dispatch, the
 inbox, emitting through the outbox with the service's bound source, poison on a wrong type."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,10 +36,9 @@ class FixedClock:
 
 
 @pytest.fixture
-async def unit(tmp_path: Path) -> AsyncIterator[UnitOfWork]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'events.db'}"
-    await asyncio.to_thread(upgrade, "deal_registration", url)
-    engine = create_engine(url)
+async def unit(database_url: str) -> AsyncIterator[UnitOfWork]:
+    await asyncio.to_thread(upgrade, "deal_registration", database_url)
+    engine = create_engine(database_url)
     try:
         yield UnitOfWork(
             transactions=TransactionRunner(create_session_factory(engine), None),

@@ -19,17 +19,18 @@ from schemas.registration import (
     RegistrationSummary,
 )
 from tests.support.api import bearer, registration_body
+from tests.support.databases import Databases
 from tests.support.intake import IntakeApp, eventually, in_days, intake_app
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-async def intake(kafka_bootstrap: str, postgres_server: str) -> AsyncIterator[IntakeApp]:
+async def intake(kafka_bootstrap: str, databases: Databases) -> AsyncIterator[IntakeApp]:
     async with intake_app(
         kafka_bootstrap=kafka_bootstrap,
-        postgres_server=postgres_server,
-        topic_prefix="t-intake-ev.",
+        databases=databases,
+        topic_prefix=f"t-intake-ev-{databases.kind}.",
     ) as app:
         yield app
 

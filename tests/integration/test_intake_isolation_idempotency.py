@@ -11,17 +11,18 @@ from sqlalchemy import func, select
 
 from deal_registration.adapters.tables import outbox, registrations
 from tests.support.api import bearer, registration_body
+from tests.support.databases import Databases
 from tests.support.intake import IntakeApp, in_days, intake_app
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-async def intake(kafka_bootstrap: str, postgres_server: str) -> AsyncIterator[IntakeApp]:
+async def intake(kafka_bootstrap: str, databases: Databases) -> AsyncIterator[IntakeApp]:
     async with intake_app(
         kafka_bootstrap=kafka_bootstrap,
-        postgres_server=postgres_server,
-        topic_prefix="t-intake-iso.",
+        databases=databases,
+        topic_prefix=f"t-intake-iso-{databases.kind}.",
     ) as app:
         yield app
 

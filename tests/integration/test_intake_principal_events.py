@@ -10,19 +10,19 @@ import pytest
 from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from schemas.topics import PRINCIPALS
 from services.http.security import hash_api_key
+from tests.support.databases import Databases
 from tests.support.intake import IntakeApp, eventually, intake_app
 from tests.support.kafka_reader import read_all
 
 pytestmark = pytest.mark.integration
 
 
-PREFIX = f"t-principals-{uuid.uuid4().hex[:8]}."
-
-
 @pytest.fixture(scope="module")
-async def intake(kafka_bootstrap: str, postgres_server: str) -> AsyncIterator[IntakeApp]:
+async def intake(kafka_bootstrap: str, databases: Databases) -> AsyncIterator[IntakeApp]:
     async with intake_app(
-        kafka_bootstrap=kafka_bootstrap, postgres_server=postgres_server, topic_prefix=PREFIX
+        kafka_bootstrap=kafka_bootstrap,
+        databases=databases,
+        topic_prefix=f"t-principals-{uuid.uuid4().hex[:8]}.",
     ) as app:
         yield app
 
@@ -37,7 +37,9 @@ async def test_an_ops_key_and_its_revocation_are_published_as_hashes(
     assert revoked.status_code == 204
 
     async def published() -> list[object]:
-        events = await read_all(kafka_bootstrap, PREFIX + PRINCIPALS.name, idle_seconds=0.5)
+        events = await read_all(
+            kafka_bootstrap, intake.topic_prefix + PRINCIPALS.name, idle_seconds=0.5
+        )
         return [event.data for event in events]
 
     issued, revocation = await eventually(published, lambda events: len(events) >= 2)

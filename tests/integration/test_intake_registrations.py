@@ -1,4 +1,4 @@
-"""deal_registration's registration calls against PostgreSQL (and Kafka for the outbox)."""
+"""deal_registration's registration calls on SQLite and PostgreSQL (and Kafka for the outbox)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,18 @@ import pytest
 
 from deal_registration.adapters.rate_limit import RateLimiter
 from tests.support.api import bearer, registration_body
+from tests.support.databases import Databases
 from tests.support.intake import IntakeApp, in_days, intake_app
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-async def intake(kafka_bootstrap: str, postgres_server: str) -> AsyncIterator[IntakeApp]:
+async def intake(kafka_bootstrap: str, databases: Databases) -> AsyncIterator[IntakeApp]:
     async with intake_app(
         kafka_bootstrap=kafka_bootstrap,
-        postgres_server=postgres_server,
-        topic_prefix="t-intake-reg.",
+        databases=databases,
+        topic_prefix=f"t-intake-reg-{databases.kind}.",
     ) as app:
         yield app
 

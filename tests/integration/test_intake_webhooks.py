@@ -7,7 +7,6 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from standardwebhooks import Webhook
 
 from schemas.registration import RegistrationApproved, RegistrationSummary
 from tests.support.api import bearer, registration_body
+from tests.support.databases import Databases, only_on
 from tests.support.intake import IntakeApp, eventually, in_days, intake_app
 
 pytestmark = pytest.mark.integration
@@ -29,6 +29,8 @@ class Receiver:
     fail_first: int = 0
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     server: asyncio.Server | None = None
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    hold: asyncio.Event | None = None  # when set, answers wait until the test sets it
 
     @property
     def url(self) -> str:
@@ -44,6 +46,9 @@ class Receiver:
         }
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         self.received.append((headers, body))
+        self.arrived.set()
+        if self.hold is not None:
+            await self.hold.wait()
         status = "500 Internal Server Error" if len(self.received) <= self.fail_first else "200 OK"
         writer.write(
             f"HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode()
@@ -53,11 +58,11 @@ class Receiver:
 
 
 @pytest.fixture(scope="module")
-async def intake(kafka_bootstrap: str, postgres_server: str) -> AsyncIterator[IntakeApp]:
+async def intake(kafka_bootstrap: str, databases: Databases) -> AsyncIterator[IntakeApp]:
     async with intake_app(
         kafka_bootstrap=kafka_bootstrap,
-        postgres_server=postgres_server,
-        topic_prefix="t-intake-wh.",
+        databases=databases,
+        topic_prefix=f"t-intake-wh-{databases.kind}.",
         webhook_schedule=(0.2, 0.4),
     ) as app:
         yield app
@@ -140,6 +145,38 @@ async def test_status_changes_are_signed_retried_and_logged(
     assert json.loads(receiver.received[-1][1])["data"]["status"] in {"approved", "withdrawn"}
 
 
+async def test_a_receiver_that_hangs_holds_up_no_one_else(
+    intake: IntakeApp, receiver: Receiver
+) -> None:
+    """One partner's slow endpoint must not stall the service: on SQLite the dispatcher kept
+    its transaction, so the database's write lock, open for the whole POST, and every other
+    request waited for the partner's server to answer."""
+    receiver.hold = asyncio.Event()
+    slow = await intake.new_partner("Slow Receiver Partner")
+    key = slow["api_key"]
+    await intake.client.put("/v1/webhook", json={"url": receiver.url}, headers=bearer(key))
+    payload = registration_body(name="Slowly Told", domain=None)
+    payload["expected_close_date"] = in_days(30)
+    reg = (await intake.register(key, payload)).json()
+    await intake.client.post(f"/v1/registrations/{reg['id']}/withdraw", headers=bearer(key))
+    await receiver.arrived.wait()
+    try:
+        busy = await intake.new_partner("Busy Partner")
+        accepted = await intake.register(
+            busy["api_key"], registration_body(name="Unrelated Customer", domain=None)
+        )
+        assert accepted.status_code == 202, accepted.text
+        in_flight = await deliveries(intake, key)
+        assert [d["attempts"] for d in in_flight] == [0], "the delivery should be in flight"
+    finally:
+        receiver.hold.set()
+    log = await eventually(
+        lambda: deliveries(intake, key), lambda items: items[0]["state"] == "delivered"
+    )
+    assert log[0]["attempts"] == 1
+    assert len(receiver.received) == 1
+
+
 async def test_a_delivery_fails_for_good_after_the_last_retry(intake: IntakeApp) -> None:
     partner = await intake.new_partner("Unreachable Partner")
     key = partner["api_key"]
@@ -188,12 +225,12 @@ async def _loopback_only(host: str, port: int) -> list[str]:
 
 
 async def test_internal_webhook_urls_are_refused_when_set(
-    kafka_bootstrap: str, postgres_server: str, receiver: Receiver
+    kafka_bootstrap: str, databases: Databases, receiver: Receiver
 ) -> None:
     async with intake_app(
         kafka_bootstrap=kafka_bootstrap,
-        postgres_server=postgres_server,
-        topic_prefix="t-intake-wh-set.",
+        databases=databases,
+        topic_prefix=f"t-intake-wh-set-{databases.kind}.",
         allow_private_webhooks=False,  # as in production
         resolver=_loopback_only,
     ) as guarded:
@@ -216,12 +253,12 @@ async def test_internal_webhook_urls_are_refused_when_set(
 
 
 async def test_a_name_rebound_to_an_internal_address_is_never_reached(
-    kafka_bootstrap: str, postgres_server: str, receiver: Receiver
+    kafka_bootstrap: str, databases: Databases, receiver: Receiver
 ) -> None:
     async with intake_app(
         kafka_bootstrap=kafka_bootstrap,
-        postgres_server=postgres_server,
-        topic_prefix="t-intake-wh-ssrf.",
+        databases=databases,
+        topic_prefix=f"t-intake-wh-ssrf-{databases.kind}.",
         webhook_schedule=(0.1,),
         allow_private_webhooks=False,
         resolver=FlippingResolver(),
@@ -246,7 +283,7 @@ async def test_a_name_rebound_to_an_internal_address_is_never_reached(
 
 
 async def test_a_delivery_connects_to_the_vetted_address_and_keeps_the_host_name(
-    kafka_bootstrap: str, postgres_server: str, receiver: Receiver
+    kafka_bootstrap: str, databases: Databases, receiver: Receiver
 ) -> None:
     async def partner_dns(host: str, port: int) -> list[str]:
         assert host == "hooks.partner.example"
@@ -254,8 +291,8 @@ async def test_a_delivery_connects_to_the_vetted_address_and_keeps_the_host_name
 
     async with intake_app(
         kafka_bootstrap=kafka_bootstrap,
-        postgres_server=postgres_server,
-        topic_prefix="t-intake-wh-pin.",
+        databases=databases,
+        topic_prefix=f"t-intake-wh-pin-{databases.kind}.",
         resolver=partner_dns,  # the machine's own DNS cannot resolve this name at all
     ) as app:
         partner = await app.new_partner("Pinned Partner")
@@ -343,19 +380,19 @@ class TricklingReceiver:
             writer.close()
 
 
+@only_on("sqlite")  # SQLite has one writer: a delivery holding a transaction stops intake
 async def test_a_trickling_receiver_never_holds_up_intake_on_sqlite(
-    kafka_bootstrap: str, postgres_server: str, tmp_path: Path
+    kafka_bootstrap: str, databases: Databases
 ) -> None:
     slow = TricklingReceiver()
     slow.server = await asyncio.start_server(slow.handle, "127.0.0.1", 0)
     try:
         async with intake_app(
             kafka_bootstrap=kafka_bootstrap,
-            postgres_server=postgres_server,
-            topic_prefix="t-intake-wh-slow.",
+            databases=databases,
+            topic_prefix=f"t-intake-wh-slow-{databases.kind}.",
             webhook_schedule=(60,),
             webhook_timeout=3,
-            sqlite_path=tmp_path / "intake.db",
         ) as app:
             partner = await app.new_partner("Slow Partner")
             key = partner["api_key"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
@@ -33,10 +32,5 @@ async def stairway(url: str, service: str) -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES)
-async def test_migrations_stairway_on_sqlite(service: str, tmp_path: Path) -> None:
-    await stairway(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", service)
-
-
-@pytest.mark.parametrize("service", SERVICES)
-async def test_migrations_stairway_on_postgres(service: str, postgres_url: str) -> None:
-    await stairway(postgres_url, service)
+async def test_migrations_stairway(service: str, database_url: str) -> None:
+    await stairway(database_url, service)

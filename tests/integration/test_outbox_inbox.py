@@ -1,10 +1,10 @@
-"""The outbox relay, the inbox and the consumers against real PostgreSQL and Kafka."""
+"""The outbox relay, the inbox and the consumers against a real database and Kafka."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,10 +58,10 @@ class Relay:
 
 
 @pytest.fixture
-async def relay(postgres_url: str, kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[Relay]:
-    await asyncio.to_thread(upgrade, "deal_registration", postgres_url)
+async def relay(database_url: str, kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[Relay]:
+    await asyncio.to_thread(upgrade, "deal_registration", database_url)
     await ensure_topics(kafka_bootstrap, prefix=topic_prefix)
-    subject = Relay(postgres_url, kafka_bootstrap, topic_prefix)
+    subject = Relay(database_url, kafka_bootstrap, topic_prefix)
     await subject.publisher.start()
     yield subject
     await subject.publisher.stop()
@@ -88,8 +88,12 @@ async def test_relay_publishes_committed_events_in_order_and_marks_them(
         assert unpublished.first() is None
 
 
-async def test_only_one_relay_runs_per_database(relay: Relay, postgres_url: str) -> None:
-    second = Relay(postgres_url, "unused:1", "")
+# PostgreSQL only: there relays of several instances share one database, and the advisory lock
+# keeps all but one standing by. SQLite is the single-process embedded mode (one instance per
+# database file, as `make run` starts it), and the relay takes no lock there.
+@pytest.mark.parametrize("database_kind", ["postgresql"], indirect=True)
+async def test_only_one_relay_runs_per_database(relay: Relay, database_url: str) -> None:
+    second = Relay(database_url, "unused:1", "")
     first_task = asyncio.create_task(relay.relay.run())
     await asyncio.sleep(0.3)
     second_task = asyncio.create_task(second.relay.run())
@@ -103,6 +107,50 @@ async def test_only_one_relay_runs_per_database(relay: Relay, postgres_url: str)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await second.engine.dispose()
+
+
+class HeldPublisher:
+    """A broker that has not acknowledged yet: ``publish`` waits until the test releases it."""
+
+    def __init__(self) -> None:
+        self.publishing = asyncio.Event()
+        self.release = asyncio.Event()
+        self.published: list[str] = []
+
+    async def publish(self, topic: str, envelopes: Sequence[EventEnvelope[Any]]) -> None:
+        self.publishing.set()
+        await self.release.wait()
+        self.published.extend(envelope.id for envelope in envelopes)
+
+
+async def test_handlers_keep_committing_while_the_relay_waits_for_the_broker(
+    relay: Relay,
+) -> None:
+    """A slow or absent broker must not stall the service's writes: on SQLite a relay that
+    held its transaction open across the send kept the database's write lock, and every
+    request queued behind it until "database is locked"."""
+    held = HeldPublisher()
+    slow_relay = OutboxRelay(
+        engine=relay.engine,
+        outbox=outbox,
+        publisher=held,
+        clock=SystemClock(),
+        poll_interval_seconds=0.05,
+        batch_size=50,
+    )
+    async with relay.transactions.transaction() as session:
+        await stage_events(session, outbox, [envelope_numbered(1)], now=NOW)
+    sending = asyncio.create_task(slow_relay.relay_once())
+    await held.publishing.wait()
+    try:
+        async with relay.transactions.transaction() as session:
+            await stage_events(session, outbox, [envelope_numbered(2)], now=NOW)
+        assert not sending.done(), "the write should commit while the broker has not answered"
+    finally:
+        held.release.set()
+    assert await sending == 1
+    assert await slow_relay.relay_once() == 1
+    assert held.published == ["e-1", "e-2"]
 
 
 async def test_inbox_applies_an_event_once(relay: Relay) -> None:

@@ -20,7 +20,7 @@ from services.db import create_engine
 from services.kafka.admin import ensure_topics
 from services.kafka.producer import KafkaEventPublisher
 from services.migrations import upgrade
-from tests.conftest import fresh_database
+from tests.support.databases import Databases
 from tests.support.kafka_reader import read_all
 from tests.support.resolver import ResolverInstance, submitted, wait_decided
 
@@ -57,7 +57,7 @@ def _scenario() -> list[Any]:
 
 
 async def _run(
-    postgres_server: str,
+    databases: Databases,
     bootstrap: str,
     prefix: str,
     *,
@@ -65,7 +65,7 @@ async def _run(
     publish: Any,
     ids: set[str] | None = None,
 ) -> tuple[dict[str, tuple[str | None, str | None]], list[set[int]]]:
-    async with fresh_database(postgres_server) as url:
+    async with databases.fresh() as url:
         await asyncio.to_thread(upgrade, "conflict_resolver", url)
         await ensure_topics(bootstrap, prefix=prefix)
         engine = create_engine(url)
@@ -109,7 +109,7 @@ _IDS = [event.data.registration_id for event in SCENARIO]
 
 
 async def test_one_instance_three_instances_and_a_replay_decide_the_same(
-    postgres_server: str, kafka_bootstrap: str, topic_prefix: str
+    databases: Databases, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     async def publish_scenario(prefix: str) -> None:
         publisher = KafkaEventPublisher(
@@ -122,11 +122,11 @@ async def test_one_instance_three_instances_and_a_replay_decide_the_same(
             await publisher.stop()
 
     single, _ = await _run(
-        postgres_server, kafka_bootstrap, topic_prefix + "one.", instances=1,
+        databases, kafka_bootstrap, topic_prefix + "one.", instances=1,
         publish=publish_scenario,
     )  # fmt: skip
     three, partitions = await _run(
-        postgres_server, kafka_bootstrap, topic_prefix + "three.", instances=3,
+        databases, kafka_bootstrap, topic_prefix + "three.", instances=3,
         publish=publish_scenario,
     )  # fmt: skip
 
@@ -146,7 +146,7 @@ async def test_one_instance_three_instances_and_a_replay_decide_the_same(
             await producer.stop()
 
     rebuilt, _ = await _run(
-        postgres_server, kafka_bootstrap, topic_prefix + "replay.", instances=1,
+        databases, kafka_bootstrap, topic_prefix + "replay.", instances=1,
         publish=replay_topic,
     )  # fmt: skip
 
@@ -166,7 +166,7 @@ async def test_one_instance_three_instances_and_a_replay_decide_the_same(
 
 
 async def test_a_hundred_partners_over_kafka_on_three_instances_get_one_approval(
-    postgres_server: str, kafka_bootstrap: str, topic_prefix: str
+    databases: Databases, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     """One company spelled two ways (with and without its domain): two account keys, so two
     partitions, decided by different instances at the same time."""
@@ -200,7 +200,7 @@ async def test_a_hundred_partners_over_kafka_on_three_instances_get_one_approval
             await publisher.stop()
 
     decisions, partitions = await _run(
-        postgres_server, kafka_bootstrap, topic_prefix, instances=3, publish=publish, ids=ids
+        databases, kafka_bootstrap, topic_prefix, instances=3, publish=publish, ids=ids
     )
     owners = {
         index

@@ -1,5 +1,5 @@
-"""The resolver's use cases on real PostgreSQL: decisions with evidence, expiry, the waitlist,
-extension, withdrawal, won and lost, and the exclusivity invariant under races."""
+"""The resolver's use cases on SQLite and PostgreSQL: decisions with evidence, expiry, the
+waitlist, extension, withdrawal, won and lost, and the exclusivity invariant under races."""
 
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ SHORT = Policy(protection_window=timedelta(seconds=5), review_sla=timedelta(seco
 
 
 @pytest.fixture
-async def engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    await asyncio.to_thread(upgrade, "conflict_resolver", postgres_url)
-    subject = create_engine(postgres_url)
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    await asyncio.to_thread(upgrade, "conflict_resolver", database_url)
+    subject = create_engine(database_url)
     yield subject
     await subject.dispose()
 

@@ -33,7 +33,7 @@ from schemas.topics import DECISIONS
 from services.clock import new_id
 from services.migrations import upgrade
 from services.settings import DatabaseSettings, KafkaSettings, OutboxSettings, SecuritySettings
-from tests.conftest import fresh_database
+from tests.support.databases import Databases
 from tests.support.kafka_reader import read_all
 from tests.support.resolver import HandClock, envelope_of, submitted
 
@@ -83,11 +83,11 @@ class Resolver:
 
 
 @pytest.fixture(scope="module")
-async def resolver(kafka_bootstrap: str, postgres_server: str) -> AsyncIterator[Resolver]:
+async def resolver(kafka_bootstrap: str, databases: Databases) -> AsyncIterator[Resolver]:
     prefix = f"t{new_id()[:10]}."
     os.environ["DEALREG_QUEUE_SLA_CHECK_INTERVAL_SECONDS"] = str(ASLEEP)
     clock = HandClock()
-    async with fresh_database(postgres_server) as url:
+    async with databases.fresh() as url:
         await asyncio.to_thread(upgrade, "conflict_resolver", url)
         settings = ResolverSettings(
             log_json=False,

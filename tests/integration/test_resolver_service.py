@@ -1,5 +1,6 @@
-"""One resolver process over Kafka and PostgreSQL: the policy API, and the lifecycle driven by
-events on the registrations and CRM topics (expiry, waitlist, lost, withdrawal, extension)."""
+"""One resolver process over Kafka, on SQLite and PostgreSQL: the policy API, and the lifecycle
+driven by events on the registrations and CRM topics (expiry, waitlist, lost, withdrawal,
+extension)."""
 
 from __future__ import annotations
 
@@ -56,15 +57,15 @@ class Service:
 
 @pytest.fixture
 async def service(
-    postgres_url: str, kafka_bootstrap: str, topic_prefix: str
+    database_url: str, kafka_bootstrap: str, topic_prefix: str
 ) -> AsyncIterator[Service]:
-    await asyncio.to_thread(upgrade, "conflict_resolver", postgres_url)
-    engine = create_engine(postgres_url)
+    await asyncio.to_thread(upgrade, "conflict_resolver", database_url)
+    engine = create_engine(database_url)
     publisher = KafkaEventPublisher(
         bootstrap_servers=kafka_bootstrap, client_id="test", topic_prefix=topic_prefix
     )
     async with ResolverInstance(
-        database_url=postgres_url,
+        database_url=database_url,
         bootstrap=kafka_bootstrap,
         topic_prefix=topic_prefix,
         admin_token=ADMIN,
@@ -219,7 +220,7 @@ async def _decisions_until(service: Service, done: Callable[[set[str]], bool]) -
 
 
 async def test_what_if_answers_which_decisions_change_without_side_effects(
-    service: Service, postgres_url: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+    service: Service, database_url: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     small = submitted(partner="p1", name="Kestrel Ltd", domain="kestrel.example", amount="8000")
     big = submitted(partner="p2", name="Kestrel Limited", domain="kestrel.example", amount="90000")
@@ -255,7 +256,7 @@ async def test_what_if_answers_which_decisions_change_without_side_effects(
     draft_file = tmp_path / "draft.yaml"
     draft_file.write_text(json.dumps(draft))
     exit_code = await asyncio.to_thread(
-        whatif.main, [str(draft_file), "--database-url", postgres_url, "--json"]
+        whatif.main, [str(draft_file), "--database-url", database_url, "--json"]
     )
     assert exit_code == 0
     printed = json.loads(capsys.readouterr().out)

@@ -1,4 +1,4 @@
-"""deal_registration in the test process (ASGI), on real PostgreSQL and Kafka.
+"""deal_registration in the test process (ASGI), on a real database and Kafka.
 
 One app per test module keeps the suite fast: a migrated database of its own, a topic prefix
 of its own, and an httpx client speaking to the app in-process. Events from the other
@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -32,8 +31,8 @@ from services import migrations
 from services.clock import new_id
 from services.kafka.producer import KafkaEventPublisher
 from services.settings import DatabaseSettings, KafkaSettings, OutboxSettings, SecuritySettings
-from tests.conftest import fresh_database
 from tests.support.api import bearer
+from tests.support.databases import Databases
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 T = TypeVar("T")
@@ -45,6 +44,7 @@ class IntakeApp:
     client: httpx.AsyncClient
     publisher: KafkaEventPublisher
     database_url: str
+    topic_prefix: str
 
     @property
     def ctx(self) -> handlers.Context:
@@ -121,7 +121,7 @@ async def eventually(
 async def intake_app(
     *,
     kafka_bootstrap: str,
-    postgres_server: str,
+    databases: Databases,
     topic_prefix: str,
     rate_per_second: float = 10_000,
     burst: float = 10_000,
@@ -129,10 +129,8 @@ async def intake_app(
     allow_private_webhooks: bool = True,
     webhook_timeout: float = 10.0,
     resolver: Resolver = system_resolver,
-    sqlite_path: Path | None = None,
 ) -> AsyncIterator[IntakeApp]:
-    """The intake app on a fresh PostgreSQL database (or on SQLite at ``sqlite_path``)."""
-    async with _database(postgres_server, sqlite_path) as url:
+    async with databases.fresh() as url:
         await asyncio.to_thread(migrations.upgrade, "deal_registration", url)
         settings = RegistrationSettings(
             log_json=False,
@@ -159,18 +157,15 @@ async def intake_app(
                 async with httpx.AsyncClient(
                     transport=transport, base_url="http://intake"
                 ) as client:
-                    yield IntakeApp(app=app, client=client, publisher=publisher, database_url=url)
+                    yield IntakeApp(
+                        app=app,
+                        client=client,
+                        publisher=publisher,
+                        database_url=url,
+                        topic_prefix=topic_prefix,
+                    )
             finally:
                 await publisher.stop()
-
-
-@asynccontextmanager
-async def _database(postgres_server: str, sqlite_path: Path | None) -> AsyncIterator[str]:
-    if sqlite_path is not None:
-        yield f"sqlite+aiosqlite:///{sqlite_path}"
-        return
-    async with fresh_database(postgres_server) as url:
-        yield url
 
 
 def in_days(days: int) -> str:

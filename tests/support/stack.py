@@ -1,7 +1,8 @@
 """The three services as real processes (uvicorn), for end-to-end tests.
 
-Each service gets its own PostgreSQL database (migrated with Alembic first), a free port and
-the test's topic prefix, and logs to ``test-artifacts/<test>/<service>.log``.
+Each service gets its own database (migrated with Alembic first), a free port and the test's
+topic prefix, and logs to ``test-artifacts/<test>/<service>.log``. The databases are all of
+one kind: a SQLite file per service (as ``make run`` has it) or a PostgreSQL database each.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 import httpx
 
+from tests.support.databases import DatabaseKind, Databases
 from tests.support.infra import ROOT
 
 SERVICES = ("deal_registration", "conflict_resolver", "crm_sync")
@@ -27,6 +31,13 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@asynccontextmanager
+async def service_databases(databases: Databases) -> AsyncIterator[dict[str, str]]:
+    """One fresh database per service, removed when the block ends."""
+    async with AsyncExitStack() as opened:
+        yield {service: await opened.enter_async_context(databases.fresh()) for service in SERVICES}
 
 
 @dataclass
@@ -39,6 +50,10 @@ class ServiceStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def database_kind(self) -> DatabaseKind:
+        return "sqlite" if self.database_urls[SERVICES[0]].startswith("sqlite") else "postgresql"
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -56,14 +71,22 @@ class ServiceStack:
             **self.extra_env,
         }
 
-    def migrate(self, service: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "services.migrations", service, "upgrade", "head"],
-            env=self.env(service),
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+    def migrate(self, *services: str) -> None:
+        """Run the services' Alembic upgrades side by side (as ops would, one CLI each)."""
+        running = {
+            service: subprocess.Popen(
+                [sys.executable, "-m", "services.migrations", service, "upgrade", "head"],
+                env=self.env(service),
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for service in services
+        }
+        for service, process in running.items():
+            output, _ = process.communicate()
+            if process.returncode != 0:
+                raise RuntimeError(f"migrating {service} failed:\n{output.decode()}")
 
     def start(self, service: str, *, migrate: bool = True) -> None:
         if migrate:
@@ -111,8 +134,9 @@ class ServiceStack:
         raise TimeoutError(f"{service} not ready after {timeout}s; see {self.artifacts}")
 
     def start_all(self) -> None:
+        self.migrate(*SERVICES)
         for service in SERVICES:
-            self.start(service)
+            self.start(service, migrate=False)
         for service in SERVICES:
             self.wait_ready(service)
 
