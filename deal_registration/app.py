@@ -67,6 +67,7 @@ def create_app(
         # The dispatcher bounds each attempt's total time itself; this bounds each phase.
         http = httpx.AsyncClient(timeout=resolved.webhook.timeout_seconds, follow_redirects=False)
         dispatcher = WebhookDispatcher(
+            engine=runtime.engine,
             transactions=runtime.transactions,
             clock=runtime.clock,
             client=http,

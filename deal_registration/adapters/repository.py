@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, and_, delete, insert, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from deal_registration.adapters.tables import (
     api_keys,
@@ -270,6 +270,21 @@ async def deliveries_of_partner(
         .limit(limit)
     )
     return list((await session.execute(query)).mappings().all())
+
+
+async def any_delivery_due(connection: AsyncConnection, *, now: datetime) -> bool:
+    """Whether a delivery may be leased now; a cheap read that takes no write lock."""
+    d = webhook_deliveries
+    query = (
+        select(d.c.id)
+        .where(
+            d.c.state == "pending",
+            d.c.next_attempt_at <= now,
+            or_(d.c.leased_until.is_(None), d.c.leased_until <= now),
+        )
+        .limit(1)
+    )
+    return (await connection.execute(query)).first() is not None
 
 
 async def lease_next_delivery(

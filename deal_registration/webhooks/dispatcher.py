@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import structlog
 from sqlalchemy import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from deal_registration.adapters import repository as repo
 from deal_registration.webhooks.addresses import (
@@ -28,6 +29,7 @@ from deal_registration.webhooks.addresses import (
 )
 from deal_registration.webhooks.secrets import SecretBox, signature_headers
 from services.clock import Clock
+from services.db import read_only_connection
 from services.uow import TransactionRunner
 
 log = structlog.get_logger(__name__)
@@ -41,6 +43,7 @@ class WebhookDispatcher:
     def __init__(
         self,
         *,
+        engine: AsyncEngine,
         transactions: TransactionRunner,
         clock: Clock,
         client: httpx.AsyncClient,
@@ -52,6 +55,7 @@ class WebhookDispatcher:
         allow_private_addresses: bool = False,
         resolver: Resolver = system_resolver,
     ) -> None:
+        self._engine = engine
         self._transactions = transactions
         self._clock = clock
         self._client = client
@@ -91,6 +95,11 @@ class WebhookDispatcher:
 
     async def _lease(self) -> tuple[RowMapping, dict[str, Any] | None] | None:
         now = self._clock.now()
+        # Idle polls read without a write transaction: on SQLite, workers polling with BEGIN
+        # IMMEDIATE would keep taking the one write lock that intake needs.
+        async with read_only_connection(self._engine) as connection:
+            if not await repo.any_delivery_due(connection, now=now):
+                return None
         lease_until = now + timedelta(seconds=self._total_timeout * 2 + 5)
         async with self._transactions.transaction() as session:
             delivery = await repo.lease_next_delivery(session, now=now, lease_until=lease_until)
