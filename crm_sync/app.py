@@ -37,7 +37,7 @@ from services.runtime import ServiceRuntime
 log = structlog.get_logger(__name__)
 
 
-PRINCIPALS_CONSUMER = "crm_sync.principals"
+PRINCIPALS_CONSUMER = "crm_sync.principals"  # the inbox name of the ops-key handlers
 PUSHER_LEASE = "crm-pusher"
 RECONCILER_LEASE = "crm-reconciler"
 
@@ -75,29 +75,26 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
         async def on_lifecycle(envelope: Any) -> None:
             await handlers.record_lifecycle(ctx, envelope)
 
-        # One group for everything the mirror needs: the handlers are robust to the order
-        # across the two topics (see crm_sync.domain.lifecycle).
+        # One consumer group for everything crm_sync reads. The mirror's handlers are robust to
+        # the order across decisions and registrations (see crm_sync.domain.lifecycle); the
+        # inbox keeps each handler's own consumer name, so redelivery stays a no-op.
         runtime.add_consumer(
             group_id=handlers.MIRROR_GROUP,
-            topics=[DECISIONS.name, REGISTRATIONS.name],
+            topics=[DECISIONS.name, REGISTRATIONS.name, PRINCIPALS.name],
             handlers={
                 RegistrationApproved.event_type: on_approved,
                 **{
                     event.event_type: on_lifecycle
                     for event in (ProtectionExtended, ProtectionExpired, RegistrationWithdrawn)
                 },
+                **principal_handlers(
+                    transactions=runtime.transactions,
+                    ops_keys=ops_keys,
+                    inbox=inbox,
+                    consumer=PRINCIPALS_CONSUMER,
+                    clock=runtime.clock,
+                ),
             },
-        )
-        runtime.add_consumer(
-            group_id=PRINCIPALS_CONSUMER,
-            topics=[PRINCIPALS.name],
-            handlers=principal_handlers(
-                transactions=runtime.transactions,
-                ops_keys=ops_keys,
-                inbox=inbox,
-                consumer=PRINCIPALS_CONSUMER,
-                clock=runtime.clock,
-            ),
         )
         app.state.ops_auth = OpsAuthenticator(
             transactions=runtime.transactions,
