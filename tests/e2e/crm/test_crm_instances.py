@@ -41,6 +41,9 @@ async def test_two_instances_push_every_deal_once_and_the_survivor_takes_over(
         DEALREG_CRM_LEASE_TTL_SECONDS="2",
         DEALREG_CRM_LEASE_HEARTBEAT_SECONDS="0.3",
     )
+    stack.extra_env["DEALREG_CRM_INSTANCE_ID"] = "first"
+    stack.start("crm_sync")
+    stack.wait_ready("crm_sync")  # bound: the second instance's free port cannot be this one
     other = dataclasses.replace(
         stack,
         artifacts=stack.artifacts / "second",
@@ -48,12 +51,9 @@ async def test_two_instances_push_every_deal_once_and_the_survivor_takes_over(
         ports={"crm_sync": free_port()},
         processes={},
     )
-    stack.extra_env["DEALREG_CRM_INSTANCE_ID"] = "first"
-    stack.start("crm_sync")
-    other.start("crm_sync", migrate=False)
-    stack.wait_ready("crm_sync")
-    other.wait_ready("crm_sync")
     try:
+        other.start("crm_sync", migrate=False)
+        other.wait_ready("crm_sync")
         first = [approval(i) for i in range(300)]
         await publish(stack.kafka_bootstrap, stack.topic_prefix, DECISIONS.name, first)
         await wait_until(
