@@ -162,12 +162,24 @@ def _pusher(ctx: Context, connector: CrmConnector) -> Callable[[], Awaitable[Non
 def _reconciler(
     ctx: Context, connector: CrmConnector, now: asyncio.Event
 ) -> Callable[[], Awaitable[None]]:
+    """Sweep every interval, or sooner when asked here or on another instance (the request is
+    a database row, polled every lease heartbeat)."""
+    settings = ctx.settings
+    poll = min(settings.reconcile_interval_seconds, settings.lease_heartbeat_seconds)
+
     async def run() -> None:
+        swept_at = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(now.wait(), timeout=ctx.settings.reconcile_interval_seconds)
+                await asyncio.wait_for(now.wait(), timeout=poll)
+            due = now.is_set() or (
+                time.monotonic() - swept_at >= settings.reconcile_interval_seconds
+            )
             now.clear()
             try:
+                if not due and not await reconcile.sweep_requested(ctx, connector.system):
+                    continue
+                swept_at = time.monotonic()
                 examined = await reconcile.reconcile(ctx, connector)
                 log.info("reconciliation sweep", crm_system=connector.system, examined=examined)
             except Exception:
