@@ -40,7 +40,7 @@ from services.settings import RetentionSettings
 log = structlog.get_logger(__name__)
 
 
-PRINCIPALS_CONSUMER = "crm_sync.principals"
+PRINCIPALS_CONSUMER = "crm_sync.principals"  # the inbox name of the ops-key handlers
 PUSHER_LEASE = "crm-pusher"
 RECONCILER_LEASE = "crm-reconciler"
 
@@ -78,29 +78,26 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
         async def on_lifecycle(envelope: Any) -> None:
             await handlers.record_lifecycle(ctx, envelope)
 
-        # One group for everything the mirror needs: the handlers are robust to the order
-        # across the two topics (see crm_sync.domain.lifecycle).
+        # One consumer group for everything crm_sync reads. The mirror's handlers are robust to
+        # the order across decisions and registrations (see crm_sync.domain.lifecycle); the
+        # inbox keeps each handler's own consumer name, so redelivery stays a no-op.
         runtime.add_consumer(
             group_id=handlers.MIRROR_GROUP,
-            topics=[DECISIONS.name, REGISTRATIONS.name],
+            topics=[DECISIONS.name, REGISTRATIONS.name, PRINCIPALS.name],
             handlers={
                 RegistrationApproved.event_type: on_approved,
                 **{
                     event.event_type: on_lifecycle
                     for event in (ProtectionExtended, ProtectionExpired, RegistrationWithdrawn)
                 },
+                **principal_handlers(
+                    transactions=runtime.transactions,
+                    ops_keys=ops_keys,
+                    inbox=inbox,
+                    consumer=PRINCIPALS_CONSUMER,
+                    clock=runtime.clock,
+                ),
             },
-        )
-        runtime.add_consumer(
-            group_id=PRINCIPALS_CONSUMER,
-            topics=[PRINCIPALS.name],
-            handlers=principal_handlers(
-                transactions=runtime.transactions,
-                ops_keys=ops_keys,
-                inbox=inbox,
-                consumer=PRINCIPALS_CONSUMER,
-                clock=runtime.clock,
-            ),
         )
         app.state.ops_auth = OpsAuthenticator(
             transactions=runtime.transactions,
@@ -192,12 +189,24 @@ def _pusher(ctx: Context, connector: CrmConnector) -> Callable[[], Awaitable[Non
 def _reconciler(
     ctx: Context, connector: CrmConnector, now: asyncio.Event
 ) -> Callable[[], Awaitable[None]]:
+    """Sweep every interval, or sooner when asked here or on another instance (the request is
+    a database row, polled every lease heartbeat)."""
+    settings = ctx.settings
+    poll = min(settings.reconcile_interval_seconds, settings.lease_heartbeat_seconds)
+
     async def run() -> None:
+        swept_at = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(now.wait(), timeout=ctx.settings.reconcile_interval_seconds)
+                await asyncio.wait_for(now.wait(), timeout=poll)
+            due = now.is_set() or (
+                time.monotonic() - swept_at >= settings.reconcile_interval_seconds
+            )
             now.clear()
             try:
+                if not due and not await reconcile.sweep_requested(ctx, connector.system):
+                    continue
+                swept_at = time.monotonic()
                 examined = await reconcile.reconcile(ctx, connector)
                 log.info("reconciliation sweep", crm_system=connector.system, examined=examined)
             except Exception:

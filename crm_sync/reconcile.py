@@ -79,3 +79,29 @@ async def _advance(session: AsyncSession, system: str, moment: datetime) -> None
         )
         .values(watermark=moment)
     )
+
+
+async def request_sweep(ctx: Context, system: str) -> None:
+    """Ask for a sweep now; whichever instance holds the reconciler's lease runs it."""
+    async with ctx.transactions.transaction() as session:
+        await ensure_state(session, system)
+        await session.execute(
+            update(connector_state)
+            .where(connector_state.c.crm_system == system)
+            .values(reconcile_requested_at=ctx.clock.now())
+        )
+
+
+async def sweep_requested(ctx: Context, system: str) -> bool:
+    """A request newer than the last sweep's start is waiting."""
+    async with ctx.transactions.transaction() as session:
+        row = (
+            await session.execute(
+                select(
+                    connector_state.c.reconcile_requested_at, connector_state.c.last_reconciled_at
+                ).where(connector_state.c.crm_system == system)
+            )
+        ).first()
+    if row is None or row.reconcile_requested_at is None:
+        return False
+    return row.last_reconciled_at is None or row.reconcile_requested_at > row.last_reconciled_at

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from crm_sync import dead_letters as letters
-from crm_sync import inbound
+from crm_sync import inbound, reconcile
 from crm_sync import notices as webhook_notices
 from crm_sync.domain.signatures import verify_dealreg_signature, verify_hubspot_v3
 from crm_sync.handlers import Context
@@ -134,7 +134,8 @@ async def start_reconcile(request: Request) -> dict[str, str]:
     ctx = _ctx(request)
     if ctx.connector is None:
         raise ProblemError(409, "No CRM connector is configured.")
-    request.app.state.reconcile_now.set()
+    await reconcile.request_sweep(ctx, ctx.connector.system)
+    request.app.state.reconcile_now.set()  # at once when this instance holds the lease
     return {"status": "started"}
 
 

@@ -109,6 +109,8 @@ connector_state = Table(
     Column("failures", Integer, nullable=False, server_default="0"),
     Column("last_reconciled_at", UtcDateTime(), nullable=True),
     Column("echoes_dropped", Integer, nullable=False, server_default="0"),
+    # An operator asked for a sweep (on any instance); the reconciler's holder runs it.
+    Column("reconcile_requested_at", UtcDateTime(), nullable=True),
 )
 
 outbox = outbox_table(metadata)

@@ -4,8 +4,10 @@ rate-limit answers; webhook notices for every change."""
 from __future__ import annotations
 
 import asyncio
+import operator
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -484,10 +486,11 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings) -> APIRouter:
                 "VALIDATION_ERROR",
             )
         delay_ms = int(settings.hubspot_search_index_delay_seconds * 1000)
+        tests = [[_predicate(f) for f in g.get("filters", [])] for g in groups]
         records = [
             r
             for r in store(object_type).searchable(delay_ms)
-            if not groups or any(all(_match(r, f) for f in g.get("filters", [])) for g in groups)
+            if not tests or any(all(test(r) for test in group) for group in tests)
         ]
         for sort in reversed(body.get("sorts", [])):
             name = sort.get("propertyName", "hs_object_id")
@@ -599,6 +602,26 @@ def _sort_key(record: Record, name: str) -> Any:
     if name == "hs_object_id":
         return int(record.id)
     return str(value or "")
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "EQ": operator.eq,
+    "NEQ": operator.ne,
+    "GT": operator.gt,
+    "GTE": operator.ge,
+    "LT": operator.lt,
+    "LTE": operator.le,
+}
+
+
+def _predicate(flt: dict[str, Any]) -> Callable[[Record], bool]:
+    """A filter as a function; a modification-time range (the sweeps') is compared directly."""
+    op = flt.get("operator", "EQ")
+    if flt.get("propertyName") == "hs_lastmodifieddate" and op in _COMPARE:
+        right = _to_ms(flt.get("value"))
+        compare = _COMPARE[op]
+        return lambda record: right is not None and compare(record.updated_ms, right)
+    return lambda record: _match(record, flt)
 
 
 def _match(record: Record, flt: dict[str, Any]) -> bool:

@@ -40,7 +40,11 @@ async def test_two_instances_push_every_deal_once_and_the_survivor_takes_over(
         crm_sync_port,
         DEALREG_CRM_LEASE_TTL_SECONDS="2",
         DEALREG_CRM_LEASE_HEARTBEAT_SECONDS="0.3",
+        DEALREG_CRM_RECONCILE_INTERVAL_SECONDS="3600",  # sweeps only when asked
     )
+    stack.extra_env["DEALREG_CRM_INSTANCE_ID"] = "first"
+    stack.start("crm_sync")
+    stack.wait_ready("crm_sync")  # bound: the second instance's free port cannot be this one
     other = dataclasses.replace(
         stack,
         artifacts=stack.artifacts / "second",
@@ -48,21 +52,30 @@ async def test_two_instances_push_every_deal_once_and_the_survivor_takes_over(
         ports={"crm_sync": free_port()},
         processes={},
     )
-    stack.extra_env["DEALREG_CRM_INSTANCE_ID"] = "first"
-    stack.start("crm_sync")
-    other.start("crm_sync", migrate=False)
-    stack.wait_ready("crm_sync")
-    other.wait_ready("crm_sync")
     try:
+        other.start("crm_sync", migrate=False)
+        other.wait_ready("crm_sync")
         first = [approval(i) for i in range(300)]
         await publish(stack.kafka_bootstrap, stack.topic_prefix, DECISIONS.name, first)
         await wait_until(
-            lambda: sandbox.control("GET", "/stats")["hubspot_deals"] == 300, timeout=60
+            lambda: sandbox.control("GET", "/stats")["hubspot_deals"] >= 300, timeout=60
         )
         await wait_until(lambda: _status(stack)["connectors"][0]["pending"] == 0, timeout=30)
         assert _deal_writes(sandbox) == 300
 
         leases = {lease["name"]: lease["owner"] for lease in _status(stack)["leases"]}
+        # A sweep asked of the instance that does not hold the reconciler's lease still runs.
+        bystander = other if leases["crm-reconciler"] == "first" else stack
+        assert _status(stack)["connectors"][0]["last_reconciled_at"] is None
+        httpx.post(
+            f"{bystander.url('crm_sync')}/v1/sync/reconcile",
+            headers=bearer(stack.admin_token),
+            timeout=5,
+        ).raise_for_status()
+        await wait_until(
+            lambda: _status(stack)["connectors"][0]["last_reconciled_at"] is not None, timeout=30
+        )
+
         holder, survivor = (stack, other) if leases["crm-pusher"] == "first" else (other, stack)
         holder.kill("crm_sync")
         more = [approval(1000 + i) for i in range(50)]
