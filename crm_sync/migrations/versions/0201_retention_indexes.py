@@ -1,7 +1,7 @@
 """indexes the retention pruner finds old rows by
 
 Revision ID: 0201
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-02 10:30:00
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0201"
-down_revision: str | Sequence[str] | None = "0006"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
