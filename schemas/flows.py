@@ -117,3 +117,11 @@ def senders_of(payload_type: type[EventPayload]) -> tuple[ServiceFlows, ...]:
 def is_trusted_source(payload_type: type[EventPayload], source: str) -> bool:
     """Whether an event of ``payload_type`` with CloudEvents ``source`` comes from its sender."""
     return any(service.emits_as(source) for service in senders_of(payload_type))
+
+
+def sender_source(payload_type: type[EventPayload]) -> str:
+    """The source of the (first) service declared to send ``payload_type``."""
+    senders = senders_of(payload_type)
+    if not senders:
+        raise LookupError(f"no service sends {payload_type.event_type}")
+    return senders[0].source

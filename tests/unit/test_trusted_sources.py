@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas.crm import CrmDealClosed
-from schemas.flows import SERVICES, is_trusted_source
+from schemas.flows import SERVICES, is_trusted_source, sender_source
 from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from schemas.registration import ConflictEscalated
 
@@ -29,3 +29,8 @@ def test_every_service_declares_its_source() -> None:
     assert [service.source for service in SERVICES] == [
         f"/dealreg/{service.name}" for service in SERVICES
     ]
+
+
+def test_the_sender_source_of_an_event_is_its_owners() -> None:
+    assert sender_source(OpsKeyIssued) == "/dealreg/deal_registration"
+    assert sender_source(CrmDealClosed) == "/dealreg/crm_sync"
