@@ -17,6 +17,8 @@
 #                               fresh KAFKA_DATA_DIR to change them)
 # The controller listener uses SASL/PLAIN (KRaft controllers cannot check SCRAM) with the super
 # user `controller`, password KAFKA_SASL_CONTROLLER_PASSWORD.
+# With KAFKA_TLS_PORT and KAFKA_TLS_PEM (one PEM file: the broker's unencrypted PKCS#8 private
+# key and its certificate chain) a SASL_SSL listener on KAFKA_TLS_PORT is added as well.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -34,6 +36,8 @@ SASL="${KAFKA_SASL:-0}"
 SASL_ADMIN_PASSWORD="${KAFKA_SASL_ADMIN_PASSWORD:-dealreg-dev-admin-secret}"
 SASL_CONTROLLER_PASSWORD="${KAFKA_SASL_CONTROLLER_PASSWORD:-dealreg-dev-controller-secret}"
 SASL_USERS="${KAFKA_SASL_USERS:-}"
+TLS_PORT="${KAFKA_TLS_PORT:-}"
+TLS_PEM="${KAFKA_TLS_PEM:-}"
 
 log() { echo "kafka.sh: $*" >&2; }
 
@@ -102,6 +106,17 @@ authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:admin;User:controller
 allow.everyone.if.no.acl.found=false
 PROPERTIES
+  if [[ -n "$TLS_PORT" && -n "$TLS_PEM" ]]; then
+    sed -i -e "s#^listeners=SASL://[^,]*#&,TLS://127.0.0.1:$TLS_PORT#" \
+        -e "s#^advertised.listeners=SASL://[^,]*#&,TLS://127.0.0.1:$TLS_PORT#" \
+        -e "s#^listener.security.protocol.map=.*#&,TLS:SASL_SSL#" "$PROPS"
+    cat >>"$PROPS" <<PROPERTIES
+listener.name.tls.ssl.keystore.type=PEM
+listener.name.tls.ssl.keystore.location=$TLS_PEM
+listener.name.tls.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.tls.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+PROPERTIES
+  fi
 }
 
 # --add-scram arguments of the SCRAM users (admin first) for `StorageTool format`.

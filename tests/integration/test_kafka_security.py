@@ -39,7 +39,7 @@ from services.http.security import hash_api_key, new_api_key
 from services.kafka.acls import ServiceAcls, acl_command_args, service_acls
 from services.kafka.admin import ensure_topics
 from services.kafka.consumer import KafkaEventConsumer
-from services.kafka.dead_letters import DeadLetterFilter, list_dead_letters
+from services.kafka.dead_letters import DeadLetterFilter, list_dead_letters, read_topic
 from services.kafka.probe import BrokerProbe
 from services.kafka.producer import KafkaEventPublisher
 from services.kafka.security import ClientOptions, client_options
@@ -86,12 +86,14 @@ async def topics(sasl_bootstrap: str, topic_prefix: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def publisher(bootstrap: str, prefix: str, creds: tuple[str, str]) -> AsyncIterator[Any]:
+async def publisher(
+    bootstrap: str, prefix: str, creds: tuple[str, str], options: ClientOptions | None = None
+) -> AsyncIterator[KafkaEventPublisher]:
     started = KafkaEventPublisher(
         bootstrap_servers=bootstrap,
         client_id="test",
         topic_prefix=prefix,
-        security=security(*creds),
+        security=options or security(*creds),
     )
     await started.start()
     try:
@@ -299,3 +301,40 @@ async def test_crm_sync_with_its_generated_acls_writes_crm_but_not_principals(
         _key, forged = ops_key_issued("/dealreg/deal_registration")
         with pytest.raises(TopicAuthorizationFailedError):
             await events.publish(PRINCIPALS.name, [forged])
+
+
+def over_tls(cafile: Path | None) -> ClientOptions:
+    """SASL_SSL as admin, trusting ``cafile`` (None: only the system's CAs)."""
+    return client_options(
+        KafkaSettings(
+            security_protocol="SASL_SSL",
+            sasl_username=ADMIN[0],
+            sasl_password=SecretStr(ADMIN[1]),
+            ssl_cafile=None if cafile is None else str(cafile),
+        )
+    )
+
+
+async def test_over_tls_a_client_trusting_the_ca_publishes_and_consumes(
+    sasl_bootstrap: str, topics: str
+) -> None:
+    tls_bootstrap = f"127.0.0.1:{infra.SASL_TLS_PORT}"
+    _key, issued = ops_key_issued("/dealreg/deal_registration")
+    options = over_tls(infra.sasl_ca())
+    async with publisher(tls_bootstrap, topics, ADMIN, options) as events:
+        await events.publish(PRINCIPALS.name, [issued])
+    records = await read_topic(tls_bootstrap, topics + PRINCIPALS.name, security=options)
+    assert [dict(record.headers)["ce_id"].decode() for record in records] == [issued.id]
+
+
+async def test_over_tls_a_broker_certificate_from_an_unknown_ca_is_refused(
+    sasl_bootstrap: str, topics: str
+) -> None:
+    untrusting = KafkaEventPublisher(
+        bootstrap_servers=f"127.0.0.1:{infra.SASL_TLS_PORT}",
+        client_id="test",
+        topic_prefix=topics,
+        security=over_tls(None),
+    )
+    with pytest.raises(KafkaConnectionError):
+        await untrusting.start()

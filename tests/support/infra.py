@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.tls import write_ca_and_broker_pem
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "deploy" / "scripts"
 STATE = ROOT / ".dealreg"
@@ -93,8 +95,14 @@ SASL_USERS = {
 }
 
 
+SASL_TLS_PORT = TEST_KAFKA_PORT + 4
+SASL_TLS_DIR = STATE / f"test-kafka-sasl-{SASL_KAFKA_PORT}-tls"
+
+
 def sasl_kafka_env() -> dict[str, str]:
     return {
+        "KAFKA_TLS_PORT": str(SASL_TLS_PORT),
+        "KAFKA_TLS_PEM": str(SASL_TLS_DIR / "broker.pem"),
         "KAFKA_PORT": str(SASL_KAFKA_PORT),
         "KAFKA_CONTROLLER_PORT": str(SASL_KAFKA_PORT + 1),
         "KAFKA_DATA_DIR": str(STATE / f"test-kafka-sasl-{SASL_KAFKA_PORT}"),
@@ -105,10 +113,16 @@ def sasl_kafka_env() -> dict[str, str]:
 
 
 def start_sasl_kafka() -> str:
+    """The SASL broker, with a SASL_SSL listener on ``SASL_TLS_PORT`` too (CA: ``sasl_ca()``)."""
     require(shutil.which("java") is not None, "Java (for the Kafka broker)")
+    write_ca_and_broker_pem(SASL_TLS_DIR)
     _run([str(SCRIPTS / "kafka.sh"), "fetch"], sasl_kafka_env())
     _run([str(SCRIPTS / "kafka.sh"), "start"], sasl_kafka_env())
     return f"127.0.0.1:{SASL_KAFKA_PORT}"
+
+
+def sasl_ca() -> Path:
+    return SASL_TLS_DIR / "ca.pem"
 
 
 def stop_sasl_kafka() -> None:
