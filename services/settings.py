@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
@@ -70,7 +70,9 @@ class KafkaSettings(BaseSettings):
         default=False, description="Allow PLAINTEXT in production (a trusted network on purpose)."
     )
     env: Environment = Field(
-        default="development", validation_alias=AliasChoices("env", "DEALREG_ENV")
+        default="development",
+        validation_alias="DEALREG_ENV",
+        description="The same DEALREG_ENV as the service's (read here for the PLAINTEXT rule).",
     )
 
     @model_validator(mode="after")

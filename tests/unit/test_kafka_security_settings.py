@@ -65,3 +65,9 @@ def test_production_accepts_sasl_ssl(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEALREG_KAFKA_SASL_USERNAME", "conflict_resolver")
     monkeypatch.setenv("DEALREG_KAFKA_SASL_PASSWORD", "a-long-secret")
     assert client_options(KafkaSettings())["sasl_plain_username"] == "conflict_resolver"
+
+
+def test_only_dealreg_env_says_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENV", "production")
+    monkeypatch.setenv("DEALREG_KAFKA_ENV", "production")
+    assert KafkaSettings().env == "development"
