@@ -26,9 +26,7 @@ class KafkaSettings(BaseSettings):
     is trusted on purpose.
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="DEALREG_KAFKA_", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="DEALREG_KAFKA_", extra="ignore")
 
     bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = Field(

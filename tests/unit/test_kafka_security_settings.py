@@ -12,7 +12,7 @@ from services.settings import KafkaSettings
 
 
 def test_plaintext_passes_no_security_options() -> None:
-    assert client_options(KafkaSettings(env="development")) == {}
+    assert client_options(KafkaSettings()) == {}
 
 
 def test_sasl_scram_passes_the_mechanism_and_credentials() -> None:
