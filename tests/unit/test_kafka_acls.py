@@ -66,3 +66,25 @@ def test_strimzi_users_carry_the_same_acls() -> None:
     crm_sync = users[2]["spec"]["authorization"]["acls"]
     written = {acl["resource"]["name"] for acl in crm_sync if acl["operations"] == ["Write"]}
     assert written == {CRM.name, DEAD_LETTERS.name}
+
+
+def test_every_consumer_group_is_covered_by_its_services_group_acl() -> None:
+    from conflict_resolver import handlers as resolver
+    from conflict_resolver.queue import handlers as queue
+    from crm_sync import app as crm_app
+    from crm_sync import handlers as crm
+    from deal_registration import handlers as intake
+
+    groups = {
+        "deal_registration": [intake.DECISIONS_CONSUMER, intake.CRM_CONSUMER],
+        "conflict_resolver": [
+            resolver.SUBMISSIONS_CONSUMER,
+            resolver.CRM_CONSUMER,
+            queue.PRINCIPALS_CONSUMER,
+        ],
+        "crm_sync": [crm.APPROVALS_CONSUMER, crm.LIFECYCLE_CONSUMER, crm_app.PRINCIPALS_CONSUMER],
+    }
+    for acls in all_service_acls(prefix="t1."):
+        [group_acl] = [acl for acl in acls.acls if acl.resource_type == "group"]
+        for group in groups[acls.service]:
+            assert ("t1." + group).startswith(group_acl.resource), (acls.service, group)
