@@ -28,12 +28,15 @@ from aiokafka.errors import (
 from pydantic import SecretStr
 from sqlalchemy import MetaData, Table
 
+from deal_registration.adapters.tables import inbox as intake_inbox
+from deal_registration.adapters.tables import outbox as intake_outbox
 from schemas.envelope import EventEnvelope, new_envelope
 from schemas.flows import CRM_SYNC
 from schemas.principals import OpsKeyIssued
 from schemas.topics import CRM, PRINCIPALS
 from services.clock import SystemClock, new_id
 from services.db import create_engine, create_session_factory
+from services.events import Emitter, EventContext, Subscriptions, UnitOfWork
 from services.http.problems import ProblemError
 from services.http.security import hash_api_key, new_api_key
 from services.kafka.acls import ServiceAcls, acl_command_args, service_acls
@@ -43,8 +46,10 @@ from services.kafka.dead_letters import DeadLetterFilter, list_dead_letters, rea
 from services.kafka.probe import BrokerProbe
 from services.kafka.producer import KafkaEventPublisher
 from services.kafka.security import ClientOptions, client_options
+from services.migrations import upgrade
 from services.principals import OpsAuthenticator, ops_keys_table, principal_handlers
-from services.settings import KafkaSettings
+from services.runtime import ServiceRuntime
+from services.settings import DatabaseSettings, KafkaSettings, SecuritySettings, ServiceSettings
 from services.tables import inbox_table
 from services.uow import TransactionRunner
 from tests.support import infra
@@ -338,3 +343,62 @@ async def test_over_tls_a_broker_certificate_from_an_unknown_ca_is_refused(
     )
     with pytest.raises(KafkaConnectionError):
         await untrusting.start()
+
+
+class _Clock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+async def test_a_service_runtime_configured_for_sasl_creates_topics_publishes_and_consumes(
+    sasl_bootstrap: str, tmp_path: Path
+) -> None:
+    """``DEALREG_KAFKA_*`` reach every client the runtime builds (topics, producer, consumers)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'runtime.db'}"
+    await asyncio.to_thread(upgrade, "deal_registration", url)
+    settings = ServiceSettings(
+        log_json=False,
+        database=DatabaseSettings(url=url),
+        security=SecuritySettings(admin_token="t" * 32, env="test"),
+        kafka=KafkaSettings(
+            bootstrap_servers=sasl_bootstrap,
+            topic_prefix=f"t{new_id()[:10]}.",
+            security_protocol="SASL_PLAINTEXT",
+            sasl_username=ADMIN[0],
+            sasl_password=SecretStr(ADMIN[1]),
+        ),
+    )
+    runtime = ServiceRuntime(settings=settings, outbox=intake_outbox, clock=_Clock())
+    unit = UnitOfWork(
+        transactions=runtime.transactions,
+        clock=_Clock(),
+        inbox=intake_inbox,
+        emitter=Emitter(source="/dealreg/deal_registration", outbox=intake_outbox),
+    )
+    seen: list[str] = []
+
+    async def on_issued(issued: OpsKeyIssued, event: EventContext) -> None:
+        seen.append(issued.key_id)
+
+    runtime.subscribe(
+        Subscriptions(consumer="test.principals", unit=unit, trusted_senders_only=True).on(
+            OpsKeyIssued, on_issued
+        )
+    )
+    await runtime.start()
+    try:
+        checks = runtime.readiness_checks()
+
+        async def kafka_and_consumers_ready() -> bool:
+            return (await checks["kafka"]()).ok and (await checks["consumers"]()).ok
+
+        await wait_until_async(kafka_and_consumers_ready)
+        _key, issued = ops_key_issued("/dealreg/deal_registration")
+        await runtime.publisher.publish(PRINCIPALS.name, [issued])
+
+        async def consumed() -> bool:
+            return seen == [issued.data.key_id]
+
+        await wait_until_async(consumed)
+    finally:
+        await runtime.stop()
