@@ -3,6 +3,13 @@
 The AsyncAPI document (``schemas.catalogue``) is generated from this table, one operation per
 service and event; ``tests/unit/test_catalogue.py`` checks it against the handlers each service
 registers, so the document cannot claim a flow the code does not have.
+
+It is also who may speak: each service envelopes its events with its CloudEvents ``source``
+(:attr:`ServiceFlows.source`, or a path below it), and a consumer that takes commands from a
+control topic (ops keys on ``dealreg.principals``, deals closed on ``dealreg.crm``) accepts an
+event only from a service declared here as its sender (:func:`is_trusted_source`,
+``services.kafka.sources``). The per-service Kafka ACLs are generated from the same table
+(``services.kafka.acls``).
 """
 
 from __future__ import annotations
@@ -20,10 +27,16 @@ class ServiceFlows:
     description: str
     sends: tuple[type[EventPayload], ...]
     receives: tuple[type[EventPayload], ...]
+    source: str = ""
+
+    def emits_as(self, source: str) -> bool:
+        """Whether ``source`` is this service's (its own, or a component's path below it)."""
+        return source == self.source or source.startswith(self.source + "/")
 
 
 DEAL_REGISTRATION = ServiceFlows(
     name="deal_registration",
+    source="/dealreg/deal_registration",
     description="The REST intake for partner portals; owns registrations and what partners see.",
     sends=(
         reg.RegistrationSubmitted,
@@ -46,6 +59,7 @@ DEAL_REGISTRATION = ServiceFlows(
 )
 CONFLICT_RESOLVER = ServiceFlows(
     name="conflict_resolver",
+    source="/dealreg/conflict_resolver",
     description="Matches customers, applies the rules of engagement, runs the conflict queue.",
     sends=(
         reg.RegistrationApproved,
@@ -69,6 +83,7 @@ CONFLICT_RESOLVER = ServiceFlows(
 )
 CRM_SYNC = ServiceFlows(
     name="crm_sync",
+    source="/dealreg/crm_sync",
     description="Mirrors approved deals into the CRM and takes CRM webhooks back.",
     sends=(
         crm.CrmOpportunityMirrored,
@@ -88,3 +103,25 @@ CRM_SYNC = ServiceFlows(
 )
 
 SERVICES: tuple[ServiceFlows, ...] = (DEAL_REGISTRATION, CONFLICT_RESOLVER, CRM_SYNC)
+
+
+def senders_of(payload_type: type[EventPayload]) -> tuple[ServiceFlows, ...]:
+    """The services declared to send ``payload_type``."""
+    return tuple(
+        service
+        for service in SERVICES
+        if any(sent.event_type == payload_type.event_type for sent in service.sends)
+    )
+
+
+def is_trusted_source(payload_type: type[EventPayload], source: str) -> bool:
+    """Whether an event of ``payload_type`` with CloudEvents ``source`` comes from its sender."""
+    return any(service.emits_as(source) for service in senders_of(payload_type))
+
+
+def sender_source(payload_type: type[EventPayload]) -> str:
+    """The source of the (first) service declared to send ``payload_type``."""
+    senders = senders_of(payload_type)
+    if not senders:
+        raise LookupError(f"no service sends {payload_type.event_type}")
+    return senders[0].source

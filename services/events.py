@@ -13,6 +13,10 @@ handler was declared for (else a poison event), opens one transaction, claims th
 :class:`EventContext`: the session, the time, the cause, and ``emit(...)``, which stages events
 in the same transaction through the outbox. The topics a subscription reads follow from the
 payload types (``schemas.topics``), so nothing is keyed by hand-typed strings.
+
+A block that takes commands from a control topic is declared with ``trusted_senders_only=True``:
+an event whose CloudEvents source is not a service ``schemas.flows`` declares as its sender is
+then poison, dead-lettered before anything is applied (``services.kafka.sources``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from schemas.topics import topic_for
 from services.clock import Clock, new_id
 from services.inbox import claim_event
 from services.kafka.consumer import EventHandler, PoisonEventError
+from services.kafka.sources import check_source
 from services.outbox import stage_events
 from services.uow import TransactionRunner
 
@@ -131,9 +136,12 @@ class _Route(Generic[PayloadT]):
 class Subscriptions:
     """One consumer group: which payload type goes to which handler."""
 
-    def __init__(self, *, consumer: str, unit: UnitOfWork) -> None:
+    def __init__(
+        self, *, consumer: str, unit: UnitOfWork, trusted_senders_only: bool = False
+    ) -> None:
         self.consumer = consumer
         self._unit = unit
+        self.trusted_senders_only = trusted_senders_only
         self._routes: dict[str, _Route[Any]] = {}
 
     def on(self, payload_type: type[PayloadT], handler: TypedHandler[PayloadT]) -> Subscriptions:
@@ -158,12 +166,15 @@ class Subscriptions:
     def _bind(self, route: _Route[Any]) -> EventHandler:
         unit = self._unit
         consumer = self.consumer
+        trusted_senders_only = self.trusted_senders_only
 
         async def handle(envelope: EventEnvelope[Any]) -> None:
             if not isinstance(envelope.data, route.payload_type):
                 raise PoisonEventError(
                     f"expected {route.payload_type.event_type}, got {envelope.type}"
                 )
+            if trusted_senders_only:
+                check_source(envelope, route.payload_type)
             now = unit.clock.now()
             async with unit.transactions.transaction() as session:
                 claimed = await claim_event(

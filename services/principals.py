@@ -5,7 +5,8 @@ deal_registration issues every API key and publishes ``OpsKeyIssued`` / ``ApiKey
 an ``ops_keys`` table filled through its inbox (:func:`principal_handlers`), and
 :class:`OpsAuthenticator` accepts the admin token or a live ops key. A revocation takes effect
 as soon as its event is applied; one that overtakes its issue leaves a tombstone, so the key
-never becomes live.
+never becomes live. Only deal_registration may speak on that topic: a principal event with any
+other CloudEvents source is dead-lettered and mints nothing (``services.kafka.sources``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from services.clock import Clock
 from services.http.security import bearer_token, hash_api_key, is_admin_token, unauthorized
 from services.inbox import claim_event
 from services.kafka.consumer import PoisonEventError
+from services.kafka.sources import only_from_senders
 from services.tables import UtcDateTime
 from services.uow import TransactionRunner
 
@@ -68,7 +70,10 @@ def principal_handlers(
     consumer: str,
     clock: Clock,
 ) -> dict[str, Callable[[EventEnvelope[Any]], Awaitable[None]]]:
-    """Consumer handlers that keep ``ops_keys`` in step with the keys deal_registration issues."""
+    """Consumer handlers that keep ``ops_keys`` in step with the keys deal_registration issues.
+
+    Events from any source but deal_registration's are poison (dead-lettered, nothing applied).
+    """
 
     async def apply(envelope: EventEnvelope[Any]) -> None:
         async with transactions.transaction() as session:
@@ -89,7 +94,7 @@ def principal_handlers(
             else:
                 raise PoisonEventError(f"not a principal event: {envelope.type}")
 
-    return {OpsKeyIssued.event_type: apply, ApiKeyRevoked.event_type: apply}
+    return only_from_senders({OpsKeyIssued.event_type: apply, ApiKeyRevoked.event_type: apply})
 
 
 async def _add_key(session: AsyncSession, ops_keys: Table, event: OpsKeyIssued) -> None:

@@ -36,6 +36,7 @@ from services.kafka.admin import ensure_topics
 from services.kafka.consumer import EventHandler, KafkaEventConsumer
 from services.kafka.probe import BrokerProbe
 from services.kafka.producer import KafkaEventPublisher
+from services.kafka.security import client_options
 from services.logging import configure_logging
 from services.outbox import OutboxRelay
 from services.retention import Pruner, PruneRule
@@ -73,16 +74,19 @@ class ServiceRuntime:
         )
         self.sessions: SessionFactory = create_session_factory(self.engine)
         client_id = f"{settings.kafka.client_id_prefix}-{settings.service_name}"
+        self.kafka_security = client_options(settings.kafka)
         self.publisher = KafkaEventPublisher(
             bootstrap_servers=settings.kafka.bootstrap_servers,
             client_id=client_id,
             topic_prefix=settings.kafka.topic_prefix,
+            security=self.kafka_security,
         )
         self.broker_probe = BrokerProbe(
             bootstrap_servers=settings.kafka.bootstrap_servers,
             client_id=f"{client_id}-probe",
             timeout_seconds=settings.health.probe_timeout_seconds,
             cache_seconds=settings.health.kafka_cache_seconds,
+            security=self.kafka_security,
         )
         self._outbox = outbox
         self.relay = OutboxRelay(
@@ -147,6 +151,7 @@ class ServiceRuntime:
                         prefix=kafka.topic_prefix,
                         replication_factor=kafka.replication_factor,
                         min_insync_replicas=kafka.min_insync_replicas,
+                        security=self.kafka_security,
                     )
                 await self.publisher.start()
         self.kafka_connected = True
@@ -170,6 +175,7 @@ class ServiceRuntime:
                 topic_prefix=self.settings.kafka.topic_prefix,
                 retry_initial_seconds=self.settings.kafka.consumer_retry_initial_seconds,
                 retry_max_seconds=self.settings.kafka.consumer_retry_max_seconds,
+                security=self.kafka_security,
             )
             self.consumers[group_id] = consumer
             await consumer.run()

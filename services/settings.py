@@ -13,10 +13,19 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"]
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "dev", "admin", "secret"}
 
 
 class KafkaSettings(BaseSettings):
+    """The brokers and how to reach them (``DEALREG_KAFKA_*``); see docs/kafka-security.md.
+
+    Production refuses PLAINTEXT (anyone who can reach the brokers could then mint an ops key
+    on ``dealreg.principals``) unless ``DEALREG_KAFKA_ALLOW_PLAINTEXT=true`` says the network
+    is trusted on purpose.
+    """
+
     model_config = SettingsConfigDict(env_prefix="DEALREG_KAFKA_", extra="ignore")
 
     bootstrap_servers: str = "127.0.0.1:9092"
@@ -46,6 +55,39 @@ class KafkaSettings(BaseSettings):
         description="Topic config `min.insync.replicas`: with acks=all, how many replicas must "
         "hold a record before it counts as written (2 on a three-broker cluster).",
     )
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = Field(
+        default=None, description="PEM bundle of the CAs that sign the brokers' certificates."
+    )
+    ssl_certfile: str | None = Field(default=None, description="Client certificate (mutual TLS).")
+    ssl_keyfile: str | None = Field(default=None, description="Its private key.")
+    allow_plaintext: bool = Field(
+        default=False, description="Allow PLAINTEXT in production (a trusted network on purpose)."
+    )
+    env: Environment = Field(
+        default="development",
+        validation_alias="DEALREG_ENV",
+        description="The same DEALREG_ENV as the service's (read here for the PLAINTEXT rule).",
+    )
+
+    @model_validator(mode="after")
+    def _secure_in_production(self) -> KafkaSettings:
+        plaintext = self.security_protocol == "PLAINTEXT"
+        if self.env == "production" and plaintext and not self.allow_plaintext:
+            raise ValueError(
+                "DEALREG_KAFKA_SECURITY_PROTOCOL=PLAINTEXT in production: set SASL_SSL (or "
+                "SSL), or DEALREG_KAFKA_ALLOW_PLAINTEXT=true for a trusted network"
+            )
+        if self.security_protocol.startswith("SASL_") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(
+                f"{self.security_protocol} needs DEALREG_KAFKA_SASL_USERNAME and _SASL_PASSWORD"
+            )
+        return self
 
 
 class DatabaseSettings(BaseSettings):

@@ -8,6 +8,17 @@
 #              KAFKA_DATA_DIR (<repo>/.dealreg/kafka: data, logs, pid file, server.properties),
 #              KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), KAFKA_START_TIMEOUT (60 seconds).
 # status exits 0 when running, 3 when stopped.
+#
+# SASL mode (KAFKA_SASL=1): the client listener on KAFKA_PORT is SASL_PLAINTEXT with
+# SCRAM-SHA-512 and the StandardAuthorizer is on (no ACL, no access), see docs/kafka-security.md.
+#   KAFKA_SASL_ADMIN_PASSWORD   password of the super user `admin` (also the inter-broker login)
+#   KAFKA_SASL_USERS            more SCRAM users, "name=password name2=password2", created when
+#                               the storage is formatted (a data dir is formatted once: use a
+#                               fresh KAFKA_DATA_DIR to change them)
+# The controller listener uses SASL/PLAIN (KRaft controllers cannot check SCRAM) with the super
+# user `controller`, password KAFKA_SASL_CONTROLLER_PASSWORD.
+# With KAFKA_TLS_PORT and KAFKA_TLS_PEM (one PEM file: the broker's unencrypted PKCS#8 private
+# key and its certificate chain) a SASL_SSL listener on KAFKA_TLS_PORT is added as well.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -21,6 +32,12 @@ START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
 PID_FILE="$DATA_DIR/kafka.pid"
 LOG_DIR="$DATA_DIR/logs"
 PROPS="$DATA_DIR/server.properties"
+SASL="${KAFKA_SASL:-0}"
+SASL_ADMIN_PASSWORD="${KAFKA_SASL_ADMIN_PASSWORD:-dealreg-dev-admin-secret}"
+SASL_CONTROLLER_PASSWORD="${KAFKA_SASL_CONTROLLER_PASSWORD:-dealreg-dev-controller-secret}"
+SASL_USERS="${KAFKA_SASL_USERS:-}"
+TLS_PORT="${KAFKA_TLS_PORT:-}"
+TLS_PEM="${KAFKA_TLS_PEM:-}"
 
 log() { echo "kafka.sh: $*" >&2; }
 
@@ -68,6 +85,49 @@ JAVA=(java $HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExplicitGCInvoke
 
 now_ms() { date +%s%3N; }
 
+# SASL mode: the client listener becomes SASL_PLAINTEXT/SCRAM-SHA-512 and ACLs are enforced.
+render_sasl() {
+  sed -i -e '/^listeners=/d' -e '/^advertised.listeners=/d' \
+      -e '/^listener.security.protocol.map=/d' -e '/^inter.broker.listener.name=/d' "$PROPS"
+  cat >>"$PROPS" <<PROPERTIES
+
+# --- SASL mode (kafka.sh, KAFKA_SASL=1) ---
+listeners=SASL://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=SASL://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL:SASL_PLAINTEXT
+inter.broker.listener.name=SASL
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$SASL_ADMIN_PASSWORD";
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="$SASL_CONTROLLER_PASSWORD" user_controller="$SASL_CONTROLLER_PASSWORD";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:admin;User:controller
+allow.everyone.if.no.acl.found=false
+PROPERTIES
+  if [[ -n "$TLS_PORT" && -n "$TLS_PEM" ]]; then
+    sed -i -e "s#^listeners=SASL://[^,]*#&,TLS://127.0.0.1:$TLS_PORT#" \
+        -e "s#^advertised.listeners=SASL://[^,]*#&,TLS://127.0.0.1:$TLS_PORT#" \
+        -e "s#^listener.security.protocol.map=.*#&,TLS:SASL_SSL#" "$PROPS"
+    cat >>"$PROPS" <<PROPERTIES
+listener.name.tls.ssl.keystore.type=PEM
+listener.name.tls.ssl.keystore.location=$TLS_PEM
+listener.name.tls.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.tls.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+PROPERTIES
+  fi
+}
+
+# --add-scram arguments of the SCRAM users (admin first) for `StorageTool format`.
+scram_args() {
+  local user
+  echo "--add-scram"; echo "SCRAM-SHA-512=[name=admin,password=$SASL_ADMIN_PASSWORD]"
+  for user in $SASL_USERS; do
+    echo "--add-scram"; echo "SCRAM-SHA-512=[name=${user%%=*},password=${user#*=}]"
+  done
+}
+
 start() {
   if pid="$(running_pid)"; then
     log "already running (pid $pid, port $PORT)"; return 0
@@ -80,13 +140,19 @@ start() {
   rm -f "$PID_FILE"
   sed -e "s#@KAFKA_PORT@#$PORT#g" -e "s#@KAFKA_CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
       -e "s#@KAFKA_LOG_DIRS@#$DATA_DIR/data#g" "$KAFKA_DIR/server.properties.template" >"$PROPS"
+  chmod 600 "$PROPS"
+  local format_args=()
+  if [[ "$SASL" == 1 ]]; then
+    render_sasl
+    mapfile -t format_args < <(scram_args)
+  fi
 
   # KRaft storage must be formatted once; --standalone makes this node the sole voter of a
   # dynamic quorum (it writes the initial voter set, so no controller.quorum.voters).
   if [[ ! -f "$DATA_DIR/data/meta.properties" ]]; then
     local cluster_id; cluster_id="$("${JAVA[@]}" kafka.tools.StorageTool random-uuid | tail -n1)"
     "${JAVA[@]}" kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$PROPS" \
-      >"$LOG_DIR/format.log" 2>&1 || { cat "$LOG_DIR/format.log" >&2; return 1; }
+      "${format_args[@]}" >"$LOG_DIR/format.log" 2>&1 || { cat "$LOG_DIR/format.log" >&2; return 1; }
   fi
 
   local t0; t0="$(now_ms)"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -21,6 +22,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from schemas.topics import TOPICS, TopicSpec
+from services.kafka.security import client_options
 from services.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -47,13 +49,19 @@ async def ensure_topics(
     topics: tuple[TopicSpec, ...] = TOPICS,
     replication_factor: int = 1,
     min_insync_replicas: int = 1,
+    security: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """Create every missing topic and correct drifted configs; returns the names created."""
+    """Create every missing topic and correct drifted configs; returns the names created.
+
+    ``security``: :func:`services.kafka.security.client_options` (none: PLAINTEXT).
+    """
     wanted = {
         prefix + spec.name: desired_config(spec, min_insync_replicas=min_insync_replicas)
         for spec in topics
     }
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="dealreg-admin")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="dealreg-admin", **(security or {})
+    )
     await admin.start()
     try:
         listed = set(await admin.list_topics())
@@ -181,6 +189,7 @@ def main() -> None:
             prefix=prefix,
             replication_factor=settings.replication_factor,
             min_insync_replicas=settings.min_insync_replicas,
+            security=client_options(settings),
         )
     )
     print(f"topics ready on {bootstrap}; created: {', '.join(created) or 'none'}")

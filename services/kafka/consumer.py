@@ -96,7 +96,9 @@ class KafkaEventConsumer:
         retry_initial_seconds: float = 0.2,
         retry_max_seconds: float = 30.0,
         client_id: str | None = None,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
+        """``security``: :func:`services.kafka.security.client_options` (none: PLAINTEXT)."""
         self.group_id = group_id
         self._topics = [topic_prefix + topic for topic in topics]
         self._handlers = dict(handlers)
@@ -108,6 +110,7 @@ class KafkaEventConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            **(security or {}),
         )
         self._stalls = PartitionStalls(
             initial_seconds=retry_initial_seconds, max_seconds=retry_max_seconds

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -169,22 +169,38 @@ def fold_markers(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[DeadLe
     return [replace(letter, replayed=letter.coordinates in replayed) for letter in letters]
 
 
-async def read_dead_letters(bootstrap_servers: str, *, topic_prefix: str) -> list[DeadLetter]:
+Security = Mapping[str, Any] | None
+""":func:`services.kafka.security.client_options` (none: PLAINTEXT)."""
+
+
+async def read_dead_letters(
+    bootstrap_servers: str, *, topic_prefix: str, security: Security = None
+) -> list[DeadLetter]:
     """Every dead letter on the topic now, in (partition, offset) order."""
-    return fold_markers(await read_topic(bootstrap_servers, dead_letter_topic(topic_prefix)))
+    return fold_markers(
+        await read_topic(bootstrap_servers, dead_letter_topic(topic_prefix), security=security)
+    )
 
 
 async def list_dead_letters(
-    bootstrap_servers: str, *, topic_prefix: str, where: DeadLetterFilter
+    bootstrap_servers: str,
+    *,
+    topic_prefix: str,
+    where: DeadLetterFilter,
+    security: Security = None,
 ) -> list[DeadLetter]:
-    letters = await read_dead_letters(bootstrap_servers, topic_prefix=topic_prefix)
+    letters = await read_dead_letters(
+        bootstrap_servers, topic_prefix=topic_prefix, security=security
+    )
     return [letter for letter in letters if where.matches(letter)]
 
 
 async def show_dead_letter(
-    bootstrap_servers: str, *, topic_prefix: str, coordinates: str
+    bootstrap_servers: str, *, topic_prefix: str, coordinates: str, security: Security = None
 ) -> DeadLetter | None:
-    letters = await read_dead_letters(bootstrap_servers, topic_prefix=topic_prefix)
+    letters = await read_dead_letters(
+        bootstrap_servers, topic_prefix=topic_prefix, security=security
+    )
     return next((letter for letter in letters if letter.coordinates == coordinates), None)
 
 
@@ -194,6 +210,7 @@ async def replay_dead_letters(
     topic_prefix: str,
     letters: Sequence[DeadLetter],
     force: bool = False,
+    security: Security = None,
 ) -> list[Replay]:
     """Republish ``letters`` to their original topics, oldest first within each source partition.
 
@@ -201,7 +218,7 @@ async def replay_dead_letters(
     two replays it again next time, which the consumers' inboxes absorb.
     """
     publisher = KafkaEventPublisher(
-        bootstrap_servers=bootstrap_servers, client_id="dealreg-dead-letters"
+        bootstrap_servers=bootstrap_servers, client_id="dealreg-dead-letters", security=security
     )
     await publisher.start()
     try:
@@ -250,15 +267,18 @@ def _source_order(letter: DeadLetter) -> tuple[str, int, int, int, int]:
     )
 
 
-async def read_topic(bootstrap_servers: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+async def read_topic(
+    bootstrap_servers: str, topic: str, *, security: Security = None
+) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record on ``topic`` up to its current end, without joining a consumer group."""
-    await _require_topic(bootstrap_servers, topic)
+    await _require_topic(bootstrap_servers, topic, security=security)
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap_servers,
         group_id=None,  # no group: every partition is assigned at start
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **(security or {}),
     )
     await consumer.start()
     try:
@@ -280,9 +300,9 @@ class NoSuchTopicError(LookupError):
     """The topic does not exist (a wrong prefix or broker, or topics never created)."""
 
 
-async def _require_topic(bootstrap_servers: str, topic: str) -> None:
+async def _require_topic(bootstrap_servers: str, topic: str, *, security: Security) -> None:
     """Fail at once on a missing topic (subscribing to one waits for it for a long while)."""
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, **(security or {}))
     await probe.start()
     try:
         if topic not in await probe.topics():

@@ -1,7 +1,8 @@
 """The command line of ``python -m services.kafka.dead_letters``.
 
 Exit codes: 0 done, 1 nothing matched (or nothing was replayed), 2 usage error. The broker and
-topic prefix default to ``DEALREG_KAFKA_BOOTSTRAP_SERVERS`` and ``DEALREG_KAFKA_TOPIC_PREFIX``.
+topic prefix default to ``DEALREG_KAFKA_BOOTSTRAP_SERVERS`` and ``DEALREG_KAFKA_TOPIC_PREFIX``;
+SASL and TLS come from the other ``DEALREG_KAFKA_*`` settings (docs/kafka-security.md).
 
     list   [--consumer GROUP] [--reason TEXT] [--since ISO] [--until ISO] [--all] [--json]
     show   PARTITION:OFFSET [--json]
@@ -27,6 +28,7 @@ from services.kafka.dead_letters import (
     replay_dead_letters,
     show_dead_letter,
 )
+from services.kafka.security import client_options
 from services.settings import KafkaSettings
 
 OK, NOTHING_MATCHED = 0, 1
@@ -47,7 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _list(args: argparse.Namespace) -> int:
     letters = await list_dead_letters(
-        args.bootstrap, topic_prefix=args.prefix, where=_filter(args, include_replayed=args.all)
+        args.bootstrap,
+        topic_prefix=args.prefix,
+        where=_filter(args, include_replayed=args.all),
+        security=_security(),
     )
     if args.json:
         _print_json([letter.summary() for letter in letters])
@@ -58,7 +63,7 @@ async def _list(args: argparse.Namespace) -> int:
 
 async def _show(args: argparse.Namespace) -> int:
     letter = await show_dead_letter(
-        args.bootstrap, topic_prefix=args.prefix, coordinates=args.coordinates
+        args.bootstrap, topic_prefix=args.prefix, coordinates=args.coordinates, security=_security()
     )
     if letter is None:
         print(f"no dead letter at {args.coordinates}")
@@ -74,12 +79,18 @@ async def _show(args: argparse.Namespace) -> int:
 
 async def _replay(args: argparse.Namespace) -> int:
     where = _filter(args, include_replayed=True)
-    letters = await list_dead_letters(args.bootstrap, topic_prefix=args.prefix, where=where)
+    letters = await list_dead_letters(
+        args.bootstrap, topic_prefix=args.prefix, where=where, security=_security()
+    )
     if args.coordinates:
         wanted = set(args.coordinates)
         letters = [letter for letter in letters if letter.coordinates in wanted]
     replays = await replay_dead_letters(
-        args.bootstrap, topic_prefix=args.prefix, letters=letters, force=args.force
+        args.bootstrap,
+        topic_prefix=args.prefix,
+        letters=letters,
+        force=args.force,
+        security=_security(),
     )
     if args.json:
         _print_json([replay.__dict__ for replay in replays])
@@ -89,6 +100,10 @@ async def _replay(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"list": _list, "show": _show, "replay": _replay}
+
+
+def _security() -> dict[str, Any]:
+    return client_options(KafkaSettings())
 
 
 def _parser() -> argparse.ArgumentParser:

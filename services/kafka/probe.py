@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
@@ -24,8 +25,10 @@ class BrokerProbe:
         timeout_seconds: float,
         cache_seconds: float,
         monotonic: Callable[[], float] = time.monotonic,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
+        self._security = dict(security or {})
         self._client_id = client_id
         self._timeout = timeout_seconds
         self._cache_seconds = cache_seconds
@@ -47,6 +50,7 @@ class BrokerProbe:
             bootstrap_servers=self._bootstrap_servers,
             client_id=self._client_id,
             request_timeout_ms=int(self._timeout * 1000),
+            **self._security,
         )
         try:
             async with asyncio.timeout(self._timeout):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -18,8 +18,17 @@ class KafkaEventPublisher:
     events reach the topic in the order the outbox holds them.
     """
 
-    def __init__(self, *, bootstrap_servers: str, client_id: str, topic_prefix: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        client_id: str,
+        topic_prefix: str = "",
+        security: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``security``: :func:`services.kafka.security.client_options` (none: PLAINTEXT)."""
         self._topic_prefix = topic_prefix
+        self._security = dict(security or {})
         self._bootstrap_servers = bootstrap_servers
         self._client_id = client_id
         self._started: AIOKafkaProducer | None = None
@@ -32,6 +41,7 @@ class KafkaEventPublisher:
             acks="all",
             linger_ms=2,
             request_timeout_ms=15_000,
+            **self._security,
         )
         try:
             await producer.start()

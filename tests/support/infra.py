@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.tls import write_ca_and_broker_pem
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "deploy" / "scripts"
 STATE = ROOT / ".dealreg"
@@ -79,3 +81,49 @@ def start_postgres() -> str:
 
 def stop_postgres() -> None:
     _run([str(SCRIPTS / "postgres.sh"), "stop"], postgres_env())
+
+
+# A second broker of this run's own, in SASL mode (deploy/scripts/kafka.sh, KAFKA_SASL=1): the
+# client listener is SASL_PLAINTEXT/SCRAM-SHA-512 and ACLs are enforced.
+SASL_KAFKA_PORT = TEST_KAFKA_PORT + 2
+SASL_ADMIN_PASSWORD = "test-admin-scram-secret"
+SASL_USERS = {
+    "deal-registration": "test-deal-registration-secret",
+    "conflict-resolver": "test-conflict-resolver-secret",
+    "crm-sync": "test-crm-sync-secret",
+    "intruder": "test-intruder-secret",
+}
+
+
+SASL_TLS_PORT = TEST_KAFKA_PORT + 4
+SASL_TLS_DIR = STATE / f"test-kafka-sasl-{SASL_KAFKA_PORT}-tls"
+
+
+def sasl_kafka_env() -> dict[str, str]:
+    return {
+        "KAFKA_TLS_PORT": str(SASL_TLS_PORT),
+        "KAFKA_TLS_PEM": str(SASL_TLS_DIR / "broker.pem"),
+        "KAFKA_PORT": str(SASL_KAFKA_PORT),
+        "KAFKA_CONTROLLER_PORT": str(SASL_KAFKA_PORT + 1),
+        "KAFKA_DATA_DIR": str(STATE / f"test-kafka-sasl-{SASL_KAFKA_PORT}"),
+        "KAFKA_SASL": "1",
+        "KAFKA_SASL_ADMIN_PASSWORD": SASL_ADMIN_PASSWORD,
+        "KAFKA_SASL_USERS": " ".join(f"{name}={secret}" for name, secret in SASL_USERS.items()),
+    }
+
+
+def start_sasl_kafka() -> str:
+    """The SASL broker, with a SASL_SSL listener on ``SASL_TLS_PORT`` too (CA: ``sasl_ca()``)."""
+    require(shutil.which("java") is not None, "Java (for the Kafka broker)")
+    write_ca_and_broker_pem(SASL_TLS_DIR)
+    _run([str(SCRIPTS / "kafka.sh"), "fetch"], sasl_kafka_env())
+    _run([str(SCRIPTS / "kafka.sh"), "start"], sasl_kafka_env())
+    return f"127.0.0.1:{SASL_KAFKA_PORT}"
+
+
+def sasl_ca() -> Path:
+    return SASL_TLS_DIR / "ca.pem"
+
+
+def stop_sasl_kafka() -> None:
+    _run([str(SCRIPTS / "kafka.sh"), "stop"], sasl_kafka_env())

@@ -26,6 +26,7 @@ from deal_registration.app import create_app
 from deal_registration.settings import RateLimitSettings, RegistrationSettings, WebhookSettings
 from deal_registration.webhooks.addresses import Resolver, system_resolver
 from schemas.envelope import EventPayload, new_envelope
+from schemas.flows import sender_source
 from schemas.topics import topic_for
 from services import migrations
 from services.clock import new_id
@@ -82,7 +83,7 @@ class IntakeApp:
         envelope = new_envelope(
             payload,
             event_id=event_id,
-            source="/dealreg/tests",
+            source=sender_source(type(payload)),  # control topics accept only their owner
             subject=registration["id"],
             time=datetime.now(UTC),
             correlation_id=new_id(),

@@ -20,6 +20,7 @@ from conflict_resolver.adapters.tables import claims, outbox
 from conflict_resolver.domain.policy import DEFAULT_POLICY
 from schemas.accounts import account_key
 from schemas.envelope import EventEnvelope, EventPayload, new_envelope
+from schemas.flows import sender_source
 from schemas.registration import (
     AmountData,
     CustomerData,
@@ -96,7 +97,7 @@ def envelope_of(payload: EventPayload, *, key: str, subject: str) -> EventEnvelo
     return new_envelope(
         payload,
         event_id=new_id(),
-        source="/dealreg/test",
+        source=sender_source(type(payload)),  # as its owner would (control topics check it)
         subject=subject,
         time=START,
         correlation_id=new_id(),
