@@ -12,6 +12,7 @@ from schemas.crm import CrmDealClosed, DirectOpportunityClosed, DirectOpportunit
 from schemas.registration import ExtensionRequested, RegistrationWithdrawn
 from schemas.topics import CRM
 from services.kafka.consumer import EventHandler
+from services.kafka.sources import only_from_senders
 from services.runtime import ServiceRuntime
 
 
@@ -43,7 +44,9 @@ def crm_handlers(ctx: handlers.Context) -> dict[str, EventHandler]:
 
 def add_consumers(runtime: ServiceRuntime, ctx: handlers.Context) -> None:
     runtime.add_consumer(
-        group_id=handlers.CRM_CONSUMER, topics=[CRM.name], handlers=crm_handlers(ctx)
+        group_id=handlers.CRM_CONSUMER,
+        topics=[CRM.name],
+        handlers=only_from_senders(crm_handlers(ctx)),  # only crm_sync may speak on dealreg.crm
     )
 
 

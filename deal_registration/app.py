@@ -135,7 +135,8 @@ def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         .on(ProtectionExpired, handlers.apply_decision)
     )
     crm_changes = (
-        Subscriptions(consumer=handlers.CRM_CONSUMER, unit=unit)
+        # Only crm_sync may speak on dealreg.crm: a forged source is dead-lettered.
+        Subscriptions(consumer=handlers.CRM_CONSUMER, unit=unit, trusted_senders_only=True)
         .on(CrmOpportunityMirrored, handlers.apply_crm_change)
         .on(CrmOpportunityChanged, handlers.apply_crm_change)
         .on(CrmDealClosed, handlers.apply_crm_change)
