@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock run test test-unit test-integration test-e2e test-contract check stop catalogue docs bench clean
+.PHONY: install lock system-deps run test test-unit test-integration test-e2e test-contract check stop catalogue docs bench clean
 
 install: $(STAMP)
 
@@ -29,7 +29,7 @@ run: install
 
 # The whole suite: lint and types first, then unit, integration, end-to-end and browser
 # tests; the fixtures start (and stop) their own Kafka and PostgreSQL.
-test: install check
+test: install check system-deps
 	deploy/scripts/kafka.sh fetch
 	$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -47,6 +47,12 @@ test-e2e: install
 
 test-contract: install
 	$(BIN)/pytest tests/contract $(PYTEST_ARGS)
+
+# The system packages the tests use (PostgreSQL, Chromium, Node.js, Maven, Java), installed
+# when we are root (as in CI); otherwise say what to run.
+system-deps:
+	@if [ "$$(id -u)" = 0 ]; then bash deploy/scripts/ci-system-deps.sh; \
+	else echo "not root: run 'sudo bash deploy/scripts/ci-system-deps.sh' if a part is missing"; fi
 
 check: install
 	$(BIN)/ruff format --check .
