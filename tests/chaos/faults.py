@@ -19,6 +19,7 @@ import httpx
 
 from tests.chaos.load import Load, bearer
 from tests.chaos.processes import Stack
+from tests.support.stack import SERVICES
 
 RECOVERY_BOUND_SECONDS = 180
 
@@ -28,6 +29,7 @@ class Profile:
     """How hard to push: the full run and the short (CI) run differ only in these."""
 
     kills_per_instance: int
+    every_instance: bool  # else one instance of each service, picked at random
     broker_kills: int
     postgres_outages: int
     postgres_seconds: float
@@ -35,8 +37,8 @@ class Profile:
     crm_away_seconds: float
 
 
-FULL = Profile(3, 2, 2, 30, 60, 120)
-SHORT = Profile(1, 1, 1, 10, 15, 20)
+FULL = Profile(3, True, 2, 2, 30, 60, 120)
+SHORT = Profile(1, False, 1, 1, 10, 15, 20)
 
 
 @dataclass
@@ -57,9 +59,12 @@ class Fault:
 
 
 def plan(rng: random.Random, stack: Stack, profile: Profile) -> list[Fault]:
+    victims = stack.instances
+    if not profile.every_instance:
+        victims = [rng.choice(stack.of(service)) for service in SERVICES]
     faults = [
         Fault("service_kill", instance.name, rng.uniform(1, 4))
-        for instance in stack.instances
+        for instance in victims
         for _ in range(profile.kills_per_instance)
     ]
     faults += [
@@ -107,7 +112,7 @@ class Injector:
             if wait > 0:
                 await asyncio.sleep(wait)
             if time.monotonic() > until:
-                fault.note = "not injected: the run ended first"
+                fault.note = "not injected: past the run's last moment for faults"
                 self.log.append(fault)
                 continue
             await self.inject(fault, load_started)
@@ -132,18 +137,25 @@ class Injector:
             ),
         }
         begin, heal = actions[fault.kind]
-        print(f"chaos: t+{time.monotonic() - load_started:5.0f}s {fault.kind} {fault.target}")
+        say(f"t+{time.monotonic() - load_started:5.0f}s {fault.kind} {fault.target}")
         fault.injected_at = time.monotonic() - load_started
-        await begin()
-        await asyncio.sleep(fault.hold_seconds / 2)
-        fault.readyz_red_during = not await self.stack.all_ready()
-        await asyncio.sleep(fault.hold_seconds / 2)
-        await heal()
+        try:
+            await begin()
+            await asyncio.sleep(fault.hold_seconds / 2)
+            fault.readyz_red_during = not await self.stack.all_ready()
+            await asyncio.sleep(fault.hold_seconds / 2)
+        except Exception as error:  # a fault that cannot be injected is reported, not fatal
+            fault.note = f"injecting failed: {error}"[:300]
+        finally:
+            try:
+                await heal()
+            except Exception as error:
+                fault.note += f" healing failed: {error}"[:300]
         healed = time.monotonic()
         fault.healed_at = healed - load_started
         await self.measure_recovery(fault, healed)
-        print(
-            f"chaos: t+{time.monotonic() - load_started:5.0f}s healed {fault.kind}: decided after "
+        say(
+            f"t+{time.monotonic() - load_started:5.0f}s healed {fault.kind}: decided after "
             f"{fault.decided_after} s, in the CRM after {fault.mirrored_after} s {fault.note}"
         )
 
@@ -211,6 +223,10 @@ class Injector:
                 return dict(response.json())
             await asyncio.sleep(0.5)
         return None
+
+
+def say(line: str) -> None:
+    print(f"chaos: {line}", flush=True)
 
 
 def _node(fault: Fault) -> int:

@@ -56,19 +56,22 @@ def _event(record: Any, topic: str) -> Event:
 async def read_topic(bootstrap: str, topic: str, *, idle_seconds: float = 3) -> list[Event]:
     """Every record on ``topic`` up to its end offsets when the read began."""
     consumer = AIOKafkaConsumer(
+        topic,
         bootstrap_servers=bootstrap,
-        group_id=None,
+        group_id=None,  # no group: the consumer is given every partition of the topic
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         client_id=f"chaos-reader-{uuid.uuid4().hex[:8]}",
     )
     await consumer.start()
     try:
-        if topic not in await consumer.topics():  # topics() also fetches the metadata
+        for _ in range(50):
+            if consumer.assignment():
+                break
+            await asyncio.sleep(0.2)
+        partitions = list(consumer.assignment())
+        if not partitions:
             return []
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         events: list[Event] = []
         while await _behind(consumer, ends):

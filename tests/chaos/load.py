@@ -275,10 +275,10 @@ class Load:
         elif (picked := self._pick(quick_older_than=quick_window_seconds * 0.8)) is not None:
             await self.extend(picked)  # near the end of a short window: races the expiry
 
-    async def drive(self, until: float, quick_window_seconds: int) -> None:
-        """Start one step every 1/rate seconds until ``until`` (monotonic); bounded."""
+    async def drive(self, stop: asyncio.Event, quick_window_seconds: int) -> None:
+        """Start one step every 1/rate seconds until ``stop`` is set; waits for them (bounded)."""
         tasks: set[asyncio.Task[None]] = set()
-        while time.monotonic() < until:
+        while not stop.is_set():
             task = asyncio.create_task(self.step(quick_window_seconds))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -288,9 +288,9 @@ class Load:
 
     # --- sales ops and the CRM ------------------------------------------------------------
 
-    async def ops_loop(self, until: float) -> None:
+    async def ops_loop(self, stop: asyncio.Event) -> None:
         """Decide open conflicts as a reviewer would: approve one claim, or none."""
-        while time.monotonic() < until:
+        while not stop.is_set():
             await asyncio.sleep(self.rng.uniform(2, 5))
             response = await self.api.call(
                 "conflict_resolver",
@@ -318,10 +318,10 @@ class Load:
                 {"case": case["id"], "approve": approve, "status": status}
             )
 
-    async def crm_loop(self, sandbox_url: str, until: float) -> None:
+    async def crm_loop(self, sandbox_url: str, stop: asyncio.Event) -> None:
         """A salesperson moves mirrored deals: closed-won, closed-lost, or another stage."""
         async with httpx.AsyncClient(timeout=5) as client:
-            while time.monotonic() < until:
+            while not stop.is_set():
                 await asyncio.sleep(self.rng.uniform(2, 5))
                 try:
                     deals = (await client.get(f"{sandbox_url}/_sandbox/hubspot/deals")).json()

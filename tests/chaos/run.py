@@ -15,6 +15,7 @@ import random
 import shlex
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import httpx
 from tests.chaos import faults as chaos_faults
 from tests.chaos import net, report
 from tests.chaos.checks import check_all
+from tests.chaos.faults import say
 from tests.chaos.history import read_history
 from tests.chaos.load import Api, Ledger, Load, bearer
 from tests.chaos.processes import ADMIN_TOKEN, KafkaCluster, Postgres, Stack
@@ -40,7 +42,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="run directory")
     args = parser.parse_args(argv)
     if args.duration is None:
-        args.duration = 240 if args.short else 2400
+        args.duration = 300 if args.short else 2700
     return args
 
 
@@ -107,14 +109,14 @@ async def wait_caught_up(stack: Stack, bound: float) -> None:
             if lag and not any(lag.values()):
                 return
         except Exception as error:  # the admin client's errors are many; keep waiting
-            print(f"chaos: lag not readable yet: {error}", file=sys.stderr)
+            say(f"lag not readable yet: {error}")
         await asyncio.sleep(3)
 
 
 async def chaos(args: argparse.Namespace) -> int:
     started = time.monotonic()
     run_id = f"{args.seed}-{int(time.time())}"
-    run_dir = args.out or ROOT / ".dealreg" / "chaos" / run_id
+    run_dir = (args.out or ROOT / ".dealreg" / "chaos" / run_id).resolve()
     profile = chaos_faults.SHORT if args.short else chaos_faults.FULL
     quick_window = 45 if args.short else 120
     rng = random.Random(args.seed)
@@ -135,9 +137,9 @@ async def chaos(args: argparse.Namespace) -> int:
     ledger = Ledger()
     api = Api({s: stack.urls(s) for s in ("deal_registration", "conflict_resolver")}, rng, ledger)
     try:
-        print(f"chaos: starting the stack in {run_dir}")
+        say(f"starting the stack in {run_dir}")
         await stack.start()
-        print(f"chaos: stack ready after {time.monotonic() - started:.0f}s")
+        say(f"stack ready after {time.monotonic() - started:.0f}s")
         load = Load(
             api, ledger, rng, accounts=20 if args.short else 60, rate=2 if args.short else 3
         )
@@ -151,13 +153,23 @@ async def chaos(args: argparse.Namespace) -> int:
         until = load_started + args.duration
         chaos_faults.schedule(rng, faults, start=15, end=args.duration - 20)
         injector = chaos_faults.Injector(stack, load)
+        stop = asyncio.Event()
+
+        async def faults_then_stop() -> None:
+            # The load lasts the duration and at least until the last fault has recovered.
+            try:
+                await injector.run(faults, load_started, load_started + 2.5 * args.duration)
+                await asyncio.sleep(max(0.0, until - time.monotonic()))
+            finally:
+                stop.set()
+
         await asyncio.gather(
-            load.drive(until, quick_window),
-            load.ops_loop(until),
-            load.crm_loop(stack.sandbox.url, until),
-            injector.run(faults, load_started, until + 60),
+            load.drive(stop, quick_window),
+            load.ops_loop(stop),
+            load.crm_loop(stack.sandbox.url, stop),
+            faults_then_stop(),
         )
-        print(f"chaos: load done ({ledger.offered} offered); settling")
+        say(f"load done ({ledger.offered} offered); settling")
         statuses = await settle(load, ledger, bound=120 if args.short else 300)
         await wait_caught_up(stack, bound=60 if args.short else 180)
         history = await read_history(stack.cluster.bootstrap, stack.topic_prefix)
@@ -190,8 +202,8 @@ async def chaos(args: argparse.Namespace) -> int:
             notes=notes,
         )
         json_path, md_path = report.write(result, run_dir)
-        print(md_path.read_text())
-        print(f"chaos: result in {json_path}")
+        print(md_path.read_text(), flush=True)
+        say(f"result in {json_path}")
         return 0 if result["passed"] else 1
     finally:
         await api.close()
@@ -206,6 +218,9 @@ def main() -> None:
         sys.exit(asyncio.run(chaos(args)))
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception:  # the run itself broke: not a verdict on the system
+        traceback.print_exc()
+        sys.exit(2)
 
 
 if __name__ == "__main__":
