@@ -126,8 +126,10 @@ def markdown(result: dict[str, Any]) -> str:
             f"{_cell(r['decided_worst_s'])} | {_cell(r['mirrored_median_s'])} / "
             f"{_cell(r['mirrored_worst_s'])} | {r['not_recovered']} | {r['readyz_red_during']} |"
         )
+    info = ", ".join(f"{name}: {n}" for name, n in findings["info"].items())
+    lines += ["", f"- History: {info}."] if info else []
     if result["notes"]:
-        lines += ["", *(f"- {note}" for note in result["notes"])]
+        lines += [*([""] if not info else []), *(f"- {note}" for note in result["notes"])]
     return "\n".join(lines) + "\n"
 
 
