@@ -21,8 +21,6 @@ from tests.chaos.load import Load, bearer
 from tests.chaos.processes import Stack
 from tests.support.stack import SERVICES
 
-RECOVERY_BOUND_SECONDS = 180
-
 
 @dataclass(frozen=True)
 class Profile:
@@ -35,10 +33,11 @@ class Profile:
     postgres_seconds: float
     crm_error_seconds: float
     crm_away_seconds: float
+    recovery_bound_seconds: float  # a fault not recovered by then counts as not recovered
 
 
-FULL = Profile(3, True, 2, 2, 30, 60, 120)
-SHORT = Profile(1, False, 1, 1, 10, 15, 20)
+FULL = Profile(3, True, 2, 2, 30, 60, 120, 180)
+SHORT = Profile(1, False, 1, 1, 10, 15, 20, 75)
 
 
 @dataclass
@@ -102,6 +101,7 @@ def schedule(rng: random.Random, faults: list[Fault], *, start: float, end: floa
 class Injector:
     stack: Stack
     load: Load
+    recovery_bound: float
     probe_partner: tuple[str, str] = ("", "")
     log: list[Fault] = field(default_factory=list)
 
@@ -178,8 +178,8 @@ class Injector:
 
     async def measure_recovery(self, fault: Fault, healed: float) -> None:
         """Ready again, then a fresh registration decided and mirrored: bounded."""
-        deadline = healed + RECOVERY_BOUND_SECONDS
-        if not await self.stack.wait_all_ready(within=RECOVERY_BOUND_SECONDS):
+        deadline = healed + self.recovery_bound
+        if not await self.stack.wait_all_ready(within=self.recovery_bound):
             fault.note = "not every instance was ready again within the bound"
         partner_id, key = self.probe_partner
         stem = f"probe{uuid.uuid4().hex[:10]}"

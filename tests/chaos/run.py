@@ -152,7 +152,7 @@ async def chaos(args: argparse.Namespace) -> int:
         load_started = time.monotonic()
         until = load_started + args.duration
         chaos_faults.schedule(rng, faults, start=15, end=args.duration - 20)
-        injector = chaos_faults.Injector(stack, load)
+        injector = chaos_faults.Injector(stack, load, profile.recovery_bound_seconds)
         stop = asyncio.Event()
 
         async def faults_then_stop() -> None:
