@@ -37,7 +37,7 @@ class Profile:
 
 
 FULL = Profile(3, True, 2, 2, 30, 60, 120, 180)
-SHORT = Profile(1, False, 1, 1, 10, 15, 20, 75)
+SHORT = Profile(1, False, 1, 1, 10, 15, 20, 60)
 
 
 @dataclass
@@ -188,7 +188,10 @@ class Injector:
             "domain": f"{stem}.com",
             "country": "US",
         }
-        registration = await self.load.register(partner_id, customer, "network-security", stem)
+        patience = max(5.0, deadline - time.monotonic())
+        registration = await self.load.register(
+            partner_id, customer, "network-security", stem, patience=patience
+        )
         if registration is None:
             fault.note += " probe registration was not accepted"
             return

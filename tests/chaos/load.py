@@ -192,7 +192,13 @@ class Load:
     # --- registrations --------------------------------------------------------------------
 
     async def register(
-        self, partner_id: str, customer: dict[str, Any], product_line: str, account: str
+        self,
+        partner_id: str,
+        customer: dict[str, Any],
+        product_line: str,
+        account: str,
+        *,
+        patience: float = 90,
     ) -> Registration | None:
         key = self.ledger.partners[partner_id]
         self.ledger.offered += 1
@@ -204,7 +210,7 @@ class Load:
             "/v1/registrations",
             json=body,
             headers=headers,
-            patience=90,
+            patience=patience,
         )
         if response is None or response.status_code != 202:
             self.ledger.not_accepted[str(response.status_code if response else "no answer")] += 1

@@ -53,11 +53,14 @@ async def start_receiver(port: int, *, hang: bool) -> asyncio.Server:
         try:
             await reader.readuntil(b"\r\n\r\n")
             if hang:
-                await asyncio.sleep(_HANG_SECONDS)
+                await asyncio.sleep(_HANG_SECONDS)  # cancelled when the run ends
+
             writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
             await writer.drain()
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, OSError):
             pass
+        except asyncio.CancelledError:
+            return  # the run is over: a hanging receiver just goes away
         finally:
             with contextlib.suppress(ConnectionError, OSError):
                 writer.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import shlex
 import sys
@@ -99,6 +100,32 @@ async def open_case_registrations(api: Api) -> set[str]:
             return registrations
 
 
+def _pending(status: Any) -> int:
+    """Deals crm_sync still has to push, summed over every connector in its status answer."""
+    if isinstance(status, dict):
+        own = int(status["pending"]) if isinstance(status.get("pending"), int) else 0
+        return own + sum(_pending(v) for k, v in status.items() if k != "pending")
+    if isinstance(status, list):
+        return sum(_pending(item) for item in status)
+    return 0
+
+
+async def wait_crm_synced(api: Api, bound: float) -> dict[str, Any]:
+    """Wait (bounded) until crm_sync has nothing left to push; returns its last status."""
+    deadline = time.monotonic() + bound
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = await api.call(
+            "crm_sync", "GET", "/v1/sync/status", headers=bearer(ADMIN_TOKEN), patience=10
+        )
+        if response is not None and response.status_code == 200:
+            status = response.json()
+            if _pending(status) == 0:
+                return status
+        await asyncio.sleep(3)
+    return status
+
+
 async def wait_caught_up(stack: Stack, bound: float) -> None:
     from tests.chaos.history import consumer_lag
 
@@ -135,7 +162,11 @@ async def chaos(args: argparse.Namespace) -> int:
         await net.start_receiver(hang_port, hang=True),
     ]
     ledger = Ledger()
-    api = Api({s: stack.urls(s) for s in ("deal_registration", "conflict_resolver")}, rng, ledger)
+    api = Api(
+        {s: stack.urls(s) for s in ("deal_registration", "conflict_resolver", "crm_sync")},
+        rng,
+        ledger,
+    )
     try:
         say(f"starting the stack in {run_dir}")
         await stack.start()
@@ -158,7 +189,7 @@ async def chaos(args: argparse.Namespace) -> int:
         async def faults_then_stop() -> None:
             # The load lasts the duration and at least until the last fault has recovered.
             try:
-                await injector.run(faults, load_started, load_started + 2.5 * args.duration)
+                await injector.run(faults, load_started, load_started + 3 * args.duration)
                 await asyncio.sleep(max(0.0, until - time.monotonic()))
             finally:
                 stop.set()
@@ -172,6 +203,7 @@ async def chaos(args: argparse.Namespace) -> int:
         say(f"load done ({ledger.offered} offered); settling")
         statuses = await settle(load, ledger, bound=120 if args.short else 300)
         await wait_caught_up(stack, bound=60 if args.short else 180)
+        crm_status = await wait_crm_synced(api, bound=60 if args.short else 180)
         history = await read_history(stack.cluster.bootstrap, stack.topic_prefix)
         history.save(run_dir / "history.json")
         async with httpx.AsyncClient(timeout=10) as client:
@@ -190,6 +222,14 @@ async def chaos(args: argparse.Namespace) -> int:
             "CRM webhooks reach both crm_sync instances through a local TCP balancer.",
             "crm_unreachable pauses the sandbox process (SIGSTOP/SIGCONT): its data is in memory.",
             f"quick-line protection window {quick_window} s; SLA auto-approval after 90 s.",
+            f"Not accepted (no 202 within 90 s of retries): {dict(ledger.not_accepted)}.",
+            "crm_sync at the end: "
+            + json.dumps(
+                [
+                    {k: c.get(k) for k in ("pending", "synced", "dead_letters", "failures")}
+                    for c in crm_status.get("connectors", [])
+                ]
+            ),
         ]
         result = report.build(
             command=shlex.join(["python", "-m", "tests.chaos.run", *sys.argv[1:]]),
