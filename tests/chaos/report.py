@@ -91,6 +91,10 @@ def markdown(result: dict[str, Any]) -> str:
             "Registrations offered (202)",
             f"{registrations['offered']} ({registrations['accepted_202']})",
         ),
+        (
+            "Offered but not accepted after 90 s of retries",
+            sum(registrations["not_accepted"].values()),
+        ),
         ("Faults injected", faults or "none"),
         ("Lost (202 never decided, or in review without a case)", len(findings["lost"])),
         ("Double approvals (two live for one account and line)", len(findings["double_approvals"])),
