@@ -26,7 +26,7 @@ from tests.chaos import faults as chaos_faults
 from tests.chaos import net, report
 from tests.chaos.checks import check_all
 from tests.chaos.faults import say
-from tests.chaos.history import read_history
+from tests.chaos.history import consumer_lag, read_history
 from tests.chaos.load import Api, Ledger, Load, bearer
 from tests.chaos.processes import ADMIN_TOKEN, KafkaCluster, Postgres, Stack
 from tests.support.infra import ROOT
@@ -127,8 +127,6 @@ async def wait_crm_synced(api: Api, bound: float) -> dict[str, Any]:
 
 
 async def wait_caught_up(stack: Stack, bound: float) -> None:
-    from tests.chaos.history import consumer_lag
-
     deadline = time.monotonic() + bound
     while time.monotonic() < deadline:
         try:
