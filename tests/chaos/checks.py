@@ -184,12 +184,16 @@ def check_once(findings: Findings, grouped: dict[str, dict[str, list[Event]]]) -
 
 
 def expected_crm_status(types: dict[str, list[Event]]) -> str:
-    """What crm_sync should have written last: approved (or extended), expired or withdrawn."""
-    lifecycle = [(moment(e, "decided_at"), "approved") for e in types.get(APPROVED, [])]
-    lifecycle += [(moment(e, "extended_at"), "approved") for e in types.get(EXTENDED, [])]
-    lifecycle += [(moment(e, "expired_at"), "expired") for e in types.get(EXPIRED, [])]
-    lifecycle += [(moment(e, "withdrawn_at"), "withdrawn") for e in types.get(WITHDRAWN, [])]
-    return max(lifecycle)[1]
+    """What crm_sync should show: withdrawn beats expired beats approved (or extended).
+
+    Precedence, not arrival order: a withdrawal is final, even when the approval was published
+    after it (the resolver decided before it read the withdrawal, then ended the protection).
+    """
+    if types.get(WITHDRAWN):
+        return "withdrawn"
+    if types.get(EXPIRED):
+        return "expired"
+    return "approved"
 
 
 def check_crm(

@@ -197,3 +197,14 @@ def test_only_poison_may_be_dead_lettered_and_every_group_must_catch_up() -> Non
     assert findings.non_poison_dead_letters == 1
     assert findings.lagging_groups == {"g2": 3}
     assert set(findings.failures()) == {"non-poison dead letters", "consumer groups behind"}
+
+
+def test_a_registration_withdrawn_before_its_approval_was_published_shows_withdrawn() -> None:
+    events = [
+        event(WITHDRAWN, "a", "01", withdrawn_at="2026-12-02T10:00:01+00:00"),
+        approved("a", "02"),
+    ]
+    right = check(events, deals=[deal("a", dealreg_registration_status="withdrawn")])
+    assert right.crm_wrong == []
+    wrong = check(events, deals=[deal("a", dealreg_registration_status="approved")])
+    assert wrong.crm_wrong[0]["want"]["dealreg_registration_status"] == "withdrawn"
