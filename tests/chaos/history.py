@@ -149,6 +149,21 @@ async def consumer_lag(bootstrap: str, prefix: str) -> dict[str, int]:
         await admin.close()
 
 
+async def event_count(bootstrap: str, prefix: str) -> int:
+    """How many records the run's topics hold (the sum of their end offsets)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await reader.start()
+    try:
+        topics = [t for t in await reader.topics() if t.startswith(prefix)]
+        partitions = [
+            TopicPartition(t, p) for t in topics for p in reader.partitions_for_topic(t) or ()
+        ]
+        ends = await reader.end_offsets(partitions) if partitions else {}
+        return sum(ends.values())
+    finally:
+        await reader.stop()
+
+
 async def replication(bootstrap: str, topics: list[str]) -> dict[str, dict[str, Any]]:
     """Replication factor and min.insync.replicas of each topic as the cluster has them."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="chaos-topics")

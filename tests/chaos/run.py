@@ -26,7 +26,7 @@ from tests.chaos import faults as chaos_faults
 from tests.chaos import net, report
 from tests.chaos.checks import check_all
 from tests.chaos.faults import say
-from tests.chaos.history import consumer_lag, read_history
+from tests.chaos.history import consumer_lag, event_count, read_history
 from tests.chaos.load import Api, Ledger, Load, bearer
 from tests.chaos.processes import ADMIN_TOKEN, KafkaCluster, Postgres, Stack
 from tests.support.infra import ROOT
@@ -138,6 +138,26 @@ async def wait_caught_up(stack: Stack, bound: float) -> None:
         await asyncio.sleep(3)
 
 
+async def wait_quiet(stack: Stack, api: Api, *, quiet_for: float, bound: float) -> bool:
+    """Wait (bounded) until no event was written for ``quiet_for`` seconds, every consumer
+    caught up and crm_sync had nothing left to push. The system keeps moving after the load
+    stops: short protection windows expire and promote the waitlist, SLA deadlines decide;
+    reading the history and the CRM while it moves compares two different moments."""
+    deadline = time.monotonic() + bound
+    last = -1
+    while time.monotonic() < deadline:
+        count = await event_count(stack.cluster.bootstrap, stack.topic_prefix)
+        if count == last:
+            await wait_caught_up(stack, bound=30)
+            if _pending(await wait_crm_synced(api, bound=30)) == 0 and count == (
+                await event_count(stack.cluster.bootstrap, stack.topic_prefix)
+            ):
+                return True
+        last = count
+        await asyncio.sleep(quiet_for)
+    return False
+
+
 async def chaos(args: argparse.Namespace) -> int:
     started = time.monotonic()
     run_id = f"{args.seed}-{int(time.time())}"
@@ -202,6 +222,15 @@ async def chaos(args: argparse.Namespace) -> int:
         statuses = await settle(load, ledger, bound=120 if args.short else 300)
         await wait_caught_up(stack, bound=60 if args.short else 180)
         crm_status = await wait_crm_synced(api, bound=60 if args.short else 180)
+        quiet = await wait_quiet(
+            # Longer than a quick-line window and the 90 s SLA: nothing can be left to fire.
+            stack,
+            api,
+            quiet_for=max(quick_window, 90) + 15,
+            bound=360 if args.short else 720,
+        )
+        say("quiet: no event for a protection window" if quiet else "never quiet: checking")
+        crm_status = await wait_crm_synced(api, bound=30)
         history = await read_history(stack.cluster.bootstrap, stack.topic_prefix)
         history.save(run_dir / "history.json")
         async with httpx.AsyncClient(timeout=10) as client:
