@@ -150,16 +150,29 @@ async def consumer_lag(bootstrap: str, prefix: str) -> dict[str, int]:
 
 
 async def event_count(bootstrap: str, prefix: str) -> int:
-    """How many records the run's topics hold (the sum of their end offsets)."""
+    """How many records the run's topics hold (the sum of their end offsets).
+
+    Partitions come from the admin client: a consumer's ``partitions_for_topic`` reads its own
+    metadata cache, which ``topics()`` does not fill, so it answered None and the count stayed
+    0 (the quiet wait then stopped while waitlist promotions were still being written)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="chaos-count")
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        described = await admin.describe_topics(topics) if topics else []
+    finally:
+        await admin.close()
+    partitions = [
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in described
+        for partition in topic["partitions"]
+    ]
+    if not partitions:
+        return 0
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await reader.start()
     try:
-        topics = [t for t in await reader.topics() if t.startswith(prefix)]
-        partitions = [
-            TopicPartition(t, p) for t in topics for p in reader.partitions_for_topic(t) or ()
-        ]
-        ends = await reader.end_offsets(partitions) if partitions else {}
-        return sum(ends.values())
+        return sum((await reader.end_offsets(partitions)).values())
     finally:
         await reader.stop()
 
