@@ -183,6 +183,9 @@ def check_once(findings: Findings, grouped: dict[str, dict[str, list[Event]]]) -
             )
 
 
+_CRM_RANK = {"approved": 0, "expired": 1, "withdrawn": 2}
+
+
 def expected_crm_status(types: dict[str, list[Event]]) -> str:
     """What crm_sync should show: withdrawn beats expired beats approved (or extended).
 
@@ -201,14 +204,21 @@ def check_crm(
     grouped: dict[str, dict[str, list[Event]]],
     deals: list[dict[str, Any]],
     stage_set: dict[str, str],
+    grouped_after: dict[str, dict[str, list[Event]]] | None = None,
 ) -> None:
+    """The CRM against the history read before it (``grouped``) and after it
+    (``grouped_after``): the system may still move while both are read (short windows expire
+    and promote the waitlist), so a deal's status may run ahead of the first read, never
+    behind it, and never ahead of the second."""
+    after = grouped if grouped_after is None else grouped_after
     deals_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for deal in deals:
         registration_id = deal["properties"].get("dealreg_registration_id")
         if registration_id and not deal.get("archived"):
             deals_of[registration_id].append(deal)
     approved = {rid for rid, types in grouped.items() if types.get(APPROVED)}
-    findings.crm_unapproved = sorted(set(deals_of) - approved)
+    approved_after = {rid for rid, types in after.items() if types.get(APPROVED)}
+    findings.crm_unapproved = sorted(set(deals_of) - approved - approved_after)
     for registration_id in sorted(approved):
         mine = deals_of.get(registration_id, [])
         if not mine:
@@ -217,29 +227,40 @@ def check_crm(
         if len(mine) > 1:
             findings.crm_duplicates.append(registration_id)
         types = grouped[registration_id]
-        summary = types[APPROVED][0].data.get("registration", {})
-        want = {
-            "dealreg_partner_id": summary.get("partner_id"),
-            "dealreg_product_line": types[APPROVED][0].data.get("product_line"),
-            "dealreg_registration_status": expected_crm_status(types),
-        }
+        status_range = (
+            expected_crm_status(types),
+            expected_crm_status(after.get(registration_id, types)),
+        )
         for deal in mine:
-            if deal["id"] in stage_set:
-                want["dealstage"] = stage_set[deal["id"]]
-            wrong = {
-                k: deal["properties"].get(k)
-                for k, v in want.items()
-                if deal["properties"].get(k) != v
-            }
-            if wrong:
-                findings.crm_wrong.append(
-                    {
-                        "registration_id": registration_id,
-                        "deal": deal["id"],
-                        "want": want,
-                        "got": wrong,
-                    }
-                )
+            check_deal(findings, registration_id, types, deal, status_range, stage_set)
+
+
+def check_deal(
+    findings: Findings,
+    registration_id: str,
+    types: dict[str, list[Event]],
+    deal: dict[str, Any],
+    status_range: tuple[str, str],
+    stage_set: dict[str, str],
+) -> None:
+    summary = types[APPROVED][0].data.get("registration", {})
+    want = {
+        "dealreg_partner_id": summary.get("partner_id"),
+        "dealreg_product_line": types[APPROVED][0].data.get("product_line"),
+        "dealreg_registration_status": status_range[0],
+    }
+    if deal["id"] in stage_set:
+        want["dealstage"] = stage_set[deal["id"]]
+    got = deal["properties"]
+    status = got.get("dealreg_registration_status")
+    low, high = (_CRM_RANK[s] for s in status_range)
+    if status in _CRM_RANK and low <= _CRM_RANK[status] <= high:
+        want["dealreg_registration_status"] = status
+    wrong = {k: got.get(k) for k, v in want.items() if got.get(k) != v}
+    if wrong:
+        findings.crm_wrong.append(
+            {"registration_id": registration_id, "deal": deal["id"], "want": want, "got": wrong}
+        )
 
 
 def check_dead_letters(findings: Findings, dead_letters: list[Event]) -> None:
@@ -257,13 +278,17 @@ def check_all(
     open_case_registrations: set[str],
     crm_deals: list[dict[str, Any]],
     crm_stage_set: dict[str, str],
+    after_crm: History | None = None,
 ) -> Findings:
+    """Every invariant over ``history``; ``after_crm`` is the history read again after the CRM
+    (see `check_crm`)."""
     findings = Findings()
     grouped = by_registration(unique(history.events))
+    grouped_after = None if after_crm is None else by_registration(unique(after_crm.events))
     check_decided(findings, grouped, accepted, final_status, open_case_registrations)
     check_exclusive(findings, grouped)
     check_once(findings, grouped)
-    check_crm(findings, grouped, crm_deals, crm_stage_set)
+    check_crm(findings, grouped, crm_deals, crm_stage_set, grouped_after)
     check_dead_letters(findings, history.dead_letters)
     findings.lagging_groups = {g: n for g, n in history.lag.items() if n > 0}
     findings.under_replicated = {

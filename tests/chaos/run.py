@@ -230,13 +230,18 @@ async def chaos(args: argparse.Namespace) -> int:
             bound=360 if args.short else 720,
         )
         say("quiet: no event for a protection window" if quiet else "never quiet: checking")
-        crm_status = await wait_crm_synced(api, bound=30)
+        # The history, then the CRM once everything in that history has reached it, then the
+        # history again: if the system still moves, the CRM must lie between the two reads.
         history = await read_history(stack.cluster.bootstrap, stack.topic_prefix)
         history.save(run_dir / "history.json")
+        await wait_caught_up(stack, bound=30)
+        crm_status = await wait_crm_synced(api, bound=30)
         async with httpx.AsyncClient(timeout=10) as client:
             deals = (await client.get(f"{stack.sandbox.url}/_sandbox/hubspot/deals")).json()
+        after_crm = await read_history(stack.cluster.bootstrap, stack.topic_prefix)
         findings = check_all(
             history,
+            after_crm=after_crm,
             accepted=set(ledger.accepted),
             final_status=statuses,
             open_case_registrations=await open_case_registrations(api),

@@ -9,6 +9,7 @@ from typing import Any
 from tests.chaos.checks import (
     APPROVED,
     CLOSED,
+    EXPIRED,
     EXTENDED,
     REVIEW,
     SUBMITTED,
@@ -72,10 +73,13 @@ def check(
     status: dict[str, str] | None = None,
     open_cases: set[str] = frozenset(),  # type: ignore[assignment]
     lag: dict[str, int] | None = None,
+    after_crm: list[Event] | None = None,
 ) -> Findings:
     history = History(events=events, dead_letters=dead or [], lag=lag or {}, replication={})
+    later = None if after_crm is None else History(after_crm, [], {}, {})
     return check_all(
         history,
+        after_crm=later,
         accepted=set(accepted),
         final_status=status or {},
         open_case_registrations=set(open_cases),
@@ -183,6 +187,35 @@ def test_the_crm_status_follows_the_last_lifecycle_event() -> None:
     ]
     findings = check(events, deals=[deal("a", dealreg_registration_status="approved")])
     assert findings.crm_wrong[0]["want"]["dealreg_registration_status"] == "withdrawn"
+
+
+def test_a_crm_status_ahead_of_the_history_needs_the_event_in_the_history_read_after_it() -> None:
+    """The system keeps moving at the end (short windows expire and promote the waitlist): the
+    CRM, read after the history, may already show an expiry the history has not got. It is
+    right when the history read after the CRM has that expiry, and wrong otherwise."""
+    before = [approved("a", "01"), approved("b", "02", account_key="other.com")]
+    expired_a = event(EXPIRED, "a", "03", expired_at="2026-12-02T10:00:03+00:00")
+    deals = [
+        deal("a", dealreg_registration_status="expired"),
+        deal("b", dealreg_registration_status="expired"),
+    ]
+    findings = check(before, deals=deals, after_crm=[*before, expired_a])
+    assert [w["registration_id"] for w in findings.crm_wrong] == ["b"]
+
+
+def test_a_crm_status_behind_the_history_read_before_it_is_wrong() -> None:
+    events = [
+        approved("a", "01"),
+        event(EXPIRED, "a", "02", expired_at="2026-12-02T10:00:02+00:00"),
+    ]
+    findings = check(events, deals=[deal("a")], after_crm=events)
+    assert findings.crm_wrong[0]["want"]["dealreg_registration_status"] == "expired"
+
+
+def test_a_deal_for_an_approval_published_after_the_first_read_is_not_unapproved() -> None:
+    late = approved("late", "05")
+    findings = check([], deals=[deal("late")], after_crm=[late])
+    assert findings.crm_unapproved == []
 
 
 def test_only_poison_may_be_dead_lettered_and_every_group_must_catch_up() -> None:
