@@ -95,7 +95,7 @@ CHAOS_SEED ?= 1
 
 chaos: install
 	deploy/scripts/kafka.sh fetch
-	$(BIN)/python -m tests.chaos.run --duration 2700 --seed $(CHAOS_SEED) $(CHAOS_ARGS)
+	$(BIN)/python -m tests.chaos.run --duration 1800 --seed $(CHAOS_SEED) $(CHAOS_ARGS)
 
 chaos-short: install
 	deploy/scripts/kafka.sh fetch
