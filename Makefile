@@ -61,8 +61,9 @@ check: install
 	$(BIN)/lint-imports
 
 # Speed and memory goals live here, not in tests; results go to docs/benchmarks.md.
-bench: install
+bench: install system-deps
 	deploy/scripts/kafka.sh fetch
+	$(BIN)/python -m tests.bench.bench_intake
 	$(BIN)/python -m tests.bench.bench_matching 1000000
 	$(BIN)/python -m tests.bench.bench_whatif 100000
 	$(BIN)/python -m tests.bench.bench_flow 1000

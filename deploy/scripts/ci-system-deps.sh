@@ -8,7 +8,8 @@ set -euo pipefail
 
 # postgresql: server binaries in /usr/lib/postgresql/<ver>/bin for postgres.sh.
 # chromium + fonts: browser tests through Playwright with executable_path=/usr/bin/chromium.
-want=(postgresql chromium fonts-liberation)
+# wrk: the HTTP load of the intake benchmark (make bench).
+want=(postgresql chromium fonts-liberation wrk)
 # Maven + a JRE fetch and run the Kafka broker (kafka.sh); keep whatever Java is already there.
 command -v mvn >/dev/null || want+=(maven)
 command -v java >/dev/null || want+=(openjdk-17-jre-headless)
