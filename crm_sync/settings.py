@@ -17,7 +17,9 @@ from services.settings import ServiceSettings
 
 
 class CrmSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DEALREG_CRM_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DEALREG_CRM_", extra="ignore", hide_input_in_errors=True
+    )
 
     connector: Literal["none", "hubspot", "salesforce"] = Field(
         default="none", description="Which CRM this deployment mirrors into."
@@ -98,6 +100,21 @@ class CrmSettings(BaseSettings):
     )
 
 
+# The secrets each connector needs: empty (their default), it cannot call or verify the CRM.
+_CONNECTOR_SECRETS = {
+    "hubspot": ("hubspot_token", "hubspot_client_secret"),
+    "salesforce": ("salesforce_client_id", "salesforce_client_secret", "salesforce_webhook_secret"),
+}
+
+
 class CrmSyncSettings(ServiceSettings):
     service_name: str = "crm_sync"
     crm: CrmSettings = Field(default_factory=CrmSettings)
+
+    def development_defaults(self) -> list[str]:
+        found = super().development_defaults()
+        for name in _CONNECTOR_SECRETS.get(self.crm.connector, ()):
+            secret: SecretStr = getattr(self.crm, name)
+            if not secret.get_secret_value():
+                found.append(f"DEALREG_CRM_{name.upper()} (empty)")
+        return found

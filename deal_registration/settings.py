@@ -12,7 +12,9 @@ from services.settings import ServiceSettings
 class RateLimitSettings(BaseSettings):
     """Per API key, per process (``DEALREG_RATE_LIMIT_*``)."""
 
-    model_config = SettingsConfigDict(env_prefix="DEALREG_RATE_LIMIT_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DEALREG_RATE_LIMIT_", extra="ignore", hide_input_in_errors=True
+    )
 
     per_second: float = Field(default=20, gt=0, description="Average requests a second a key.")
     burst: float = Field(default=40, ge=1, description="Requests a key may send at once.")
@@ -21,7 +23,9 @@ class RateLimitSettings(BaseSettings):
 class WebhookSettings(BaseSettings):
     """Partner webhook deliveries (``DEALREG_WEBHOOK_*``)."""
 
-    model_config = SettingsConfigDict(env_prefix="DEALREG_WEBHOOK_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DEALREG_WEBHOOK_", extra="ignore", hide_input_in_errors=True
+    )
 
     retry_schedule_seconds: tuple[float, ...] = Field(
         default=DEFAULT_RETRY_SCHEDULE,
@@ -53,6 +57,14 @@ class RegistrationSettings(ServiceSettings):
     service_name: str = "deal_registration"
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+
+    def development_defaults(self) -> list[str]:
+        found = super().development_defaults()
+        if self.webhook.secret_key is None:
+            found.append("DEALREG_WEBHOOK_SECRET_KEY (unset: derived from the admin token)")
+        if self.webhook.allow_private_addresses:
+            found.append("DEALREG_WEBHOOK_ALLOW_PRIVATE_ADDRESSES (true: for local testing)")
+        return found
 
     @model_validator(mode="after")
     def _production_needs_real_webhook_settings(self) -> RegistrationSettings:

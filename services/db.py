@@ -42,11 +42,19 @@ class DatabaseTimeouts:
 def create_engine(
     url: str, *, echo: bool = False, timeouts: DatabaseTimeouts | None = None
 ) -> AsyncEngine:
-    """Create the engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+    """Create the engine; SQLite gets WAL, a busy timeout and enforced foreign keys.
+
+    Statement parameters (webhook URLs with their tokens, encrypted secrets, key hashes) are
+    kept out of echoed statements and of error messages, which end up in logs.
+    """
     limits = timeouts or DatabaseTimeouts()
     if url.startswith("sqlite"):
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": limits.sqlite_busy}, pool_timeout=limits.pool
+            url,
+            echo=echo,
+            hide_parameters=True,
+            connect_args={"timeout": limits.sqlite_busy},
+            pool_timeout=limits.pool,
         )
         busy_ms = int(limits.sqlite_busy * 1000)
         event.listen(
@@ -62,6 +70,7 @@ def create_engine(
     return create_async_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         pool_size=10,
         max_overflow=10,
         pool_pre_ping=True,

@@ -31,3 +31,8 @@ def configure_logging(*, service: str, level: str = "INFO", as_json: bool = True
     # tokens in their paths or queries, so only its warnings are kept.
     for chatty in ("httpx", "httpcore"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    # aiosqlite logs every statement with its parameters at DEBUG (webhook URLs with tokens,
+    # encrypted secrets, key hashes): never below INFO, whatever the level.
+    numeric = logging.getLevelName(level)
+    floor = numeric if isinstance(numeric, int) else logging.INFO
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, floor))

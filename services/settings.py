@@ -16,6 +16,13 @@ Environment = Literal["development", "test", "production"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"]
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "dev", "admin", "secret"}
+# Bind addresses that listen on every interface (uvicorn's and Python's spellings).
+ALL_INTERFACES = frozenset({"0.0.0.0", "::", "[::]", "", "*"})  # noqa: S104 (we detect it)
+
+
+def weak_secret(value: str) -> bool:
+    """A placeholder, or too short to be a generated secret."""
+    return value.lower() in _PLACEHOLDER_SECRETS or len(value) < 24
 
 
 class KafkaSettings(BaseSettings):
@@ -26,7 +33,9 @@ class KafkaSettings(BaseSettings):
     is trusted on purpose.
     """
 
-    model_config = SettingsConfigDict(env_prefix="DEALREG_KAFKA_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DEALREG_KAFKA_", extra="ignore", hide_input_in_errors=True
+    )
 
     bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = Field(
@@ -91,7 +100,9 @@ class KafkaSettings(BaseSettings):
 
 
 class DatabaseSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DEALREG_DATABASE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DEALREG_DATABASE_", extra="ignore", hide_input_in_errors=True
+    )
 
     url: str = Field(description="SQLAlchemy async URL (sqlite+aiosqlite or postgresql+asyncpg).")
     echo: bool = False
@@ -110,7 +121,9 @@ class DatabaseSettings(BaseSettings):
 
 
 class OutboxSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DEALREG_OUTBOX_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DEALREG_OUTBOX_", extra="ignore", hide_input_in_errors=True
+    )
 
     poll_interval_seconds: float = Field(default=0.2, gt=0)
     batch_size: int = Field(default=200, ge=1)
@@ -124,7 +137,9 @@ class OutboxSettings(BaseSettings):
 class HealthSettings(BaseSettings):
     """Bounds of the ``/readyz`` probes (``DEALREG_HEALTH_*``): a fault shows within seconds."""
 
-    model_config = SettingsConfigDict(env_prefix="DEALREG_HEALTH_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DEALREG_HEALTH_", extra="ignore", hide_input_in_errors=True
+    )
 
     probe_timeout_seconds: float = Field(
         default=2, gt=0, description="Each probe (SELECT 1, the brokers' metadata) at most."
@@ -144,7 +159,9 @@ class RetentionSettings(BaseSettings):
     24 hours).
     """
 
-    model_config = SettingsConfigDict(env_prefix="DEALREG_RETENTION_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DEALREG_RETENTION_", extra="ignore", hide_input_in_errors=True
+    )
 
     interval_seconds: float = Field(default=3600, gt=0, description="Between two prune runs.")
     batch_size: int = Field(default=500, ge=1, description="Rows deleted per transaction.")
@@ -156,7 +173,9 @@ class RetentionSettings(BaseSettings):
 
 
 class SecuritySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DEALREG_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DEALREG_", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Environment = "development"
     admin_token: SecretStr = Field(description="Bearer token of the built-in admin.")
@@ -164,15 +183,83 @@ class SecuritySettings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_placeholder_outside_development(self) -> SecuritySettings:
         token = self.admin_token.get_secret_value()
-        if self.env == "production" and (token.lower() in _PLACEHOLDER_SECRETS or len(token) < 24):
+        if self.env == "production" and weak_secret(token):
             raise ValueError("DEALREG_ADMIN_TOKEN must be a real secret (24+ chars) in production")
         return self
 
 
-class ServiceSettings(BaseSettings):
-    """What every service process needs; services subclass it to add their own groups."""
+class HttpSettings(BaseSettings):
+    """The HTTP listener and what it shows besides the API (``DEALREG_HTTP_*``).
 
-    model_config = SettingsConfigDict(env_prefix="DEALREG_", extra="ignore")
+    ``/docs``, ``/redoc``, ``/openapi.json`` and ``/metrics`` are on by default in development
+    and test, off in production: ``/metrics`` carries partner-sourced pipeline and approval
+    figures. In production Prometheus scrapes with ``DEALREG_HTTP_METRICS_TOKEN`` as its bearer
+    token (setting one turns ``/metrics`` on, behind it, in every environment).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="DEALREG_HTTP_", extra="ignore", hide_input_in_errors=True
+    )
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address `python -m services.http.serve` binds; 0.0.0.0 or :: is every "
+        "interface, where no development default is accepted.",
+    )
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Default: the service's (8081, 8082, 8083)."
+    )
+    expose_docs: bool | None = Field(
+        default=None, description="Serve /docs, /redoc, /openapi.json (default: not in production)."
+    )
+    expose_metrics: bool | None = Field(
+        default=None,
+        description="Serve /metrics (default: not in production unless a metrics token is set).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="When set, /metrics answers only `Authorization: Bearer <it>`."
+    )
+    env: Environment = Field(
+        default="development",
+        validation_alias="DEALREG_ENV",
+        description="The same DEALREG_ENV as the service's (read here for the defaults).",
+    )
+
+    @property
+    def all_interfaces(self) -> bool:
+        return self.host.strip() in ALL_INTERFACES
+
+    @property
+    def docs_on(self) -> bool:
+        if self.expose_docs is not None:
+            return self.expose_docs
+        return self.env != "production"
+
+    @property
+    def metrics_on(self) -> bool:
+        if self.expose_metrics is not None:
+            return self.expose_metrics
+        return self.env != "production" or self.metrics_token is not None
+
+    @model_validator(mode="after")
+    def _real_metrics_token(self) -> HttpSettings:
+        token = self.metrics_token
+        if token is not None and weak_secret(token.get_secret_value()):
+            raise ValueError("DEALREG_HTTP_METRICS_TOKEN must be a real secret (24+ chars)")
+        return self
+
+
+class ServiceSettings(BaseSettings):
+    """What every service process needs; services subclass it to add their own groups.
+
+    Bound to every interface (``DEALREG_HTTP_HOST=0.0.0.0``), a service refuses to start while
+    any setting still has its development default, naming each (see
+    :meth:`development_defaults`), whatever ``DEALREG_ENV`` says.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="DEALREG_", extra="ignore", hide_input_in_errors=True
+    )
 
     service_name: str = "dealreg"
     log_level: str = "INFO"
@@ -183,3 +270,25 @@ class ServiceSettings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+
+    def development_defaults(self) -> list[str]:
+        """Each setting still at a development default, as ``NAME (why)``; services add theirs."""
+        found = []
+        if weak_secret(self.security.admin_token.get_secret_value()):
+            found.append("DEALREG_ADMIN_TOKEN (a placeholder or shorter than 24 characters)")
+        if self.database.url.startswith("sqlite"):
+            found.append("DEALREG_DATABASE_URL (the embedded SQLite development database)")
+        return found
+
+    @model_validator(mode="after")
+    def _no_development_defaults_on_all_interfaces(self) -> ServiceSettings:
+        if not self.http.all_interfaces:
+            return self
+        found = self.development_defaults()
+        if found:
+            raise ValueError(
+                f"bound to every interface (DEALREG_HTTP_HOST={self.http.host}) with development "
+                f"defaults: {'; '.join(found)}. Set real values, or bind 127.0.0.1"
+            )
+        return self

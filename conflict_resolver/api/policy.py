@@ -12,6 +12,7 @@ from conflict_resolver import handlers, queries
 from conflict_resolver.adapters.policy_store import HouseAccount, HouseAccountList
 from conflict_resolver.api.auth import Ops
 from conflict_resolver.domain.policy import Policy
+from conflict_resolver.domain.policy_dry_run import dry_run
 from services.http.problems import ProblemError
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -78,6 +79,14 @@ async def get_policy(ctx: Ctx, _ops: Ops) -> PolicyView:
 
 @router.put("/policy", response_model=PolicyView)
 async def put_policy(body: Policy, ctx: Ctx, ops: Ops) -> PolicyView:
+    # Tried on a sample of situations before it is stored: one it cannot decide refuses it.
+    problems = dry_run(body, now=ctx.clock.now())
+    if problems:
+        raise ProblemError(
+            422,
+            "The policy cannot decide every situation; nothing was stored.",
+            errors=[{"field": p.field, "message": p.message} for p in problems],
+        )
     await handlers.publish_policy(ctx, body, created_by=ops)
     return PolicyView.model_validate(await queries.policy_record(ctx))
 

@@ -6,7 +6,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class SandboxSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DEALREG_SANDBOX_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DEALREG_SANDBOX_", extra="ignore", hide_input_in_errors=True
+    )
 
     hubspot_token: str = "sandbox-hubspot-integration-token"
     hubspot_app_id: str = "1001"

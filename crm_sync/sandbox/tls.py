@@ -11,6 +11,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from services.secret_files import write_owner_only
+
 
 def generate(directory: Path) -> tuple[Path, Path]:
     """Write ``cert.pem`` and ``key.pem`` for localhost/127.0.0.1; returns their paths."""
@@ -37,12 +39,13 @@ def generate(directory: Path) -> tuple[Path, Path]:
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
+    # Owner-only from its first byte (written, then chmod-ed, it was readable for a moment).
+    write_owner_only(
+        key_path,
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
-        )
+        ),
     )
-    key_path.chmod(0o600)
     return cert_path, key_path

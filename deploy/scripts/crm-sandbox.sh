@@ -25,9 +25,9 @@ secret() { "$PY" -c 'import secrets; print(secrets.token_urlsafe(24))'; }
 
 credentials() {
   mkdir -p "$DIR"; chmod 700 "$DIR"
-  if [[ ! -f "$DIR/credentials.env" ]]; then
-    umask 077
-    cat >"$DIR/credentials.env" <<ENV
+  umask 077
+  if [[ ! -s "$DIR/credentials.env" ]]; then
+    "$PY" -m services.secret_files write "$DIR/credentials.env" <<ENV
 DEALREG_SANDBOX_HUBSPOT_TOKEN=$(secret)
 DEALREG_SANDBOX_HUBSPOT_USER_TOKEN=$(secret)
 DEALREG_SANDBOX_HUBSPOT_CLIENT_SECRET=$(secret)
@@ -36,6 +36,7 @@ DEALREG_SANDBOX_SALESFORCE_CLIENT_SECRET=$(secret)
 DEALREG_SANDBOX_SALESFORCE_WEBHOOK_SECRET=$(secret)
 ENV
   fi
+  chmod 600 "$DIR/credentials.env"
   set -a; . "$DIR/credentials.env"; set +a
 }
 

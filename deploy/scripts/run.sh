@@ -5,7 +5,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STATE="$ROOT/.dealreg"
 PY="$ROOT/.venv/bin/python"
-# The state folder holds the admin token and the CRM sandbox's credentials: owner only.
+# The state folder holds the admin token and the CRM sandbox's credentials: owner only (each
+# file is written 0600 by services.secret_files; the umask covers anything else).
 umask 077
 mkdir -p "$STATE"
 chmod 700 "$STATE"
@@ -14,8 +15,7 @@ export DEALREG_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:${KAFKA_PORT:-9092}"
 
 # One admin token per checkout unless the environment brings one: a second run keeps it.
 if [[ -z "${DEALREG_ADMIN_TOKEN:-}" ]]; then
-  [[ -s "$STATE/admin-token" ]] || "$PY" -c 'import secrets; print(secrets.token_urlsafe(32))' >"$STATE/admin-token"
-  DEALREG_ADMIN_TOKEN="$(cat "$STATE/admin-token")"
+  DEALREG_ADMIN_TOKEN="$("$PY" -m services.secret_files token "$STATE/admin-token")"
 fi
 export DEALREG_ADMIN_TOKEN
 
@@ -35,7 +35,8 @@ trap stop_all INT TERM EXIT
 "$ROOT/deploy/scripts/kafka.sh" start
 "$PY" -m services.kafka.admin "$DEALREG_KAFKA_BOOTSTRAP_SERVERS"
 # The CRM sandbox speaks HubSpot's (and Salesforce's) dialect; crm_sync mirrors into it.
-"$ROOT/deploy/scripts/crm-sandbox.sh" start >"$STATE/crm-sandbox-credentials.json"
+"$ROOT/deploy/scripts/crm-sandbox.sh" start \
+  | "$PY" -m services.secret_files write "$STATE/crm-sandbox-credentials.json"
 eval "$("$PY" - "$STATE/crm-sandbox-credentials.json" <<'PYEOF'
 import json, shlex, sys
 sandbox = json.load(open(sys.argv[1]))
@@ -65,9 +66,9 @@ credentials = {
     },
     "crm_sandbox": json.load(open(os.path.join(os.path.dirname(sys.argv[1]), "crm-sandbox-credentials.json"))),
 }
-with open(sys.argv[1], "w") as out:
-    json.dump(credentials, out, indent=2)
-os.chmod(sys.argv[1], 0o600)
+from pathlib import Path
+from services.secret_files import write_owner_only
+write_owner_only(Path(sys.argv[1]), json.dumps(credentials, indent=2))
 print("\ndealreg is running.")
 for name, url in credentials["urls"].items():
     print(f"  {name:18} {url}")

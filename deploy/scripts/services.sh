@@ -28,9 +28,9 @@ start_one() {
   port=$(port_of "$svc"); db=$(db_of "$svc")
   if alive "$svc"; then log "$svc already running"; return 0; fi
   DEALREG_DATABASE_URL="$db" "$PY" -m services.migrations "$svc" upgrade head 2>>"$LOGS/$svc.log"
-  DEALREG_DATABASE_URL="$db" DEALREG_SERVICE_NAME="$svc" \
-    setsid "$PY" -m uvicorn "$svc.app:create_app" --factory --host 127.0.0.1 --port "$port" \
-    --no-access-log >>"$LOGS/$svc.log" 2>&1 < /dev/null &
+  # services.http.serve binds DEALREG_HTTP_HOST (127.0.0.1 unless the environment says).
+  DEALREG_DATABASE_URL="$db" DEALREG_SERVICE_NAME="$svc" DEALREG_HTTP_PORT="$port" \
+    setsid "$PY" -m services.http.serve "$svc" >>"$LOGS/$svc.log" 2>&1 < /dev/null &
   echo $! >"$RUN/$svc.pid"
 }
 

@@ -1,4 +1,5 @@
-"""Build a service's FastAPI app with the shared error format, health and body limits."""
+"""Build a service's FastAPI app with the shared error format, health, body limits and the
+documentation and metrics routes behind their settings."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.http.exposure import ExposureGate
 from services.http.health import ReadinessCheck, health_router
 from services.http.problems import install_problem_handlers, problem_response
 from services.metrics import HTTP_REQUEST_SECONDS
@@ -121,6 +123,8 @@ def build_api(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     install_problem_handlers(app)
     app.add_middleware(BodyLimits)
+    # /docs, /redoc, /openapi.json and /metrics only where the settings open them.
+    app.add_middleware(ExposureGate)
     app.add_middleware(_RequestMetrics)
 
     app.include_router(_late_health_router(app))
