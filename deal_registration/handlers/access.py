@@ -20,7 +20,7 @@ async def authenticate(ctx: Context, token: str) -> Principal:
     """Who the bearer token is; 401 if nobody (revoked keys stop working at once)."""
     if is_admin_token(token, ctx.admin_token):
         return Principal(id="admin", role="admin")
-    async with ctx.transactions.transaction() as session:
+    async with ctx.transactions.reading() as session:
         key = await repo.find_api_key(session, hash_api_key(token))
     if key is None:
         raise unauthorized()
@@ -63,6 +63,6 @@ async def require_writing_partner(ctx: Context, principal: Principal) -> str:
     """The caller's partner id if it is a partner that may write (active); checked before the
     body is read, so a suspended partner is 403 even with a bad body."""
     partner_id = require_partner(principal)
-    async with ctx.transactions.transaction() as session:
+    async with ctx.transactions.reading() as session:
         await require_active_partner(session, partner_id)
     return partner_id

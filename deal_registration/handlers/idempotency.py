@@ -67,7 +67,7 @@ async def run_idempotent(
 async def _replay(
     ctx: Context, principal: Principal, key: str, fingerprint: str
 ) -> Response | None:
-    async with ctx.transactions.transaction() as session:
+    async with ctx.transactions.reading() as session:
         stored = await repo.find_idempotent_response(session, principal.id, key)
     if stored is None:
         return None
