@@ -129,3 +129,25 @@ async def test_made_up_methods_do_not_mint_metric_series(client: httpx.AsyncClie
     for index in range(50):
         await client.request(f"M{index}X", "/v1/things")
     assert _series() == before
+
+
+def _observed(route: str, status: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "dealreg_http_request_seconds_count", {"method": "POST", "route": route, "status": status}
+    )
+    return value or 0.0
+
+
+async def test_each_request_is_timed_under_its_route_template_and_status(
+    client: httpx.AsyncClient,
+) -> None:
+    created, refused = _observed("/v1/things", "201"), _observed("/v1/things", "401")
+    unmatched = _observed("unmatched", "404")
+
+    await client.post("/v1/things", json={"name": "a"}, headers={"Authorization": "Bearer right"})
+    await client.post("/v1/things", json={"name": "a"})
+    await client.post("/v1/nowhere", json={})
+
+    assert _observed("/v1/things", "201") == created + 1
+    assert _observed("/v1/things", "401") == refused + 1
+    assert _observed("unmatched", "404") == unmatched + 1
