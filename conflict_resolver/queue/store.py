@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -18,12 +19,26 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters.tables import claims, conflicts, protections
-from conflict_resolver.queue.domain import CaseFilters, Cursor, SortKey
+from conflict_resolver.queue.domain import CaseFilters, Cursor, QueueError, SortKey
 from conflict_resolver.queue.tables import conflict_history, ops_keys
 from services.db import dialect_name
+
+
+@contextmanager
+def exclusivity_guarded() -> Iterator[None]:
+    """Around a decision's transaction: a write the database refused (the primary key of
+    ``protections``: another writer, the rules or another instance, took the protection after
+    our read) becomes a ``conflict``."""
+    try:
+        yield
+    except IntegrityError as error:
+        raise QueueError(
+            "conflict", "Approving would break exclusivity: another claim now holds protection."
+        ) from error
 
 
 def _amount() -> ColumnElement[float]:
