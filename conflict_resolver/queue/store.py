@@ -1,4 +1,5 @@
-"""SQL for the queue (SQLAlchemy Core): cases, their claims, history, protections, ops keys."""
+"""SQL for the queue (SQLAlchemy Core): cases, their claims, history, ops keys. Protections
+change only through ``adapters.outcomes`` (the one path every change takes)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
-    delete,
     func,
     insert,
     or_,
@@ -22,7 +22,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conflict_resolver.adapters.tables import claims, conflicts, protections
+from conflict_resolver.adapters.tables import claims, conflicts
 from conflict_resolver.queue.domain import CaseFilters, Cursor, QueueError, SortKey
 from conflict_resolver.queue.tables import conflict_history, ops_keys
 from services.db import dialect_name
@@ -208,52 +208,6 @@ async def due_case_ids(session: AsyncSession, *, now: datetime, limit: int) -> l
         .limit(limit)
     )
     return list((await session.execute(query)).scalars().all())
-
-
-async def live_protection(
-    session: AsyncSession, account_key: str, product_line: str
-) -> RowMapping | None:
-    query = select(protections).where(
-        protections.c.account_key == account_key, protections.c.product_line == product_line
-    )
-    if dialect_name(session) == "postgresql":
-        query = query.with_for_update()
-    return (await session.execute(query)).mappings().first()
-
-
-async def end_protection(session: AsyncSession, account_key: str, product_line: str) -> None:
-    await session.execute(
-        delete(protections).where(
-            protections.c.account_key == account_key, protections.c.product_line == product_line
-        )
-    )
-
-
-async def add_protection(
-    session: AsyncSession,
-    *,
-    account_key: str,
-    product_line: str,
-    registration_id: str,
-    partner_id: str,
-    expires_at: datetime,
-) -> None:
-    """Raises ``IntegrityError`` if anything else holds it: the invariant's last guard."""
-    await session.execute(
-        insert(protections).values(
-            account_key=account_key,
-            product_line=product_line,
-            registration_id=registration_id,
-            partner_id=partner_id,
-            expires_at=expires_at,
-        )
-    )
-
-
-async def update_claim(session: AsyncSession, registration_id: str, **values: Any) -> None:
-    await session.execute(
-        update(claims).where(claims.c.registration_id == registration_id).values(**values)
-    )
 
 
 async def open_snapshot(session: AsyncSession) -> dict[str, tuple[str, ...]]:
