@@ -1,5 +1,6 @@
-"""conflict_resolver's use cases, one module per use case, each in one transaction with its
-inbox row and outbox events:
+"""conflict_resolver's use cases, one module per use case. Those an event drives take
+``(payload, EventContext)`` and run in the event's transaction with its inbox row and outbox
+events (``services.events``; declared in ``app.subscriptions``):
 
 - ``submissions``: :func:`decide_submission`, a submitted registration through the rules.
 - ``endings``: :func:`withdraw`, :func:`close_deal`, :func:`expire_one`: protections end; the
