@@ -16,9 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conflict_resolver import handlers
 from conflict_resolver.adapters.tables import claim_keys, conflicts, protections
 from conflict_resolver.domain.policy import Policy
+from conflict_resolver.queue.tables import ops_keys
 from schemas.crm import CrmDealClosed, DirectOpportunityClosed, DirectOpportunityOpened
+from schemas.principals import OpsKeyIssued
 from schemas.registration import CustomerData, ExtensionRequested, RegistrationWithdrawn
 from services.db import create_engine
+from services.kafka.sources import UntrustedSourceError
 from services.migrations import upgrade
 from tests.support.resolver import (
     START,
@@ -439,3 +442,25 @@ async def test_a_protection_written_by_an_ops_decision_blocks_like_any_other(
     await deliver(ctx, later)
     claim = (await recorded(engine))[later.data.registration_id]
     assert (claim.status, claim.reason_code) == ("rejected", "ALREADY_REGISTERED")
+
+
+async def test_a_crm_close_or_an_ops_key_from_another_source_is_poison_and_changes_nothing(
+    ctx: handlers.Context, engine: AsyncEngine
+) -> None:
+    holder = submitted(partner="p1", seq=1)
+    await deliver(ctx, holder)
+    won = _closed(holder, "won")
+    with pytest.raises(UntrustedSourceError):
+        await deliver(ctx, won.model_copy(update={"source": "/dealreg/deal_registration"}))
+    issued = OpsKeyIssued(
+        key_id="k1", principal_id="u1", name="Ops", key_hash="0" * 64, issued_at=START
+    )
+    forged = envelope_of(issued, key="u1", subject="u1")
+    with pytest.raises(UntrustedSourceError):
+        await deliver(ctx, forged.model_copy(update={"source": "/dealreg/crm_sync"}))
+    async with engine.connect() as connection:
+        assert (await connection.execute(select(func.count()).select_from(ops_keys))).scalar() == 0
+    assert (await recorded(engine))[holder.data.registration_id].status == "approved"
+
+    await deliver(ctx, won)  # the same event id from crm_sync: the forgery claimed no inbox row
+    assert (await recorded(engine))[holder.data.registration_id].status == "won"
