@@ -25,10 +25,8 @@ from services.principals import ADMIN, OpsAuthenticator, OpsCaller
 
 STREAM_TOKEN_TTL = timedelta(minutes=5)
 
-Operator = OpsCaller
 
-
-async def verify_key_live(keys: OpsAuthenticator, operator: Operator) -> None:
+async def verify_key_live(keys: OpsAuthenticator, operator: OpsCaller) -> None:
     """401 if the operator's key has been revoked since it signed in."""
     if operator.key_id is not None:
         await keys.live_key(key_id=operator.key_id)
@@ -49,7 +47,7 @@ def _unb64(text: str) -> bytes:
 
 
 def issue_stream_token(
-    operator: Operator, admin_token: str, *, now: datetime
+    operator: OpsCaller, admin_token: str, *, now: datetime
 ) -> tuple[str, datetime]:
     """A token for ``GET /v1/conflicts/stream?token=``; returns it with its expiry."""
     expires_at = now + STREAM_TOKEN_TTL
@@ -67,7 +65,7 @@ def issue_stream_token(
 
 async def verify_stream_token(
     keys: OpsAuthenticator, admin_token: str, token: str, *, now: datetime
-) -> Operator:
+) -> OpsCaller:
     """The operator of a valid, unexpired stream token whose key is still live; else 401."""
     body, _, signature = token.partition(".")
     expected = _b64(hmac.new(_signing_key(admin_token), body.encode(), hashlib.sha256).digest())
