@@ -3,7 +3,8 @@
 One place writes what every path (rules, waitlist, expiry, queue, SLA) decided, in a fixed
 order: claim updates, protection deletes, protection moves, key filings, new protections
 (whose primary key refuses a second live one: ``IntegrityError``), incumbents, cases, then
-the events into the outbox. One place builds the resolver's envelopes (:data:`SOURCE`).
+the events into the outbox. One place builds the resolver's envelopes (:data:`EMITTER`, with
+its one :data:`SOURCE`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ from services.events import Emitter
 from services.outbox import stage_events
 
 SOURCE = "/dealreg/conflict_resolver"
-
-
+# The resolver's one emitter: these adapters and the event runtime (``app.unit_of_work``).
 EMITTER = Emitter(source=SOURCE, outbox=outbox)
 
 
