@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
 from conflict_resolver import handlers
-from conflict_resolver import wiring as resolver_wiring
+from conflict_resolver.adapters.outcomes import EMITTER
 from conflict_resolver.adapters.tables import inbox, outbox
 from conflict_resolver.api import policy as policy_api
 from conflict_resolver.console.routes import router as console_router
 from conflict_resolver.domain.policy import DEFAULT_POLICY
+from conflict_resolver.jobs import run_expiry_loop
 from conflict_resolver.queue import handlers as queue_handlers
 from conflict_resolver.queue.api import router as queue_router
 from conflict_resolver.queue.jobs import run_sla_loop
@@ -21,11 +21,13 @@ from conflict_resolver.queue.live import LiveFeed
 from conflict_resolver.queue.settings import QueueSettings
 from conflict_resolver.queue.tables import ops_keys
 from conflict_resolver.settings import ResolverSettings
-from schemas.registration import RegistrationSubmitted
-from schemas.topics import PRINCIPALS, REGISTRATIONS
+from schemas.crm import CrmDealClosed, DirectOpportunityClosed, DirectOpportunityOpened
+from schemas.principals import ApiKeyRevoked, OpsKeyIssued
+from schemas.registration import ExtensionRequested, RegistrationSubmitted, RegistrationWithdrawn
 from services.clock import Clock, SystemClock
+from services.events import Subscriptions, UnitOfWork
 from services.http.app import build_api
-from services.principals import principal_handlers
+from services.principals import OpsAuthenticator, OpsKeyEvents
 from services.retention import bookkeeping_rules
 from services.runtime import ServiceRuntime
 
@@ -38,55 +40,33 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
         ctx = handlers.Context(
             transactions=runtime.transactions, clock=runtime.clock, policy=DEFAULT_POLICY
         )
-
-        async def on_submitted(envelope: Any) -> None:
-            await handlers.decide_submission(ctx, envelope)
-
-        runtime.add_consumer(
-            group_id=handlers.SUBMISSIONS_CONSUMER,
-            topics=[REGISTRATIONS.name],
-            handlers={
-                RegistrationSubmitted.event_type: on_submitted,
-                **resolver_wiring.registration_handlers(ctx),
-            },
-        )
-        resolver_wiring.add_consumers(runtime, ctx)  # issue 5: crm events
-        app.state.context = ctx
-
-        # --- conflict queue and console (issue 6) ---
-        queue_settings = QueueSettings()
+        for subscription in subscriptions(unit_of_work(ctx)):
+            runtime.subscribe(subscription)
+        admin_token = resolved.security.admin_token.get_secret_value()
+        sla_interval = QueueSettings().sla_check_interval_seconds
         queue_ctx = queue_handlers.QueueContext(
             transactions=runtime.transactions,
             clock=runtime.clock,
             policy=DEFAULT_POLICY,
-            admin_token=resolved.security.admin_token.get_secret_value(),
-        )
-
-        runtime.add_consumer(
-            group_id=queue_handlers.PRINCIPALS_CONSUMER,
-            topics=[PRINCIPALS.name],
-            handlers=principal_handlers(
-                transactions=runtime.transactions,
-                ops_keys=ops_keys,
-                inbox=inbox,
-                consumer=queue_handlers.PRINCIPALS_CONSUMER,
-                clock=runtime.clock,
-            ),
+            admin_token=admin_token,
         )
         queue_feed = LiveFeed(runtime.transactions)
+        app.state.context = ctx
         app.state.queue = queue_ctx
         app.state.queue_feed = queue_feed
-        # --- end conflict queue and console ---
+        app.state.ops_auth = OpsAuthenticator(
+            transactions=runtime.transactions, ops_keys=ops_keys, admin_token=admin_token
+        )
         app.state.runtime = runtime
         await runtime.start()
-        resolver_wiring.add_background_jobs(runtime, ctx, resolved)
+        runtime.add_background(
+            "protection-expiry",
+            lambda: run_expiry_loop(ctx, interval_seconds=resolved.expiry_interval_seconds),
+        )
         runtime.add_retention(bookkeeping_rules(resolved.retention, inbox=inbox, outbox=outbox))
         runtime.add_background("conflict-live-feed", queue_feed.run)
         runtime.add_background(
-            "conflict-sla",
-            lambda: run_sla_loop(
-                queue_ctx, interval_seconds=queue_settings.sla_check_interval_seconds
-            ),
+            "conflict-sla", lambda: run_sla_loop(queue_ctx, interval_seconds=sla_interval)
         )
         try:
             yield
@@ -99,3 +79,37 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
         lifespan=lifespan,
         routers=[policy_api.router, queue_router, console_router],
     )
+
+
+def unit_of_work(ctx: handlers.Context) -> UnitOfWork:
+    """What every subscription shares: one transaction per event, the inbox, the resolver's
+    emitter (its one source)."""
+    return UnitOfWork(transactions=ctx.transactions, clock=ctx.clock, inbox=inbox, emitter=EMITTER)
+
+
+def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
+    """Everything the resolver consumes: topic (from the payload type) -> handler."""
+    registrations = (
+        # One consumer group, so that one registration's events are applied in order.
+        Subscriptions(consumer=handlers.SUBMISSIONS_CONSUMER, unit=unit)
+        .on(RegistrationSubmitted, handlers.decide_submission)
+        .on(RegistrationWithdrawn, handlers.withdraw)
+        .on(ExtensionRequested, handlers.request_extension)
+    )
+    crm = (
+        # Only crm_sync may speak on dealreg.crm: a forged source is dead-lettered.
+        Subscriptions(consumer=handlers.CRM_CONSUMER, unit=unit, trusted_senders_only=True)
+        .on(CrmDealClosed, handlers.close_deal)
+        .on(DirectOpportunityOpened, handlers.open_direct_opportunity)
+        .on(DirectOpportunityClosed, handlers.close_direct_opportunity)
+    )
+    keys = OpsKeyEvents(ops_keys)
+    principals = (
+        # Only deal_registration may speak on dealreg.principals (it issues every key).
+        Subscriptions(
+            consumer=queue_handlers.PRINCIPALS_CONSUMER, unit=unit, trusted_senders_only=True
+        )
+        .on(OpsKeyIssued, keys.issued)
+        .on(ApiKeyRevoked, keys.revoked)
+    )
+    return [registrations, crm, principals]

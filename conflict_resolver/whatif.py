@@ -18,24 +18,17 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from conflict_resolver import queries
-from conflict_resolver.domain.policy import Policy
-from services.clock import Clock, SystemClock
+from conflict_resolver import handlers
+from conflict_resolver.domain.policy import DEFAULT_POLICY, Policy
+from services.clock import SystemClock
 from services.db import create_engine, create_session_factory
 from services.uow import TransactionRunner
-
-
-@dataclass(frozen=True)
-class _ReadContext:
-    transactions: TransactionRunner
-    clock: Clock
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -72,9 +65,13 @@ async def run(
 ) -> dict[str, Any]:
     engine = create_engine(database_url)
     try:
-        ctx = _ReadContext(TransactionRunner(create_session_factory(engine), None), SystemClock())
+        ctx = handlers.Context(
+            transactions=TransactionRunner(create_session_factory(engine), None),
+            clock=SystemClock(),
+            policy=DEFAULT_POLICY,
+        )
         with _progress() as progress:
-            return await queries.what_if(ctx, draft, since=since, until=until, progress=progress)
+            return await handlers.what_if(ctx, draft, since=since, until=until, progress=progress)
     finally:
         await engine.dispose()
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.envelope import EventEnvelope
 from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from services.clock import Clock
+from services.events import EventContext
 from services.http.security import bearer_token, hash_api_key, is_admin_token, unauthorized
 from services.inbox import claim_event
 from services.kafka.consumer import PoisonEventError
@@ -95,6 +96,26 @@ def principal_handlers(
                 raise PoisonEventError(f"not a principal event: {envelope.type}")
 
     return only_from_senders({OpsKeyIssued.event_type: apply, ApiKeyRevoked.event_type: apply})
+
+
+class OpsKeyEvents:
+    """Typed handlers (``services.events``) that keep ``ops_keys`` in step with the keys
+    deal_registration issues; declare them on a ``trusted_senders_only`` subscription::
+
+        keys = OpsKeyEvents(ops_keys)
+        Subscriptions(consumer=..., unit=unit, trusted_senders_only=True).on(
+            OpsKeyIssued, keys.issued
+        ).on(ApiKeyRevoked, keys.revoked)
+    """
+
+    def __init__(self, ops_keys: Table) -> None:
+        self._ops_keys = ops_keys
+
+    async def issued(self, event: OpsKeyIssued, context: EventContext) -> None:
+        await _add_key(context.session, self._ops_keys, event)
+
+    async def revoked(self, event: ApiKeyRevoked, context: EventContext) -> None:
+        await _revoke_key(context.session, self._ops_keys, event)
 
 
 async def _add_key(session: AsyncSession, ops_keys: Table, event: OpsKeyIssued) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import Select, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters.house_accounts import house_account_hit
@@ -295,10 +295,7 @@ async def claim_row(
     session: AsyncSession, registration_id: str, *, for_update: bool = False
 ) -> dict[str, Any] | None:
     query = select(claims).where(claims.c.registration_id == registration_id)
-    if for_update and dialect_name(session) == "postgresql":
-        query = query.with_for_update()
-    row = (await session.execute(query)).mappings().first()
-    return None if row is None else dict(row)
+    return await _first_row(session, query, for_update=for_update)
 
 
 async def insert_claim(
@@ -330,6 +327,13 @@ async def protection_of(
     session: AsyncSession, registration_id: str, *, for_update: bool = False
 ) -> dict[str, Any] | None:
     query = select(protections).where(protections.c.registration_id == registration_id)
+    return await _first_row(session, query, for_update=for_update)
+
+
+async def _first_row(
+    session: AsyncSession, query: Select[Any], *, for_update: bool
+) -> dict[str, Any] | None:
+    """The query's first row, locked when asked (on PostgreSQL; SQLite serialises writers)."""
     if for_update and dialect_name(session) == "postgresql":
         query = query.with_for_update()
     row = (await session.execute(query)).mappings().first()

@@ -3,7 +3,8 @@
 One place writes what every path (rules, waitlist, expiry, queue, SLA) decided, in a fixed
 order: claim updates, protection deletes, protection moves, key filings, new protections
 (whose primary key refuses a second live one: ``IntegrityError``), incumbents, cases, then
-the events into the outbox. One place builds the resolver's envelopes (:data:`SOURCE`).
+the events into the outbox. One place builds the resolver's envelopes (:data:`EMITTER`, with
+its one :data:`SOURCE`).
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from conflict_resolver.adapters.conflicts import close_case_withdrawn, open_case
 from conflict_resolver.adapters.dialect import upsert
 from conflict_resolver.adapters.tables import claims, incumbents, outbox, protections
 from conflict_resolver.domain.protection import Cause, Claim, IncumbentWrite, Outcome
-from schemas.envelope import EventEnvelope, EventPayload, new_envelope
+from schemas.envelope import EventEnvelope, EventPayload
 from schemas.registration import RegistrationSubmitted
-from services.clock import new_id
+from services import events
+from services.events import Emitter
 from services.outbox import stage_events
 
 SOURCE = "/dealreg/conflict_resolver"
+# The resolver's one emitter: these adapters and the event runtime (``app.unit_of_work``).
+EMITTER = Emitter(source=SOURCE, outbox=outbox)
 
 
 def envelope_for(
@@ -38,15 +42,12 @@ def envelope_for(
     now: datetime,
 ) -> EventEnvelope[Any]:
     """The envelope of an event the resolver emits (its one source)."""
-    return new_envelope(
+    return EMITTER.envelope(
         payload,
-        event_id=new_id(),
-        source=SOURCE,
         subject=registration_id,
-        time=now,
-        correlation_id=cause.correlation_id,
-        causation_id=cause.event_id,
         partition_key=partition_key,
+        cause=events.Cause(cause.event_id, cause.correlation_id),
+        time=now,
     )
 
 
@@ -59,6 +60,7 @@ async def emit(
     cause: Cause,
     now: datetime,
 ) -> None:
+    """Stage one event in the caller's transaction (it leaves through the outbox)."""
     envelope = envelope_for(
         payload, registration_id=registration_id, partition_key=partition_key, cause=cause, now=now
     )

@@ -1,7 +1,10 @@
-"""Who may read and change the policy and house accounts: the admin and sales ops.
+"""The resolver's one ops-authentication dependency, for every ops route: the policy, the
+house accounts, the decisions and the conflict queue.
 
-The same credentials as the conflict queue (``conflict_resolver.queue.auth``): the admin token
-or a live ops key learnt from ``dealreg.principals``.
+It accepts the admin token or a live ops key learnt from ``dealreg.principals``
+(``services.principals.OpsAuthenticator``, built once in ``app.create_app``); anything else is
+a 401 problem. The console's live stream signs in with a stream token instead
+(``conflict_resolver.queue.auth``), checked against the same keys.
 """
 
 from __future__ import annotations
@@ -10,17 +13,24 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from conflict_resolver.queue import auth as queue_auth
-from services.http.security import bearer_token
+from services.principals import OpsAuthenticator, OpsCaller
+
+# The resolver's callers are the shared ops callers: ``actor`` is ``admin`` or ``ops:<id>``.
+Operator = OpsCaller
 
 
-async def require_ops(request: Request) -> str:
-    """Who is calling, as decisions and versions record it (``admin`` or ``ops:<id>``), or 401."""
-    queue = request.app.state.queue
-    operator = await queue_auth.authenticate(
-        queue.transactions, queue.admin_token, bearer_token(request)
-    )
-    return operator.actor
+def ops_keys(request: Request) -> OpsAuthenticator:
+    """The process's authenticator (the admin token and the live ops keys)."""
+    authenticator: OpsAuthenticator = request.app.state.ops_auth
+    return authenticator
 
 
-Ops = Annotated[str, Depends(require_ops)]
+OpsKeys = Annotated[OpsAuthenticator, Depends(ops_keys)]
+
+
+async def current_operator(request: Request, keys: OpsKeys) -> Operator:
+    """Who is calling (the admin or a sales-ops user), or 401."""
+    return await keys(request)
+
+
+Caller = Annotated[Operator, Depends(current_operator)]

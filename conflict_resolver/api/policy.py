@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from conflict_resolver import handlers, queries
+from conflict_resolver import handlers
 from conflict_resolver.adapters.policy_store import HouseAccount, HouseAccountList
-from conflict_resolver.api.auth import Ops
+from conflict_resolver.api.auth import Caller
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.policy_dry_run import dry_run
 from services.http.problems import ProblemError
@@ -73,12 +73,12 @@ class WhatIfView(BaseModel):
 
 
 @router.get("/policy", response_model=PolicyView)
-async def get_policy(ctx: Ctx, _ops: Ops) -> PolicyView:
-    return PolicyView.model_validate(await queries.policy_record(ctx))
+async def get_policy(ctx: Ctx, _caller: Caller) -> PolicyView:
+    return PolicyView.model_validate(await handlers.policy_record(ctx))
 
 
 @router.put("/policy", response_model=PolicyView)
-async def put_policy(body: Policy, ctx: Ctx, ops: Ops) -> PolicyView:
+async def put_policy(body: Policy, ctx: Ctx, caller: Caller) -> PolicyView:
     # Tried on a sample of situations before it is stored: one it cannot decide refuses it.
     problems = dry_run(body, now=ctx.clock.now())
     if problems:
@@ -87,26 +87,26 @@ async def put_policy(body: Policy, ctx: Ctx, ops: Ops) -> PolicyView:
             "The policy cannot decide every situation; nothing was stored.",
             errors=[{"field": p.field, "message": p.message} for p in problems],
         )
-    await handlers.publish_policy(ctx, body, created_by=ops)
-    return PolicyView.model_validate(await queries.policy_record(ctx))
+    await handlers.publish_policy(ctx, body, created_by=caller.actor)
+    return PolicyView.model_validate(await handlers.policy_record(ctx))
 
 
 @router.post("/policy/what-if", response_model=WhatIfView)
-async def what_if(body: WhatIfRequest, ctx: Ctx, _ops: Ops) -> WhatIfView:
+async def what_if(body: WhatIfRequest, ctx: Ctx, _caller: Caller) -> WhatIfView:
     return WhatIfView.model_validate(
-        await queries.what_if(ctx, body.policy, since=body.since, until=body.until)
+        await handlers.what_if(ctx, body.policy, since=body.since, until=body.until)
     )
 
 
 @router.get("/house-accounts", response_model=HouseAccountsView)
-async def get_house_accounts(ctx: Ctx, _ops: Ops) -> HouseAccountsView:
-    return HouseAccountsView.model_validate(await queries.house_accounts_record(ctx))
+async def get_house_accounts(ctx: Ctx, _caller: Caller) -> HouseAccountsView:
+    return HouseAccountsView.model_validate(await handlers.house_accounts_record(ctx))
 
 
 @router.put("/house-accounts", response_model=HouseAccountsView)
-async def put_house_accounts(body: HouseAccountList, ctx: Ctx, ops: Ops) -> HouseAccountsView:
-    await handlers.publish_house_accounts(ctx, body, created_by=ops)
-    return HouseAccountsView.model_validate(await queries.house_accounts_record(ctx))
+async def put_house_accounts(body: HouseAccountList, ctx: Ctx, caller: Caller) -> HouseAccountsView:
+    await handlers.publish_house_accounts(ctx, body, created_by=caller.actor)
+    return HouseAccountsView.model_validate(await handlers.house_accounts_record(ctx))
 
 
 class DecisionView(BaseModel):
@@ -132,17 +132,17 @@ class DecisionView(BaseModel):
 
 
 @router.get("/decisions/{registration_id}", response_model=DecisionView, tags=["decisions"])
-async def get_decision(registration_id: str, ctx: Ctx, _ops: Ops) -> DecisionView:
-    record = await queries.decision_record(ctx, registration_id)
+async def get_decision(registration_id: str, ctx: Ctx, _caller: Caller) -> DecisionView:
+    record = await handlers.decision_record(ctx, registration_id)
     if record is None:
         raise ProblemError(404, "No decision for this registration.")
     return DecisionView.model_validate(record)
 
 
 @router.get("/policy/versions/{version}", response_model=PolicyView)
-async def get_policy_version(version: int, ctx: Ctx, _ops: Ops) -> PolicyView:
+async def get_policy_version(version: int, ctx: Ctx, _caller: Caller) -> PolicyView:
     """An earlier version, as a decision that recorded it was made under."""
-    record = await queries.policy_version_record(ctx, version)
+    record = await handlers.policy_version_record(ctx, version)
     if record is None:
         raise ProblemError(404, f"There is no policy version {version}.")
     return PolicyView.model_validate(record)

@@ -1,5 +1,6 @@
-"""conflict_resolver's use cases, one module per use case, each in one transaction with its
-inbox row and outbox events:
+"""conflict_resolver's use cases, one module per use case. Those an event drives take
+``(payload, EventContext)`` and run in the event's transaction with its inbox row and outbox
+events (``services.events``; declared in ``app.subscriptions``):
 
 - ``submissions``: :func:`decide_submission`, a submitted registration through the rules.
 - ``endings``: :func:`withdraw`, :func:`close_deal`, :func:`expire_one`: protections end; the
@@ -7,6 +8,8 @@ inbox row and outbox events:
 - ``extensions``: :func:`request_extension`, by the policy's ``max_extensions``.
 - ``direct``: :func:`open_direct_opportunity` / :func:`close_direct_opportunity` (crm_sync).
 - ``policy``: :func:`publish_policy`, :func:`publish_house_accounts` (sales ops).
+- ``queries``: read-only: the policy and house accounts as stored, a decision's record, and
+  the policy what-if (a replay in memory).
 - ``review``: approving or rejecting from the conflict queue and the SLA deadline decision.
 - ``protections``: the shared steps (evaluate under key locks, persist, move the waitlist).
 
@@ -20,6 +23,13 @@ from conflict_resolver.handlers.direct import close_direct_opportunity, open_dir
 from conflict_resolver.handlers.endings import close_deal, expire_one, withdraw
 from conflict_resolver.handlers.extensions import request_extension
 from conflict_resolver.handlers.policy import publish_house_accounts, publish_policy
+from conflict_resolver.handlers.queries import (
+    decision_record,
+    house_accounts_record,
+    policy_record,
+    policy_version_record,
+    what_if,
+)
 from conflict_resolver.handlers.review import deadline_decision
 from conflict_resolver.handlers.submissions import decide_submission
 
@@ -31,11 +41,16 @@ __all__ = [
     "close_direct_opportunity",
     "deadline_decision",
     "decide_submission",
+    "decision_record",
     "expire_one",
+    "house_accounts_record",
     "open_direct_opportunity",
+    "policy_record",
+    "policy_version_record",
     "publish_house_accounts",
     "publish_policy",
     "request_extension",
     "submission_of",
+    "what_if",
     "withdraw",
 ]

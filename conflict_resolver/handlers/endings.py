@@ -5,19 +5,17 @@ does, and persists that (the waitlist moves when it ends without a win)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from conflict_resolver.adapters import claims_store as store
 from conflict_resolver.adapters import policy_store
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.protection import Cause, Claim, Outcome
-from conflict_resolver.handlers.context import CRM_CONSUMER, SUBMISSIONS_CONSUMER, Context
+from conflict_resolver.handlers.context import Context
 from conflict_resolver.handlers.protections import change_claim, expire_if_due, lock_claim
 from schemas.crm import CrmDealClosed
-from schemas.envelope import EventEnvelope
 from schemas.registration import RegistrationWithdrawn
-from services.kafka.consumer import payload_of
+from services.events import EventContext
 
 
 async def expire_one(ctx: Context) -> bool:
@@ -39,37 +37,23 @@ async def expire_one(ctx: Context) -> bool:
         return True
 
 
-async def withdraw(ctx: Context, envelope: EventEnvelope[Any]) -> None:
+async def withdraw(withdrawn: RegistrationWithdrawn, event: EventContext) -> None:
     """The partner withdrew: protection ends (and the waitlist moves), or it leaves the queue
     or the waitlist."""
-    withdrawn = payload_of(envelope, RegistrationWithdrawn)
 
     def change(claim: Claim | None, _policy: Policy, cause: Cause, now: datetime) -> Outcome:
         return Outcome() if claim is None else protection.withdraw(claim, now=now, cause=cause)
 
-    await change_claim(
-        ctx,
-        envelope,
-        consumer=SUBMISSIONS_CONSUMER,
-        registration_id=withdrawn.registration_id,
-        change=change,
-    )
+    await change_claim(event, registration_id=withdrawn.registration_id, change=change)
 
 
-async def close_deal(ctx: Context, envelope: EventEnvelope[Any]) -> None:
+async def close_deal(closed: CrmDealClosed, event: EventContext) -> None:
     """Won or lost in the CRM ends protection; won makes the partner the incumbent, lost frees
     the waitlist."""
-    closed = payload_of(envelope, CrmDealClosed)
 
     def change(claim: Claim | None, _policy: Policy, cause: Cause, now: datetime) -> Outcome:
         if claim is None:
             return Outcome()
         return protection.close_deal(claim, closed.outcome, now=now, cause=cause)
 
-    await change_claim(
-        ctx,
-        envelope,
-        consumer=CRM_CONSUMER,
-        registration_id=closed.registration_id,
-        change=change,
-    )
+    await change_claim(event, registration_id=closed.registration_id, change=change)

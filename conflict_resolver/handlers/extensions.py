@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.protection import Cause, Claim, Outcome
-from conflict_resolver.handlers.context import SUBMISSIONS_CONSUMER, Context
 from conflict_resolver.handlers.protections import change_claim
-from schemas.envelope import EventEnvelope
 from schemas.registration import ExtensionRequested
-from services.kafka.consumer import payload_of
+from services.events import EventContext
 
 
-async def request_extension(ctx: Context, envelope: EventEnvelope[Any]) -> None:
+async def request_extension(requested: ExtensionRequested, event: EventContext) -> None:
     """Extend up to the policy's ``max_extensions`` times, before expiry, while protected;
     else deny with a reason. Takes the same locks as the expiry job (keys, then the claim),
     so a grant and an expiry of one protection never interleave."""
-    requested = payload_of(envelope, ExtensionRequested)
 
     def change(claim: Claim | None, policy: Policy, cause: Cause, now: datetime) -> Outcome:
         return protection.extend(requested, claim, policy, now=now, cause=cause)
 
-    await change_claim(
-        ctx,
-        envelope,
-        consumer=SUBMISSIONS_CONSUMER,
-        registration_id=requested.registration_id,
-        change=change,
-    )
+    await change_claim(event, registration_id=requested.registration_id, change=change)

@@ -10,46 +10,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters import claims_store as store
 from conflict_resolver.adapters import outcomes, policy_store
+from conflict_resolver.adapters.session import Session
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.protection import Cause, Claim, Outcome, submission_of
 from conflict_resolver.domain.rules import Decision, decide
-from conflict_resolver.handlers.context import Context, cause_of, first_delivery
-from schemas.envelope import EventEnvelope
+from conflict_resolver.handlers.context import cause_of
 from schemas.registration import RegistrationSubmitted
 from services.clock import new_id
+from services.events import EventContext
 
 # What an event does to a registration's claim (None: unknown to the resolver).
 ClaimChange = Callable[[Claim | None, Policy, Cause, datetime], Outcome]
 
 
-async def change_claim(
-    ctx: Context,
-    envelope: EventEnvelope[Any],
-    *,
-    consumer: str,
-    registration_id: str,
-    change: ClaimChange,
-) -> None:
-    """The shape of every event that changes one claim's protection: once per event (inbox),
-    under the account's key locks and the claim's row lock, the domain's outcome persisted."""
-    now = ctx.clock.now()
-    async with ctx.transactions.transaction() as session:
-        if not await first_delivery(session, consumer, envelope, now):
-            return
-        await lock_claim(session, registration_id)
-        claim = await outcomes.load_claim(session, registration_id, for_update=True)
-        policy = await policy_store.current_policy(session, now=now)
-        await apply(session, change(claim, policy, cause_of(envelope), now), policy, now=now)
+async def change_claim(event: EventContext, *, registration_id: str, change: ClaimChange) -> None:
+    """The shape of every event that changes one claim's protection: in the event's
+    transaction (the runtime applies it once), under the account's key locks and the claim's
+    row lock, the domain's outcome persisted."""
+    session, now = event.session, event.now
+    await lock_claim(session, registration_id)
+    claim = await outcomes.load_claim(session, registration_id, for_update=True)
+    policy = await policy_store.current_policy(session, now=now)
+    await apply(session, change(claim, policy, cause_of(event), now), policy, now=now)
 
 
-async def lock_claim(session: AsyncSession, registration_id: str) -> None:
+async def lock_claim(session: Session, registration_id: str) -> None:
     """Take the claim's key locks before any row lock, in the order every decision takes
     them, so that changing a protection never deadlocks with a decision on the account."""
     claim = await store.claim_row(session, registration_id)
@@ -59,7 +48,7 @@ async def lock_claim(session: AsyncSession, registration_id: str) -> None:
 
 
 async def evaluate(
-    session: AsyncSession, submitted: RegistrationSubmitted, policy: Policy, *, now: datetime
+    session: Session, submitted: RegistrationSubmitted, policy: Policy, *, now: datetime
 ) -> Decision:
     """Lock the registration's blocking keys, gather its situation and run the rules.
 
@@ -78,7 +67,7 @@ async def evaluate(
 
 
 async def expire_if_due(
-    session: AsyncSession, registration_id: str, policy: Policy, *, now: datetime
+    session: Session, registration_id: str, policy: Policy, *, now: datetime
 ) -> None:
     """End the registration's protection if, read under its lock, its window has passed."""
     claim = await outcomes.load_claim(session, registration_id, for_update=True)
@@ -88,7 +77,7 @@ async def expire_if_due(
     await apply(session, protection.expire(claim, now=now), policy, now=now)
 
 
-async def apply(session: AsyncSession, outcome: Outcome, policy: Policy, *, now: datetime) -> None:
+async def apply(session: Session, outcome: Outcome, policy: Policy, *, now: datetime) -> None:
     """Persist an outcome, then move each waitlist it freed."""
     await outcomes.persist(session, outcome, now=now)
     for freed in outcome.waitlists_to_move:
@@ -96,7 +85,7 @@ async def apply(session: AsyncSession, outcome: Outcome, policy: Policy, *, now:
 
 
 async def promote_waitlist(
-    session: AsyncSession, protection_key: str, product_line: str, policy: Policy, *, now: datetime
+    session: Session, protection_key: str, product_line: str, policy: Policy, *, now: datetime
 ) -> None:
     """Re-evaluate the waitlist behind a protection that ended, in submission order, until
     one is approved or sent to review, or the head is still blocked

@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from conflict_resolver.adapters import outcomes, policy_store
+from conflict_resolver.adapters.session import Session
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.protection import Claim, DeadlineDecision, ReviewSituation
 
@@ -17,7 +16,7 @@ _HOLDER_READS = 3  # a holder ended while we waited for its lock may already hav
 
 
 async def review_situation(
-    session: AsyncSession,
+    session: Session,
     registration_id: str,
     competing_registration_ids: Iterable[str] = (),
     *,
@@ -39,7 +38,7 @@ async def review_situation(
     )
 
 
-async def _locked_holder(session: AsyncSession, key: str, product_line: str) -> Claim | None:
+async def _locked_holder(session: Session, key: str, product_line: str) -> Claim | None:
     for _ in range(_HOLDER_READS):
         found = await outcomes.holder_of(session, key, product_line)
         if found is None:
@@ -51,7 +50,7 @@ async def _locked_holder(session: AsyncSession, key: str, product_line: str) -> 
 
 
 async def approve_reviewed(
-    session: AsyncSession,
+    session: Session,
     registration_id: str,
     competing_registration_ids: Iterable[str],
     *,
@@ -72,7 +71,7 @@ async def approve_reviewed(
 
 
 async def reject_reviewed(
-    session: AsyncSession, registration_id: str, *, kept: str | None, actor: str, now: datetime
+    session: Session, registration_id: str, *, kept: str | None, actor: str, now: datetime
 ) -> None:
     reviewed = await outcomes.load_claim(session, registration_id)
     if reviewed is None:
@@ -85,7 +84,7 @@ async def reject_reviewed(
 
 
 async def deadline_decision(
-    session: AsyncSession,
+    session: Session,
     *,
     registration_id: str,
     account_key: str,

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from conflict_resolver.api.auth import Caller, Operator, OpsKeys
 from conflict_resolver.queue import auth, handlers
 from conflict_resolver.queue.domain import SORTS, CaseFilters, QueueError, SortKey
 from conflict_resolver.queue.live import LiveFeed
 from services.http.problems import ProblemError
-from services.http.security import bearer_token
 
 KEEPALIVE_SECONDS = 15.0
 RECHECK_KEY_SECONDS = 60.0
@@ -29,11 +29,6 @@ def queue_context(request: Request) -> handlers.QueueContext:
 Ctx = Annotated[handlers.QueueContext, Depends(queue_context)]
 
 
-async def current_operator(request: Request, ctx: Ctx) -> auth.Operator:
-    return await auth.authenticate(ctx.transactions, ctx.admin_token, bearer_token(request))
-
-
-Caller = Annotated[auth.Operator, Depends(current_operator)]
 router = APIRouter(prefix="/v1", tags=["conflict queue"])
 
 
@@ -98,23 +93,19 @@ async def stream_token(ctx: Ctx, caller: Caller) -> dict[str, Any]:
 
 @router.get("/conflicts/stream", response_class=StreamingResponse)
 async def stream(
-    request: Request, ctx: Ctx, token: Annotated[str, Query(max_length=2000)]
+    request: Request, ctx: Ctx, keys: OpsKeys, token: Annotated[str, Query(max_length=2000)]
 ) -> StreamingResponse:
     """Server-sent events: ``ready`` on connect, then ``opened``/``updated``/``closed``."""
-    operator = await auth.verify_stream_token(
-        ctx.transactions, ctx.admin_token, token, now=ctx.clock.now()
-    )
+    operator = await auth.verify_stream_token(keys, ctx.admin_token, token, now=ctx.clock.now())
     feed: LiveFeed = request.app.state.queue_feed
     return StreamingResponse(
-        _events(ctx, feed, operator),
+        _events(keys, feed, operator),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-async def _events(
-    ctx: handlers.QueueContext, feed: LiveFeed, operator: auth.Operator
-) -> AsyncIterator[str]:
+async def _events(keys: OpsKeys, feed: LiveFeed, operator: Operator) -> AsyncIterator[str]:
     changes = feed.subscribe()
     loop = asyncio.get_running_loop()
     rechecked = loop.time()
@@ -131,7 +122,7 @@ async def _events(
                 yield f"event: {change.kind}\ndata: {data}\n\n"
             if operator.key_id is not None and loop.time() - rechecked > RECHECK_KEY_SECONDS:
                 # A key revoked while connected stops the stream (the page then signs out).
-                await auth.verify_key_live(ctx.transactions, ctx.admin_token, operator)
+                await auth.verify_key_live(keys, operator)
                 rechecked = loop.time()
     finally:
         feed.unsubscribe(changes)

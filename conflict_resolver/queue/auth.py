@@ -1,4 +1,4 @@
-"""Who may use the queue: the admin token and sales-ops keys.
+"""Who may use the queue: the admin token and sales-ops keys (``conflict_resolver.api.auth``).
 
 deal_registration issues every key; conflict_resolver learns of ops keys from
 ``dealreg.principals`` (``OpsKeyIssued`` / ``ApiKeyRevoked``, hashes only) and keeps them in its
@@ -20,33 +20,16 @@ import hmac
 import json
 from datetime import datetime, timedelta
 
-from conflict_resolver.queue.tables import ops_keys
 from services.http.security import unauthorized
 from services.principals import ADMIN, OpsAuthenticator, OpsCaller
-from services.uow import TransactionRunner
 
 STREAM_TOKEN_TTL = timedelta(minutes=5)
 
 
-# The queue's callers are the shared ops callers (services.principals).
-Operator = OpsCaller
-
-
-def _keys(transactions: TransactionRunner, admin_token: str) -> OpsAuthenticator:
-    return OpsAuthenticator(transactions=transactions, ops_keys=ops_keys, admin_token=admin_token)
-
-
-async def authenticate(transactions: TransactionRunner, admin_token: str, token: str) -> Operator:
-    """The operator a bearer token belongs to, or a 401 problem."""
-    return await _keys(transactions, admin_token).authenticate(token)
-
-
-async def verify_key_live(
-    transactions: TransactionRunner, admin_token: str, operator: Operator
-) -> None:
+async def verify_key_live(keys: OpsAuthenticator, operator: OpsCaller) -> None:
     """401 if the operator's key has been revoked since it signed in."""
     if operator.key_id is not None:
-        await _keys(transactions, admin_token).live_key(key_id=operator.key_id)
+        await keys.live_key(key_id=operator.key_id)
 
 
 def _signing_key(admin_token: str) -> bytes:
@@ -64,7 +47,7 @@ def _unb64(text: str) -> bytes:
 
 
 def issue_stream_token(
-    operator: Operator, admin_token: str, *, now: datetime
+    operator: OpsCaller, admin_token: str, *, now: datetime
 ) -> tuple[str, datetime]:
     """A token for ``GET /v1/conflicts/stream?token=``; returns it with its expiry."""
     expires_at = now + STREAM_TOKEN_TTL
@@ -81,8 +64,8 @@ def issue_stream_token(
 
 
 async def verify_stream_token(
-    transactions: TransactionRunner, admin_token: str, token: str, *, now: datetime
-) -> Operator:
+    keys: OpsAuthenticator, admin_token: str, token: str, *, now: datetime
+) -> OpsCaller:
     """The operator of a valid, unexpired stream token whose key is still live; else 401."""
     body, _, signature = token.partition(".")
     expected = _b64(hmac.new(_signing_key(admin_token), body.encode(), hashlib.sha256).digest())
@@ -96,4 +79,4 @@ async def verify_stream_token(
         raise unauthorized()
     if claims.get("role") == "admin":
         return ADMIN
-    return await _keys(transactions, admin_token).live_key(key_id=str(claims.get("kid")))
+    return await keys.live_key(key_id=str(claims.get("kid")))

@@ -1,8 +1,10 @@
-"""SQL for the queue (SQLAlchemy Core): cases, their claims, history, protections, ops keys."""
+"""SQL for the queue (SQLAlchemy Core): cases, their claims, history, ops keys. Protections
+change only through ``adapters.outcomes`` (the one path every change takes)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +12,6 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
-    delete,
     func,
     insert,
     or_,
@@ -18,12 +19,26 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conflict_resolver.adapters.tables import claims, conflicts, protections
-from conflict_resolver.queue.domain import CaseFilters, Cursor, SortKey
+from conflict_resolver.adapters.tables import claims, conflicts
+from conflict_resolver.queue.domain import CaseFilters, Cursor, QueueError, SortKey
 from conflict_resolver.queue.tables import conflict_history, ops_keys
 from services.db import dialect_name
+
+
+@contextmanager
+def exclusivity_guarded() -> Iterator[None]:
+    """Around a decision's transaction: a write the database refused (the primary key of
+    ``protections``: another writer, the rules or another instance, took the protection after
+    our read) becomes a ``conflict``."""
+    try:
+        yield
+    except IntegrityError as error:
+        raise QueueError(
+            "conflict", "Approving would break exclusivity: another claim now holds protection."
+        ) from error
 
 
 def _amount() -> ColumnElement[float]:
@@ -193,52 +208,6 @@ async def due_case_ids(session: AsyncSession, *, now: datetime, limit: int) -> l
         .limit(limit)
     )
     return list((await session.execute(query)).scalars().all())
-
-
-async def live_protection(
-    session: AsyncSession, account_key: str, product_line: str
-) -> RowMapping | None:
-    query = select(protections).where(
-        protections.c.account_key == account_key, protections.c.product_line == product_line
-    )
-    if dialect_name(session) == "postgresql":
-        query = query.with_for_update()
-    return (await session.execute(query)).mappings().first()
-
-
-async def end_protection(session: AsyncSession, account_key: str, product_line: str) -> None:
-    await session.execute(
-        delete(protections).where(
-            protections.c.account_key == account_key, protections.c.product_line == product_line
-        )
-    )
-
-
-async def add_protection(
-    session: AsyncSession,
-    *,
-    account_key: str,
-    product_line: str,
-    registration_id: str,
-    partner_id: str,
-    expires_at: datetime,
-) -> None:
-    """Raises ``IntegrityError`` if anything else holds it: the invariant's last guard."""
-    await session.execute(
-        insert(protections).values(
-            account_key=account_key,
-            product_line=product_line,
-            registration_id=registration_id,
-            partner_id=partner_id,
-            expires_at=expires_at,
-        )
-    )
-
-
-async def update_claim(session: AsyncSession, registration_id: str, **values: Any) -> None:
-    await session.execute(
-        update(claims).where(claims.c.registration_id == registration_id).values(**values)
-    )
 
 
 async def open_snapshot(session: AsyncSession) -> dict[str, tuple[str, ...]]:

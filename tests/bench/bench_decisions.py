@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from typing import Any
 
-from conflict_resolver import handlers
+from schemas.envelope import EventEnvelope
 from services.db import create_engine
 from services.migrations import upgrade
 from tests.conftest import fresh_database
-from tests.support.resolver import HandClock, resolver_context, submitted
+from tests.support.resolver import HandClock, deliver, resolver_context, submitted
 
 WORDS = [
     "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
@@ -24,7 +25,7 @@ WORDS = [
 ]  # fmt: skip
 
 
-def _registration(number: int) -> object:
+def _registration(number: int) -> EventEnvelope[Any]:
     first, second = WORDS[number % 20], WORDS[(number // 20) % 20]
     batch = number // 400
     return submitted(
@@ -40,12 +41,12 @@ async def main(server: str, count: int) -> None:
         engine = create_engine(url)
         ctx = resolver_context(engine, HandClock())
         registrations = [_registration(n) for n in range(count)]
-        await handlers.decide_submission(ctx, registrations[0])  # type: ignore[arg-type]
+        await deliver(ctx, registrations[0])
         latencies = []
         started = time.perf_counter()
         for registration in registrations[1:]:
             begun = time.perf_counter()
-            await handlers.decide_submission(ctx, registration)  # type: ignore[arg-type]
+            await deliver(ctx, registration)
             latencies.append(time.perf_counter() - begun)
         elapsed = time.perf_counter() - started
         await engine.dispose()

@@ -16,13 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conflict_resolver import handlers
 from conflict_resolver.adapters.tables import claim_keys, conflicts, protections
 from conflict_resolver.domain.policy import Policy
+from conflict_resolver.queue.tables import ops_keys
 from schemas.crm import CrmDealClosed, DirectOpportunityClosed, DirectOpportunityOpened
+from schemas.principals import OpsKeyIssued
 from schemas.registration import CustomerData, ExtensionRequested, RegistrationWithdrawn
 from services.db import create_engine
+from services.kafka.sources import UntrustedSourceError
 from services.migrations import upgrade
 from tests.support.resolver import (
     START,
     HandClock,
+    deliver,
     envelope_of,
     outbox_events,
     recorded,
@@ -107,9 +111,9 @@ async def test_first_is_approved_second_waitlisted_with_evidence_and_policy_vers
 ) -> None:
     first = submitted(partner="p1", seq=1)
     second = submitted(partner="p2", name="ACME Corp.", domain="https://www.acme.com/", seq=2)
-    await handlers.decide_submission(ctx, first)
-    await handlers.decide_submission(ctx, second)
-    await handlers.decide_submission(ctx, second)  # redelivered: nothing twice
+    await deliver(ctx, first)
+    await deliver(ctx, second)
+    await deliver(ctx, second)  # redelivered: nothing twice
 
     claims = await recorded(engine)
     assert claims[first.data.registration_id].status == "approved"
@@ -132,7 +136,7 @@ async def test_first_is_approved_second_waitlisted_with_evidence_and_policy_vers
 async def test_candidates_come_from_the_blocking_table(
     ctx: handlers.Context, engine: AsyncEngine
 ) -> None:
-    await handlers.decide_submission(ctx, submitted(partner="p1", seq=1))
+    await deliver(ctx, submitted(partner="p1", seq=1))
     async with engine.connect() as connection:
         keys = set((await connection.execute(select(claim_keys.c.blocking_key))).scalars())
     assert {"d:acme.com", "n:acme", "t:acme"} <= keys
@@ -144,8 +148,8 @@ async def test_a_fuzzy_match_on_another_account_key_competes_for_the_same_protec
     by_domain = submitted(partner="p1", seq=1)
     by_name = submitted(partner="p2", name="Acme Inc", domain=None, seq=2)
     assert by_name.data.account_key != by_domain.data.account_key  # another partition
-    await handlers.decide_submission(ctx, by_domain)
-    await handlers.decide_submission(ctx, by_name)
+    await deliver(ctx, by_domain)
+    await deliver(ctx, by_name)
     claims = await recorded(engine)
     assert claims[by_name.data.registration_id].reason_code == "ALREADY_REGISTERED"
     assert claims[by_name.data.registration_id].protection_key == "d:acme.com"
@@ -156,8 +160,8 @@ async def test_an_earlier_registration_decided_after_a_later_one_goes_to_review(
 ) -> None:
     earlier = submitted(partner="p1", name="Acme Inc", domain=None, seq=3)
     later = submitted(partner="p2", seq=5)
-    await handlers.decide_submission(ctx, later)  # its partition was faster
-    await handlers.decide_submission(ctx, earlier)
+    await deliver(ctx, later)  # its partition was faster
+    await deliver(ctx, earlier)
     claims = await recorded(engine)
     assert claims[later.data.registration_id].status == "approved"
     assert claims[earlier.data.registration_id].reason_code == "FIRST_TO_REGISTER_CONFLICT"
@@ -176,11 +180,11 @@ async def test_withdrawing_a_registration_under_review_closes_its_case(
 ) -> None:
     earlier = submitted(partner="p1", name="Acme Inc", domain=None, seq=3)
     later = submitted(partner="p2", seq=5)
-    await handlers.decide_submission(ctx, later)
-    await handlers.decide_submission(ctx, earlier)  # to review (FIRST_TO_REGISTER_CONFLICT)
+    await deliver(ctx, later)
+    await deliver(ctx, earlier)  # to review (FIRST_TO_REGISTER_CONFLICT)
     withdrawal = _withdrawn(earlier)
-    await handlers.withdraw(ctx, withdrawal)
-    await handlers.withdraw(ctx, withdrawal)  # redelivered: nothing changes twice
+    await deliver(ctx, withdrawal)
+    await deliver(ctx, withdrawal)  # redelivered: nothing changes twice
     claims = await recorded(engine)
     assert claims[earlier.data.registration_id].status == "withdrawn"
     async with engine.connect() as connection:
@@ -200,9 +204,9 @@ async def test_a_direct_opportunity_in_the_crm_sends_a_registration_to_review(
         product_line="network-security",
         opened_at=START,
     )
-    await handlers.open_direct_opportunity(ctx, envelope_of(opened, key="d:acme.com", subject="x"))
+    await deliver(ctx, envelope_of(opened, key="d:acme.com", subject="x"))
     registration = submitted(partner="p1", seq=1)
-    await handlers.decide_submission(ctx, registration)
+    await deliver(ctx, registration)
     claim = (await recorded(engine))[registration.data.registration_id]
     assert claim.reason_code == "DIRECT_OPPORTUNITY_CONFLICT"
     assert claim.evidence is not None
@@ -216,7 +220,7 @@ async def test_protection_expires_by_itself_and_the_waitlist_is_promoted_in_orde
     second = submitted(partner="p2", seq=2)
     third = submitted(partner="p3", seq=3)
     for registration in (holder, third, second):  # third decided before second: order is seq
-        await handlers.decide_submission(ctx, registration)
+        await deliver(ctx, registration)
     assert not await handlers.expire_one(ctx)  # nothing due yet
 
     clock.advance(seconds=6)
@@ -241,19 +245,19 @@ async def test_withdrawal_and_lost_free_the_waitlist_and_won_sets_the_incumbent(
 ) -> None:
     first, second, third = (submitted(partner=f"p{n}", seq=n) for n in (1, 2, 3))
     for registration in (first, second, third):
-        await handlers.decide_submission(ctx, registration)
-    await handlers.withdraw(ctx, _withdrawn(first))
-    await handlers.close_deal(ctx, _closed(second, "lost"))
+        await deliver(ctx, registration)
+    await deliver(ctx, _withdrawn(first))
+    await deliver(ctx, _closed(second, "lost"))
     claims = await recorded(engine)
     assert claims[first.data.registration_id].status == "withdrawn"
     assert claims[second.data.registration_id].status == "lost"
     assert claims[third.data.registration_id].status == "approved"
 
-    await handlers.close_deal(ctx, _closed(third, "won"))
+    await deliver(ctx, _closed(third, "won"))
     renewal = submitted(partner="p9", seq=4, deal_type="renewal")
     by_incumbent = submitted(partner="p3", seq=5, deal_type="upsell")
-    await handlers.decide_submission(ctx, renewal)
-    await handlers.decide_submission(ctx, by_incumbent)
+    await deliver(ctx, renewal)
+    await deliver(ctx, by_incumbent)
     claims = await recorded(engine)
     assert claims[third.data.registration_id].status == "won"
     assert claims[renewal.data.registration_id].reason_code == "INCUMBENT_CONFLICT"
@@ -264,9 +268,9 @@ async def test_an_extension_is_granted_once_and_then_denied(
     ctx: handlers.Context, engine: AsyncEngine
 ) -> None:
     registration = submitted(partner="p1", seq=1)
-    await handlers.decide_submission(ctx, registration)
-    await handlers.request_extension(ctx, _extension(registration))
-    await handlers.request_extension(ctx, _extension(registration))
+    await deliver(ctx, registration)
+    await deliver(ctx, _extension(registration))
+    await deliver(ctx, _extension(registration))
     events = await outbox_events(engine)
     extended, denied = events[-2:]
     assert extended["type"] == "dealreg.registration.protection_extended"
@@ -284,8 +288,8 @@ async def test_a_waitlisted_registration_whose_close_date_passed_leaves_the_wait
     stale = submitted(partner="p2", seq=2, expected_close_date=date(2026, 11, 1))
     fresh = submitted(partner="p3", seq=3)
     for registration in (holder, stale, fresh):
-        await handlers.decide_submission(ctx, registration)
-    await handlers.withdraw(ctx, _withdrawn(holder))
+        await deliver(ctx, registration)
+    await deliver(ctx, _withdrawn(holder))
     claims = await recorded(engine)
     assert claims[stale.data.registration_id].status == "rejected"
     assert claims[fresh.data.registration_id].status == "approved"
@@ -307,9 +311,7 @@ async def test_a_hundred_partners_at_the_same_instant_get_exactly_one_approval(
             )
             for n in range(100)
         ]
-        await asyncio.gather(
-            *(with_retries(lambda r=r: handlers.decide_submission(ctx, r)) for r in registrations)
-        )
+        await asyncio.gather(*(with_retries(lambda r=r: deliver(ctx, r)) for r in registrations))
         claims = await recorded(engine)
         mine = [claims[r.data.registration_id] for r in registrations]
         assert len(mine) == 100
@@ -357,7 +359,7 @@ async def test_an_ops_approval_racing_the_automatic_promotion_leaves_one_protect
             submitted(partner=f"p{n}", name=f"Race{attempt}", domain=domain) for n in (1, 2, 3)
         )
         for registration in (holder, waiting, other):
-            await handlers.decide_submission(ctx, registration)
+            await deliver(ctx, registration)
         clock.advance(seconds=6)
         case = {
             "account_key": f"d:{domain}",
@@ -388,8 +390,8 @@ async def test_the_review_deadline_decision_follows_the_policy(
 ) -> None:
     holder = submitted(partner="p1", seq=5)
     reviewed = submitted(partner="p2", name="Acme Inc", domain=None, seq=3)
-    await handlers.decide_submission(ctx, holder)
-    await handlers.decide_submission(ctx, reviewed)
+    await deliver(ctx, holder)
+    await deliver(ctx, reviewed)
     arguments = {
         "registration_id": reviewed.data.registration_id,
         "account_key": "d:acme.com",
@@ -420,8 +422,8 @@ async def test_a_protection_written_by_an_ops_decision_blocks_like_any_other(
         product_line="network-security",
         opened_at=START,
     )
-    await handlers.open_direct_opportunity(ctx, envelope_of(direct, key="d:acme.com", subject="d"))
-    await handlers.decide_submission(ctx, reviewed)
+    await deliver(ctx, envelope_of(direct, key="d:acme.com", subject="d"))
+    await deliver(ctx, reviewed)
     case = {
         "account_key": "d:acme.com",
         "product_line": "network-security",
@@ -435,8 +437,30 @@ async def test_a_protection_written_by_an_ops_decision_blocks_like_any_other(
         product_line="network-security",
         closed_at=START,
     )
-    await handlers.close_direct_opportunity(ctx, envelope_of(closed, key="d:acme.com", subject="d"))
+    await deliver(ctx, envelope_of(closed, key="d:acme.com", subject="d"))
     later = submitted(partner="p2", seq=2)
-    await handlers.decide_submission(ctx, later)
+    await deliver(ctx, later)
     claim = (await recorded(engine))[later.data.registration_id]
     assert (claim.status, claim.reason_code) == ("rejected", "ALREADY_REGISTERED")
+
+
+async def test_a_crm_close_or_an_ops_key_from_another_source_is_poison_and_changes_nothing(
+    ctx: handlers.Context, engine: AsyncEngine
+) -> None:
+    holder = submitted(partner="p1", seq=1)
+    await deliver(ctx, holder)
+    won = _closed(holder, "won")
+    with pytest.raises(UntrustedSourceError):
+        await deliver(ctx, won.model_copy(update={"source": "/dealreg/deal_registration"}))
+    issued = OpsKeyIssued(
+        key_id="k1", principal_id="u1", name="Ops", key_hash="0" * 64, issued_at=START
+    )
+    forged = envelope_of(issued, key="u1", subject="u1")
+    with pytest.raises(UntrustedSourceError):
+        await deliver(ctx, forged.model_copy(update={"source": "/dealreg/crm_sync"}))
+    async with engine.connect() as connection:
+        assert (await connection.execute(select(func.count()).select_from(ops_keys))).scalar() == 0
+    assert (await recorded(engine))[holder.data.registration_id].status == "approved"
+
+    await deliver(ctx, won)  # the same event id from crm_sync: the forgery claimed no inbox row
+    assert (await recorded(engine))[holder.data.registration_id].status == "won"

@@ -35,7 +35,7 @@ from services.migrations import upgrade
 from services.settings import DatabaseSettings, KafkaSettings, OutboxSettings, SecuritySettings
 from tests.support.databases import Databases, only_on
 from tests.support.kafka_reader import read_all
-from tests.support.resolver import HandClock, envelope_of, submitted
+from tests.support.resolver import HandClock, deliver, envelope_of, submitted
 
 pytestmark = pytest.mark.integration
 ADMIN = "protection-admin-token-0123456789abcdef"
@@ -128,7 +128,7 @@ async def in_review_behind_a_direct_opportunity(
     so the last one goes to review. Returns the registrations and the last one's case id."""
     registrations = [submitted(partner=p, name=domain.title(), domain=domain) for p in partners]
     for registration in registrations[:-1]:
-        await handlers.decide_submission(resolver.ctx, registration)
+        await deliver(resolver.ctx, registration)
     opened = DirectOpportunityOpened(
         crm_system="hubspot",
         opportunity_id=new_id(),
@@ -138,9 +138,9 @@ async def in_review_behind_a_direct_opportunity(
         opened_at=resolver.clock.now(),
     )
     envelope = envelope_of(opened, key=f"d:{domain}", subject=opened.opportunity_id)
-    await handlers.open_direct_opportunity(resolver.ctx, envelope)
+    await deliver(resolver.ctx, envelope)
     reviewed = registrations[-1]
-    await handlers.decide_submission(resolver.ctx, reviewed)
+    await deliver(resolver.ctx, reviewed)
     rid = reviewed.data.registration_id
     events = await resolver.history(f"d:{domain}", lambda es: "sent_to_review" in types_of(es, rid))
     [sent] = [e for e in events if e.subject == rid]
@@ -257,7 +257,7 @@ async def test_an_extension_granted_after_the_expiry_job_picked_the_row_is_kept(
     await resolver.publish_policy(Policy(protection_window=timedelta(days=30)))
     domain = f"ext{new_id()[:8]}.com"
     registration = submitted(partner="p1", name=domain.title(), domain=domain)
-    await handlers.decide_submission(resolver.ctx, registration)
+    await deliver(resolver.ctx, registration)
     rid, key = registration.data.registration_id, f"d:{domain}"
     expires_at = resolver.clock.now() + timedelta(days=30)
 
@@ -284,7 +284,7 @@ async def test_an_extension_granted_after_the_expiry_job_picked_the_row_is_kept(
     request = ExtensionRequested(
         registration_id=rid, account_key=key, product_line=LINE, requested_at=expires_at
     )
-    await handlers.request_extension(resolver.ctx, envelope_of(request, key=key, subject=rid))
+    await deliver(resolver.ctx, envelope_of(request, key=key, subject=rid))
     resolver.clock.current = expires_at
     resume.set()
     await expiry

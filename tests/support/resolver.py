@@ -48,6 +48,19 @@ class HandClock:
         self.current += timedelta(**delta)
 
 
+async def deliver(ctx: handlers.Context, envelope: EventEnvelope[Any]) -> None:
+    """Apply one event as the resolver's consumers do (``app.subscriptions``): the handler its
+    payload type is declared for, once per event id (the inbox), in one transaction."""
+    from conflict_resolver.app import subscriptions, unit_of_work
+
+    routes = {
+        event_type: handler
+        for subscription in subscriptions(unit_of_work(ctx))
+        for event_type, handler in subscription.handlers().items()
+    }
+    await routes[envelope.type](envelope)
+
+
 def resolver_context(engine: AsyncEngine, clock: Any) -> handlers.Context:
     return handlers.Context(
         transactions=TransactionRunner(create_session_factory(engine), None),

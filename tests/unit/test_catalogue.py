@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
-
-from sqlalchemy import MetaData
 
 from schemas.catalogue import render
 from schemas.topics import TOPICS, events_on, topic_for
-from services.clock import SystemClock
-from services.events import Emitter, UnitOfWork
-from services.tables import inbox_table, outbox_table
-from services.uow import TransactionRunner
+from tests.support.events import declaration_unit
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "docs" / "events"
 
@@ -38,16 +32,5 @@ def test_deal_registration_consumes_what_the_flows_declare() -> None:
     from deal_registration.app import subscriptions
     from schemas.flows import DEAL_REGISTRATION
 
-    declared = {p for s in subscriptions(_unit()) for p in s.payload_types}
+    declared = {p for s in subscriptions(declaration_unit()) for p in s.payload_types}
     assert declared == set(DEAL_REGISTRATION.receives)
-
-
-def _unit() -> UnitOfWork:
-    """Subscriptions only record their handlers when declared: no I/O is needed to list them."""
-    outbox = outbox_table(MetaData())
-    return UnitOfWork(
-        transactions=cast(TransactionRunner, None),
-        clock=SystemClock(),
-        inbox=inbox_table(MetaData()),
-        emitter=Emitter(source="/test", outbox=outbox),
-    )

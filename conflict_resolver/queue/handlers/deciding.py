@@ -13,18 +13,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from conflict_resolver.adapters.session import Row, Session
 from conflict_resolver.domain.protection import ProtectionConflictError
 from conflict_resolver.handlers import review
 from conflict_resolver.queue import store
-from conflict_resolver.queue.auth import Operator
 from conflict_resolver.queue.domain import DecisionPlan, QueueError, plan_decision
 from conflict_resolver.queue.handlers.context import SLA_ACTOR, QueueContext
 from conflict_resolver.queue.handlers.reading import competing_of, get_case
 from conflict_resolver.queue.metrics import CONFLICTS_DECIDED, TIME_TO_DECISION
+from services.principals import OpsCaller as Operator
 
 
 async def assign(
@@ -54,7 +51,7 @@ async def decide(
 ) -> dict[str, Any]:
     """Approve one claim or none, with a reason; 409 if decided already or exclusivity says no."""
     now = ctx.clock.now()
-    try:
+    with store.exclusivity_guarded():
         async with ctx.transactions.transaction() as session:
             row = await store.get_case(session, case_id, lock=True)
             if row is None:
@@ -62,18 +59,13 @@ async def decide(
             await decide_locked(
                 session, row, approve=approve, actor=operator.actor, reason=reason, now=now
             )
-    except IntegrityError as error:
-        # Another writer (the rules, or another instance) took the protection after our read.
-        raise QueueError(
-            "conflict", "Approving would break exclusivity: another claim now holds protection."
-        ) from error
     CONFLICTS_DECIDED.labels(by="ops", outcome="approved" if approve else "rejected").inc()
     return await get_case(ctx, case_id)
 
 
 async def decide_locked(
-    session: AsyncSession,
-    row: RowMapping,
+    session: Session,
+    row: Row,
     *,
     approve: str | None,
     actor: str,

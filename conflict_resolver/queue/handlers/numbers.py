@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import RowMapping
-
+from conflict_resolver.adapters.session import Row
 from conflict_resolver.queue import store
 from conflict_resolver.queue.domain import CaseFact, ClaimFact, amount_of, compute_stats
 from conflict_resolver.queue.handlers.context import SLA_ACTOR, QueueContext
@@ -47,7 +46,7 @@ async def stats(ctx: QueueContext, *, days: int | None) -> dict[str, Any]:
     return {"since": since, "generated_at": now, **numbers}
 
 
-def _claim_fact(row: RowMapping, *, decided_by_ops: bool, now: datetime) -> ClaimFact:
+def _claim_fact(row: Row, *, decided_by_ops: bool, now: datetime) -> ClaimFact:
     submitted = dict(row["submitted"] or {})
     partner = submitted.get("partner") or {}
     submitted_at = submitted.get("submitted_at")

@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from conflict_resolver.adapters.session import Row, Session
 from conflict_resolver.queue import store
 from conflict_resolver.queue.domain import (
     CaseFilters,
@@ -58,7 +56,7 @@ async def get_case(ctx: QueueContext, case_id: str) -> dict[str, Any]:
 
 
 async def _views(
-    session: AsyncSession, rows: list[RowMapping], *, now: datetime, with_history: bool
+    session: Session, rows: list[Row], *, now: datetime, with_history: bool
 ) -> list[dict[str, Any]]:
     ids = [rid for row in rows for rid in [row["registration_id"], *competing_of(row)]]
     claim_rows = await store.claims_by_id(session, ids)
@@ -72,20 +70,20 @@ async def _views(
     return views
 
 
-def competing_of(row: RowMapping) -> list[str]:
+def competing_of(row: Row) -> list[str]:
     return [str(rid) for rid in (row["competing_registration_ids"] or [])]
 
 
-def _decider(row: RowMapping) -> str:
+def _decider(row: Row) -> str:
     by = str(row["decided_by"] or "")
     return by.removeprefix("ops:")
 
 
 def _case_view(
-    row: RowMapping,
-    claim_rows: dict[str, RowMapping],
+    row: Row,
+    claim_rows: dict[str, Row],
     owners: dict[str, str],
-    history: list[RowMapping] | None,
+    history: list[Row] | None,
     *,
     now: datetime,
 ) -> dict[str, Any]:
@@ -135,7 +133,7 @@ def _case_view(
     return view
 
 
-def claims_amount(claim: RowMapping | None) -> dict[str, Any] | None:
+def claims_amount(claim: Row | None) -> dict[str, Any] | None:
     if claim is None:
         return None
     amount = (claim["submitted"] or {}).get("amount")
@@ -144,7 +142,7 @@ def claims_amount(claim: RowMapping | None) -> dict[str, Any] | None:
 
 def _claim_view(
     registration_id: str,
-    claim: RowMapping | None,
+    claim: Row | None,
     match: dict[str, Any] | None,
     *,
     under_review: bool,

@@ -1,0 +1,57 @@
+"""The evidence a decision carries for sales ops: each same or possible match with its scores
+and matched fields, and the direct opportunity, incumbent or house account that weighed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from conflict_resolver.domain.rules.facts import Facts, is_live
+from conflict_resolver.domain.situation import Match
+
+
+def build_evidence(facts: Facts) -> dict[str, Any]:
+    """What sales ops see: each same or possible match with its scores and matched fields."""
+    direct = facts.situation.direct_opportunity
+    incumbent = facts.situation.incumbent
+    house = facts.situation.house_account
+    return {
+        "matches": [_match_evidence(m, "same", facts.now) for m in facts.same]
+        + [_match_evidence(m, "possible", facts.now) for m in facts.possible],
+        "direct_opportunity": None
+        if direct is None
+        else {
+            "opportunity_id": direct.opportunity_id,
+            "crm_system": direct.crm_system,
+            "account_key": direct.account_key,
+            "opened_at": direct.opened_at.isoformat(),
+        },
+        "incumbent": None
+        if incumbent is None
+        else {
+            "partner_id": incumbent.partner_id,
+            "registration_id": incumbent.registration_id,
+            "won_at": incumbent.won_at.isoformat(),
+        },
+        "house_account": None
+        if house is None
+        else {"name": house.name, "account_key": house.account_key, "similarity": house.similarity},
+        "protection_key": facts.protection_key,
+    }
+
+
+def _match_evidence(match: Match, classification: str, now: datetime) -> dict[str, Any]:
+    return {
+        "registration_id": match.registration_id,
+        "partner_id": match.partner_id,
+        "submission_seq": match.submission_seq,
+        "protection_key": match.protection_key,
+        "customer": match.customer,
+        "similarity": match.evidence.similarity,
+        "name_score": match.evidence.name_score,
+        "same_domain": match.evidence.same_domain,
+        "matched_fields": list(match.evidence.matched_fields),
+        "classification": classification,
+        "state": match.state if is_live(match, now) or match.state == "won" else "ended",
+        "protection_expires_at": None if match.expires_at is None else match.expires_at.isoformat(),
+    }
