@@ -2,7 +2,8 @@
 
 deal_registration issues every API key and publishes ``OpsKeyIssued`` / ``ApiKeyRevoked``
 (hashes only) on ``dealreg.principals``. A service that serves sales ops keeps its own copy in
-an ``ops_keys`` table filled through its inbox (:func:`principal_handlers`), and
+an ``ops_keys`` table filled through its inbox (:class:`OpsKeyMirror`, typed handlers for
+``services.events``; or the envelope handlers of :func:`principal_handlers`), and
 :class:`OpsAuthenticator` accepts the admin token or a live ops key. A revocation takes effect
 as soon as its event is applied; one that overtakes its issue leaves a tombstone, so the key
 never becomes live. Only deal_registration may speak on that topic: a principal event with any
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.envelope import EventEnvelope
 from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from services.clock import Clock
+from services.events import EventContext
 from services.http.security import bearer_token, hash_api_key, is_admin_token, unauthorized
 from services.inbox import claim_event
 from services.kafka.consumer import PoisonEventError
@@ -60,6 +62,21 @@ class OpsCaller:
 
 
 ADMIN = OpsCaller(id="admin", role="admin", name="admin")
+
+
+@dataclass(frozen=True)
+class OpsKeyMirror:
+    """Typed handlers (``services.events``) that keep ``ops_keys`` in step with the keys
+    deal_registration issues. Subscribe them with ``trusted_senders_only=True``: only
+    deal_registration may speak on ``dealreg.principals``."""
+
+    ops_keys: Table
+
+    async def issued(self, event: OpsKeyIssued, context: EventContext) -> None:
+        await _add_key(context.session, self.ops_keys, event)
+
+    async def revoked(self, event: ApiKeyRevoked, context: EventContext) -> None:
+        await _revoke_key(context.session, self.ops_keys, event)
 
 
 def principal_handlers(
