@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from crm_sync import dead_letters, handlers, outbound, reconcile
 from crm_sync.adapters.connectors import build_connector
 from crm_sync.adapters.tables import inbox, ops_keys, outbox
+from crm_sync.adapters.webhook_inbox import CRM_WEBHOOK_DEDUP_CONSUMER
 from crm_sync.handlers import Context, Mirror
 from crm_sync.lease import LeaseTerms, leased
 from crm_sync.ports import CrmConnector
@@ -156,10 +157,6 @@ def subscriptions(unit: UnitOfWork, mirror: Mirror) -> Subscriptions:
             trusted_senders_only=True,
         )
     )
-
-
-# The inbox consumer under which crm_sync.inbound records the keys of CRM webhooks it applied.
-CRM_WEBHOOK_DEDUP_CONSUMER = "crm_sync.webhooks"
 
 
 def retention_rules(retention: RetentionSettings) -> list[PruneRule]:

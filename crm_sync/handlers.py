@@ -149,11 +149,13 @@ class Mirror:
         desired = note.applied_to(row.desired or {})
         if desired == row.desired:
             return
-        await mirror.mark_desired(
+        await mirror.update_deal(
             session,
             registration_id,
             desired=desired,
             sync_state="pending" if row.sync_state != "dead" else "dead",
-            now=now,
+            pending_since=now,
+            next_attempt_at=now,
+            updated_at=now,
         )
         event.after_commit(self.wake_pusher.set)
