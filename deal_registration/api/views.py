@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from pydantic import BaseModel
+
 from deal_registration.api.models import (
     ApiKeyCreated,
     ApiKeyView,
@@ -16,6 +20,8 @@ from deal_registration.api.models import (
     WebhookView,
 )
 from deal_registration.handlers import Answer, IssuedKey, NewPartner, NewWebhook, Row
+
+ViewT = TypeVar("ViewT", bound=BaseModel)
 
 
 def registration_view(row: Row) -> RegistrationView:
@@ -83,15 +89,7 @@ def history_view(rows: list[Row]) -> History:
 
 
 def partner_view(partner: Row) -> PartnerView:
-    return PartnerView(
-        id=partner["id"],
-        name=partner["name"],
-        tier=partner["tier"],
-        status=partner["status"],
-        product_lines=list(partner["product_lines"]),
-        country=partner["country"],
-        created_at=partner["created_at"],
-    )
+    return _from_row(PartnerView, partner)
 
 
 def partner_created(created: NewPartner) -> PartnerCreated:
@@ -117,13 +115,7 @@ def ops_user_created(key: IssuedKey, name: str) -> OpsUserCreated:
 
 
 def key_view(row: Row) -> ApiKeyView:
-    return ApiKeyView(
-        id=row["id"],
-        role=row["role"],
-        partner_id=row["partner_id"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-    )
+    return _from_row(ApiKeyView, row)
 
 
 def webhook_created(webhook: NewWebhook) -> WebhookCreated:
@@ -131,19 +123,13 @@ def webhook_created(webhook: NewWebhook) -> WebhookCreated:
 
 
 def webhook_view(row: Row) -> WebhookView:
-    return WebhookView(url=row["url"], created_at=row["created_at"])
+    return _from_row(WebhookView, row)
 
 
 def delivery_view(row: Row) -> WebhookDeliveryView:
-    return WebhookDeliveryView(
-        id=row["id"],
-        registration_id=row["registration_id"],
-        event_type=row["event_type"],
-        state=row["state"],
-        attempts=row["attempts"],
-        last_status_code=row["last_status_code"],
-        last_error=row["last_error"],
-        created_at=row["created_at"],
-        next_attempt_at=row["next_attempt_at"],
-        delivered_at=row["delivered_at"],
-    )
+    return _from_row(WebhookDeliveryView, row)
+
+
+def _from_row(view: type[ViewT], row: Row) -> ViewT:
+    """A view whose every field is the row's column of the same name."""
+    return view.model_validate({name: row[name] for name in view.model_fields})

@@ -145,7 +145,7 @@ async def list_partner_keys(ctx: Context, partner_id: str) -> list[Row]:
 
 
 async def revoke_key(ctx: Context, key_id: str) -> None:
-    """Revoke a partner or ops key; the next request with it is 401. Revoking twice is fine."""
+    """Revoke a partner or ops key; it stops working at once. Revoking twice is fine."""
     now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
         key = await repo.get_api_key(session, key_id) if is_uuid(key_id) else None

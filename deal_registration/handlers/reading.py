@@ -17,7 +17,7 @@ _MAX_CURSOR = 2**62
 
 
 async def get_registration(ctx: Context, principal: Principal, registration_id: str) -> Row:
-    """The registration if the caller may see it; another partner's answers 404, as if absent."""
+    """The registration if the caller may see it; another partner's is not found, as if absent."""
     if not is_uuid(registration_id):
         raise NotFoundError
     async with ctx.transactions.transaction() as session:
