@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select
@@ -110,7 +110,7 @@ def _ops_key_issued(source: str) -> EventEnvelope[Any]:
 
 def test_one_consumer_group_reads_decisions_registrations_and_principals() -> None:
     unit = UnitOfWork(
-        transactions=None,  # type: ignore[arg-type]  # never called here
+        transactions=cast(TransactionRunner, None),  # declaring needs no database
         clock=SystemClock(),
         inbox=inbox,
         emitter=handlers.EMITTER,

@@ -42,6 +42,17 @@ def test_deal_registration_consumes_what_the_flows_declare() -> None:
     assert declared == set(DEAL_REGISTRATION.receives)
 
 
+def test_crm_sync_consumes_what_the_flows_declare() -> None:
+    import asyncio
+
+    from crm_sync.app import subscriptions
+    from crm_sync.handlers import Mirror
+    from schemas.flows import CRM_SYNC
+
+    declared = set(subscriptions(_unit(), Mirror(asyncio.Event())).payload_types)
+    assert declared == set(CRM_SYNC.receives)
+
+
 def _unit() -> UnitOfWork:
     """Subscriptions only record their handlers when declared: no I/O is needed to list them."""
     outbox = outbox_table(MetaData())
