@@ -18,21 +18,24 @@ from fastapi import FastAPI
 from crm_sync import dead_letters, handlers, outbound, reconcile
 from crm_sync.adapters.connectors import build_connector
 from crm_sync.adapters.tables import inbox, ops_keys, outbox
-from crm_sync.handlers import Context
+from crm_sync.adapters.webhook_inbox import CRM_WEBHOOK_DEDUP_CONSUMER
+from crm_sync.handlers import Context, Mirror
 from crm_sync.lease import LeaseTerms, leased
 from crm_sync.ports import CrmConnector
 from crm_sync.routes import router
 from crm_sync.settings import CrmSyncSettings
+from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from schemas.registration import (
     ProtectionExpired,
     ProtectionExtended,
     RegistrationApproved,
     RegistrationWithdrawn,
 )
-from schemas.topics import DEAD_LETTERS, DECISIONS, PRINCIPALS, REGISTRATIONS
+from schemas.topics import DEAD_LETTERS
 from services.clock import Clock, SystemClock
+from services.events import Subscriptions, UnitOfWork
 from services.http.app import build_api
-from services.principals import OpsAuthenticator, principal_handlers
+from services.principals import OpsAuthenticator, OpsKeyEvents
 from services.retention import PruneRule, bookkeeping_rules
 from services.runtime import ServiceRuntime
 from services.settings import RetentionSettings
@@ -71,34 +74,13 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
             settings=resolved.crm,
             dead_letters=dead_letter,
         )
-
-        async def on_approved(envelope: Any) -> None:
-            await handlers.record_approval(ctx, envelope)
-
-        async def on_lifecycle(envelope: Any) -> None:
-            await handlers.record_lifecycle(ctx, envelope)
-
-        # One consumer group for everything crm_sync reads. The mirror's handlers are robust to
-        # the order across decisions and registrations (see crm_sync.domain.lifecycle); the
-        # inbox keeps each handler's own consumer name, so redelivery stays a no-op.
-        runtime.add_consumer(
-            group_id=handlers.MIRROR_GROUP,
-            topics=[DECISIONS.name, REGISTRATIONS.name, PRINCIPALS.name],
-            handlers={
-                RegistrationApproved.event_type: on_approved,
-                **{
-                    event.event_type: on_lifecycle
-                    for event in (ProtectionExtended, ProtectionExpired, RegistrationWithdrawn)
-                },
-                **principal_handlers(
-                    transactions=runtime.transactions,
-                    ops_keys=ops_keys,
-                    inbox=inbox,
-                    consumer=PRINCIPALS_CONSUMER,
-                    clock=runtime.clock,
-                ),
-            },
+        unit = UnitOfWork(
+            transactions=runtime.transactions,
+            clock=runtime.clock,
+            inbox=inbox,
+            emitter=handlers.EMITTER,
         )
+        runtime.subscribe(subscriptions(unit, Mirror(ctx.wake_pusher)))
         app.state.ops_auth = OpsAuthenticator(
             transactions=runtime.transactions,
             ops_keys=ops_keys,
@@ -146,8 +128,35 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
     )
 
 
-# The inbox consumer under which crm_sync.inbound records the keys of CRM webhooks it applied.
-CRM_WEBHOOK_DEDUP_CONSUMER = "crm_sync.webhooks"
+def subscriptions(unit: UnitOfWork, mirror: Mirror) -> Subscriptions:
+    """One consumer group for everything crm_sync reads.
+
+    The mirror's handlers are robust to the order across decisions and registrations (see
+    ``crm_sync.domain.lifecycle``); the inbox keeps each handler's historical consumer name, so
+    redelivery stays a no-op. Only deal_registration may speak on ``dealreg.principals``: a
+    principal event from any other source is dead-lettered and mints nothing.
+    """
+    approvals, lifecycle = handlers.APPROVALS_CONSUMER, handlers.LIFECYCLE_CONSUMER
+    keys = OpsKeyEvents(ops_keys)
+    return (
+        Subscriptions(consumer=handlers.MIRROR_GROUP, unit=unit)
+        .on(RegistrationApproved, mirror.record_approval, inbox_consumer=approvals)
+        .on(ProtectionExtended, mirror.record_lifecycle, inbox_consumer=lifecycle)
+        .on(ProtectionExpired, mirror.record_lifecycle, inbox_consumer=lifecycle)
+        .on(RegistrationWithdrawn, mirror.record_lifecycle, inbox_consumer=lifecycle)
+        .on(
+            OpsKeyIssued,
+            keys.issued,
+            inbox_consumer=PRINCIPALS_CONSUMER,
+            trusted_senders_only=True,
+        )
+        .on(
+            ApiKeyRevoked,
+            keys.revoked,
+            inbox_consumer=PRINCIPALS_CONSUMER,
+            trusted_senders_only=True,
+        )
+    )
 
 
 def retention_rules(retention: RetentionSettings) -> list[PruneRule]:

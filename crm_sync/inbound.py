@@ -14,22 +14,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_sync.adapters.tables import (
-    direct_opportunities,
-    inbox,
-    mirrored_deals,
-    outbox,
-)
+from crm_sync.adapters import direct, mirror, webhook_inbox
+from crm_sync.adapters.connector_state import count_echo, record_success
+from crm_sync.adapters.db import Session
+from crm_sync.adapters.mirror import MirroredDeal
+from crm_sync.adapters.tables import outbox
 from crm_sync.domain.model import CrmDeal, SalesState
 from crm_sync.domain.rules import AppliedState, decide_direct, decide_inbound
-from crm_sync.handlers import SOURCE, Context
+from crm_sync.handlers import EMITTER, Context
 from crm_sync.notices import Notice
 from crm_sync.ports import CrmConnector
-from crm_sync.status import count_echo, record_success
 from schemas.accounts import account_key
 from schemas.crm import (
     CrmDealClosed,
@@ -38,10 +33,9 @@ from schemas.crm import (
     DirectOpportunityClosed,
     DirectOpportunityOpened,
 )
-from schemas.envelope import EventEnvelope, EventPayload, new_envelope
+from schemas.envelope import EventEnvelope, EventPayload
 from schemas.registration import AmountData, CustomerData
-from services.clock import new_id
-from services.db import dialect_name
+from services.events import Cause
 from services.outbox import stage_events
 
 log = structlog.get_logger(__name__)
@@ -59,12 +53,14 @@ async def receive_notices(ctx: Context, connector: CrmConnector, notices: list[N
     found = {deal.crm_id for deal in deals}
     now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
-        claimed = [n for n in fresh if await _claim(session, n.key, now)]
+        claimed = [n for n in fresh if await webhook_inbox.claim(session, n.key, now)]
         if not claimed:
             return 0
         for notice in real:
             for merged in notice.merged_ids:
-                await _remap(session, connector.system, merged, notice.object_id, now)
+                await mirror.remap_opportunity(
+                    session, connector.system, merged=merged, survivor=notice.object_id, now=now
+                )
         gone = [i for i in ids if i not in found]
         await _archived(ctx, session, connector.system, gone, now)
         await apply_deals(ctx, session, connector, deals, now)
@@ -79,43 +75,13 @@ async def _unseen(ctx: Context, notices: list[Notice]) -> list[Notice]:
         return []
     unique = list({n.key: n for n in notices}.values())
     async with ctx.transactions.transaction() as session:
-        seen = set(
-            (
-                await session.execute(
-                    select(inbox.c.event_id).where(
-                        inbox.c.consumer == "crm_sync.webhooks",
-                        inbox.c.event_id.in_([n.key for n in unique]),
-                    )
-                )
-            ).scalars()
-        )
+        seen = await webhook_inbox.seen(session, [n.key for n in unique])
     return [n for n in unique if n.key not in seen]
-
-
-async def _claim(session: AsyncSession, key: str, now: datetime) -> bool:
-    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
-    result = await session.execute(
-        insert(inbox)
-        .values(consumer="crm_sync.webhooks", event_id=key, event_type="webhook", processed_at=now)
-        .on_conflict_do_nothing()
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def _remap(
-    session: AsyncSession, system: CrmSystem, merged: str, survivor: str, now: datetime
-) -> None:
-    """A merge: the stored id of the merged-away opportunity now names the survivor."""
-    await session.execute(
-        update(mirrored_deals)
-        .where(mirrored_deals.c.crm_system == system, mirrored_deals.c.crm_opportunity_id == merged)
-        .values(crm_opportunity_id=survivor, updated_at=now)
-    )
 
 
 async def apply_deals(
     ctx: Context,
-    session: AsyncSession,
+    session: Session,
     connector: CrmConnector,
     deals: Sequence[CrmDeal],
     now: datetime,
@@ -123,7 +89,9 @@ async def apply_deals(
     """Apply what the CRM says about these opportunities (webhook re-reads, sweep pages)."""
     events: list[EventEnvelope[Any]] = []
     echoes = 0
-    ours = await _ours(session, [d.registration_id for d in deals if d.registration_id])
+    ours = await mirror.mirrored_among(
+        session, [d.registration_id for d in deals if d.registration_id]
+    )
     for deal in sorted(deals, key=lambda d: d.modified_at):
         if not deal.is_direct and deal.registration_id not in ours:
             continue  # not one of ours (another environment's registration)
@@ -138,31 +106,10 @@ async def apply_deals(
     await stage_events(session, outbox, events, now=now)
 
 
-async def _ours(session: AsyncSession, registration_ids: list[str]) -> set[str]:
-    """Which of these registration ids we mirror (one query per page, not one per deal)."""
-    found: set[str] = set()
-    for start in range(0, len(registration_ids), 500):
-        chunk = registration_ids[start : start + 500]
-        found.update(
-            (
-                await session.execute(
-                    select(mirrored_deals.c.registration_id).where(
-                        mirrored_deals.c.registration_id.in_(chunk)
-                    )
-                )
-            ).scalars()
-        )
-    return found
-
-
 async def _apply_mirrored(
-    session: AsyncSession, connector: CrmConnector, deal: CrmDeal, now: datetime
+    session: Session, connector: CrmConnector, deal: CrmDeal, now: datetime
 ) -> tuple[list[EventEnvelope[Any]], int]:
-    row = (
-        await session.execute(
-            select(mirrored_deals).where(mirrored_deals.c.registration_id == deal.registration_id)
-        )
-    ).first()
+    row = await mirror.deal(session, deal.registration_id or "")
     if row is None:
         return [], 0  # not one of ours (another environment's registration)
     applied = None
@@ -198,11 +145,7 @@ async def _apply_mirrored(
         values["applied"] = deal.sales.as_json()
         events = _sales_events(row, connector.system, deal, decision.changed, decision.closed)
     if values:
-        await session.execute(
-            update(mirrored_deals)
-            .where(mirrored_deals.c.registration_id == row.registration_id)
-            .values(**values)
-        )
+        await mirror.update_deal(session, row.registration_id, **values)
     return events, int(decision.is_echo)
 
 
@@ -211,7 +154,7 @@ def _marked(deal: CrmDeal, by_us: bool) -> CrmDeal:
 
 
 def _sales_events(
-    row: Any,
+    row: MirroredDeal,
     system: CrmSystem,
     deal: CrmDeal,
     changed: dict[str, object],
@@ -263,29 +206,15 @@ def _sales_events(
 def _envelope(
     payload: EventPayload, *, subject: str, key: str, corr: str | None, now: datetime
 ) -> EventEnvelope[Any]:
-    return new_envelope(
-        payload,
-        event_id=new_id(),
-        source=SOURCE,
-        subject=subject,
-        time=now,
-        correlation_id=corr or subject,
-        causation_id=None,
-        partition_key=key,
+    return EMITTER.envelope(
+        payload, subject=subject, partition_key=key, cause=Cause(None, corr or subject), time=now
     )
 
 
 async def _apply_direct(
-    ctx: Context, session: AsyncSession, system: CrmSystem, deal: CrmDeal, now: datetime
+    ctx: Context, session: Session, system: CrmSystem, deal: CrmDeal, now: datetime
 ) -> list[EventEnvelope[Any]]:
-    known = (
-        await session.execute(
-            select(direct_opportunities).where(
-                direct_opportunities.c.crm_system == system,
-                direct_opportunities.c.opportunity_id == deal.crm_id,
-            )
-        )
-    ).first()
+    known = await direct.known(session, system, deal.crm_id)
     if known is not None and deal.modified_at < known.modified_at:
         return []
     decision = decide_direct(deal, known.state if known else None)
@@ -323,63 +252,35 @@ async def _apply_direct(
         )
     state = "open" if decision.opened else "closed"
     if known is None:
-        await session.execute(
-            direct_opportunities.insert().values(
-                crm_system=system,
-                opportunity_id=deal.crm_id,
-                account_key=key,
-                product_line=product_line,
-                state=state,
-                modified_at=deal.modified_at,
-            )
+        await direct.insert_opportunity(
+            session,
+            system,
+            deal.crm_id,
+            account_key=key,
+            product_line=product_line,
+            state=state,
+            modified_at=deal.modified_at,
         )
     else:
-        await session.execute(
-            update(direct_opportunities)
-            .where(
-                direct_opportunities.c.crm_system == system,
-                direct_opportunities.c.opportunity_id == deal.crm_id,
-            )
-            .values(state=state, modified_at=deal.modified_at)
+        await direct.set_state(
+            session, system, deal.crm_id, state=state, modified_at=deal.modified_at
         )
     return [_envelope(payload, subject=deal.crm_id, key=key, corr=None, now=now)]
 
 
 async def _archived(
-    ctx: Context, session: AsyncSession, system: CrmSystem, crm_ids: list[str], now: datetime
+    ctx: Context, session: Session, system: CrmSystem, crm_ids: list[str], now: datetime
 ) -> None:
     """Deleted (archived) in the CRM: a mirrored deal is not recreated; a direct one closes."""
     if not crm_ids:
         return
-    await session.execute(
-        update(mirrored_deals)
-        .where(
-            mirrored_deals.c.crm_system == system,
-            mirrored_deals.c.crm_opportunity_id.in_(crm_ids),
-        )
-        .values(crm_archived=True, updated_at=now)
-    )
+    await mirror.mark_archived(session, system, crm_ids, now=now)
     events = []
     for crm_id in crm_ids:
-        known = (
-            await session.execute(
-                select(direct_opportunities).where(
-                    direct_opportunities.c.crm_system == system,
-                    direct_opportunities.c.opportunity_id == crm_id,
-                    direct_opportunities.c.state == "open",
-                )
-            )
-        ).first()
+        known = await direct.known(session, system, crm_id, only_open=True)
         if known is None:
             continue
-        await session.execute(
-            update(direct_opportunities)
-            .where(
-                direct_opportunities.c.crm_system == system,
-                direct_opportunities.c.opportunity_id == crm_id,
-            )
-            .values(state="closed", modified_at=now)
-        )
+        await direct.set_state(session, system, crm_id, state="closed", modified_at=now)
         events.append(
             _envelope(
                 DirectOpportunityClosed(

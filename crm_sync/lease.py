@@ -3,7 +3,8 @@
 A lease is a row (name, owner, expires_at). The holder renews it every heartbeat; another
 instance takes it only once it has lapsed (a crashed or partitioned holder), and a holder that
 stops releases it so the next one takes over at its next heartbeat. Plain UPDATE ... WHERE and
-INSERT ... ON CONFLICT DO NOTHING, so it works the same on SQLite and PostgreSQL. Expiry is read
+INSERT ... ON CONFLICT DO NOTHING (``crm_sync.adapters.leases``), so it works the same on
+SQLite and PostgreSQL. Expiry is read
 on the instances' clocks: keep them in sync (NTP) and the TTL well above the skew.
 """
 
@@ -17,12 +18,9 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from crm_sync.adapters.tables import leases
+from crm_sync.adapters import leases
 from services.clock import Clock
-from services.db import dialect_name
 from services.uow import TransactionRunner
 
 log = structlog.get_logger(__name__)
@@ -42,39 +40,22 @@ async def try_acquire(
     now = clock.now()
     expires_at = now + timedelta(seconds=terms.ttl_seconds)
     async with transactions.transaction() as session:
-        renewed = await session.execute(
-            update(leases)
-            .where(
-                leases.c.name == name,
-                or_(leases.c.owner == terms.owner, leases.c.expires_at < now),
-            )
-            .values(owner=terms.owner, expires_at=expires_at)
-        )
-        if renewed.rowcount:  # type: ignore[attr-defined]
+        if await leases.renew(session, name, owner=terms.owner, expires_at=expires_at, now=now):
             return True
-        insert_of = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
-        created = await session.execute(
-            insert_of(leases)
-            .values(name=name, owner=terms.owner, expires_at=expires_at)
-            .on_conflict_do_nothing()
-        )
-        return bool(created.rowcount)  # type: ignore[attr-defined]
+        return await leases.create(session, name, owner=terms.owner, expires_at=expires_at)
 
 
 async def release(transactions: TransactionRunner, clock: Clock, name: str, owner: str) -> None:
     async with transactions.transaction() as session:
-        await session.execute(
-            update(leases)
-            .where(leases.c.name == name, leases.c.owner == owner)
-            .values(expires_at=clock.now())
-        )
+        await leases.expire(session, name, owner=owner, now=clock.now())
 
 
 async def holders(transactions: TransactionRunner) -> list[dict[str, Any]]:
     async with transactions.transaction() as session:
-        rows = (await session.execute(select(leases).order_by(leases.c.name))).all()
+        held = await leases.all_leases(session)
     return [
-        {"name": r.name, "owner": r.owner, "expires_at": r.expires_at.isoformat()} for r in rows
+        {"name": lease.name, "owner": lease.owner, "expires_at": lease.expires_at.isoformat()}
+        for lease in held
     ]
 
 

@@ -16,24 +16,24 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import Row, func, or_, select, update
 
-from crm_sync.adapters.tables import mirrored_deals, outbox
-from crm_sync.dead_letters import record_dead
+from crm_sync.adapters import dead_letters, mirror
+from crm_sync.adapters.connector_state import record_failure, record_success
+from crm_sync.adapters.mirror import MirroredDeal
+from crm_sync.adapters.tables import outbox
 from crm_sync.domain.model import DealSeed, DealWrite, SalesState, WriteResult
 from crm_sync.domain.rules import outbound_changes
-from crm_sync.handlers import SOURCE, Context
+from crm_sync.handlers import EMITTER, Context
 from crm_sync.ports import CrmConnector, CrmRejectedError, CrmUnavailableError
-from crm_sync.status import record_failure, record_success
 from schemas.crm import CrmOpportunityMirrored, CrmSystem
-from schemas.envelope import new_envelope
-from services.clock import new_id
+from schemas.envelope import EventEnvelope
+from services.events import Cause
 from services.outbox import stage_events
 
 log = structlog.get_logger(__name__)
 
 
-def seed_of(row: Row[Any]) -> DealSeed:
+def seed_of(row: MirroredDeal) -> DealSeed:
     summary = row.registration
     customer = summary["customer"]
     return DealSeed(
@@ -47,7 +47,7 @@ def seed_of(row: Row[Any]) -> DealSeed:
     )
 
 
-def write_for(row: Row[Any]) -> DealWrite:
+def write_for(row: MirroredDeal) -> DealWrite:
     desired: dict[str, str] = row.desired or {}
     changes = outbound_changes(desired, row.last_written)
     seed = seed_of(row) if row.crm_opportunity_id is None else None
@@ -59,21 +59,7 @@ async def push_pending(ctx: Context, connector: CrmConnector) -> int:
     now = ctx.clock.now()
     batch = min(ctx.settings.push_batch_size, connector.batch_size)
     async with ctx.transactions.transaction() as session:
-        rows = (
-            await session.execute(
-                select(mirrored_deals)
-                .where(
-                    mirrored_deals.c.sync_state == "pending",
-                    mirrored_deals.c.crm_archived.is_(False),
-                    or_(
-                        mirrored_deals.c.next_attempt_at.is_(None),
-                        mirrored_deals.c.next_attempt_at <= now,
-                    ),
-                )
-                .order_by(mirrored_deals.c.pending_since)
-                .limit(batch)
-            )
-        ).all()
+        rows = await mirror.due_deals(session, now=now, limit=batch)
     if not rows:
         return 0
     writes = [write_for(row) for row in rows]
@@ -124,7 +110,7 @@ async def _upsert(connector: CrmConnector, writes: list[DealWrite]) -> list[Writ
 async def _succeeded(
     ctx: Context,
     connector: CrmConnector,
-    rows: Sequence[Row[Any]],
+    rows: Sequence[MirroredDeal],
     writes: list[DealWrite],
     results: dict[str, WriteResult],
 ) -> None:
@@ -155,27 +141,16 @@ async def _succeeded(
                 )
                 values["applied"] = initial.as_json()
                 events.append(_mirrored(row, connector.system, crm_id or "", initial.stage, now))
-            await session.execute(
-                update(mirrored_deals)
-                .where(mirrored_deals.c.registration_id == row.registration_id)
-                .values(**values)
-            )
+            await mirror.update_deal(session, row.registration_id, **values)
             # Synced only if nothing changed the desired fields while we were writing.
-            await session.execute(
-                update(mirrored_deals)
-                .where(
-                    mirrored_deals.c.registration_id == row.registration_id,
-                    mirrored_deals.c.updated_at == row.updated_at,
-                )
-                .values(sync_state="synced", pending_since=None, next_attempt_at=None)
-            )
+            await mirror.mark_synced_unless_changed(session, row)
         await stage_events(session, outbox, events, now=now)
         await record_success(session, connector.system, now)
 
 
 def _mirrored(
-    row: Row[Any], system: CrmSystem, crm_id: str, stage: str | None, now: datetime
-) -> Any:
+    row: MirroredDeal, system: CrmSystem, crm_id: str, stage: str | None, now: datetime
+) -> EventEnvelope[Any]:
     payload = CrmOpportunityMirrored(
         registration_id=row.registration_id,
         account_key=row.account_key,
@@ -184,15 +159,12 @@ def _mirrored(
         stage=stage,
         mirrored_at=now,
     )
-    return new_envelope(
+    return EMITTER.envelope(
         payload,
-        event_id=new_id(),
-        source=SOURCE,
         subject=row.registration_id,
-        time=now,
-        correlation_id=row.correlation_id or row.registration_id,
-        causation_id=None,
         partition_key=row.account_key,
+        cause=Cause(None, row.correlation_id or row.registration_id),
+        time=now,
     )
 
 
@@ -210,7 +182,7 @@ def backoff(ctx: Context, attempts: int, retry_after: float | None = None) -> ti
 async def _wait(
     ctx: Context,
     connector: CrmConnector,
-    rows: Sequence[Row[Any]],
+    rows: Sequence[MirroredDeal],
     reasons: dict[str, str],
     retry_after: float | None,
 ) -> None:
@@ -219,20 +191,18 @@ async def _wait(
     async with ctx.transactions.transaction() as session:
         for row in rows:
             attempts = row.attempts + 1
-            await session.execute(
-                update(mirrored_deals)
-                .where(mirrored_deals.c.registration_id == row.registration_id)
-                .values(
-                    attempts=attempts,
-                    last_error=reasons[row.registration_id][:2000],
-                    next_attempt_at=now + backoff(ctx, attempts, retry_after),
-                )
+            await mirror.update_deal(
+                session,
+                row.registration_id,
+                attempts=attempts,
+                last_error=reasons[row.registration_id][:2000],
+                next_attempt_at=now + backoff(ctx, attempts, retry_after),
             )
         await record_failure(session, connector.system, now, next(iter(reasons.values())))
 
 
 async def _dead(
-    ctx: Context, connector: CrmConnector, rows: Sequence[Row[Any]], reasons: dict[str, str]
+    ctx: Context, connector: CrmConnector, rows: Sequence[MirroredDeal], reasons: dict[str, str]
 ) -> None:
     """The CRM refused these records' data: retrying cannot help, an operator must look."""
     now = ctx.clock.now()
@@ -246,7 +216,7 @@ async def _dead(
                 "desired": row.desired,
                 "last_written": row.last_written,
             }
-            await record_dead(
+            await dead_letters.insert_letter(
                 session,
                 crm_system=connector.system,
                 payload=payload,
@@ -254,15 +224,13 @@ async def _dead(
                 attempts=row.attempts + 1,
                 now=now,
             )
-            await session.execute(
-                update(mirrored_deals)
-                .where(mirrored_deals.c.registration_id == row.registration_id)
-                .values(
-                    attempts=row.attempts + 1,
-                    last_error=reason,
-                    sync_state="dead",
-                    next_attempt_at=None,
-                )
+            await mirror.update_deal(
+                session,
+                row.registration_id,
+                attempts=row.attempts + 1,
+                last_error=reason,
+                sync_state="dead",
+                next_attempt_at=None,
             )
             dead.append((payload, reason))
         await record_failure(session, connector.system, now, next(iter(reasons.values())))
@@ -275,10 +243,4 @@ async def _dead(
 
 async def count_pending(ctx: Context) -> int:
     async with ctx.transactions.transaction() as session:
-        return int(
-            (
-                await session.execute(
-                    select(func.count()).where(mirrored_deals.c.sync_state == "pending")
-                )
-            ).scalar_one()
-        )
+        return await mirror.count_pending(session)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from deal_registration import handlers, openapi
 from deal_registration.adapters.rate_limit import RateLimiter
 from deal_registration.adapters.tables import idempotency_keys, inbox, outbox, webhook_deliveries
+from deal_registration.api import errors
 from deal_registration.api.routes import router
 from deal_registration.settings import RegistrationSettings
 from deal_registration.webhooks import SecretBox, WebhookDispatcher, WebhookSetup
@@ -96,6 +97,7 @@ def create_app(
         lifespan=lifespan,
         routers=[router],
     )
+    errors.install(app)
     openapi.install(app)
     return app
 

@@ -16,7 +16,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -123,3 +124,9 @@ def dialect_name(session: AsyncSession) -> str:
     """The database dialect a session is bound to (``postgresql`` or ``sqlite``)."""
     bind = session.get_bind()
     return bind.dialect.name
+
+
+def upsert_into(session: AsyncSession, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into ``table`` that can say ON CONFLICT, in the session's dialect."""
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    return insert(table)

@@ -2,7 +2,7 @@
 
 A service binds its source once (:class:`Emitter`) and declares its subscriptions::
 
-    decisions = Subscriptions(consumer="deal_registration.decisions", runtime=unit)
+    decisions = Subscriptions(consumer="deal_registration.decisions", unit=unit)
     decisions.on(RegistrationApproved, apply_decision)
     decisions.on(RegistrationRejected, apply_decision)
     runtime.subscribe(decisions)
@@ -16,13 +16,20 @@ payload types (``schemas.topics``), so nothing is keyed by hand-typed strings.
 
 A block that takes commands from a control topic is declared with ``trusted_senders_only=True``:
 an event whose CloudEvents source is not a service ``schemas.flows`` declares as its sender is
-then poison, dead-lettered before anything is applied (``services.kafka.sources``).
+then poison, dead-lettered before anything is applied (``services.kafka.sources``). One consumer
+group that reads a control topic beside others says so per payload type instead
+(``.on(OpsKeyIssued, handler, trusted_senders_only=True)``).
+
+The inbox records each event under the block's consumer name, unless a route names its own
+(``inbox_consumer=...``): a group merged from several keeps their historical inbox names, so
+events processed before the merge are still recognised. A handler that must act once its
+effects are committed (wake a worker) registers that with ``EventContext.after_commit``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -102,6 +109,11 @@ class EventContext:
     cause: Cause
     envelope: EventEnvelope[Any]
     emitter: Emitter
+    _after_commit: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the handler's transaction committed (not if it rolled back)."""
+        self._after_commit.append(callback)
 
     async def emit(self, payload: EventPayload, *, subject: str, partition_key: str) -> None:
         await self.emitter.emit(
@@ -131,6 +143,8 @@ TypedHandler = Callable[[PayloadT, EventContext], Awaitable[None]]
 class _Route(Generic[PayloadT]):
     payload_type: type[PayloadT]
     handler: TypedHandler[PayloadT]
+    inbox_consumer: str
+    trusted_senders_only: bool
 
 
 class Subscriptions:
@@ -144,11 +158,26 @@ class Subscriptions:
         self.trusted_senders_only = trusted_senders_only
         self._routes: dict[str, _Route[Any]] = {}
 
-    def on(self, payload_type: type[PayloadT], handler: TypedHandler[PayloadT]) -> Subscriptions:
+    def on(
+        self,
+        payload_type: type[PayloadT],
+        handler: TypedHandler[PayloadT],
+        *,
+        inbox_consumer: str | None = None,
+        trusted_senders_only: bool = False,
+    ) -> Subscriptions:
+        """Route ``payload_type`` to ``handler``; its inbox rows go under ``inbox_consumer``
+        (default: the block's consumer), and ``trusted_senders_only`` checks its sender even
+        when the block does not."""
         if payload_type.event_type in self._routes:
             raise ValueError(f"{payload_type.event_type} already has a handler in {self.consumer}")
         topic_for(payload_type)  # every payload type lives on exactly one declared topic
-        self._routes[payload_type.event_type] = _Route(payload_type, handler)
+        self._routes[payload_type.event_type] = _Route(
+            payload_type,
+            handler,
+            inbox_consumer=inbox_consumer or self.consumer,
+            trusted_senders_only=trusted_senders_only or self.trusted_senders_only,
+        )
         return self
 
     @property
@@ -165,22 +194,20 @@ class Subscriptions:
 
     def _bind(self, route: _Route[Any]) -> EventHandler:
         unit = self._unit
-        consumer = self.consumer
-        trusted_senders_only = self.trusted_senders_only
 
         async def handle(envelope: EventEnvelope[Any]) -> None:
             if not isinstance(envelope.data, route.payload_type):
                 raise PoisonEventError(
                     f"expected {route.payload_type.event_type}, got {envelope.type}"
                 )
-            if trusted_senders_only:
+            if route.trusted_senders_only:
                 check_source(envelope, route.payload_type)
             now = unit.clock.now()
             async with unit.transactions.transaction() as session:
                 claimed = await claim_event(
                     session,
                     unit.inbox,
-                    consumer=consumer,
+                    consumer=route.inbox_consumer,
                     event_id=envelope.id,
                     event_type=envelope.type,
                     now=now,
@@ -195,5 +222,7 @@ class Subscriptions:
                     emitter=unit.emitter,
                 )
                 await route.handler(envelope.data, context)
+            for callback in context._after_commit:
+                callback()
 
         return handle

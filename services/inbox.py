@@ -10,10 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.db import dialect_name
+from services.db import upsert_into
 
 
 async def claim_event(
@@ -32,7 +31,6 @@ async def claim_event(
         "event_type": event_type,
         "processed_at": now,
     }
-    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
-    statement = insert(inbox).values(**values).on_conflict_do_nothing()
+    statement = upsert_into(session, inbox).values(**values).on_conflict_do_nothing()
     result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -2,7 +2,8 @@
 
 deal_registration issues every API key and publishes ``OpsKeyIssued`` / ``ApiKeyRevoked``
 (hashes only) on ``dealreg.principals``. A service that serves sales ops keeps its own copy in
-an ``ops_keys`` table filled through its inbox (:func:`principal_handlers`), and
+an ``ops_keys`` table filled through its inbox (:class:`OpsKeyMirror`, typed handlers for
+``services.events``; or the envelope handlers of :func:`principal_handlers`), and
 :class:`OpsAuthenticator` accepts the admin token or a live ops key. A revocation takes effect
 as soon as its event is applied; one that overtakes its issue leaves a tombstone, so the key
 never becomes live. Only deal_registration may speak on that topic: a principal event with any

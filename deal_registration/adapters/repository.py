@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, and_, delete, insert, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from deal_registration.adapters.tables import (
@@ -18,6 +19,11 @@ from deal_registration.adapters.tables import (
     webhook_deliveries,
 )
 from services.db import dialect_name
+
+# What the handlers name without importing SQLAlchemy themselves: the transaction's session,
+# and the error a unique key (an Idempotency-Key claimed concurrently) fails with.
+Session = AsyncSession
+DuplicateKeyError = IntegrityError
 
 
 async def find_api_key(session: AsyncSession, key_hash: str) -> RowMapping | None:
@@ -143,28 +149,6 @@ async def find_idempotent_response(
         )
         .mappings()
         .first()
-    )
-
-
-async def store_idempotent_response(
-    session: AsyncSession,
-    *,
-    principal_id: str,
-    key: str,
-    request_hash: str,
-    status_code: int,
-    response: dict[str, Any],
-    now: datetime,
-) -> None:
-    await session.execute(
-        insert(idempotency_keys).values(
-            principal_id=principal_id,
-            key=key,
-            request_hash=request_hash,
-            status_code=status_code,
-            response=response,
-            created_at=now,
-        )
     )
 
 

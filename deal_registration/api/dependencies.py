@@ -108,11 +108,11 @@ async def partner(caller: Caller) -> handlers.Principal:
 Admin = Annotated[handlers.Principal, Depends(admin)]
 
 
-async def writing_partner(caller: Caller, ctx: Ctx) -> handlers.Principal:
-    """A partner that may write: suspended partners are 403 before the body is read."""
-    await handlers.require_writing_partner(ctx, caller)
-    return caller
+async def writing_partner(caller: Caller, ctx: Ctx) -> handlers.ActivePartner:
+    """A partner that may write: suspended partners are 403 before the body is read. The
+    partner read here is the one the use case works with (one read per request)."""
+    return await handlers.require_writing_partner(ctx, caller)
 
 
 PartnerCaller = Annotated[handlers.Principal, Depends(partner)]
-WritingPartner = Annotated[handlers.Principal, Depends(writing_partner)]
+WritingPartner = Annotated[handlers.ActivePartner, Depends(writing_partner)]

@@ -1,6 +1,6 @@
 """deal_registration's use cases, one module per concern; routes and consumers call them.
 
-- ``context``: the context, the caller, the errors and the envelope every use case shares.
+- ``context``: the context, the caller and the envelope every use case shares.
 - ``access``: who is calling (API key, admin token, rate limit) and what a caller may do.
 - ``partners``: partners, ops users, API keys (the admin's use cases).
 - ``idempotency``: one effect per ``Idempotency-Key``; a retry gets the stored answer.
@@ -10,10 +10,12 @@
 - ``from_events``: what the resolver and crm_sync report, applied to the partner's view.
 - ``webhook_settings``: a partner's webhook and its deliveries.
 
-Each use case runs in one transaction: its state change, history row, outbox events, webhook
-deliveries and (for consumers) its inbox row commit together or not at all. A partner acts
-only on its own registrations (another partner's answer 404, exactly like a missing one), ops
-users read everything and write nothing, the admin manages partners and keys.
+Use cases return domain results (rows, small dataclasses) and raise ``domain.errors``; the
+API renders the results and maps the errors to problem documents. Each use case runs in one
+transaction: its state change, history row, outbox events, webhook deliveries and (for
+consumers) its inbox row commit together or not at all. A partner acts only on its own
+registrations (another partner's is not found, exactly like a missing one), ops users read
+everything and write nothing, the admin manages partners and keys.
 """
 
 from deal_registration.handlers.access import (
@@ -28,11 +30,21 @@ from deal_registration.handlers.context import (
     DECISIONS_CONSUMER,
     EMITTER,
     SOURCE,
+    ActivePartner,
     Context,
     Principal,
+    Row,
 )
 from deal_registration.handlers.from_events import apply_crm_change, apply_decision
+from deal_registration.handlers.idempotency import (
+    Answer,
+    IdempotentRequest,
+    Present,
+    request_fingerprint,
+)
 from deal_registration.handlers.partners import (
+    IssuedKey,
+    NewPartner,
     create_ops_user,
     create_partner,
     get_partner,
@@ -46,9 +58,13 @@ from deal_registration.handlers.reading import (
     list_registrations,
     registration_history,
 )
-from deal_registration.handlers.submissions import registration_problems, submit_registration
-from deal_registration.handlers.views import registration_view
+from deal_registration.handlers.submissions import (
+    NewRegistration,
+    registration_problems,
+    submit_registration,
+)
 from deal_registration.handlers.webhook_settings import (
+    NewWebhook,
     delete_webhook,
     get_webhook,
     put_webhook,
@@ -60,8 +76,17 @@ __all__ = [
     "DECISIONS_CONSUMER",
     "EMITTER",
     "SOURCE",
+    "ActivePartner",
+    "Answer",
     "Context",
+    "IdempotentRequest",
+    "IssuedKey",
+    "NewPartner",
+    "NewRegistration",
+    "NewWebhook",
+    "Present",
     "Principal",
+    "Row",
     "apply_crm_change",
     "apply_decision",
     "authenticate",
@@ -77,8 +102,8 @@ __all__ = [
     "put_webhook",
     "registration_history",
     "registration_problems",
-    "registration_view",
     "request_extension",
+    "request_fingerprint",
     "require_admin",
     "require_partner",
     "require_writing_partner",

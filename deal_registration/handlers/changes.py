@@ -5,26 +5,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from deal_registration import webhooks
 from deal_registration.adapters import repository as repo
+from deal_registration.adapters.repository import Session
 from deal_registration.adapters.tables import outbox
 from deal_registration.domain import lifecycle
+from deal_registration.domain.errors import ConflictError, NotFoundError
 from deal_registration.domain.lifecycle import Change, Current, Extension, Status
 from deal_registration.handlers.access import require_active_partner, require_partner
 from deal_registration.handlers.context import (
     Context,
     Principal,
-    Response,
-    conflict,
+    Row,
     is_uuid,
-    not_found,
     registration_envelope,
 )
-from deal_registration.handlers.idempotency import request_fingerprint, run_idempotent
-from deal_registration.handlers.views import registration_view
+from deal_registration.handlers.idempotency import (
+    Answer,
+    IdempotentRequest,
+    Present,
+    run_idempotent,
+)
 from schemas.envelope import EventPayload
 from schemas.registration import (
     ExtensionRequested,
@@ -33,7 +34,7 @@ from schemas.registration import (
 from services.outbox import stage_events
 
 
-def current_of(row: RowMapping) -> Current:
+def current_of(row: Row) -> Current:
     extension = row.get("extension_state")
     return Current(
         status=Status(row["status"]),
@@ -44,12 +45,16 @@ def current_of(row: RowMapping) -> Current:
 
 
 async def withdraw_registration(
-    ctx: Context, principal: Principal, registration_id: str, idempotency_key: str | None
-) -> Response:
+    ctx: Context,
+    principal: Principal,
+    registration_id: str,
+    request: IdempotentRequest,
+    present: Present,
+) -> Answer:
     """Withdraw: the status becomes ``withdrawn`` now and ``RegistrationWithdrawn`` tells the
     resolver to free the protection (and the waitlist behind it)."""
 
-    def event(row: RowMapping, now: datetime) -> EventPayload:
+    def event(row: Row, now: datetime) -> EventPayload:
         return RegistrationWithdrawn(
             registration_id=row["id"],
             account_key=row["account_key"],
@@ -59,16 +64,20 @@ async def withdraw_registration(
         )
 
     return await _partner_change(
-        ctx, principal, registration_id, idempotency_key, "withdraw", lifecycle.withdraw, event
+        ctx, principal, registration_id, request, present, lifecycle.withdraw, event
     )
 
 
 async def request_extension(
-    ctx: Context, principal: Principal, registration_id: str, idempotency_key: str | None
-) -> Response:
+    ctx: Context,
+    principal: Principal,
+    registration_id: str,
+    request: IdempotentRequest,
+    present: Present,
+) -> Answer:
     """Ask once to extend the protection: ``ExtensionRequested``; the resolver decides."""
 
-    def event(row: RowMapping, now: datetime) -> EventPayload:
+    def event(row: Row, now: datetime) -> EventPayload:
         return ExtensionRequested(
             registration_id=row["id"],
             account_key=row["account_key"],
@@ -77,13 +86,7 @@ async def request_extension(
         )
 
     return await _partner_change(
-        ctx,
-        principal,
-        registration_id,
-        idempotency_key,
-        "extension",
-        lifecycle.request_extension,
-        event,
+        ctx, principal, registration_id, request, present, lifecycle.request_extension, event
     )
 
 
@@ -91,15 +94,14 @@ async def _partner_change(
     ctx: Context,
     principal: Principal,
     registration_id: str,
-    idempotency_key: str | None,
-    action_name: str,
+    request: IdempotentRequest,
+    present: Present,
     decide: Callable[..., Change],
-    event: Callable[[RowMapping, datetime], EventPayload],
-) -> Response:
+    event: Callable[[Row, datetime], EventPayload],
+) -> Answer:
     partner_id = require_partner(principal)
-    path = f"/v1/registrations/{registration_id}/{action_name}"
 
-    async def act(session: AsyncSession) -> Response:
+    async def act(session: Session) -> Answer:
         await require_active_partner(session, partner_id)
         row = (
             await repo.lock_registration(session, registration_id)
@@ -107,12 +109,12 @@ async def _partner_change(
             else None
         )
         if row is None or row["partner_id"] != partner_id:
-            raise not_found()
+            raise NotFoundError
         now = ctx.clock.now()
         try:
             change = decide(current_of(row), now=now)
         except lifecycle.TransitionRefusedError as refused:
-            raise conflict(str(refused)) from refused
+            raise ConflictError(str(refused)) from refused
         payload = event(row, now)
         await apply_change(session, row, change, actor=f"partner:{partner_id}", event_id=None)
         await stage_events(
@@ -123,15 +125,13 @@ async def _partner_change(
         )
         updated = await repo.get_registration(session, registration_id)
         assert updated is not None  # noqa: S101 - locked above
-        return 202, registration_view(updated).model_dump(mode="json")
+        return present(updated)
 
-    return await run_idempotent(
-        ctx, principal, idempotency_key, request_fingerprint("POST", path, None), act
-    )
+    return await run_idempotent(ctx, principal, request, act)
 
 
 async def apply_change(
-    session: AsyncSession, row: RowMapping, change: Change, *, actor: str, event_id: str | None
+    session: Session, row: Row, change: Change, *, actor: str, event_id: str | None
 ) -> None:
     """Write a change, its history entry and (if the partner has a webhook) its delivery."""
     if change.updates:

@@ -1,14 +1,13 @@
-"""What every deal_registration use case shares: the context, the caller, the errors, the
-envelope of the events it emits, and the service's source (bound once)."""
+"""What every deal_registration use case shares: the context, the caller, the envelope of the
+events it emits, and the service's source (bound once)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
-
-from sqlalchemy import RowMapping
 
 from deal_registration.adapters.rate_limit import RateLimiter
 from deal_registration.adapters.tables import outbox
@@ -16,7 +15,6 @@ from deal_registration.webhooks import WebhookSetup
 from schemas.envelope import EventEnvelope, EventPayload
 from services.clock import Clock
 from services.events import Cause, Emitter
-from services.http.problems import ProblemError
 from services.uow import TransactionRunner
 
 SOURCE = "/dealreg/deal_registration"
@@ -24,7 +22,8 @@ EMITTER = Emitter(source=SOURCE, outbox=outbox)
 DECISIONS_CONSUMER = "deal_registration.decisions"
 CRM_CONSUMER = "deal_registration.crm"
 
-Response = tuple[int, dict[str, Any]]
+# A row as the repository reads it (or as a use case builds it before storing it).
+Row = Mapping[Any, Any]
 
 
 @dataclass(frozen=True)
@@ -37,26 +36,25 @@ class Principal:
 
 
 @dataclass(frozen=True)
+class ActivePartner:
+    """A partner's caller, and its partner as read (active) when the request began: the use
+    cases that need the partner take it from here instead of reading it again."""
+
+    principal: Principal
+    partner: Row
+
+    @property
+    def id(self) -> str:
+        return str(self.partner["id"])
+
+
+@dataclass(frozen=True)
 class Context:
     transactions: TransactionRunner
     clock: Clock
     admin_token: str
     webhooks: WebhookSetup
     rate_limiter: RateLimiter | None = None
-
-
-def not_found(what: str = "registration") -> ProblemError:
-    return ProblemError(404, f"No such {what}.", title="Not Found")
-
-
-def conflict(detail: str) -> ProblemError:
-    return ProblemError(409, detail, title="Conflict")
-
-
-def invalid(errors: list[dict[str, str]]) -> ProblemError:
-    return ProblemError(
-        422, "The request has invalid fields.", title="Validation failed", errors=errors
-    )
 
 
 def is_uuid(value: str) -> bool:
@@ -68,7 +66,7 @@ def is_uuid(value: str) -> bool:
 
 def registration_envelope(
     payload: EventPayload,
-    registration: dict[str, Any] | RowMapping,
+    registration: Row,
     *,
     causation: str | None,
     time: datetime | None = None,

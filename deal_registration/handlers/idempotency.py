@@ -5,14 +5,35 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from deal_registration.adapters import repository as repo
-from deal_registration.handlers.context import Context, Principal, Response
-from services.http.problems import ProblemError
+from deal_registration.adapters.repository import DuplicateKeyError, Session
+from deal_registration.domain.errors import IdempotencyKeyReusedError
+from deal_registration.handlers.context import Context, Principal, Row
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """A request's ``Idempotency-Key`` (None: none sent) and the fingerprint of the request
+    (:func:`request_fingerprint`): the same key with another request is refused."""
+
+    key: str | None
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a request answered, as the API rendered it, kept with its Idempotency-Key so a
+    retry gets exactly the same answer. The use cases pass it through without reading it."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+# How the API renders a use case's result (the registration) as its answer.
+Present = Callable[[Row], Answer]
 
 
 def request_fingerprint(method: str, path: str, body: dict[str, Any] | None) -> str:
@@ -23,20 +44,20 @@ def request_fingerprint(method: str, path: str, body: dict[str, Any] | None) -> 
 async def run_idempotent(
     ctx: Context,
     principal: Principal,
-    key: str | None,
-    fingerprint: str,
-    action: Callable[[AsyncSession], Awaitable[Response]],
-) -> Response:
-    """Run ``action`` once per (caller, Idempotency-Key); a retry gets the stored response.
+    request: IdempotentRequest,
+    action: Callable[[Session], Awaitable[Answer]],
+) -> Answer:
+    """Run ``action`` once per (caller, Idempotency-Key); a retry gets the stored answer.
 
     The key row is inserted first in the action's transaction: a concurrent request with the
-    same key blocks on it, and once the first commits, fails and replays its response. Errors
+    same key blocks on it, and once the first commits, fails and replays its answer. Errors
     roll the key back with everything else, so a corrected retry may reuse the key.
     """
+    key = request.key
     if key is None:
         async with ctx.transactions.transaction() as session:
             return await action(session)
-    replay = await _replay(ctx, principal, key, fingerprint)
+    replay = await _replay(ctx, principal, key, request.fingerprint)
     if replay is not None:
         return replay
     try:
@@ -45,37 +66,30 @@ async def run_idempotent(
                 session,
                 principal_id=principal.id,
                 key=key,
-                request_hash=fingerprint,
+                request_hash=request.fingerprint,
                 now=ctx.clock.now(),
             )
-            status_code, response = await action(session)
+            answer = await action(session)
             await repo.complete_idempotency_key(
                 session,
                 principal_id=principal.id,
                 key=key,
-                status_code=status_code,
-                response=response,
+                status_code=answer.status_code,
+                response=answer.body,
             )
-        return status_code, response
-    except IntegrityError:
-        replay = await _replay(ctx, principal, key, fingerprint)
+        return answer
+    except DuplicateKeyError:
+        replay = await _replay(ctx, principal, key, request.fingerprint)
         if replay is None:
             raise
         return replay
 
 
-async def _replay(
-    ctx: Context, principal: Principal, key: str, fingerprint: str
-) -> Response | None:
+async def _replay(ctx: Context, principal: Principal, key: str, fingerprint: str) -> Answer | None:
     async with ctx.transactions.reading() as session:
         stored = await repo.find_idempotent_response(session, principal.id, key)
     if stored is None:
         return None
     if stored["request_hash"] != fingerprint:
-        raise ProblemError(
-            422,
-            "This Idempotency-Key was already used with a different request.",
-            title="Idempotency key reused",
-            errors=[{"field": "header.idempotency-key", "message": "was used for another request"}],
-        )
-    return int(stored["status_code"]), dict(stored["response"])
+        raise IdempotencyKeyReusedError
+    return Answer(status_code=int(stored["status_code"]), body=dict(stored["response"]))

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from deal_registration.adapters import repository as repo
+from deal_registration.adapters.repository import Session
 from deal_registration.adapters.tables import outbox
-from deal_registration.api.models import (
-    ApiKeyCreated,
-    ApiKeyView,
-    OpsUserCreate,
-    OpsUserCreated,
-    PartnerCreate,
-    PartnerCreated,
-    PartnerUpdate,
-    PartnerView,
-)
-from deal_registration.handlers.context import EMITTER, Context, is_uuid, not_found
+from deal_registration.domain.errors import NotFoundError
+from deal_registration.handlers.context import EMITTER, Context, Row, is_uuid
 from schemas.envelope import EventEnvelope, EventPayload
 from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from services.clock import new_id
@@ -32,33 +22,52 @@ from services.http.security import (
 from services.outbox import stage_events
 
 
-async def create_partner(ctx: Context, body: PartnerCreate) -> PartnerCreated:
+@dataclass(frozen=True)
+class IssuedKey:
+    """A new API key: shown once, only its hash is kept."""
+
+    api_key: str
+    key_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewPartner:
+    """A partner as created, with its first API key."""
+
+    partner: Row
+    key: IssuedKey
+
+
+async def create_partner(
+    ctx: Context, *, name: str, tier: str, country: str | None, product_lines: list[str]
+) -> NewPartner:
     now = ctx.clock.now()
     partner = {
         "id": new_id(),
-        "name": body.name,
-        "tier": body.tier,
+        "name": name,
+        "tier": tier,
         "status": "active",
-        "country": body.country,
-        "product_lines": sorted(set(body.product_lines)),
+        "country": country,
+        "product_lines": sorted(set(product_lines)),
         "created_at": now,
         "updated_at": now,
     }
     async with ctx.transactions.transaction() as session:
         await repo.insert_partner(session, partner)
-        api_key, key_id = await _issue_key(session, role="partner", partner=partner, now=now)
-    return PartnerCreated(**_partner_view(partner).model_dump(), api_key=api_key, api_key_id=key_id)
+        key = await _issue_key(session, role="partner", partner=partner, now=now)
+    return NewPartner(partner=partner, key=key)
 
 
 async def _issue_key(
-    session: AsyncSession,
+    session: Session,
     *,
     role: Literal["partner", "ops"],
-    partner: dict[str, Any] | RowMapping | None,
+    partner: Row | None,
     now: datetime,
     name: str | None = None,
     key_id: str | None = None,
-) -> tuple[str, str]:
+) -> IssuedKey:
     api_key = new_api_key()
     key_id = key_id or new_id()
     key_name = name or (partner["name"] if partner is not None else role)
@@ -83,7 +92,7 @@ async def _issue_key(
             issued_at=now,
         )
         await stage_events(session, outbox, [_principal_envelope(issued, key_id, now)], now=now)
-    return api_key, key_id
+    return IssuedKey(api_key=api_key, key_id=key_id, created_at=now)
 
 
 def _principal_envelope(payload: EventPayload, key_id: str, now: datetime) -> EventEnvelope[Any]:
@@ -92,88 +101,58 @@ def _principal_envelope(payload: EventPayload, key_id: str, now: datetime) -> Ev
     )
 
 
-async def _partner_or_404(session: AsyncSession, partner_id: str) -> RowMapping:
+async def _existing_partner(session: Session, partner_id: str) -> Row:
     partner = await repo.get_partner(session, partner_id) if is_uuid(partner_id) else None
     if partner is None:
-        raise not_found("partner")
+        raise NotFoundError("partner")
     return partner
 
 
-async def get_partner(ctx: Context, partner_id: str) -> PartnerView:
+async def get_partner(ctx: Context, partner_id: str) -> Row:
     async with ctx.transactions.transaction() as session:
-        partner = await _partner_or_404(session, partner_id)
-    return _partner_view(dict(partner))
+        return await _existing_partner(session, partner_id)
 
 
-async def update_partner(ctx: Context, partner_id: str, body: PartnerUpdate) -> PartnerView:
-    changes: dict[str, Any] = body.model_dump(exclude_none=True)
+async def update_partner(ctx: Context, partner_id: str, changes: dict[str, Any]) -> Row:
+    """Apply the given changes (fields left out stay as they are)."""
+    changes = dict(changes)
     if "product_lines" in changes:
         changes["product_lines"] = sorted(set(changes["product_lines"]))
     async with ctx.transactions.transaction() as session:
-        await _partner_or_404(session, partner_id)
+        await _existing_partner(session, partner_id)
         await repo.update_partner(session, partner_id, {**changes, "updated_at": ctx.clock.now()})
-        partner = await repo.get_partner(session, partner_id)
-    assert partner is not None  # noqa: S101 - read back in the same transaction
-    return _partner_view(dict(partner))
+        return await _existing_partner(session, partner_id)
 
 
-async def create_ops_user(ctx: Context, body: OpsUserCreate) -> OpsUserCreated:
+async def create_ops_user(ctx: Context, name: str) -> IssuedKey:
+    """A sales-ops user, whose id is its key's."""
     async with ctx.transactions.transaction() as session:
-        api_key, key_id = await _issue_key(
-            session, role="ops", partner=None, now=ctx.clock.now(), name=body.name
-        )
-    return OpsUserCreated(id=key_id, name=body.name, api_key=api_key, api_key_id=key_id)
+        return await _issue_key(session, role="ops", partner=None, now=ctx.clock.now(), name=name)
 
 
-async def issue_partner_key(ctx: Context, partner_id: str) -> ApiKeyCreated:
+async def issue_partner_key(ctx: Context, partner_id: str) -> IssuedKey:
     """A new key for the partner (rotation: issue, switch the frontend, revoke the old one)."""
     now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
-        partner = await _partner_or_404(session, partner_id)
-        api_key, key_id = await _issue_key(session, role="partner", partner=partner, now=now)
-    return ApiKeyCreated(
-        id=key_id, role="partner", partner_id=partner_id, created_at=now, api_key=api_key
-    )
+        partner = await _existing_partner(session, partner_id)
+        return await _issue_key(session, role="partner", partner=partner, now=now)
 
 
-async def list_partner_keys(ctx: Context, partner_id: str) -> list[ApiKeyView]:
+async def list_partner_keys(ctx: Context, partner_id: str) -> list[Row]:
     async with ctx.transactions.transaction() as session:
-        await _partner_or_404(session, partner_id)
-        rows = await repo.api_keys_of_partner(session, partner_id)
-    return [_key_view(row) for row in rows]
+        await _existing_partner(session, partner_id)
+        return list(await repo.api_keys_of_partner(session, partner_id))
 
 
 async def revoke_key(ctx: Context, key_id: str) -> None:
-    """Revoke a partner or ops key; the next request with it is 401. Revoking twice is fine."""
+    """Revoke a partner or ops key; it stops working at once. Revoking twice is fine."""
     now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
         key = await repo.get_api_key(session, key_id) if is_uuid(key_id) else None
         if key is None:
-            raise not_found("API key")
+            raise NotFoundError("API key")
         await repo.revoke_api_key(session, key_id, now=now)
         revoked = ApiKeyRevoked(
             key_id=key_id, principal_id=key_id, key_hash=key["key_hash"], revoked_at=now
         )
         await stage_events(session, outbox, [_principal_envelope(revoked, key_id, now)], now=now)
-
-
-def _key_view(row: RowMapping) -> ApiKeyView:
-    return ApiKeyView(
-        id=row["id"],
-        role=row["role"],
-        partner_id=row["partner_id"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-    )
-
-
-def _partner_view(partner: dict[str, Any]) -> PartnerView:
-    return PartnerView(
-        id=partner["id"],
-        name=partner["name"],
-        tier=partner["tier"],
-        status=partner["status"],
-        product_lines=list(partner["product_lines"]),
-        country=partner["country"],
-        created_at=partner["created_at"],
-    )

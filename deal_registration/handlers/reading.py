@@ -1,15 +1,13 @@
-"""Reading registrations: a partner its own (others' answer 404), ops everyone's."""
+"""Reading registrations: a partner its own (others' are not found), ops everyone's."""
 
 from __future__ import annotations
 
-from sqlalchemy import RowMapping
-
 from deal_registration.adapters import repository as repo
-from deal_registration.handlers.context import Context, Principal, is_uuid, not_found
-from services.http.problems import ProblemError
+from deal_registration.domain.errors import FieldProblemsError, NotFoundError
+from deal_registration.handlers.context import Context, Principal, Row, is_uuid
 
 
-def _may_see(principal: Principal, row: RowMapping) -> bool:
+def _may_see(principal: Principal, row: Row) -> bool:
     if principal.role == "partner":
         return bool(row["partner_id"] == principal.partner_id)
     return True
@@ -18,14 +16,14 @@ def _may_see(principal: Principal, row: RowMapping) -> bool:
 _MAX_CURSOR = 2**62
 
 
-async def get_registration(ctx: Context, principal: Principal, registration_id: str) -> RowMapping:
-    """The registration if the caller may see it; another partner's answers 404, as if absent."""
+async def get_registration(ctx: Context, principal: Principal, registration_id: str) -> Row:
+    """The registration if the caller may see it; another partner's is not found, as if absent."""
     if not is_uuid(registration_id):
-        raise not_found()
+        raise NotFoundError
     async with ctx.transactions.reading() as session:
         row = await repo.get_registration(session, registration_id)
     if row is None or not _may_see(principal, row):
-        raise not_found()
+        raise NotFoundError
     return row
 
 
@@ -38,7 +36,7 @@ async def list_registrations(
     partner_id: str | None = None,
     limit: int,
     cursor: str | None,
-) -> tuple[list[RowMapping], str | None]:
+) -> tuple[list[Row], str | None]:
     """A page of registrations in submission order: a partner's own, or (ops) everyone's."""
     after_seq = _decode_cursor(cursor)
     if principal.role == "partner":
@@ -55,25 +53,23 @@ async def list_registrations(
             limit=limit + 1,
         )
     next_cursor = str(rows[limit - 1]["submission_seq"]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return list(rows[:limit]), next_cursor
 
 
 def _decode_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
     if not (cursor.isascii() and cursor.isdigit()) or int(cursor) >= _MAX_CURSOR:
-        raise ProblemError(
-            422,
-            "The cursor is not one this API returned.",
-            title="Validation failed",
-            errors=[{"field": "query.cursor", "message": "is not a valid cursor"}],
+        raise FieldProblemsError(
+            [{"field": "query.cursor", "message": "is not a valid cursor"}],
+            detail="The cursor is not one this API returned.",
         )
     return int(cursor)
 
 
 async def registration_history(
     ctx: Context, principal: Principal, registration_id: str
-) -> list[RowMapping]:
+) -> list[Row]:
     await get_registration(ctx, principal, registration_id)
     async with ctx.transactions.reading() as session:
-        return await repo.history_of(session, registration_id)
+        return list(await repo.history_of(session, registration_id))

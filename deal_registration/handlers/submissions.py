@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from deal_registration.adapters import repository as repo
+from deal_registration.adapters.repository import Session
 from deal_registration.adapters.tables import outbox
-from deal_registration.api.models import (
-    RegistrationCreate,
-)
 from deal_registration.domain import validation as rules
+from deal_registration.domain.errors import FieldProblemsError
 from deal_registration.domain.lifecycle import Status
-from deal_registration.handlers.access import require_active_partner, require_partner
-from deal_registration.handlers.context import (
-    Context,
-    Principal,
-    Response,
-    invalid,
-    registration_envelope,
+from deal_registration.handlers.context import ActivePartner, Context, Row, registration_envelope
+from deal_registration.handlers.idempotency import (
+    Answer,
+    IdempotentRequest,
+    Present,
+    run_idempotent,
 )
-from deal_registration.handlers.idempotency import request_fingerprint, run_idempotent
-from deal_registration.handlers.views import registration_view
 from schemas.accounts import account_key
 from schemas.registration import (
     AmountData,
@@ -36,35 +31,55 @@ from services.clock import new_id
 from services.outbox import stage_events
 
 
+@dataclass(frozen=True, kw_only=True)
+class NewRegistration:
+    """What a partner registers (the API has already checked each field's form)."""
+
+    customer_name: str
+    customer_domain: str | None
+    customer_country: str
+    product_line: str
+    deal_type: str
+    amount_value: Decimal
+    amount_currency: str
+    expected_close_date: date
+    contact_name: str | None = None
+    contact_email: str | None = None
+    description: str | None = None
+    partner_reference: str | None = None
+
+
 async def submit_registration(
-    ctx: Context, principal: Principal, body: RegistrationCreate, idempotency_key: str | None
-) -> Response:
-    """Accept a registration: store it, its history and its ``submitted`` event together."""
-    partner_id = require_partner(principal)
-    fingerprint = request_fingerprint("POST", "/v1/registrations", body.model_dump(mode="json"))
+    ctx: Context,
+    caller: ActivePartner,
+    new: NewRegistration,
+    request: IdempotentRequest,
+    present: Present,
+) -> Answer:
+    """Accept a registration: store it, its history and its ``submitted`` event together;
+    answer with ``present`` of the stored registration."""
 
-    async def accept(session: AsyncSession) -> Response:
-        return await _accept_registration(ctx, session, partner_id, body)
+    async def accept(session: Session) -> Answer:
+        return present(await _accept_registration(ctx, session, caller.partner, new))
 
-    return await run_idempotent(ctx, principal, idempotency_key, fingerprint, accept)
+    return await run_idempotent(ctx, caller.principal, request, accept)
 
 
 async def _accept_registration(
-    ctx: Context, session: AsyncSession, partner_id: str, body: RegistrationCreate
-) -> Response:
+    ctx: Context, session: Session, partner: Row, new: NewRegistration
+) -> dict[str, Any]:
     now = ctx.clock.now()
-    partner = await require_active_partner(session, partner_id)
-    errors = registration_problems(body, partner["product_lines"], today=now.date())
+    errors = registration_problems(new, partner["product_lines"], today=now.date())
     if errors:
-        raise invalid(errors)
+        raise FieldProblemsError(errors)
     try:
         key = account_key(
-            name=body.customer.name, domain=body.customer.domain, country=body.customer.country
+            name=new.customer_name, domain=new.customer_domain, country=new.customer_country
         )
     except ValueError:
         # No company domain (none, or free mail) and a name of punctuation alone: nothing
         # identifies the customer.
-        raise invalid(
+        raise FieldProblemsError(
             [
                 {
                     "field": "customer.name",
@@ -73,14 +88,14 @@ async def _accept_registration(
             ]
         ) from None
     await repo.lock_account(session, key)
-    registration = _new_registration_row(body, partner_id, key, now)
+    registration = _new_registration_row(new, partner["id"], key, now)
     seq = await repo.insert_registration(session, registration)
     await repo.append_history(
         session,
         {
             "registration_id": registration["id"],
             "status": Status.SUBMITTED.value,
-            "actor": f"partner:{partner_id}",
+            "actor": f"partner:{partner['id']}",
             "at": now,
         },
     )
@@ -88,42 +103,42 @@ async def _accept_registration(
     await stage_events(
         session, outbox, [registration_envelope(submitted, registration, causation=None)], now=now
     )
-    return 202, registration_view(registration).model_dump(mode="json")
+    return registration
 
 
 def registration_problems(
-    body: RegistrationCreate, authorised_lines: list[str], *, today: Any
+    new: NewRegistration, authorised_lines: list[str], *, today: date
 ) -> list[dict[str, str]]:
     """The checks that need the partner or today's date, each naming its field."""
     errors = []
-    problem = rules.product_line_problem(body.product_line, authorised_lines)
+    problem = rules.product_line_problem(new.product_line, authorised_lines)
     if problem:
         errors.append({"field": "product_line", "message": problem})
-    problem = rules.close_date_problem(body.expected_close_date, today=today)
+    problem = rules.close_date_problem(new.expected_close_date, today=today)
     if problem:
         errors.append({"field": "expected_close_date", "message": problem})
     return errors
 
 
 def _new_registration_row(
-    body: RegistrationCreate, partner_id: str, key: str, now: datetime
+    new: NewRegistration, partner_id: str, key: str, now: datetime
 ) -> dict[str, Any]:
     return {
         "id": new_id(),
         "partner_id": partner_id,
-        "customer_name": body.customer.name,
-        "customer_domain": body.customer.domain,
-        "customer_country": body.customer.country,
+        "customer_name": new.customer_name,
+        "customer_domain": new.customer_domain,
+        "customer_country": new.customer_country,
         "account_key": key,
-        "product_line": body.product_line,
-        "deal_type": body.deal_type,
-        "amount_value": body.amount.value,
-        "amount_currency": body.amount.currency,
-        "expected_close_date": body.expected_close_date,
-        "contact_name": body.contact.name if body.contact else None,
-        "contact_email": str(body.contact.email) if body.contact else None,
-        "description": body.description,
-        "partner_reference": body.partner_reference,
+        "product_line": new.product_line,
+        "deal_type": new.deal_type,
+        "amount_value": new.amount_value,
+        "amount_currency": new.amount_currency,
+        "expected_close_date": new.expected_close_date,
+        "contact_name": new.contact_name,
+        "contact_email": new.contact_email,
+        "description": new.description,
+        "partner_reference": new.partner_reference,
         "status": Status.SUBMITTED.value,
         "submitted_at": now,
         "correlation_id": new_id(),
@@ -131,9 +146,7 @@ def _new_registration_row(
     }
 
 
-def _submitted_event(
-    registration: dict[str, Any], seq: int, partner: RowMapping
-) -> RegistrationSubmitted:
+def _submitted_event(registration: dict[str, Any], seq: int, partner: Row) -> RegistrationSubmitted:
     return RegistrationSubmitted(
         registration_id=registration["id"],
         submission_seq=seq,

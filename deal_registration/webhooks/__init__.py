@@ -11,14 +11,13 @@
 from deal_registration.webhooks.dispatcher import DEFAULT_RETRY_SCHEDULE, WebhookDispatcher
 from deal_registration.webhooks.secrets import SecretBox, new_secret, signature_headers
 from deal_registration.webhooks.setup import WebhookSetup
-from deal_registration.webhooks.staging import delivery_view, stage_delivery
+from deal_registration.webhooks.staging import stage_delivery
 
 __all__ = [
     "DEFAULT_RETRY_SCHEDULE",
     "SecretBox",
     "WebhookDispatcher",
     "WebhookSetup",
-    "delivery_view",
     "new_secret",
     "signature_headers",
     "stage_delivery",

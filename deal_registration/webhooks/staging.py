@@ -11,11 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deal_registration.adapters import repository as repo
-from deal_registration.api.models import WebhookDeliveryView
 from deal_registration.domain.lifecycle import Entry
 
 
@@ -59,18 +57,3 @@ async def stage_delivery(
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def delivery_view(row: RowMapping) -> WebhookDeliveryView:
-    return WebhookDeliveryView(
-        id=row["id"],
-        registration_id=row["registration_id"],
-        event_type=row["event_type"],
-        state=row["state"],
-        attempts=row["attempts"],
-        last_status_code=row["last_status_code"],
-        last_error=row["last_error"],
-        created_at=row["created_at"],
-        next_attempt_at=row["next_attempt_at"],
-        delivered_at=row["delivered_at"],
-    )

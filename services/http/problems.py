@@ -77,6 +77,19 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def problem_error_response(error: ProblemError) -> JSONResponse:
+    """The answer for a raised :class:`ProblemError`."""
+    return problem_response(
+        error.status,
+        error.detail,
+        title=error.title,
+        type_=error.type_,
+        errors=error.errors,
+        headers=error.headers,
+        **error.extensions,
+    )
+
+
 def field_path(location: tuple[int | str, ...] | list[int | str]) -> str:
     """``("body", "customer", "country")`` -> ``customer.country``; headers keep their prefix."""
     parts = [str(part) for part in location]
@@ -144,15 +157,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ProblemError)
     async def _problem(_request: Request, error: ProblemError) -> JSONResponse:
-        return problem_response(
-            error.status,
-            error.detail,
-            title=error.title,
-            type_=error.type_,
-            errors=error.errors,
-            headers=error.headers,
-            **error.extensions,
-        )
+        return problem_error_response(error)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:

@@ -1,48 +1,77 @@
-"""crm_sync's handlers on both databases: a withdrawal before its approval is not lost."""
+"""crm_sync's one consumer group on both databases, through the typed runtime it runs on.
+
+A withdrawal before its approval is not lost, redelivery changes nothing twice, each handler
+keeps its historical inbox name, and only deal_registration may speak on dealreg.principals.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select
 
-from crm_sync.adapters.tables import metadata, mirrored_deals
-from crm_sync.handlers import Context, record_approval, record_lifecycle
-from services.clock import SystemClock
+from crm_sync import app as crm_app
+from crm_sync import handlers
+from crm_sync.adapters.tables import inbox, metadata, mirrored_deals, ops_keys
+from crm_sync.handlers import Mirror
+from schemas.envelope import EventEnvelope, new_envelope
+from schemas.principals import OpsKeyIssued
+from schemas.topics import DECISIONS, PRINCIPALS, REGISTRATIONS
+from services.clock import SystemClock, new_id
 from services.db import create_engine, create_session_factory
+from services.events import Subscriptions, UnitOfWork
+from services.kafka.sources import UntrustedSourceError
 from services.uow import TransactionRunner
 from tests.conftest import fresh_database
 from tests.support.crm_events import approval, withdrawal
 
 
+@dataclass
+class Mirroring:
+    unit: UnitOfWork
+    wake_pusher: asyncio.Event
+    subscriptions: Subscriptions
+
+    async def deliver(self, envelope: EventEnvelope[Any]) -> None:
+        await self.subscriptions.handlers()[envelope.type](envelope)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Context]:
+async def mirroring(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Mirroring]:
     if request.param == "sqlite":
-        async for context in _context(f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}"):
-            yield context
+        async for prepared in _mirroring(f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}"):
+            yield prepared
         return
     async with fresh_database(request.getfixturevalue("postgres_server")) as url:
-        async for context in _context(url):
-            yield context
+        async for prepared in _mirroring(url):
+            yield prepared
 
 
-async def _context(url: str) -> AsyncIterator[Context]:
+async def _mirroring(url: str) -> AsyncIterator[Mirroring]:
     engine = create_engine(url)
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
     try:
-        yield Context(
+        unit = UnitOfWork(
             transactions=TransactionRunner(create_session_factory(engine), None),
             clock=SystemClock(),
+            inbox=inbox,
+            emitter=handlers.EMITTER,
         )
+        wake = asyncio.Event()
+        yield Mirroring(unit, wake, crm_app.subscriptions(unit, Mirror(wake)))
     finally:
         await engine.dispose()
 
 
-async def _status(ctx: Context, registration_id: str) -> str:
-    async with ctx.transactions.transaction() as session:
+async def _status(mirroring: Mirroring, registration_id: str) -> str:
+    async with mirroring.unit.transactions.transaction() as session:
         desired = (
             await session.execute(
                 select(mirrored_deals.c.desired).where(
@@ -53,17 +82,83 @@ async def _status(ctx: Context, registration_id: str) -> str:
     return str(desired["registration_status"])
 
 
-async def test_withdrawal_first_then_approval_mirrors_a_withdrawn_deal(ctx: Context) -> None:
+async def _inbox(mirroring: Mirroring) -> dict[str, str]:
+    async with mirroring.unit.transactions.transaction() as session:
+        rows = (await session.execute(select(inbox.c.event_id, inbox.c.consumer))).all()
+    return {row.event_id: row.consumer for row in rows}
+
+
+def _ops_key_issued(source: str) -> EventEnvelope[Any]:
+    payload = OpsKeyIssued(
+        key_id=new_id(),
+        principal_id=new_id(),
+        name="Olivia Ops",
+        key_hash=new_id().replace("-", "") * 2,
+        issued_at=datetime.now(UTC),
+    )
+    return new_envelope(
+        payload,
+        event_id=new_id(),
+        source=source,
+        subject=payload.principal_id,
+        time=datetime.now(UTC),
+        correlation_id=new_id(),
+        causation_id=None,
+        partition_key=payload.key_id,
+    )
+
+
+def test_one_consumer_group_reads_decisions_registrations_and_principals() -> None:
+    unit = UnitOfWork(
+        transactions=cast(TransactionRunner, None),  # declaring needs no database
+        clock=SystemClock(),
+        inbox=inbox,
+        emitter=handlers.EMITTER,
+    )
+    subscriptions = crm_app.subscriptions(unit, Mirror(asyncio.Event()))
+    assert subscriptions.consumer == "crm_sync.mirror"
+    assert subscriptions.topics == sorted([DECISIONS.name, REGISTRATIONS.name, PRINCIPALS.name])
+
+
+async def test_withdrawal_first_then_approval_mirrors_a_withdrawn_deal(
+    mirroring: Mirroring,
+) -> None:
     approved = approval(1)
-    await record_lifecycle(ctx, withdrawal(approved))
-    await record_approval(ctx, approved)
-    assert await _status(ctx, approved.subject) == "withdrawn"
+    await mirroring.deliver(withdrawal(approved))
+    assert not mirroring.wake_pusher.is_set()  # nothing to push before the approval
+    await mirroring.deliver(approved)
+    assert await _status(mirroring, approved.subject) == "withdrawn"
+    assert mirroring.wake_pusher.is_set()
 
 
-async def test_redelivered_events_change_nothing_twice(ctx: Context) -> None:
+async def test_redelivered_events_change_nothing_twice(mirroring: Mirroring) -> None:
     approved = approval(2)
     withdrawn = withdrawal(approved)
     for event in (approved, withdrawn, approved, withdrawn):
-        handler = record_approval if event is approved else record_lifecycle
-        await handler(ctx, event)
-    assert await _status(ctx, approved.subject) == "withdrawn"
+        await mirroring.deliver(event)
+    assert await _status(mirroring, approved.subject) == "withdrawn"
+
+
+async def test_each_handler_keeps_its_historical_inbox_name(mirroring: Mirroring) -> None:
+    approved = approval(3)
+    withdrawn = withdrawal(approved)
+    issued = _ops_key_issued("/dealreg/deal_registration")
+    for event in (approved, withdrawn, issued):
+        await mirroring.deliver(event)
+    assert await _inbox(mirroring) == {
+        approved.id: handlers.APPROVALS_CONSUMER,
+        withdrawn.id: handlers.LIFECYCLE_CONSUMER,
+        issued.id: crm_app.PRINCIPALS_CONSUMER,
+    }
+
+
+async def test_only_deal_registration_may_issue_ops_keys(mirroring: Mirroring) -> None:
+    forged = _ops_key_issued("/dealreg/crm_sync")
+    with pytest.raises(UntrustedSourceError):
+        await mirroring.deliver(forged)
+    genuine = _ops_key_issued("/dealreg/deal_registration")
+    await mirroring.deliver(genuine)
+    async with mirroring.unit.transactions.transaction() as session:
+        keys = (await session.execute(select(ops_keys.c.key_id))).scalars().all()
+    assert keys == [genuine.data.key_id]
+    assert forged.id not in await _inbox(mirroring)

@@ -356,3 +356,24 @@ async def _outbox_types(intake: IntakeApp, registration_id: str) -> list[str]:
             )
         ).all()
     return [row.event_type for row in rows]
+
+
+async def test_a_submission_reads_its_partner_once(
+    intake: IntakeApp, partner: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check that the partner may write (before the body is read) and the submission share
+    one read of the partner: the write hot path does not read it twice."""
+    from deal_registration.adapters import repository
+
+    reads: list[str] = []
+    get_partner = repository.get_partner
+
+    async def counted(session: Any, partner_id: str) -> Any:
+        reads.append(partner_id)
+        return await get_partner(session, partner_id)
+
+    monkeypatch.setattr(repository, "get_partner", counted)
+    created = await intake.register(partner["api_key"], body())
+
+    assert created.status_code == 202, created.text
+    assert reads == [partner["id"]]

@@ -34,3 +34,14 @@ def test_deal_registration_consumes_what_the_flows_declare() -> None:
 
     declared = {p for s in subscriptions(declaration_unit()) for p in s.payload_types}
     assert declared == set(DEAL_REGISTRATION.receives)
+
+
+def test_crm_sync_consumes_what_the_flows_declare() -> None:
+    import asyncio
+
+    from crm_sync.app import subscriptions
+    from crm_sync.handlers import Mirror
+    from schemas.flows import CRM_SYNC
+
+    declared = set(subscriptions(declaration_unit(), Mirror(asyncio.Event())).payload_types)
+    assert declared == set(CRM_SYNC.receives)

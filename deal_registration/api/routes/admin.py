@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from deal_registration import handlers
+from deal_registration.api import views
 from deal_registration.api.dependencies import READ, WRITE, Admin, Ctx, PartnerId, problems
 from deal_registration.api.models import (
     ApiKeyCreated,
@@ -31,7 +32,14 @@ router = APIRouter(prefix="/v1")
     responses=problems(*WRITE),
 )
 async def create_partner(body: PartnerCreate, ctx: Ctx, _caller: Admin) -> PartnerCreated:
-    return await handlers.create_partner(ctx, body)
+    created = await handlers.create_partner(
+        ctx,
+        name=body.name,
+        tier=body.tier,
+        country=body.country,
+        product_lines=list(body.product_lines),
+    )
+    return views.partner_created(created)
 
 
 @router.get(
@@ -42,7 +50,7 @@ async def create_partner(body: PartnerCreate, ctx: Ctx, _caller: Admin) -> Partn
     responses=problems(*READ),
 )
 async def get_partner(partner_id: PartnerId, ctx: Ctx, _caller: Admin) -> PartnerView:
-    return await handlers.get_partner(ctx, partner_id)
+    return views.partner_view(await handlers.get_partner(ctx, partner_id))
 
 
 @router.patch(
@@ -55,7 +63,8 @@ async def get_partner(partner_id: PartnerId, ctx: Ctx, _caller: Admin) -> Partne
 async def update_partner(
     partner_id: PartnerId, body: PartnerUpdate, ctx: Ctx, _caller: Admin
 ) -> PartnerView:
-    return await handlers.update_partner(ctx, partner_id, body)
+    changes = body.model_dump(exclude_none=True)
+    return views.partner_view(await handlers.update_partner(ctx, partner_id, changes))
 
 
 @router.get(
@@ -66,7 +75,8 @@ async def update_partner(
     responses=problems(*READ),
 )
 async def list_partner_keys(partner_id: PartnerId, ctx: Ctx, _caller: Admin) -> ApiKeyList:
-    return ApiKeyList(items=await handlers.list_partner_keys(ctx, partner_id))
+    rows = await handlers.list_partner_keys(ctx, partner_id)
+    return ApiKeyList(items=[views.key_view(row) for row in rows])
 
 
 @router.post(
@@ -78,7 +88,8 @@ async def list_partner_keys(partner_id: PartnerId, ctx: Ctx, _caller: Admin) -> 
     responses=problems(*WRITE),
 )
 async def issue_partner_key(partner_id: PartnerId, ctx: Ctx, _caller: Admin) -> ApiKeyCreated:
-    return await handlers.issue_partner_key(ctx, partner_id)
+    key = await handlers.issue_partner_key(ctx, partner_id)
+    return views.partner_key_created(key, partner_id)
 
 
 @router.delete(
@@ -109,4 +120,4 @@ async def revoke_key(
     responses=problems(*WRITE),
 )
 async def create_ops_user(body: OpsUserCreate, ctx: Ctx, _caller: Admin) -> OpsUserCreated:
-    return await handlers.create_ops_user(ctx, body)
+    return views.ops_user_created(await handlers.create_ops_user(ctx, body.name), body.name)

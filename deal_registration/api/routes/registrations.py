@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from deal_registration import handlers
+from deal_registration.api import views
 from deal_registration.api.dependencies import (
     READ,
     WRITE,
@@ -21,7 +22,6 @@ from deal_registration.api.dependencies import (
 )
 from deal_registration.api.models import (
     History,
-    HistoryEntry,
     RegistrationCreate,
     RegistrationPage,
     RegistrationView,
@@ -32,9 +32,38 @@ from deal_registration.domain.validation import SLUG_PATTERN
 router = APIRouter(prefix="/v1")
 
 
-def _accepted(status_code: int, view: dict[str, Any]) -> JSONResponse:
+def _accepted(answer: handlers.Answer) -> JSONResponse:
     return JSONResponse(
-        view, status_code=status_code, headers={"Location": f"/v1/registrations/{view['id']}"}
+        answer.body,
+        status_code=answer.status_code,
+        headers={"Location": f"/v1/registrations/{answer.body['id']}"},
+    )
+
+
+def _idempotent(
+    key: str | None, path: str, body: RegistrationCreate | None = None
+) -> handlers.IdempotentRequest:
+    """The request as its Idempotency-Key remembers it: method, path and body."""
+    fingerprint = handlers.request_fingerprint(
+        "POST", path, body.model_dump(mode="json") if body is not None else None
+    )
+    return handlers.IdempotentRequest(key=key, fingerprint=fingerprint)
+
+
+def _new_registration(body: RegistrationCreate) -> handlers.NewRegistration:
+    return handlers.NewRegistration(
+        customer_name=body.customer.name,
+        customer_domain=body.customer.domain,
+        customer_country=body.customer.country,
+        product_line=body.product_line,
+        deal_type=body.deal_type,
+        amount_value=body.amount.value,
+        amount_currency=body.amount.currency,
+        expected_close_date=body.expected_close_date,
+        contact_name=body.contact.name if body.contact else None,
+        contact_email=str(body.contact.email) if body.contact else None,
+        description=body.description,
+        partner_reference=body.partner_reference,
     )
 
 
@@ -55,7 +84,14 @@ async def submit_registration(
     caller: WritingPartner,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    return _accepted(*await handlers.submit_registration(ctx, caller, body, idempotency_key))
+    submitted = await handlers.submit_registration(
+        ctx,
+        caller,
+        _new_registration(body),
+        _idempotent(idempotency_key, "/v1/registrations", body),
+        views.accepted,
+    )
+    return _accepted(submitted)
 
 
 @router.get(
@@ -68,8 +104,7 @@ async def submit_registration(
 async def get_registration(
     registration_id: RegistrationId, ctx: Ctx, caller: Caller
 ) -> RegistrationView:
-    row = await handlers.get_registration(ctx, caller, registration_id)
-    return handlers.registration_view(row)
+    return views.registration_view(await handlers.get_registration(ctx, caller, registration_id))
 
 
 @router.get(
@@ -124,7 +159,7 @@ async def list_registrations(
         cursor=cursor,
     )
     return RegistrationPage(
-        items=[handlers.registration_view(row) for row in rows], next_cursor=next_cursor
+        items=[views.registration_view(row) for row in rows], next_cursor=next_cursor
     )
 
 
@@ -142,8 +177,9 @@ async def withdraw_registration(
     caller: PartnerCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    request = _idempotent(idempotency_key, f"/v1/registrations/{registration_id}/withdraw")
     return _accepted(
-        *await handlers.withdraw_registration(ctx, caller, registration_id, idempotency_key)
+        await handlers.withdraw_registration(ctx, caller, registration_id, request, views.accepted)
     )
 
 
@@ -161,8 +197,9 @@ async def request_extension(
     caller: PartnerCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    request = _idempotent(idempotency_key, f"/v1/registrations/{registration_id}/extension")
     return _accepted(
-        *await handlers.request_extension(ctx, caller, registration_id, idempotency_key)
+        await handlers.request_extension(ctx, caller, registration_id, request, views.accepted)
     )
 
 
@@ -176,15 +213,4 @@ async def request_extension(
 async def registration_history(
     registration_id: RegistrationId, ctx: Ctx, caller: Caller
 ) -> History:
-    rows = await handlers.registration_history(ctx, caller, registration_id)
-    return History(
-        items=[
-            HistoryEntry(
-                status=row["status"],
-                reason_code=row["reason_code"],
-                reason=row["reason"],
-                at=row["at"],
-            )
-            for row in rows
-        ]
-    )
+    return views.history_view(await handlers.registration_history(ctx, caller, registration_id))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from deal_registration import handlers
+from deal_registration.api import views
 from deal_registration.api.dependencies import (
     READ,
     WRITE,
@@ -33,7 +34,7 @@ router = APIRouter(prefix="/v1")
     responses=problems(*WRITE),
 )
 async def put_webhook(body: WebhookUpdate, ctx: Ctx, caller: WritingPartner) -> WebhookCreated:
-    return await handlers.put_webhook(ctx, caller, body)
+    return views.webhook_created(await handlers.put_webhook(ctx, caller, body.url))
 
 
 @router.get(
@@ -44,7 +45,7 @@ async def put_webhook(body: WebhookUpdate, ctx: Ctx, caller: WritingPartner) -> 
     responses=problems(*READ),
 )
 async def get_webhook(ctx: Ctx, caller: PartnerCaller) -> WebhookView:
-    return await handlers.get_webhook(ctx, caller)
+    return views.webhook_view(await handlers.get_webhook(ctx, caller))
 
 
 @router.delete(
@@ -73,4 +74,5 @@ async def webhook_deliveries(
         int, Query(ge=1, le=200, description="How many, newest first.", examples=[50])
     ] = 50,
 ) -> WebhookDeliveryPage:
-    return WebhookDeliveryPage(items=await handlers.webhook_deliveries(ctx, caller, limit=limit))
+    rows = await handlers.webhook_deliveries(ctx, caller, limit=limit)
+    return WebhookDeliveryPage(items=[views.delivery_view(row) for row in rows])
