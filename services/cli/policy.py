@@ -1,0 +1,192 @@
+"""``dealreg policy show | diff | what-if | publish`` over conflict_resolver's ``/v1/policy``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.syntax import Syntax
+from rich.table import Table
+
+from services.cli.config import load_target
+from services.cli.output import USAGE, answer, api, console, fail, print_json
+
+app = typer.Typer(
+    help="The rules of engagement: the policy the conflict resolver decides by.",
+    no_args_is_help=True,
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+FileArgument = Annotated[
+    Path,
+    typer.Argument(metavar="FILE", help="A policy in YAML or JSON.", exists=True, dir_okay=False),
+]
+
+
+def read_policy_file(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        fail(f"cannot read {path}: {error}", code=USAGE)
+    if not isinstance(loaded, dict):
+        fail(f"{path} holds no policy (a mapping of settings)", code=USAGE)
+    return loaded
+
+
+def _current() -> dict[str, Any]:
+    with api(load_target(), "conflict_resolver") as client:
+        return dict(answer(client.get("/v1/policy")))
+
+
+@app.command()
+def show(json_output: JsonOption = False) -> None:
+    """The policy in force, with its version and who published it."""
+    record = _current()
+    if json_output:
+        print_json(record)
+        return
+    console.print(
+        f"policy version [bold]{record['version']}[/bold], published {record['created_at']} "
+        f"by {record['created_by']}"
+    )
+    console.print(Syntax(yaml.safe_dump(record["policy"], sort_keys=False), "yaml"))
+
+
+def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, inner in value.items():
+            flat.update(_leaves(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return flat if flat or not prefix else {prefix: {}}
+    return {prefix: value}
+
+
+def _same(left: Any, right: Any) -> bool:
+    if left == right:
+        return True
+    try:
+        return Decimal(str(left)) == Decimal(str(right))
+    except (InvalidOperation, ValueError):
+        return False
+
+
+def policy_diff(current: dict[str, Any], draft: dict[str, Any]) -> list[dict[str, Any]]:
+    """Setting by setting: what the draft changes, adds, and leaves out (left-out settings
+    take their defaults when the draft is published)."""
+    now, then = _leaves(current), _leaves(draft)
+    changes = []
+    for path in sorted(set(now) | set(then)):
+        if path == "version":
+            continue
+        if path not in then:
+            changes.append({"setting": path, "change": "left out", "current": now[path]})
+        elif path not in now:
+            changes.append({"setting": path, "change": "added", "draft": then[path]})
+        elif not _same(now[path], then[path]):
+            changes.append(
+                {"setting": path, "change": "changed", "current": now[path], "draft": then[path]}
+            )
+    return changes
+
+
+@app.command()
+def diff(file: FileArgument, json_output: JsonOption = False) -> None:
+    """What publishing FILE would change, setting by setting."""
+    record = _current()
+    changes = policy_diff(record["policy"], read_policy_file(file))
+    if json_output:
+        print_json({"current_version": record["version"], "changes": changes})
+        return
+    if not changes:
+        console.print(f"{file} is the policy in force (version {record['version']}).")
+        return
+    table = Table(title=f"{file} against policy version {record['version']}")
+    for column in ("setting", "change", "in force", "in the file"):
+        table.add_column(column, overflow="fold")
+    for change in changes:
+        table.add_row(
+            change["setting"],
+            change["change"],
+            str(change.get("current", "-")),
+            str(change.get("draft", "-")) if change["change"] != "left out" else "(default)",
+        )
+    console.print(table)
+
+
+def _instant(text: str | None, option: str) -> str | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{option}: not an ISO 8601 date or time: {text!r}", code=USAGE)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+@app.command("what-if")
+def what_if(
+    file: FileArgument,
+    since: Annotated[
+        str | None, typer.Option(help="Replay registrations from this date or time (UTC).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="... up to this one.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Which past decisions FILE would change, and how (nothing is written)."""
+    body: dict[str, Any] = {"policy": read_policy_file(file)}
+    body["since"] = _instant(since, "--since")
+    body["until"] = _instant(until, "--until")
+    with (
+        api(load_target(), "conflict_resolver", timeout=600) as client,
+        console.status("replaying the registrations under the draft..."),
+    ):
+        result = answer(client.post("/v1/policy/what-if", json=body))
+    if json_output:
+        print_json(result)
+        return
+    console.print(
+        f"Replayed {result['replayed']} registrations under {file}: "
+        f"[bold]{result['changed']}[/bold] decisions would change "
+        f"(policy in force: version {result['current_policy_version']})."
+    )
+    if result["transitions"]:
+        table = Table(title="Transitions")
+        table.add_column("from -> to")
+        table.add_column("count", justify="right")
+        for transition, count in result["transitions"].items():
+            table.add_row(transition, str(count))
+        console.print(table)
+    if result["changes"]:
+        changes = Table(title="Changes")
+        for column in ("registration", "before", "after", "why"):
+            changes.add_column(column, overflow="fold")
+        for change in result["changes"][:50]:
+            changes.add_row(
+                change["registration_id"],
+                _outcome(change["before"]),
+                _outcome(change["after"]),
+                change["why"],
+            )
+        console.print(changes)
+        if len(result["changes"]) > 50:
+            console.print(f"... and {len(result['changes']) - 50} more (--json for all)")
+
+
+@app.command()
+def publish(file: FileArgument, json_output: JsonOption = False) -> None:
+    """Make FILE the policy in force, as a new version (decisions already made keep theirs)."""
+    with api(load_target(), "conflict_resolver") as client:
+        record = answer(client.put("/v1/policy", json=read_policy_file(file)))
+    if json_output:
+        print_json(record)
+        return
+    console.print(f"Published {file} as policy version [bold]{record['version']}[/bold].")
+
+
+def _outcome(decision: dict[str, Any]) -> str:
+    code = decision.get("reason_code")
+    return f"{decision.get('outcome')}" + (f" ({code})" if code else "")

@@ -1,0 +1,207 @@
+"""``dealreg up | down | status``: what ``make run`` starts, and how each part is doing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.table import Table
+
+from services.cli.config import SERVICES, Target, checkout_root, load_target, state_dir
+from services.cli.lag import GroupLag, consumer_lag
+from services.cli.output import FAILED, console, errors, fail, print_json
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _scripts() -> Path:
+    root = checkout_root()
+    if root is None:
+        fail("up and down need a source checkout (deploy/scripts); this install has none")
+    return root / "deploy" / "scripts"
+
+
+def _script_env() -> dict[str, str]:
+    state = state_dir()
+    return {
+        **os.environ,
+        "DEALREG_STATE_DIR": str(state),
+        "KAFKA_DATA_DIR": os.environ.get("KAFKA_DATA_DIR", str(state / "kafka")),
+    }
+
+
+def up() -> None:
+    """Start Kafka, the CRM sandbox and the three services (as `make run`), then return.
+
+    The admin token and the URLs go to <state>/dev-credentials.json (DEALREG_STATE_DIR, else
+    .dealreg in the checkout); the logs to <state>/logs.
+    """
+    scripts = _scripts()
+    completed = subprocess.run(  # noqa: S603 - our own script, no shell
+        [str(scripts / "run.sh"), "--detach"], env=_script_env(), check=False
+    )
+    if completed.returncode != 0:
+        fail(f"starting failed (exit {completed.returncode}); see {state_dir() / 'logs'}")
+
+
+def down() -> None:
+    """Stop what `dealreg up` (or `make run`) started: the services, the sandbox, Kafka."""
+    scripts = _scripts()
+    failures = []
+    for script in ("services.sh", "crm-sandbox.sh", "kafka.sh"):
+        completed = subprocess.run(  # noqa: S603 - our own script, no shell
+            [str(scripts / script), "stop"], env=_script_env(), check=False
+        )
+        if completed.returncode != 0:
+            failures.append(script)
+    if failures:
+        fail(f"stopping failed: {', '.join(failures)}")
+    console.print("dealreg stopped.")
+
+
+def status(json_output: JsonOption = False) -> None:
+    """Health, readiness, outbox age, paused partitions and consumer lag.
+
+    Per service: process, /healthz, /readyz and its checks (database, Kafka, outbox age,
+    consumers and paused partitions); per consumer group: its lag (end offsets less
+    committed offsets). Exits 1 unless everything is ready.
+    """
+    target = load_target()
+    services = {service: _service_status(target, service) for service in SERVICES}
+    lag, lag_error = _lag(target)
+    ready = all(entry["ready"] for entry in services.values()) and lag_error is None
+    if json_output:
+        print_json(
+            {
+                "ready": ready,
+                "services": services,
+                "consumer_lag": [group.as_json() for group in lag],
+                "kafka": {"bootstrap_servers": target.kafka_bootstrap, "error": lag_error},
+            }
+        )
+    else:
+        _print_status(services, lag, lag_error)
+    if not ready:
+        raise typer.Exit(FAILED)
+
+
+def _pid_running(service: str) -> bool | None:
+    """From the pid file ``dealreg up`` writes; None when there is none (a remote system)."""
+    pid_file = state_dir() / "run" / f"{service}.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _service_status(target: Target, service: str) -> dict[str, Any]:
+    url = target.url(service)
+    entry: dict[str, Any] = {
+        "url": url,
+        "process": _pid_running(service),
+        "healthy": False,
+        "ready": False,
+        "checks": {},
+        "outbox_age_seconds": None,
+        "paused_partitions": {},
+        "error": None,
+    }
+    try:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            entry["healthy"] = client.get("/healthz").status_code == 200
+            readiness = client.get("/readyz")
+    except httpx.HTTPError as error:
+        entry["error"] = f"{type(error).__name__}: {error}"
+        return entry
+    try:
+        body = readiness.json()
+    except ValueError:
+        entry["error"] = f"/readyz answered {readiness.status_code} without JSON"
+        return entry
+    checks: dict[str, Any] = body.get("checks") or {}
+    entry["ready"] = readiness.status_code == 200
+    entry["checks"] = checks
+    outbox = (checks.get("outbox") or {}).get("detail")
+    if isinstance(outbox, dict):
+        entry["outbox_age_seconds"] = outbox.get("oldest_unpublished_age_seconds")
+    consumers = (checks.get("consumers") or {}).get("detail")
+    if isinstance(consumers, dict):
+        entry["paused_partitions"] = {
+            group: detail.get("paused")
+            for group, detail in consumers.items()
+            if isinstance(detail, dict) and detail.get("paused")
+        }
+    return entry
+
+
+def _lag(target: Target) -> tuple[list[GroupLag], str | None]:
+    try:
+        return (
+            asyncio.run(
+                asyncio.wait_for(
+                    consumer_lag(
+                        target.kafka_bootstrap,
+                        topic_prefix=target.topic_prefix,
+                        security=target.kafka_security,
+                    ),
+                    timeout=30,
+                )
+            ),
+            None,
+        )
+    except Exception as error:  # the brokers down is a status to show, not a crash
+        return [], f"{type(error).__name__}: {error}"
+
+
+def _mark(ok: bool | None) -> str:
+    if ok is None:
+        return "[dim]-[/dim]"
+    return "[green]yes[/green]" if ok else "[red]no[/red]"
+
+
+def _print_status(
+    services: dict[str, dict[str, Any]], lag: list[GroupLag], lag_error: str | None
+) -> None:
+    table = Table(title="Services")
+    for column in ("service", "url", "process", "healthy", "ready", "outbox age", "paused"):
+        table.add_column(column)
+    for service, entry in services.items():
+        age = entry["outbox_age_seconds"]
+        paused = entry["paused_partitions"]
+        table.add_row(
+            service,
+            entry["url"],
+            _mark(entry["process"]),
+            _mark(entry["healthy"]),
+            _mark(entry["ready"]),
+            "-" if age is None else f"{age:.1f} s",
+            ", ".join(f"{g}: {p}" for g, p in paused.items()) or "none",
+        )
+    console.print(table)
+    for service, entry in services.items():
+        if entry["error"]:
+            errors.print(f"{service}: {entry['error']}", highlight=False)
+        for name, check in entry["checks"].items():
+            if not check.get("ok"):
+                errors.print(f"{service}: {name} not ready: {check.get('detail')}", highlight=False)
+    groups = Table(title="Consumer lag")
+    for column in ("group", "lag", "partitions behind"):
+        groups.add_column(column)
+    for group in lag:
+        behind = [f"{p.topic}[{p.partition}]={p.lag}" for p in group.partitions if p.lag]
+        groups.add_row(group.group, str(group.total), ", ".join(behind[:6]) or "-")
+    console.print(groups)
+    if lag_error:
+        errors.print(f"kafka: {lag_error}", highlight=False)
