@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from services.cli.config import load_target
-from services.cli.output import USAGE, answer, api, console, fail, print_json
+from services.cli.output import USAGE, answer, api, console, fail, print_json, row
 
 
 def _connectors(status: dict[str, Any]) -> list[dict[str, Any]]:
@@ -67,7 +67,8 @@ def reconcile(
         for column in ("crm", "last reconciled", "watermark", "pending", "dead letters"):
             table.add_column(column)
         for c in _connectors(status):
-            table.add_row(
+            row(
+                table,
                 c["crm_system"],
                 str(c.get("last_reconciled_at")),
                 str(c.get("watermark")),

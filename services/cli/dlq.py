@@ -19,7 +19,7 @@ import typer
 from rich.table import Table
 
 from services.cli.config import Target, load_target
-from services.cli.output import FAILED, USAGE, answer, api, console, fail, print_json
+from services.cli.output import FAILED, USAGE, answer, api, console, fail, print_json, row
 from services.kafka.dead_letters import (
     DeadLetter,
     DeadLetterFilter,
@@ -150,7 +150,8 @@ def _print_list(kafka: list[DeadLetter], crm: list[dict[str, Any]]) -> None:
             f"{letter.consumer} <- {summary['topic']}"
             f"[{summary['source_partition']}]@{summary['source_offset']}"
         )
-        table.add_row(
+        row(
+            table,
             letter.coordinates + (" (replayed)" if letter.replayed else ""),
             summary["dead_lettered_at"],
             where,
@@ -158,7 +159,8 @@ def _print_list(kafka: list[DeadLetter], crm: list[dict[str, Any]]) -> None:
             letter.reason[:160],
         )
     for entry in crm:
-        table.add_row(
+        row(
+            table,
             f"crm:{entry['id']}" + (" (replayed)" if entry.get("replayed_at") else ""),
             str(entry.get("created_at")),
             f"crm_sync -> {entry.get('crm_system')}",
@@ -208,7 +210,7 @@ def show(
     table.add_column("value", overflow="fold")
     for name, value in details.items():
         shown = json.dumps(value, indent=2) if isinstance(value, dict | list) else str(value)
-        table.add_row(name, shown)
+        row(table, name, shown)
     console.print(table)
 
 
@@ -299,7 +301,7 @@ def replay(
             outcome = result["outcome"]
             if "count" in result:
                 outcome = f"{result['count']} pushed again by crm_sync"
-            table.add_row(result["id"], outcome, result["topic"] or "-")
+            row(table, result["id"], outcome, result["topic"] or "-")
         console.print(table)
     if replayed == 0:
         raise typer.Exit(FAILED)

@@ -2,7 +2,8 @@
 
 Only groups of this deployment count: those with the topic prefix whose committed offsets are
 on the declared topics. A partition the group never committed counts from its start (its
-whole log is lag).
+whole log is lag); a group that committed nothing yet is listed with no lag figure (which
+topics it reads is not known until it commits).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.topics import TOPICS
+
+# The services name their groups after themselves (e.g. ``crm_sync.mirror``).
+_SERVICE_GROUPS = ("deal_registration.", "conflict_resolver.", "crm_sync.")
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,9 @@ class GroupLag:
     partitions: tuple[PartitionLag, ...]
 
     @property
-    def total(self) -> int:
+    def total(self) -> int | None:
+        if not self.partitions:
+            return None  # nothing committed yet
         return sum(partition.lag for partition in self.partitions)
 
     def as_json(self) -> dict[str, Any]:
@@ -71,17 +77,18 @@ async def consumer_lag(
         for group in groups:
             offsets = await admin.list_consumer_group_offsets(group)
             mine = {tp: meta.offset for tp, meta in offsets.items() if tp.topic in ours}
-            if mine:
+            if mine or group.removeprefix(topic_prefix).startswith(_SERVICE_GROUPS):
                 committed[group] = mine
+        read = sorted({tp.topic for offsets in committed.values() for tp in offsets})
+        described = await admin.describe_topics(read) if read else []
     finally:
         await admin.close()
-    if not committed:
-        return []
-    ends = await _end_offsets(
-        bootstrap_servers,
-        {tp.topic for offsets in committed.values() for tp in offsets},
-        security=security,
-    )
+    partitions = [
+        TopicPartition(str(topic["topic"]), int(partition["partition"]))
+        for topic in described
+        for partition in topic["partitions"]
+    ]
+    ends = await _end_offsets(bootstrap_servers, partitions, security=security)
     return [
         GroupLag(
             group,
@@ -96,19 +103,18 @@ async def consumer_lag(
 
 
 async def _end_offsets(
-    bootstrap_servers: str, topics: set[str], *, security: Mapping[str, Any] | None
+    bootstrap_servers: str,
+    partitions: list[TopicPartition],
+    *,
+    security: Mapping[str, Any] | None,
 ) -> dict[TopicPartition, int]:
+    if not partitions:
+        return {}
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers, group_id=None, **(security or {})
     )
     await consumer.start()
     try:
-        await consumer.topics()  # loads the metadata of every topic
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in sorted(topics)
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
         ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
         return ends
     finally:

@@ -13,6 +13,9 @@ from typing import Any, NoReturn
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 
 from services.cli.config import Target
 
@@ -28,7 +31,7 @@ def print_json(value: Any) -> None:
 
 
 def fail(message: str, *, code: int = FAILED) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -62,3 +65,8 @@ def answer(response: httpx.Response) -> Any:
         f"{response.request.method} {response.request.url.path} answered "
         f"{response.status_code}: {detail}" + (f" [{extra}]" if extra else "")
     )
+
+
+def row(table: Table, *cells: object) -> None:
+    """A table row of plain text: data (reasons, names, headers) is never read as markup."""
+    table.add_row(*(cell if isinstance(cell, Text) else Text(str(cell)) for cell in cells))

@@ -9,11 +9,12 @@ from typing import Annotated, Any
 
 import typer
 import yaml
+from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
 from services.cli.config import load_target
-from services.cli.output import USAGE, answer, api, console, fail, print_json
+from services.cli.output import USAGE, answer, api, console, fail, print_json, row
 
 app = typer.Typer(
     help="The rules of engagement: the policy the conflict resolver decides by.",
@@ -102,13 +103,14 @@ def diff(file: FileArgument, json_output: JsonOption = False) -> None:
         print_json({"current_version": record["version"], "changes": changes})
         return
     if not changes:
-        console.print(f"{file} is the policy in force (version {record['version']}).")
+        console.print(f"{escape(str(file))} is the policy in force (version {record['version']}).")
         return
-    table = Table(title=f"{file} against policy version {record['version']}")
+    table = Table(title=f"{escape(str(file))} against policy version {record['version']}")
     for column in ("setting", "change", "in force", "in the file"):
         table.add_column(column, overflow="fold")
     for change in changes:
-        table.add_row(
+        row(
+            table,
             change["setting"],
             change["change"],
             str(change.get("current", "-")),
@@ -149,7 +151,7 @@ def what_if(
         print_json(result)
         return
     console.print(
-        f"Replayed {result['replayed']} registrations under {file}: "
+        f"Replayed {result['replayed']} registrations under {escape(str(file))}: "
         f"[bold]{result['changed']}[/bold] decisions would change "
         f"(policy in force: version {result['current_policy_version']})."
     )
@@ -158,14 +160,15 @@ def what_if(
         table.add_column("from -> to")
         table.add_column("count", justify="right")
         for transition, count in result["transitions"].items():
-            table.add_row(transition, str(count))
+            row(table, transition, str(count))
         console.print(table)
     if result["changes"]:
         changes = Table(title="Changes")
         for column in ("registration", "before", "after", "why"):
             changes.add_column(column, overflow="fold")
         for change in result["changes"][:50]:
-            changes.add_row(
+            row(
+                changes,
                 change["registration_id"],
                 _outcome(change["before"]),
                 _outcome(change["after"]),
@@ -184,7 +187,8 @@ def publish(file: FileArgument, json_output: JsonOption = False) -> None:
     if json_output:
         print_json(record)
         return
-    console.print(f"Published {file} as policy version [bold]{record['version']}[/bold].")
+    version = record["version"]
+    console.print(f"Published {escape(str(file))} as policy version [bold]{version}[/bold].")
 
 
 def _outcome(decision: dict[str, Any]) -> str:

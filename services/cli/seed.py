@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from services.cli.config import load_target
-from services.cli.output import answer, api, console, print_json
+from services.cli.output import answer, api, console, print_json, row
 
 DATA = Path(__file__).parent / "data" / "organisations.json"
 PRODUCT_LINES = ("network-security", "cloud-security", "endpoint")
@@ -176,7 +176,7 @@ def seed(
     table = Table(title="Seeded")
     table.add_column("what")
     table.add_column("count", justify="right")
-    table.add_row("partners", str(len(created)))
-    table.add_row("registrations", str(len(submitted)))
+    row(table, "partners", str(len(created)))
+    row(table, "registrations", str(len(submitted)))
     console.print(table)
     console.print("(With --json the output also holds each new partner's API key.)")

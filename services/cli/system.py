@@ -11,10 +11,11 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from services.cli.config import SERVICES, Target, checkout_root, load_target, state_dir
 from services.cli.lag import GroupLag, consumer_lag
-from services.cli.output import FAILED, console, errors, fail, print_json
+from services.cli.output import FAILED, console, errors, fail, print_json, row
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -165,10 +166,10 @@ def _lag(target: Target) -> tuple[list[GroupLag], str | None]:
         return [], f"{type(error).__name__}: {error}"
 
 
-def _mark(ok: bool | None) -> str:
+def _mark(ok: bool | None) -> Text:
     if ok is None:
-        return "[dim]-[/dim]"
-    return "[green]yes[/green]" if ok else "[red]no[/red]"
+        return Text("-", style="dim")
+    return Text("yes", style="green") if ok else Text("no", style="red")
 
 
 def _print_status(
@@ -180,7 +181,8 @@ def _print_status(
     for service, entry in services.items():
         age = entry["outbox_age_seconds"]
         paused = entry["paused_partitions"]
-        table.add_row(
+        row(
+            table,
             service,
             entry["url"],
             _mark(entry["process"]),
@@ -192,16 +194,17 @@ def _print_status(
     console.print(table)
     for service, entry in services.items():
         if entry["error"]:
-            errors.print(f"{service}: {entry['error']}", highlight=False)
+            errors.print(Text(f"{service}: {entry['error']}"))
         for name, check in entry["checks"].items():
             if not check.get("ok"):
-                errors.print(f"{service}: {name} not ready: {check.get('detail')}", highlight=False)
+                errors.print(Text(f"{service}: {name} not ready: {check.get('detail')}"))
     groups = Table(title="Consumer lag")
     for column in ("group", "lag", "partitions behind"):
         groups.add_column(column)
     for group in lag:
         behind = [f"{p.topic}[{p.partition}]={p.lag}" for p in group.partitions if p.lag]
-        groups.add_row(group.group, str(group.total), ", ".join(behind[:6]) or "-")
+        total = "nothing committed yet" if group.total is None else str(group.total)
+        row(groups, group.group, total, ", ".join(behind[:6]) or "-")
     console.print(groups)
     if lag_error:
-        errors.print(f"kafka: {lag_error}", highlight=False)
+        errors.print(Text(f"kafka: {lag_error}"))

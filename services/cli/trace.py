@@ -14,13 +14,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from schemas.envelope import MalformedEventError, UnknownEventError, decode_event
 from schemas.topics import CRM, DEAD_LETTERS, DECISIONS, REGISTRATIONS
 from services.cli.config import Target, load_target
-from services.cli.output import FAILED, console, fail, print_json
+from services.cli.output import FAILED, console, fail, print_json, row
 from services.kafka.dead_letters import NoSuchTopicError, fold_markers, read_topic
 
 TRACED_TOPICS = (REGISTRATIONS, DECISIONS, CRM)
@@ -160,11 +162,12 @@ def trace(
     if json_output:
         print_json({"registration_id": registration_id, "events": [s.as_json() for s in steps]})
     else:
-        table = Table(title=f"Registration {registration_id}")
+        table = Table(title=f"Registration {escape(registration_id)}")
         for column in ("time", "topic", "event", "source", "facts"):
             table.add_column(column, overflow="fold")
         for step in steps:
-            table.add_row(
+            row(
+                table,
                 step.time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
                 step.topic,
                 step.event_type,
@@ -174,5 +177,5 @@ def trace(
         console.print(table)
     if not steps:
         if not json_output:
-            console.print(f"No event names {registration_id}.")
+            console.print(Text(f"No event names {registration_id}."))
         raise typer.Exit(FAILED)
