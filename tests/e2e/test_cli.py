@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -453,3 +454,55 @@ def test_policy_show_diff_what_if_and_publish(system: System, tmp_path: Path) ->
     refused = system.run("policy", "publish", str(bad))
     assert refused.returncode == 1
     assert "protection_window" in refused.stderr
+
+
+def test_up_starts_what_make_run_starts_and_down_stops_it(tmp_path: Path) -> None:
+    """`dealreg up` on ports and a state folder of its own: a broker, the sandbox and the
+    three services come up ready; `dealreg down` stops every one of them."""
+    kafka_port = free_port()
+    ports = {
+        "KAFKA_PORT": kafka_port,
+        "KAFKA_CONTROLLER_PORT": free_port(),
+        "DEALREG_DEAL_REGISTRATION_PORT": free_port(),
+        "DEALREG_CONFLICT_RESOLVER_PORT": free_port(),
+        "DEALREG_CRM_SYNC_PORT": free_port(),
+        "DEALREG_SANDBOX_PORT": free_port(),
+        "DEALREG_SANDBOX_SALESFORCE_PORT": free_port(),
+    }
+    state = tmp_path / "state"
+    env = {
+        **{name: value for name, value in os.environ.items() if not name.startswith("DEALREG_")},
+        **{name: str(port) for name, port in ports.items()},
+        "DEALREG_STATE_DIR": str(state),
+        "COLUMNS": "200",
+    }
+    try:
+        started = dealreg("up", env=env, timeout=300)
+        assert started.returncode == 0, started.stdout + started.stderr
+        credentials = json.loads((state / "dev-credentials.json").read_text())
+        assert credentials["urls"]["kafka"] == f"127.0.0.1:{kafka_port}"
+        assert credentials["urls"]["crm_sync"].endswith(f":{ports['DEALREG_CRM_SYNC_PORT']}")
+
+        # Everything the status needs comes from the credentials file `up` wrote.
+        status = dealreg("status", "--json", env=env)
+        assert status.returncode == 0, status.stdout + status.stderr
+        report = json.loads(status.stdout)
+        assert report["ready"] is True
+        assert report["kafka"]["bootstrap_servers"] == f"127.0.0.1:{kafka_port}"
+        for entry in report["services"].values():
+            assert entry["process"] is True
+            assert entry["ready"] is True
+        pids = [int((state / "run" / f"{s}.pid").read_text()) for s in report["services"]]
+    finally:
+        stopped = dealreg("down", env=env, timeout=120)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    for pid in pids:
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        )
+    assert not (state / "run" / "crm_sandbox.pid").exists()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", kafka_port)) != 0, "the broker still listens"
+    after = dealreg("status", "--json", env=env)
+    assert after.returncode == 1
+    assert all(not e["healthy"] for e in json.loads(after.stdout)["services"].values())
