@@ -141,8 +141,13 @@ def list_(
 
 
 def _print_list(kafka: list[DeadLetter], crm: list[dict[str, Any]]) -> None:
+    if not kafka and not crm:
+        console.print("No dead letters.")
+        return
     table = Table(title="Dead letters")
-    for column in ("id", "when", "where", "event", "reason"):
+    table.add_column("id", no_wrap=True)
+    table.add_column("when (UTC)", no_wrap=True)
+    for column in ("where", "event", "reason"):
         table.add_column(column, overflow="fold")
     for letter in kafka:
         summary = letter.summary()
@@ -153,7 +158,7 @@ def _print_list(kafka: list[DeadLetter], crm: list[dict[str, Any]]) -> None:
         row(
             table,
             letter.coordinates + (" (replayed)" if letter.replayed else ""),
-            summary["dead_lettered_at"],
+            letter.dead_lettered_at.strftime("%Y-%m-%d %H:%M:%S"),
             where,
             str(summary["event_type"] or "-"),
             letter.reason[:160],
@@ -162,14 +167,12 @@ def _print_list(kafka: list[DeadLetter], crm: list[dict[str, Any]]) -> None:
         row(
             table,
             f"crm:{entry['id']}" + (" (replayed)" if entry.get("replayed_at") else ""),
-            str(entry.get("created_at")),
+            str(entry.get("created_at", ""))[:19].replace("T", " "),
             f"crm_sync -> {entry.get('crm_system')}",
             f"registration {entry.get('registration_id')}",
             str(entry.get("reason", ""))[:160],
         )
     console.print(table)
-    if not kafka and not crm:
-        console.print("No dead letters.")
 
 
 @app.command()
@@ -209,7 +212,12 @@ def show(
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for name, value in details.items():
-        shown = json.dumps(value, indent=2) if isinstance(value, dict | list) else str(value)
+        if name == "headers":
+            shown = "\n".join(f"{header}: {text}" for header, text in value)
+        elif isinstance(value, dict | list):
+            shown = json.dumps(value, indent=2)
+        else:
+            shown = str(value)
         row(table, name, shown)
     console.print(table)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -54,7 +58,8 @@ def show(json_output: JsonOption = False) -> None:
         f"policy version [bold]{record['version']}[/bold], published {record['created_at']} "
         f"by {record['created_by']}"
     )
-    console.print(Syntax(yaml.safe_dump(record["policy"], sort_keys=False), "yaml"))
+    document = yaml.safe_dump(record["policy"], sort_keys=False)
+    console.print(Syntax(document, "yaml", background_color="default"))
 
 
 def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -75,16 +80,28 @@ def _same(left: Any, right: Any) -> bool:
         return False
 
 
-def policy_diff(current: dict[str, Any], draft: dict[str, Any]) -> list[dict[str, Any]]:
-    """Setting by setting: what the draft changes, adds, and leaves out (left-out settings
-    take their defaults when the draft is published)."""
+def policy_diff(
+    current: dict[str, Any], draft: dict[str, Any], *, complete: bool
+) -> list[dict[str, Any]]:
+    """Setting by setting, what publishing ``draft`` changes.
+
+    ``complete``: the draft has every setting (defaults filled in by the resolver's own
+    reading of the file), so a setting missing from it is removed (an exchange rate, say);
+    otherwise a missing setting is only "left out" (it takes its default, unknown here).
+    """
     now, then = _leaves(current), _leaves(draft)
+    # An empty mapping on one side is told by the other side's entries, one by one.
+    for one, other in ((now, then), (then, now)):
+        for path in [p for p, v in one.items() if v == {}]:
+            if any(key.startswith(path + ".") for key in other):
+                del one[path]
     changes = []
     for path in sorted(set(now) | set(then)):
         if path == "version":
             continue
         if path not in then:
-            changes.append({"setting": path, "change": "left out", "current": now[path]})
+            change = "removed" if complete else "left out"
+            changes.append({"setting": path, "change": change, "current": now[path]})
         elif path not in now:
             changes.append({"setting": path, "change": "added", "draft": then[path]})
         elif not _same(now[path], then[path]):
@@ -94,28 +111,59 @@ def policy_diff(current: dict[str, Any], draft: dict[str, Any]) -> list[dict[str
     return changes
 
 
+def read_as_published(path: Path) -> tuple[dict[str, Any], bool]:
+    """The file as the resolver would store it, and whether that reading was available.
+
+    ``python -m conflict_resolver.policy_file`` (the resolver's own model) fills in the
+    defaults; where the resolver is not installed beside this command, the file as written.
+    """
+    if importlib.util.find_spec("conflict_resolver") is None:
+        return read_policy_file(path), False
+    read = subprocess.run(  # noqa: S603 - our own module, no shell
+        [sys.executable, "-m", "conflict_resolver.policy_file", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if read.returncode == 1:
+        errors = json.loads(read.stdout)["errors"]
+        fail(
+            f"{path} is not a valid policy: "
+            + "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        )
+    if read.returncode != 0:
+        fail(read.stderr.strip() or f"cannot read {path}", code=USAGE)
+    document: dict[str, Any] = json.loads(read.stdout)
+    return document, True
+
+
 @app.command()
 def diff(file: FileArgument, json_output: JsonOption = False) -> None:
-    """What publishing FILE would change, setting by setting."""
+    """What publishing FILE would change, setting by setting.
+
+    FILE is read as the resolver reads it (settings it leaves out take their defaults), so
+    only real changes show.
+    """
+    draft, complete = read_as_published(file)
     record = _current()
-    changes = policy_diff(record["policy"], read_policy_file(file))
+    changes = policy_diff(record["policy"], draft, complete=complete)
     if json_output:
         print_json({"current_version": record["version"], "changes": changes})
         return
     if not changes:
-        console.print(f"{escape(str(file))} is the policy in force (version {record['version']}).")
+        console.print(
+            f"Publishing {escape(str(file))} changes nothing "
+            f"(policy version {record['version']} is in force)."
+        )
         return
     table = Table(title=f"{escape(str(file))} against policy version {record['version']}")
     for column in ("setting", "change", "in force", "in the file"):
         table.add_column(column, overflow="fold")
     for change in changes:
-        row(
-            table,
-            change["setting"],
-            change["change"],
-            str(change.get("current", "-")),
-            str(change.get("draft", "-")) if change["change"] != "left out" else "(default)",
-        )
+        draft_value = change.get("draft", "-")
+        if change["change"] == "left out":
+            draft_value = "(its default)"
+        row(table, change["setting"], change["change"], change.get("current", "-"), draft_value)
     console.print(table)
 
 

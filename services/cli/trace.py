@@ -135,7 +135,7 @@ async def collect(target: Target, registration_id: str, progress: Progress) -> l
                     event_id=letter.header("ce_id") or letter.coordinates,
                     facts={
                         "dead_letter": letter.coordinates,
-                        "reason": letter.reason[:200],
+                        "reason": letter.reason.splitlines()[0][:160] if letter.reason else "",
                         "replayed": letter.replayed,
                     },
                 )
@@ -162,17 +162,20 @@ def trace(
     if json_output:
         print_json({"registration_id": registration_id, "events": [s.as_json() for s in steps]})
     else:
-        table = Table(title=f"Registration {escape(registration_id)}")
-        for column in ("time", "topic", "event", "source", "facts"):
-            table.add_column(column, overflow="fold")
+        table = Table(title=f"Registration {escape(registration_id)}", expand=True)
+        table.add_column("time (UTC)", no_wrap=True)
+        table.add_column("topic", overflow="fold", ratio=2)
+        table.add_column("event", overflow="fold", ratio=3)
+        table.add_column("source", overflow="fold", ratio=2)
+        table.add_column("facts", overflow="fold", ratio=5)
         for step in steps:
             row(
                 table,
                 step.time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
-                step.topic,
-                step.event_type,
-                step.source,
-                ", ".join(f"{k}={v}" for k, v in step.facts.items()),
+                step.topic.removeprefix("dealreg."),
+                step.event_type.removeprefix("dealreg."),
+                step.source.rsplit("/", 1)[-1],
+                "\n".join(f"{k}: {v}" for k, v in step.facts.items()),
             )
         console.print(table)
     if not steps:

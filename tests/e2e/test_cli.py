@@ -426,7 +426,14 @@ def test_policy_show_diff_what_if_and_publish(system: System, tmp_path: Path) ->
     assert changes["protection_window"]["change"] == "changed"
     assert changes["protection_window"]["draft"] == "P60D"
     assert changes["minimum_amount"]["change"] == "changed"
-    assert changes["review_sla"]["change"] == "left out"
+    # Read as the resolver reads it: a setting left out takes its default (no change when
+    # the default is in force), and exchange rates left out are removed.
+    assert "review_sla" not in changes
+    assert changes["exchange_rates.EUR"] == {
+        "setting": "exchange_rates.EUR",
+        "change": "removed",
+        "current": "1.08",
+    }
 
     # A registration decided under the policy in force, then the what-if of a stricter one.
     with httpx.Client(base_url=system.stack.url("deal_registration"), timeout=10) as client:
@@ -454,6 +461,9 @@ def test_policy_show_diff_what_if_and_publish(system: System, tmp_path: Path) ->
     refused = system.run("policy", "publish", str(bad))
     assert refused.returncode == 1
     assert "protection_window" in refused.stderr
+    invalid = system.run("policy", "diff", str(bad))
+    assert invalid.returncode == 1
+    assert "protection_window" in invalid.stderr
 
 
 def test_up_starts_what_make_run_starts_and_down_stops_it(tmp_path: Path) -> None:
