@@ -32,6 +32,7 @@ from services.kafka.dead_letters import (
 app = typer.Typer(
     help="Dead letters: what a consumer (Kafka) or the CRM (crm_sync) could not take.",
     no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals hold the admin token
 )
 
 _KAFKA_ID = re.compile(r"^\d+:\d+$")

@@ -6,6 +6,8 @@ Exit codes, for scripts: 0 done, 1 failed (or nothing found where something was 
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from services.cli import crm, dlq, policy, seed, system, trace
@@ -16,6 +18,7 @@ app = typer.Typer(
     "its policy and its CRM sync, trace a registration, seed demo data. "
     "Exit codes: 0 done, 1 failed, 2 usage.",
     no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals hold the admin token
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -30,6 +33,9 @@ app.command()(seed.seed)
 
 
 def main() -> None:
+    # The command reports a broker it cannot reach itself, once; aiokafka's own log lines
+    # about each attempt would only repeat it.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     app()
 
 

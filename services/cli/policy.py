@@ -23,6 +23,7 @@ from services.cli.output import USAGE, answer, api, console, fail, print_json, r
 app = typer.Typer(
     help="The rules of engagement: the policy the conflict resolver decides by.",
     no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals hold the admin token
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

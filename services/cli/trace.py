@@ -159,6 +159,8 @@ def trace(
             steps = asyncio.run(collect(target, registration_id, progress))
     except NoSuchTopicError as error:
         fail(f"{error} (check DEALREG_KAFKA_BOOTSTRAP_SERVERS and DEALREG_KAFKA_TOPIC_PREFIX)")
+    except Exception as error:  # an unreachable broker, say: one line, not a traceback
+        fail(f"Kafka at {target.kafka_bootstrap}: {type(error).__name__}: {error}")
     if json_output:
         print_json({"registration_id": registration_id, "events": [s.as_json() for s in steps]})
     else:

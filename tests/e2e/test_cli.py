@@ -278,7 +278,7 @@ def test_seed_submits_through_the_intake_api_and_trace_tells_each_story(system: 
 
     shown = system.run("trace", first["id"])
     assert shown.returncode == 0
-    assert "dealreg.registration.submitted" in shown.stdout
+    assert "registration.submitted" in shown.stdout
 
     unknown = system.run("trace", str(uuid.uuid4()))
     assert unknown.returncode == 1
