@@ -66,15 +66,17 @@ def down() -> None:
 
 
 def status(json_output: JsonOption = False) -> None:
-    """Health, readiness, outbox age, paused partitions and consumer lag.
+    """Health, readiness, outbox age, paused partitions, consumer lag and CRM sync.
 
     Per service: process, /healthz, /readyz and its checks (database, Kafka, outbox age,
     consumers and paused partitions); per consumer group: its lag (end offsets less
-    committed offsets). Exits 1 unless everything is ready.
+    committed offsets); per CRM connector: push lag, pending pushes, dead letters, last
+    success and error (crm_sync's /v1/sync/status). Exits 1 unless every service is ready.
     """
     target = load_target()
     services = {service: _service_status(target, service) for service in SERVICES}
     lag, lag_error = _lag(target)
+    crm = _crm_status(target)
     ready = all(entry["ready"] for entry in services.values()) and lag_error is None
     if json_output:
         print_json(
@@ -83,10 +85,12 @@ def status(json_output: JsonOption = False) -> None:
                 "services": services,
                 "consumer_lag": [group.as_json() for group in lag],
                 "kafka": {"bootstrap_servers": target.kafka_bootstrap, "error": lag_error},
+                "crm": crm,
             }
         )
     else:
         _print_status(services, lag, lag_error)
+        _print_crm(crm)
     if not ready:
         raise typer.Exit(FAILED)
 
@@ -145,6 +149,44 @@ def _service_status(target: Target, service: str) -> dict[str, Any]:
             if isinstance(detail, dict) and detail.get("paused")
         }
     return entry
+
+
+def _crm_status(target: Target) -> dict[str, Any]:
+    """crm_sync's own account of the CRM (``/v1/sync/status``, as the admin)."""
+    try:
+        with httpx.Client(base_url=target.url("crm_sync"), timeout=10) as client:
+            answer = client.get(
+                "/v1/sync/status", headers={"Authorization": f"Bearer {target.admin_token}"}
+            )
+    except httpx.HTTPError as error:
+        return {"connectors": [], "error": f"{type(error).__name__}: {error}"}
+    if not answer.is_success:
+        return {"connectors": [], "error": f"/v1/sync/status answered {answer.status_code}"}
+    body = answer.json()
+    return {"connectors": list(body.get("connectors") or []), "error": None}
+
+
+def _print_crm(crm: dict[str, Any]) -> None:
+    if crm["error"]:
+        errors.print(Text(f"crm_sync status: {crm['error']}"))
+        return
+    if not crm["connectors"]:
+        console.print("No CRM connector is configured.")
+        return
+    table = Table(title="CRM sync")
+    for column in ("crm", "push lag", "pending", "dead letters", "last success", "last error"):
+        table.add_column(column, overflow="fold")
+    for connector in crm["connectors"]:
+        row(
+            table,
+            connector.get("crm_system"),
+            f"{connector.get('lag_seconds', 0):.1f} s",
+            connector.get("pending"),
+            connector.get("dead_letters"),
+            str(connector.get("last_success_at") or "-")[:19].replace("T", " "),
+            connector.get("last_error") or "-",
+        )
+    console.print(table)
 
 
 def _lag(target: Target) -> tuple[list[GroupLag], str | None]:

@@ -209,11 +209,17 @@ def test_status_shows_every_service_ready_with_outbox_age_and_consumer_lag(
     assert all(group["group"].startswith(prefix) for group in groups.values())
     mirror = groups[f"{prefix}crm_sync.mirror"]
     assert prefix + DECISIONS.name in {p["topic"] for p in mirror["partitions"]}
+    assert status["crm"]["error"] is None
+    (hubspot,) = status["crm"]["connectors"]
+    assert hubspot["crm_system"] == "hubspot"
+    assert hubspot["dead_letters"] == 0
+    assert hubspot["last_success_at"] is not None
     assert sum(p["end"] for p in mirror["partitions"]) >= 1
 
     table = system.run("status")
     assert table.returncode == 0
     assert "Consumer lag" in table.stdout
+    assert "CRM sync" in table.stdout
     assert "conflict_resolver" in table.stdout
 
 
