@@ -1,7 +1,8 @@
 """``dealreg reconcile``: ask crm_sync for a reconciliation sweep (``POST /v1/sync/reconcile``).
 
-The sweep reads what changed in the CRM since crm_sync's watermark and applies it. crm_sync's
-API has no full sweep (from the beginning) yet: ``--full`` says so instead of pretending.
+The sweep reads what changed in the CRM since crm_sync's watermark and applies it; ``--full``
+clears the watermark first, so the sweep starts where the first one did (changes missed
+earlier are found again).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import typer
 from rich.table import Table
 
 from services.cli.config import load_target
-from services.cli.output import USAGE, answer, api, console, fail, print_json, row
+from services.cli.output import answer, api, console, print_json, row
 
 
 def _connectors(status: dict[str, Any]) -> list[dict[str, Any]]:
@@ -22,7 +23,10 @@ def _connectors(status: dict[str, Any]) -> list[dict[str, Any]]:
 
 def reconcile(
     full: Annotated[
-        bool, typer.Option("--full", help="A sweep from the beginning (not offered yet).")
+        bool,
+        typer.Option(
+            "--full", help="From the beginning (where the first sweep started), not the watermark."
+        ),
     ] = False,
     wait: Annotated[
         float, typer.Option(help="Seconds to wait for the sweep to finish (0: do not wait).")
@@ -34,18 +38,12 @@ def reconcile(
     Exits 1 when the sweep has not run within --wait seconds, or when no CRM connector is
     configured.
     """
-    if full:
-        fail(
-            "crm_sync's API starts sweeps from its watermark only; a full sweep needs "
-            "DEALREG_CRM_RECONCILE_START_AT and a reset watermark (not offered yet)",
-            code=USAGE,
-        )
     with api(load_target(), "crm_sync") as client:
         before = {
             c["crm_system"]: c.get("last_reconciled_at")
             for c in _connectors(answer(client.get("/v1/sync/status")))
         }
-        answer(client.post("/v1/sync/reconcile"))
+        answer(client.post("/v1/sync/reconcile", json={"full": full}))
         status: dict[str, Any] = {}
         finished = wait <= 0
         deadline = time.monotonic() + wait
@@ -61,7 +59,7 @@ def reconcile(
         if not status:
             status = answer(client.get("/v1/sync/status"))
     if json_output:
-        print_json({"started": True, "finished": finished, "status": status})
+        print_json({"started": True, "full": full, "finished": finished, "status": status})
     else:
         table = Table(title="CRM sync")
         for column in ("crm", "last reconciled", "watermark", "pending", "dead letters"):

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from schemas.envelope import encode_event
-from schemas.topics import DECISIONS, REGISTRATIONS
+from schemas.topics import CRM, DECISIONS, REGISTRATIONS
 from services.kafka.dead_letters import read_topic
 from services.kafka.producer import KafkaEventPublisher
 from tests.e2e.conftest import artifacts_dir
@@ -414,7 +414,7 @@ def test_reconcile_runs_a_sweep(system: System) -> None:
     (connector,) = result["status"]["connectors"]
     assert connector["crm_system"] == "hubspot"
     assert connector["last_reconciled_at"] is not None
-    assert system.run("reconcile", "--full").returncode == 2
+    assert result["full"] is False
 
 
 def test_policy_show_diff_what_if_and_publish(system: System, tmp_path: Path) -> None:
@@ -522,3 +522,75 @@ def test_up_starts_what_make_run_starts_and_down_stops_it(tmp_path: Path) -> Non
     after = dealreg("status", "--json", env=env)
     assert after.returncode == 1
     assert all(not e["healthy"] for e in json.loads(after.stdout)["services"].values())
+
+
+INDEX_DELAY_SECONDS = 4
+
+
+async def test_reconcile_full_finds_a_change_an_incremental_sweep_missed(
+    request: pytest.FixtureRequest, stack: ServiceStack, tmp_path: Path
+) -> None:
+    """A CRM whose search index lags more than crm_sync was told: an incremental sweep moves
+    its watermark past a change it could not see yet, and no later incremental sweep sees it;
+    `dealreg reconcile --full` starts from the beginning again and finds it."""
+    portal = CrmSandbox(artifacts=artifacts_dir(request) / "portal")
+    portal.start(
+        hubspot_client_secret=HUBSPOT_SECRET,
+        hubspot_search_index_delay_seconds=INDEX_DELAY_SECONDS,
+    )  # no webhook URL: only sweeps can notice what sales changes
+    try:
+        credentials = portal.credentials()
+        stack.extra_env.update(
+            {
+                "DEALREG_CRM_CONNECTOR": "hubspot",
+                "DEALREG_CRM_HUBSPOT_BASE_URL": portal.url,
+                "DEALREG_CRM_HUBSPOT_TOKEN": credentials["hubspot_token"],
+                "DEALREG_CRM_HUBSPOT_APP_ID": credentials["hubspot_app_id"],
+                "DEALREG_CRM_HUBSPOT_CLIENT_SECRET": HUBSPOT_SECRET,
+                "DEALREG_CRM_RECONCILE_INTERVAL_SECONDS": "3600",  # sweeps when asked
+                "DEALREG_CRM_RECONCILE_INDEX_LAG_SECONDS": "0",  # misconfigured on purpose
+                "DEALREG_CRM_RECONCILE_OVERLAP_SECONDS": "0",
+            }
+        )
+        stack.start("crm_sync")
+        stack.wait_ready("crm_sync")
+        env = {
+            **os.environ,
+            "DEALREG_STATE_DIR": str(tmp_path),
+            "DEALREG_ADMIN_TOKEN": stack.admin_token,
+            "DEALREG_CRM_SYNC_URL": stack.url("crm_sync"),
+        }
+        event = approval(7)
+        await publish(stack.kafka_bootstrap, stack.topic_prefix, DECISIONS.name, [event])
+        deals = await asyncio.to_thread(
+            eventually, lambda: portal.control("GET", "/hubspot/deals"), 30
+        )
+        assert deals, "the approval was never mirrored"
+
+        async def changed() -> set[str]:
+            records = await read_topic(stack.kafka_bootstrap, stack.topic_prefix + CRM.name)
+            return {
+                dict(r.headers)["ce_subject"].decode()
+                for r in records
+                if dict(r.headers).get("ce_type") == b"dealreg.crm.opportunity_changed"
+            }
+
+        portal.control("POST", f"/hubspot/deals/{deals[0]['id']}", json={"stage": "qualifiedtobuy"})
+        # At once: the change is not searchable yet, and the watermark moves past it.
+        swept = await asyncio.to_thread(dealreg, "reconcile", "--json", env=env)
+        assert swept.returncode == 0, swept.stderr
+        await asyncio.sleep(INDEX_DELAY_SECONDS + 1)
+        again = await asyncio.to_thread(dealreg, "reconcile", "--json", env=env)
+        assert again.returncode == 0, again.stderr
+        assert event.subject not in await changed(), "the incremental sweep was to miss it"
+
+        full = await asyncio.to_thread(dealreg, "reconcile", "--full", "--json", env=env)
+        assert full.returncode == 0, full.stderr
+        assert json.loads(full.stdout)["full"] is True
+        for _ in range(50):
+            if event.subject in await changed():
+                break
+            await asyncio.sleep(0.2)
+        assert event.subject in await changed(), "the full sweep did not find the missed change"
+    finally:
+        portal.stop()
