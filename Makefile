@@ -19,7 +19,10 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 # Re-resolve requirements.lock from pyproject.toml (newest versions that fit); commit the result.
-lock: install
+# It needs only a virtualenv with uv, not `make install`: after a dependency is added to
+# pyproject.toml the old lock cannot satisfy it, and `make install`'s `pip check` would fail.
+lock:
+	test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --no-annotate --quiet \
 	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements.lock

@@ -128,15 +128,22 @@ async def status(request: Request) -> dict[str, Any]:
     }
 
 
+class ReconcileRequest(BaseModel):
+    full: bool = False  # from the beginning (the first sweep's start), not the watermark
+
+
 @router.post("/v1/sync/reconcile", status_code=202, tags=["sync"])
-async def start_reconcile(request: Request) -> dict[str, str]:
+async def start_reconcile(
+    request: Request, body: ReconcileRequest | None = None
+) -> dict[str, str | bool]:
     await _require_operator(request)
     ctx = _ctx(request)
     if ctx.connector is None:
         raise ProblemError(409, "No CRM connector is configured.")
-    await reconcile.request_sweep(ctx, ctx.connector.system)
+    full = body is not None and body.full
+    await reconcile.request_sweep(ctx, ctx.connector.system, full=full)
     request.app.state.reconcile_now.set()  # at once when this instance holds the lease
-    return {"status": "started"}
+    return {"status": "started", "full": full}
 
 
 @router.get("/v1/sync/dead-letters", tags=["sync"])

@@ -107,13 +107,20 @@ async def oldest_approval(session: AsyncSession) -> datetime | None:
     return oldest
 
 
-async def advance_watermark(session: AsyncSession, system: str, moment: datetime) -> None:
-    """Move the watermark forward to ``moment`` (never back)."""
+async def advance_watermark(
+    session: AsyncSession, system: str, moment: datetime, *, resumed: bool = False
+) -> None:
+    """Move the watermark forward to ``moment`` (never back).
+
+    A sweep that ``resumed`` from a watermark leaves a cleared one cleared: a full sweep was
+    asked for meanwhile, and the next sweep must start from the beginning.
+    """
+    later = connector_state.c.watermark < moment
     await session.execute(
         update(connector_state)
         .where(
             connector_state.c.crm_system == system,
-            or_(connector_state.c.watermark.is_(None), connector_state.c.watermark < moment),
+            later if resumed else or_(connector_state.c.watermark.is_(None), later),
         )
         .values(watermark=moment)
     )
@@ -123,9 +130,15 @@ async def record_sweep(session: AsyncSession, system: str, now: datetime) -> Non
     await _set(session, system, last_reconciled_at=now, last_success_at=now)
 
 
-async def request_sweep(session: AsyncSession, system: str, now: datetime) -> None:
+async def request_sweep(
+    session: AsyncSession, system: str, now: datetime, *, full: bool = False
+) -> None:
+    """Note a request for a sweep; a ``full`` one also clears the watermark."""
     await ensure_state(session, system)
-    await _set(session, system, reconcile_requested_at=now)
+    if full:
+        await _set(session, system, reconcile_requested_at=now, watermark=None)
+    else:
+        await _set(session, system, reconcile_requested_at=now)
 
 
 async def sweep_marks(

@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
 # `make run`: Kafka, the topics, the three services on embedded SQLite; Ctrl-C stops it all.
+#
+#   deploy/scripts/run.sh [--detach]
+#
+# --detach (what `dealreg up` runs): start everything, print where it is, and return; stop it
+# with `dealreg down` (or `make stop`). A failed start stops what it had started either way.
+# Environment: DEALREG_STATE_DIR (<repo>/.dealreg: pid files, logs, databases, credentials),
+# KAFKA_PORT and KAFKA_CONTROLLER_PORT, DEALREG_<SERVICE>_PORT, DEALREG_SANDBOX_PORT.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-STATE="$ROOT/.dealreg"
+STATE="${DEALREG_STATE_DIR:-$ROOT/.dealreg}"
+DETACH=0
+case "${1:-}" in
+  --detach) DETACH=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--detach]" >&2; exit 2 ;;
+esac
+export DEALREG_STATE_DIR="$STATE"
+export KAFKA_DATA_DIR="${KAFKA_DATA_DIR:-$STATE/kafka}"
 PY="$ROOT/.venv/bin/python"
 # The state folder holds the admin token and the CRM sandbox's credentials: owner only (each
 # file is written 0600 by services.secret_files; the umask covers anything else).
@@ -61,7 +76,7 @@ credentials = {
         "deal_registration": f"http://127.0.0.1:{os.environ.get('DEALREG_DEAL_REGISTRATION_PORT', '8081')}",
         "conflict_resolver": f"http://127.0.0.1:{os.environ.get('DEALREG_CONFLICT_RESOLVER_PORT', '8082')}",
         "crm_sync": f"http://127.0.0.1:{os.environ.get('DEALREG_CRM_SYNC_PORT', '8083')}",
-        "crm_sandbox": "http://127.0.0.1:8090",
+        "crm_sandbox": f"http://127.0.0.1:{os.environ.get('DEALREG_SANDBOX_PORT', '8090')}",
         "kafka": os.environ["DEALREG_KAFKA_BOOTSTRAP_SERVERS"],
     },
     "crm_sandbox": json.load(open(os.path.join(os.path.dirname(sys.argv[1]), "crm-sandbox-credentials.json"))),
@@ -76,5 +91,10 @@ print(f"  admin token        {credentials['admin_token']}")
 print(f"  credentials file   {sys.argv[1]}")
 PYEOF
 echo "  logs               $STATE/logs/"
+if ((DETACH)); then
+  trap - INT TERM EXIT
+  echo "Stop it with 'dealreg down' (or 'make stop')."
+  exit 0
+fi
 echo "Press Ctrl-C to stop everything."
 while true; do sleep 3600 & wait $!; done

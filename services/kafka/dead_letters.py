@@ -303,8 +303,8 @@ class NoSuchTopicError(LookupError):
 async def _require_topic(bootstrap_servers: str, topic: str, *, security: Security) -> None:
     """Fail at once on a missing topic (subscribing to one waits for it for a long while)."""
     probe = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, **(security or {}))
-    await probe.start()
     try:
+        await probe.start()  # closed below even when the brokers cannot be reached
         if topic not in await probe.topics():
             raise NoSuchTopicError(f"no topic {topic!r} on {bootstrap_servers}")
     finally:
