@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from crm_sync import dead_letters as letters
 from crm_sync import inbound, reconcile
@@ -14,11 +13,58 @@ from crm_sync import notices as webhook_notices
 from crm_sync.domain.signatures import verify_dealreg_signature, verify_hubspot_v3
 from crm_sync.handlers import Context
 from crm_sync.lease import holders
+from crm_sync.models import (
+    DeadLetterDetail,
+    DeadLetterId,
+    DeadLetterList,
+    ReconcileStarted,
+    Replayed,
+    ReplayRequest,
+    SyncStatus,
+)
 from crm_sync.ports import CrmConnector, CrmUnavailableError
 from crm_sync.status import sync_status
+from services.http.openapi import READ, WRITE, problems
 from services.http.problems import ProblemError
 
 router = APIRouter()
+
+# A webhook is signed, not sent with a bearer token; what the CRM must send, for the document.
+_WEBHOOK_ANSWERS: dict[int | str, dict[str, Any]] = {
+    204: {"description": "Taken (applied, or already applied before)"},
+    **problems(
+        400,
+        401,
+        404,
+        413,
+        _400="The body is not the JSON array (HubSpot) or `{events: [...]}` (Salesforce)",
+        _401="The signature or its timestamp is missing, not valid, stale or replayed",
+        _404="This deployment does not mirror into this CRM",
+        _413="The body is larger than 512 KiB",
+        _503="The CRM could not be read back (or the database is unavailable); deliver again",
+    ),
+}
+
+
+def _webhook_body(description: str, *headers: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "security": [],
+        "parameters": [
+            {
+                "name": name,
+                "in": "header",
+                "required": True,
+                "description": text,
+                "schema": {"type": "string"},
+            }
+            for name, text in headers
+        ],
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": {}}},
+        },
+    }
 
 
 def _ctx(request: Request) -> Context:
@@ -33,8 +79,14 @@ def _connector(ctx: Context, system: str) -> CrmConnector:
 
 
 async def _require_operator(request: Request) -> None:
-    """Operators' calls: the admin token or a sales-ops key (see services.principals)."""
+    """Operators' calls: the admin token or a sales-ops key (see services.principals).
+
+    A dependency, so it runs before the query, path and body are validated: a caller without
+    a valid token learns nothing of them (401, not 422)."""
     await request.app.state.ops_auth(request)
+
+
+OPERATORS = [Depends(_require_operator)]
 
 
 def _bad_signature() -> ProblemError:
@@ -59,7 +111,17 @@ def _json_list(body: bytes, key: str | None = None) -> list[dict[str, Any]]:
     return items
 
 
-@router.post("/v1/webhooks/hubspot", status_code=204, tags=["webhooks"])
+@router.post(
+    "/v1/webhooks/hubspot",
+    status_code=204,
+    tags=["webhooks"],
+    responses=_WEBHOOK_ANSWERS,
+    openapi_extra=_webhook_body(
+        "HubSpot's array of webhook events, as HubSpot signs it",
+        ("X-HubSpot-Signature-v3", "base64 HMAC-SHA256 of method, URI, body and timestamp"),
+        ("X-HubSpot-Request-Timestamp", "Milliseconds since the epoch; at most 5 minutes off"),
+    ),
+)
 async def hubspot_webhook(request: Request) -> Response:
     ctx = _ctx(request)
     connector = _connector(ctx, "hubspot")
@@ -81,7 +143,17 @@ async def hubspot_webhook(request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/v1/webhooks/salesforce", status_code=204, tags=["webhooks"])
+@router.post(
+    "/v1/webhooks/salesforce",
+    status_code=204,
+    tags=["webhooks"],
+    responses=_WEBHOOK_ANSWERS,
+    openapi_extra=_webhook_body(
+        "`{events: [...]}` from the org's change-data-capture callout",
+        ("X-Dealreg-Signature", "`v1=` + base64 HMAC-SHA256 of `timestamp.body`"),
+        ("X-Dealreg-Timestamp", "Milliseconds since the epoch; at most 5 minutes off"),
+    ),
+)
 async def salesforce_webhook(request: Request) -> Response:
     ctx = _ctx(request)
     connector = _connector(ctx, "salesforce")
@@ -112,9 +184,14 @@ async def _receive(
         raise ProblemError(503, "The CRM could not be read back; deliver again.") from error
 
 
-@router.get("/v1/sync/status", tags=["sync"])
-async def status(request: Request) -> dict[str, Any]:
-    await _require_operator(request)
+@router.get(
+    "/v1/sync/status",
+    tags=["sync"],
+    dependencies=OPERATORS,
+    response_model=SyncStatus,
+    responses=problems(401),
+)
+async def status(request: Request) -> Any:
     ctx = _ctx(request)
     connectors = []
     if ctx.connector is not None:
@@ -128,9 +205,15 @@ async def status(request: Request) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/sync/reconcile", status_code=202, tags=["sync"])
-async def start_reconcile(request: Request) -> dict[str, str]:
-    await _require_operator(request)
+@router.post(
+    "/v1/sync/reconcile",
+    status_code=202,
+    tags=["sync"],
+    dependencies=OPERATORS,
+    response_model=ReconcileStarted,
+    responses=problems(401, 409, _409="No CRM connector is configured"),
+)
+async def start_reconcile(request: Request) -> Any:
     ctx = _ctx(request)
     if ctx.connector is None:
         raise ProblemError(409, "No CRM connector is configured.")
@@ -139,28 +222,40 @@ async def start_reconcile(request: Request) -> dict[str, str]:
     return {"status": "started"}
 
 
-@router.get("/v1/sync/dead-letters", tags=["sync"])
-async def dead_letters(request: Request, include_replayed: bool = False) -> dict[str, Any]:
-    await _require_operator(request)
+@router.get(
+    "/v1/sync/dead-letters",
+    tags=["sync"],
+    dependencies=OPERATORS,
+    response_model=DeadLetterList,
+    responses=problems(*READ),
+)
+async def dead_letters(request: Request, include_replayed: bool = False) -> Any:
     items = await letters.list_dead_letters(_ctx(request), include_replayed=include_replayed)
     return {"items": items}
 
 
-@router.get("/v1/sync/dead-letters/{dead_letter_id}", tags=["sync"])
-async def dead_letter(request: Request, dead_letter_id: int) -> dict[str, Any]:
-    await _require_operator(request)
+@router.get(
+    "/v1/sync/dead-letters/{dead_letter_id}",
+    tags=["sync"],
+    dependencies=OPERATORS,
+    response_model=DeadLetterDetail,
+    responses=problems(*READ, 404, _404="No such dead letter"),
+)
+async def dead_letter(request: Request, dead_letter_id: Annotated[DeadLetterId, Path()]) -> Any:
     letter = await letters.show_dead_letter(_ctx(request), dead_letter_id)
     if letter is None:
         raise ProblemError(404, "No such dead letter.")
     return letter
 
 
-class ReplayRequest(BaseModel):
-    ids: list[int] | None = None
-
-
-@router.post("/v1/sync/dead-letters/replay", status_code=202, tags=["sync"])
-async def replay(request: Request, body: ReplayRequest | None = None) -> dict[str, int]:
-    await _require_operator(request)
+@router.post(
+    "/v1/sync/dead-letters/replay",
+    status_code=202,
+    tags=["sync"],
+    dependencies=OPERATORS,
+    response_model=Replayed,
+    responses=problems(*WRITE),
+)
+async def replay(request: Request, body: ReplayRequest | None = None) -> Any:
     replayed = await letters.replay_dead_letters(_ctx(request), body.ids if body else None)
     return {"replayed": replayed}

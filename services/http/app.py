@@ -12,6 +12,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.http import openapi
 from services.http.health import ReadinessCheck, health_router
 from services.http.problems import install_problem_handlers, problem_response
 from services.metrics import HTTP_REQUEST_SECONDS
@@ -126,6 +127,7 @@ def build_api(
     app.include_router(_late_health_router(app))
     for router in routers:
         app.include_router(router)
+    openapi.install(app)  # errors as problem+json only; a service may install its own
     return app
 
 
