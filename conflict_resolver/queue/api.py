@@ -83,7 +83,11 @@ async def list_conflicts(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.post("/conflicts/stream-token", response_model=StreamToken, responses=problems(401))
+@router.post(
+    "/conflicts/stream-token",
+    response_model=StreamToken,
+    responses=problems(401, 413, 415),  # it takes no body, but one sent is still checked
+)
 async def stream_token(ctx: Ctx, caller: Caller) -> Any:
     """A short-lived token for the live stream (EventSource cannot send headers)."""
     token, expires_at = auth.issue_stream_token(caller, ctx.admin_token, now=ctx.clock.now())
