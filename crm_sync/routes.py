@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from crm_sync import dead_letters as letters
-from crm_sync import inbound, reconcile
+from crm_sync import inbound, reconcile, webhook_replays
 from crm_sync import notices as webhook_notices
 from crm_sync.domain.signatures import verify_dealreg_signature, verify_hubspot_v3
 from crm_sync.handlers import Context
@@ -73,6 +73,8 @@ def _ctx(request: Request) -> Context:
 
 
 def _connector(ctx: Context, system: str) -> CrmConnector:
+    """The deployment's connector for ``system``. Asked only once a delivery's signature is
+    verified: an unsigned caller learns nothing of which CRM this deployment uses (401)."""
     if ctx.connector is None or ctx.connector.system != system:
         raise ProblemError(404, f"This deployment does not mirror into {system}.")
     return ctx.connector
@@ -124,22 +126,23 @@ def _json_list(body: bytes, key: str | None = None) -> list[dict[str, Any]]:
 )
 async def hubspot_webhook(request: Request) -> Response:
     ctx = _ctx(request)
-    connector = _connector(ctx, "hubspot")
     body = await request.body()
     settings = ctx.settings
+    signature = request.headers.get("x-hubspot-signature-v3", "")
     if not verify_hubspot_v3(
         secret=settings.hubspot_client_secret.get_secret_value(),
         method=request.method,
         uri=_signed_uri(request, settings.webhook_public_base_url),
         body=body,
         timestamp=request.headers.get("x-hubspot-request-timestamp", ""),
-        signature=request.headers.get("x-hubspot-signature-v3", ""),
+        signature=signature,
         now_ms=int(ctx.clock.now().timestamp() * 1000),
         max_skew_ms=settings.webhook_max_skew_seconds * 1000,
     ):
         raise _bad_signature()
+    connector = _connector(ctx, "hubspot")
     notices = webhook_notices.hubspot_notices(_json_list(body), settings.hubspot_app_id)
-    await _receive(ctx, connector, notices)
+    await _receive(ctx, connector, signature, notices)
     return Response(status_code=204)
 
 
@@ -156,32 +159,39 @@ async def hubspot_webhook(request: Request) -> Response:
 )
 async def salesforce_webhook(request: Request) -> Response:
     ctx = _ctx(request)
-    connector = _connector(ctx, "salesforce")
     body = await request.body()
     settings = ctx.settings
+    signature = request.headers.get("x-dealreg-signature", "")
     if not verify_dealreg_signature(
         secret=settings.salesforce_webhook_secret.get_secret_value(),
         timestamp=request.headers.get("x-dealreg-timestamp", ""),
         body=body,
-        signature=request.headers.get("x-dealreg-signature", ""),
+        signature=signature,
         now_ms=int(ctx.clock.now().timestamp() * 1000),
     ):
         raise _bad_signature()
+    connector = _connector(ctx, "salesforce")
     notices = webhook_notices.salesforce_notices(
         _json_list(body, "events"), settings.salesforce_integration_user_id
     )
-    await _receive(ctx, connector, notices)
+    await _receive(ctx, connector, signature, notices)
     return Response(status_code=204)
 
 
 async def _receive(
-    ctx: Context, connector: CrmConnector, notices: list[webhook_notices.Notice]
+    ctx: Context, connector: CrmConnector, signature: str, notices: list[webhook_notices.Notice]
 ) -> None:
+    """Apply a verified delivery once: the same signature again is a replay (401)."""
+    if not await webhook_replays.claim_signature(ctx, connector.system, signature):
+        raise ProblemError(401, "This webhook delivery was already received (a replay).")
     try:
         await inbound.receive_notices(ctx, connector, notices)
-    except CrmUnavailableError as error:
-        # The CRM delivers again; the reconciliation sweep is the safety net.
-        raise ProblemError(503, "The CRM could not be read back; deliver again.") from error
+    except BaseException as error:
+        await webhook_replays.release_signature(ctx, connector.system, signature)
+        if isinstance(error, CrmUnavailableError):
+            # The CRM delivers again; the reconciliation sweep is the safety net.
+            raise ProblemError(503, "The CRM could not be read back; deliver again.") from error
+        raise
 
 
 @router.get(
@@ -235,7 +245,8 @@ async def dead_letters(request: Request, include_replayed: bool = False) -> Any:
 
 
 @router.get(
-    "/v1/sync/dead-letters/{dead_letter_id}",
+    # Matched as a number: ``/v1/sync/dead-letters/replay`` is then never also a dead letter.
+    "/v1/sync/dead-letters/{dead_letter_id:int}",
     tags=["sync"],
     dependencies=OPERATORS,
     response_model=DeadLetterDetail,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from conflict_resolver import handlers, queries
 from conflict_resolver.adapters.policy_store import HouseAccount, HouseAccountList
@@ -47,16 +47,28 @@ class HouseAccountsView(BaseModel):
     accounts: list[HouseAccount] = Field(description="The house accounts.")
 
 
+def _text_only(value: Any) -> Any:
+    """A time in JSON is an RFC 3339 string: a number (seconds?) is refused, not guessed."""
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an RFC 3339 date-time string")
+    return value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_text_only)]
+# Versions are stored as 32-bit integers; a larger one names nothing (and PostgreSQL refuses it).
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
 class WhatIfRequest(BaseModel):
     """A draft policy to replay past decisions under."""
 
     model_config = ConfigDict(extra="forbid")
 
     policy: Policy = Field(description="The draft policy.")
-    since: AwareDatetime | None = Field(
+    since: Moment | None = Field(
         default=None, description="Report decisions from here on.", examples=[None]
     )
-    until: AwareDatetime | None = Field(
+    until: Moment | None = Field(
         default=None, description="Replay registrations up to here.", examples=[None]
     )
 
@@ -158,7 +170,7 @@ async def get_decision(registration_id: str, ctx: Ctx, _ops: Ops) -> DecisionVie
     response_model=PolicyView,
     responses=problems(*READ, 404, _404="No such policy version"),
 )
-async def get_policy_version(version: int, ctx: Ctx, _ops: Ops) -> PolicyView:
+async def get_policy_version(version: VersionNumber, ctx: Ctx, _ops: Ops) -> PolicyView:
     """An earlier version, as a decision that recorded it was made under."""
     record = await queries.policy_version_record(ctx, version)
     if record is None:

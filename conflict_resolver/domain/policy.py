@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 SlaAutoDecision = Literal["none", "approve_first", "reject"]
 HouseAccountAction = Literal["reject", "review"]
@@ -34,9 +34,18 @@ def _within(lowest: timedelta, highest: timedelta, *, inclusive_low: bool) -> Af
     return AfterValidator(check)
 
 
+def _iso_text(value: object) -> object:
+    """A duration in a document is ISO 8601 text: a bare number (or ``false``) is refused
+    rather than read as seconds."""
+    if not isinstance(value, str | timedelta):
+        raise ValueError("must be an ISO 8601 duration such as P90D")
+    return value
+
+
+_ISO_TEXT = BeforeValidator(_iso_text)
 # Seconds are allowed (tests run windows of PT5S); anything past ten years is a typo.
-Window = Annotated[timedelta, _within(timedelta(0), _TEN_YEARS, inclusive_low=False)]
-Period = Annotated[timedelta, _within(timedelta(0), _TEN_YEARS, inclusive_low=True)]
+Window = Annotated[timedelta, _ISO_TEXT, _within(timedelta(0), _TEN_YEARS, inclusive_low=False)]
+Period = Annotated[timedelta, _ISO_TEXT, _within(timedelta(0), _TEN_YEARS, inclusive_low=True)]
 Money = Annotated[Decimal, Field(ge=0, le=Decimal(10) ** 12, allow_inf_nan=False)]
 Rate = Annotated[Decimal, Field(gt=0, le=Decimal(10) ** 6, allow_inf_nan=False)]
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -26,6 +27,16 @@ from services.http.problems import ProblemError
 from services.http.security import bearer_token
 
 KEEPALIVE_SECONDS = 15.0
+# One server-sent event: ``ready`` (with ``retry``), then ``opened``/``updated``/``closed``.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["ready", "opened", "updated", "closed"]},
+        "data": {"type": "string", "description": 'JSON: `{}` or `{"id": <case id>}`'},
+        "retry": {"type": "integer"},
+        "id": {"type": "string"},
+    },
+}
 RECHECK_KEY_SECONDS = 60.0
 
 
@@ -42,6 +53,8 @@ async def current_operator(request: Request, ctx: Ctx) -> auth.Operator:
 
 
 Caller = Annotated[auth.Operator, Depends(current_operator)]
+# Case ids are UUIDs, matched as such in the paths: ``/v1/conflicts/stream-token`` and
+# ``/v1/conflicts/stream`` are then never also a case (whose GET would answer them).
 router = APIRouter(prefix="/v1", tags=["conflict queue"])
 NO_CASE = "No such conflict case"
 # The handlers leave out what does not apply (see queue.models); so do the answers.
@@ -100,7 +113,7 @@ async def stream_token(ctx: Ctx, caller: Caller) -> Any:
     responses={
         200: {
             "description": "Server-sent events, until the client leaves or the key is revoked",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
         },
         **problems(401, 422, _401="The stream token is not valid or has expired"),
     },
@@ -147,34 +160,34 @@ async def _events(
 
 
 @router.get(
-    "/conflicts/{case_id}",
+    "/conflicts/{case_id:uuid}",
     response_model=ConflictCase,
     responses=problems(*READ, 404, _404=NO_CASE),
     **AS_BUILT,
 )
-async def get_conflict(case_id: str, ctx: Ctx, caller: Caller) -> Any:
+async def get_conflict(case_id: UUID, ctx: Ctx, caller: Caller) -> Any:
     try:
-        return await handlers.get_case(ctx, case_id)
+        return await handlers.get_case(ctx, str(case_id))
     except QueueError as error:
         raise _problem(error) from error
 
 
 @router.post(
-    "/conflicts/{case_id}/assign",
+    "/conflicts/{case_id:uuid}/assign",
     response_model=ConflictCase,
     responses=problems(*WRITE, 404, 409, _404=NO_CASE, _409="The case is already decided"),
     **AS_BUILT,
 )
-async def assign_conflict(case_id: str, body: Assignment, ctx: Ctx, caller: Caller) -> Any:
+async def assign_conflict(case_id: UUID, body: Assignment, ctx: Ctx, caller: Caller) -> Any:
     owner = caller.id if body.owner == "me" else body.owner
     try:
-        return await handlers.assign(ctx, caller, case_id, owner)
+        return await handlers.assign(ctx, caller, str(case_id), owner)
     except QueueError as error:
         raise _problem(error, "owner") from error
 
 
 @router.post(
-    "/conflicts/{case_id}/decision",
+    "/conflicts/{case_id:uuid}/decision",
     response_model=ConflictCase,
     responses=problems(
         *WRITE,
@@ -185,9 +198,11 @@ async def assign_conflict(case_id: str, body: Assignment, ctx: Ctx, caller: Call
     ),
     **AS_BUILT,
 )
-async def decide_conflict(case_id: str, body: Decision, ctx: Ctx, caller: Caller) -> Any:
+async def decide_conflict(case_id: UUID, body: Decision, ctx: Ctx, caller: Caller) -> Any:
     try:
-        return await handlers.decide(ctx, caller, case_id, approve=body.approve, reason=body.reason)
+        return await handlers.decide(
+            ctx, caller, str(case_id), approve=body.approve, reason=body.reason
+        )
     except QueueError as error:
         raise _problem(error, "approve") from error
 
