@@ -71,3 +71,14 @@ def test_policy_values_are_bounded_and_the_error_names_the_field(
 
 def test_short_windows_for_tests_are_still_allowed() -> None:
     assert Policy.model_validate({"protection_window": "PT5S"}).protection_window.seconds == 5
+
+
+@pytest.mark.parametrize("value", [False, True, 0, 3600, 1.5, None, [], {}])
+def test_a_duration_is_iso_8601_text_never_a_number_read_as_seconds(value: object) -> None:
+    for field in ("protection_window", "incumbency_period", "review_sla"):
+        with pytest.raises(ValidationError) as raised:
+            Policy.model_validate({field: value})
+        assert raised.value.errors()[0]["loc"] == (field,)
+    with pytest.raises(ValidationError):
+        Policy.model_validate({"extension": {"duration": value}})
+    assert Policy.model_validate({"review_sla": "PT5S"}).review_sla == timedelta(seconds=5)
