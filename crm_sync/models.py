@@ -102,7 +102,7 @@ class ReplayRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[DeadLetterId] | None = Field(
+    ids: list[Annotated[DeadLetterId, Field(strict=True)]] | None = Field(
         default=None,
         max_length=10_000,
         description="These (null or absent: every unreplayed one).",

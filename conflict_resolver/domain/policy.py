@@ -51,6 +51,7 @@ Rate = Annotated[Decimal, Field(gt=0, le=Decimal(10) ** 6, allow_inf_nan=False)]
 
 
 class _Part(BaseModel):
+    # Numbers are strict (``strict=True``): ``false`` or ``"1"`` is not a count or a threshold.
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -64,7 +65,7 @@ class ProductLinePolicy(_Part):
 class ExtensionPolicy(_Part):
     """Rule: a partner may extend once (default 30 days), before expiry, if the deal is open."""
 
-    max_extensions: int = Field(default=1, ge=0, le=100)
+    max_extensions: int = Field(default=1, ge=0, le=100, strict=True)
     duration: Window = timedelta(days=30)
 
 
@@ -72,8 +73,8 @@ class MatchingPolicy(_Part):
     """Rule 7: at or above ``same_account`` (or the same registrable domain) it is the same
     account; from ``review`` up to it, a possible duplicate that goes to review."""
 
-    same_account: float = Field(default=0.92, gt=0, le=1)
-    review: float = Field(default=0.80, gt=0, le=1)
+    same_account: float = Field(default=0.92, gt=0, le=1, strict=True)
+    review: float = Field(default=0.80, gt=0, le=1, strict=True)
 
     @model_validator(mode="after")
     def _review_below_same(self) -> MatchingPolicy:
@@ -85,7 +86,7 @@ class MatchingPolicy(_Part):
 class Policy(_Part):
     """One version of the policy."""
 
-    version: int = Field(default=1, ge=1)
+    version: int = Field(default=1, ge=1, strict=True)
     base_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     minimum_amount: Money = Decimal(5000)
     exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Rate] = Field(

@@ -484,11 +484,14 @@ async def test_numbers_past_what_the_store_holds_are_refused_not_a_500(world: Wo
     resolver, crm = world.resolver.client, world.crm["hubspot"].client
     assert (await resolver.get(f"/v1/policy/versions/{huge}", headers=admin)).status_code == 422
     assert (await crm.get(f"/v1/sync/dead-letters/{2**70}", headers=admin)).status_code == 422
-    replay = await crm.post("/v1/sync/dead-letters/replay", json={"ids": [2**70]}, headers=admin)
-    assert replay.status_code == 422
+    for ids in ([2**70], [True], ["1"]):
+        replay = await crm.post("/v1/sync/dead-letters/replay", json={"ids": ids}, headers=admin)
+        assert replay.status_code == 422, ids
 
 
-async def test_times_and_durations_must_be_text_not_numbers(world: World) -> None:
+async def test_times_durations_and_counts_are_taken_only_as_their_own_json_type(
+    world: World,
+) -> None:
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     client = world.resolver.client
     what_if = await client.post(
@@ -500,6 +503,15 @@ async def test_times_and_durations_must_be_text_not_numbers(world: World) -> Non
         put = await client.put("/v1/policy", json={"incumbency_period": value}, headers=admin)
         assert put.status_code == 422, put.text
         assert [e["field"] for e in put.json()["errors"]] == ["incumbency_period"]
+    for body, field in (
+        ({"extension": {"max_extensions": False}}, "extension.max_extensions"),
+        ({"extension": {"max_extensions": "1"}}, "extension.max_extensions"),
+        ({"matching": {"review": True, "same_account": True}}, "matching.review"),
+        ({"version": True}, "version"),
+    ):
+        put = await client.put("/v1/policy", json=body, headers=admin)
+        assert put.status_code == 422, (body, put.text)
+        assert field in [e["field"] for e in put.json()["errors"]]
 
 
 async def test_named_paths_are_never_taken_for_an_id(world: World) -> None:

@@ -82,3 +82,22 @@ def test_a_duration_is_iso_8601_text_never_a_number_read_as_seconds(value: objec
     with pytest.raises(ValidationError):
         Policy.model_validate({"extension": {"duration": value}})
     assert Policy.model_validate({"review_sla": "PT5S"}).review_sla == timedelta(seconds=5)
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"version": True}, ("version",)),
+        ({"extension": {"max_extensions": False}}, ("extension", "max_extensions")),
+        ({"extension": {"max_extensions": "2"}}, ("extension", "max_extensions")),
+        ({"extension": {"max_extensions": 1.0}}, ("extension", "max_extensions")),
+        ({"matching": {"same_account": True}}, ("matching", "same_account")),
+        ({"matching": {"review": "0.8"}}, ("matching", "review")),
+    ],
+)
+def test_counts_and_thresholds_are_json_numbers_not_booleans_or_text(
+    document: dict[str, object], field: tuple[str, ...]
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        Policy.model_validate(document)
+    assert raised.value.errors()[0]["loc"] == field
