@@ -81,9 +81,11 @@ bench: install system-deps
 catalogue: install
 	$(BIN)/python -m schemas.catalogue docs/events
 
-# Every generated document: the event catalogue, the partner API's OpenAPI, the rules page.
+# Every generated document: the event catalogue, the three OpenAPI documents, the rules page.
 docs: catalogue
 	$(BIN)/python -m deal_registration.openapi docs/openapi/deal_registration.json
+	$(BIN)/python -m conflict_resolver.openapi docs/openapi/conflict_resolver.json
+	$(BIN)/python -m crm_sync.openapi docs/openapi/crm_sync.json
 	$(BIN)/python -m conflict_resolver.policy_doc > docs/rules-of-engagement.md
 
 stop:

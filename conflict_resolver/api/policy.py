@@ -5,25 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from conflict_resolver import handlers
 from conflict_resolver.adapters.policy_store import HouseAccount, HouseAccountList
 from conflict_resolver.api.auth import Caller
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.policy_dry_run import dry_run
+from services.http.openapi import READ, WRITE, problems
 from services.http.problems import ProblemError
 
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"description": description, "content": {"application/problem+json": {}}}
-    for status, description in {
-        401: "Missing or invalid bearer token",
-        404: "Unknown registration",
-        422: "Invalid fields, named in `errors`",
-    }.items()
-}
-router = APIRouter(prefix="/v1", responses=PROBLEMS, tags=["policy"])
+router = APIRouter(prefix="/v1", tags=["policy"])
 
 
 def context(request: Request) -> handlers.Context:
@@ -35,75 +28,106 @@ Ctx = Annotated[handlers.Context, Depends(context)]
 
 
 class PolicyView(BaseModel):
-    version: int
-    created_at: datetime
-    created_by: str
-    policy: dict[str, Any]
+    """One version of the rules of engagement."""
+
+    version: int = Field(description="Each PUT makes the next version.", examples=[2])
+    created_at: datetime = Field(description="When.", examples=["2026-11-27T12:00:00Z"])
+    created_by: str = Field(description="`default`, `admin` or `ops:<id>`.", examples=["admin"])
+    policy: dict[str, Any] = Field(
+        description="The policy document, as `PUT /v1/policy` takes it (schema `Policy`).",
+        examples=[{"base_currency": "USD", "minimum_amount": "5000"}],
+    )
 
 
 class HouseAccountsView(BaseModel):
-    version: int
-    created_at: datetime | None
-    created_by: str | None
-    accounts: list[HouseAccount]
+    """The accounts reserved for direct sales, in their latest version."""
+
+    version: int = Field(description="0 until the first PUT.", examples=[1])
+    created_at: datetime | None = Field(description="When.", examples=["2026-11-27T12:00:00Z"])
+    created_by: str | None = Field(description="`admin` or `ops:<id>`.", examples=["admin"])
+    accounts: list[HouseAccount] = Field(description="The house accounts.")
+
+
+def _text_only(value: Any) -> Any:
+    """A time in JSON is an RFC 3339 string: a number (seconds?) is refused, not guessed."""
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an RFC 3339 date-time string")
+    return value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_text_only)]
+# Versions are stored as 32-bit integers; a larger one names nothing (and PostgreSQL refuses it).
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class WhatIfRequest(BaseModel):
+    """A draft policy to replay past decisions under."""
+
     model_config = ConfigDict(extra="forbid")
 
-    policy: Policy
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    policy: Policy = Field(description="The draft policy.")
+    since: Moment | None = Field(
+        default=None, description="Report decisions from here on.", examples=[None]
+    )
+    until: Moment | None = Field(
+        default=None, description="Replay registrations up to here.", examples=[None]
+    )
 
 
 class WhatIfChange(BaseModel):
-    registration_id: str
-    submission_seq: int
-    before: dict[str, Any]
-    after: dict[str, Any]
-    why: str
+    registration_id: str = Field(description="The registration.", examples=["r-1"])
+    submission_seq: int = Field(description="Order of submission.", examples=[17])
+    before: dict[str, Any] = Field(
+        description="Its decision as made.", examples=[{"outcome": "approved"}]
+    )
+    after: dict[str, Any] = Field(
+        description="Its decision under the draft.", examples=[{"outcome": "rejected"}]
+    )
+    why: str = Field(description="What made the difference.", examples=["below the minimum"])
 
 
 class WhatIfView(BaseModel):
-    current_policy_version: int
-    replayed: int
-    changed: int
-    transitions: dict[str, int]
+    current_policy_version: int = Field(description="The policy in force.", examples=[1])
+    replayed: int = Field(description="Decisions replayed.", examples=[120])
+    changed: int = Field(description="Decisions that would change.", examples=[3])
+    transitions: dict[str, int] = Field(
+        description="Count per `before->after`.", examples=[{"approved->rejected": 3}]
+    )
     changes: list[WhatIfChange] = Field(description="Each decision that would change.")
 
 
-@router.get("/policy", response_model=PolicyView)
+@router.get("/policy", response_model=PolicyView, responses=problems(*READ))
 async def get_policy(ctx: Ctx, _caller: Caller) -> PolicyView:
     return PolicyView.model_validate(await handlers.policy_record(ctx))
 
 
-@router.put("/policy", response_model=PolicyView)
+@router.put("/policy", response_model=PolicyView, responses=problems(*WRITE))
 async def put_policy(body: Policy, ctx: Ctx, caller: Caller) -> PolicyView:
     # Tried on a sample of situations before it is stored: one it cannot decide refuses it.
-    problems = dry_run(body, now=ctx.clock.now())
-    if problems:
+    refusals = dry_run(body, now=ctx.clock.now())
+    if refusals:
         raise ProblemError(
             422,
             "The policy cannot decide every situation; nothing was stored.",
-            errors=[{"field": p.field, "message": p.message} for p in problems],
+            errors=[{"field": r.field, "message": r.message} for r in refusals],
         )
     await handlers.publish_policy(ctx, body, created_by=caller.actor)
     return PolicyView.model_validate(await handlers.policy_record(ctx))
 
 
-@router.post("/policy/what-if", response_model=WhatIfView)
+@router.post("/policy/what-if", response_model=WhatIfView, responses=problems(*WRITE))
 async def what_if(body: WhatIfRequest, ctx: Ctx, _caller: Caller) -> WhatIfView:
     return WhatIfView.model_validate(
         await handlers.what_if(ctx, body.policy, since=body.since, until=body.until)
     )
 
 
-@router.get("/house-accounts", response_model=HouseAccountsView)
+@router.get("/house-accounts", response_model=HouseAccountsView, responses=problems(*READ))
 async def get_house_accounts(ctx: Ctx, _caller: Caller) -> HouseAccountsView:
     return HouseAccountsView.model_validate(await handlers.house_accounts_record(ctx))
 
 
-@router.put("/house-accounts", response_model=HouseAccountsView)
+@router.put("/house-accounts", response_model=HouseAccountsView, responses=problems(*WRITE))
 async def put_house_accounts(body: HouseAccountList, ctx: Ctx, caller: Caller) -> HouseAccountsView:
     await handlers.publish_house_accounts(ctx, body, created_by=caller.actor)
     return HouseAccountsView.model_validate(await handlers.house_accounts_record(ctx))
@@ -112,26 +136,37 @@ async def put_house_accounts(body: HouseAccountList, ctx: Ctx, caller: Caller) -
 class DecisionView(BaseModel):
     """Why the rules decided as they did: the rule, the policy version and the evidence."""
 
-    registration_id: str
-    submission_seq: int
-    partner_id: str
-    account_key: str
-    product_line: str
-    status: str
-    decision: str | None
-    rule: str | None
-    reason_code: str | None
-    reason: str | None
-    policy_version: int | None
-    decided_at: datetime | None
-    protection_key: str | None
-    protection_expires_at: datetime | None
-    waitlisted: bool
-    extension_count: int
-    evidence: dict[str, Any] | None
+    registration_id: str = Field(description="The registration.", examples=["r-1"])
+    submission_seq: int = Field(description="Order of submission.", examples=[17])
+    partner_id: str = Field(description="Who registered it.", examples=["p-1"])
+    account_key: str = Field(description="The matched account.", examples=["d:acme.com"])
+    product_line: str = Field(description="The product line.", examples=["network-security"])
+    status: str = Field(description="The registration's status.", examples=["approved"])
+    decision: str | None = Field(description="approved, rejected or null.", examples=["approved"])
+    rule: str | None = Field(description="The rule that fired.", examples=["first_to_register"])
+    reason_code: str | None = Field(description="The rule's code.", examples=[None])
+    reason: str | None = Field(description="For the partner.", examples=["Approved."])
+    policy_version: int | None = Field(description="The policy applied.", examples=[1])
+    decided_at: datetime | None = Field(description="When.", examples=["2026-11-27T12:00:00Z"])
+    protection_key: str | None = Field(
+        description="What its protection covers.", examples=["d:acme.com|network-security"]
+    )
+    protection_expires_at: datetime | None = Field(
+        description="End of its protection.", examples=["2027-02-25T12:00:00Z"]
+    )
+    waitlisted: bool = Field(description="Waiting for a protection to end.", examples=[False])
+    extension_count: int = Field(description="Extensions granted.", examples=[0])
+    evidence: dict[str, Any] | None = Field(
+        description="Matched claims, fields and similarity.", examples=[None]
+    )
 
 
-@router.get("/decisions/{registration_id}", response_model=DecisionView, tags=["decisions"])
+@router.get(
+    "/decisions/{registration_id}",
+    response_model=DecisionView,
+    responses=problems(*READ, 404, _404="No decision for this registration"),
+    tags=["decisions"],
+)
 async def get_decision(registration_id: str, ctx: Ctx, _caller: Caller) -> DecisionView:
     record = await handlers.decision_record(ctx, registration_id)
     if record is None:
@@ -139,8 +174,12 @@ async def get_decision(registration_id: str, ctx: Ctx, _caller: Caller) -> Decis
     return DecisionView.model_validate(record)
 
 
-@router.get("/policy/versions/{version}", response_model=PolicyView)
-async def get_policy_version(version: int, ctx: Ctx, _caller: Caller) -> PolicyView:
+@router.get(
+    "/policy/versions/{version}",
+    response_model=PolicyView,
+    responses=problems(*READ, 404, _404="No such policy version"),
+)
+async def get_policy_version(version: VersionNumber, ctx: Ctx, _caller: Caller) -> PolicyView:
     """An earlier version, as a decision that recorded it was made under."""
     record = await handlers.policy_version_record(ctx, version)
     if record is None:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 SlaAutoDecision = Literal["none", "approve_first", "reject"]
 HouseAccountAction = Literal["reject", "review"]
@@ -34,14 +34,24 @@ def _within(lowest: timedelta, highest: timedelta, *, inclusive_low: bool) -> Af
     return AfterValidator(check)
 
 
+def _iso_text(value: object) -> object:
+    """A duration in a document is ISO 8601 text: a bare number (or ``false``) is refused
+    rather than read as seconds."""
+    if not isinstance(value, str | timedelta):
+        raise ValueError("must be an ISO 8601 duration such as P90D")
+    return value
+
+
+_ISO_TEXT = BeforeValidator(_iso_text)
 # Seconds are allowed (tests run windows of PT5S); anything past ten years is a typo.
-Window = Annotated[timedelta, _within(timedelta(0), _TEN_YEARS, inclusive_low=False)]
-Period = Annotated[timedelta, _within(timedelta(0), _TEN_YEARS, inclusive_low=True)]
+Window = Annotated[timedelta, _ISO_TEXT, _within(timedelta(0), _TEN_YEARS, inclusive_low=False)]
+Period = Annotated[timedelta, _ISO_TEXT, _within(timedelta(0), _TEN_YEARS, inclusive_low=True)]
 Money = Annotated[Decimal, Field(ge=0, le=Decimal(10) ** 12, allow_inf_nan=False)]
 Rate = Annotated[Decimal, Field(gt=0, le=Decimal(10) ** 6, allow_inf_nan=False)]
 
 
 class _Part(BaseModel):
+    # Numbers are strict (``strict=True``): ``false`` or ``"1"`` is not a count or a threshold.
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -55,7 +65,7 @@ class ProductLinePolicy(_Part):
 class ExtensionPolicy(_Part):
     """Rule: a partner may extend once (default 30 days), before expiry, if the deal is open."""
 
-    max_extensions: int = Field(default=1, ge=0, le=100)
+    max_extensions: int = Field(default=1, ge=0, le=100, strict=True)
     duration: Window = timedelta(days=30)
 
 
@@ -63,8 +73,8 @@ class MatchingPolicy(_Part):
     """Rule 7: at or above ``same_account`` (or the same registrable domain) it is the same
     account; from ``review`` up to it, a possible duplicate that goes to review."""
 
-    same_account: float = Field(default=0.92, gt=0, le=1)
-    review: float = Field(default=0.80, gt=0, le=1)
+    same_account: float = Field(default=0.92, gt=0, le=1, strict=True)
+    review: float = Field(default=0.80, gt=0, le=1, strict=True)
 
     @model_validator(mode="after")
     def _review_below_same(self) -> MatchingPolicy:
@@ -76,7 +86,7 @@ class MatchingPolicy(_Part):
 class Policy(_Part):
     """One version of the policy."""
 
-    version: int = Field(default=1, ge=1)
+    version: int = Field(default=1, ge=1, strict=True)
     base_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     minimum_amount: Money = Decimal(5000)
     exchange_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Rate] = Field(

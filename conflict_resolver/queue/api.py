@@ -6,18 +6,37 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from conflict_resolver.api.auth import Caller, Operator, OpsKeys
 from conflict_resolver.queue import auth, handlers
 from conflict_resolver.queue.domain import SORTS, CaseFilters, QueueError, SortKey
 from conflict_resolver.queue.live import LiveFeed
+from conflict_resolver.queue.models import (
+    Assignment,
+    ConflictCase,
+    ConflictPage,
+    Decision,
+    Stats,
+    StreamToken,
+)
+from services.http.openapi import READ, WRITE, problems
 from services.http.problems import ProblemError
 
 KEEPALIVE_SECONDS = 15.0
+# One server-sent event: ``ready`` (with ``retry``), then ``opened``/``updated``/``closed``.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["ready", "opened", "updated", "closed"]},
+        "data": {"type": "string", "description": 'JSON: `{}` or `{"id": <case id>}`'},
+        "retry": {"type": "integer"},
+        "id": {"type": "string"},
+    },
+}
 RECHECK_KEY_SECONDS = 60.0
 
 
@@ -29,7 +48,12 @@ def queue_context(request: Request) -> handlers.QueueContext:
 Ctx = Annotated[handlers.QueueContext, Depends(queue_context)]
 
 
+# Case ids are UUIDs, matched as such in the paths: ``/v1/conflicts/stream-token`` and
+# ``/v1/conflicts/stream`` are then never also a case (whose GET would answer them).
 router = APIRouter(prefix="/v1", tags=["conflict queue"])
+NO_CASE = "No such conflict case"
+# The handlers leave out what does not apply (see queue.models); so do the answers.
+AS_BUILT: dict[str, Any] = {"response_model_exclude_unset": True}
 
 
 def _problem(error: QueueError, field: str | None = None) -> ProblemError:
@@ -38,24 +62,7 @@ def _problem(error: QueueError, field: str | None = None) -> ProblemError:
     return ProblemError(status, error.detail, errors=errors)
 
 
-class Decision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    approve: Annotated[str, StringConstraints(min_length=1, max_length=36)] | None = Field(
-        description="The registration to approve, or null to approve none."
-    )
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-
-
-class Assignment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    owner: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
-        default="me", description="An ops user id, `me` (the default), or null to unassign."
-    )
-
-
-@router.get("/conflicts")
+@router.get("/conflicts", response_model=ConflictPage, responses=problems(*READ), **AS_BUILT)
 async def list_conflicts(
     ctx: Ctx,
     caller: Caller,
@@ -67,7 +74,7 @@ async def list_conflicts(
     sort: Annotated[SortKey, Query(description=f"one of {', '.join(SORTS)}")] = "due",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> dict[str, Any]:
+) -> Any:
     filters = CaseFilters(
         state=state,
         reason_code=reason_code,
@@ -84,14 +91,29 @@ async def list_conflicts(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.post("/conflicts/stream-token")
-async def stream_token(ctx: Ctx, caller: Caller) -> dict[str, Any]:
+@router.post(
+    "/conflicts/stream-token",
+    response_model=StreamToken,
+    responses=problems(401, 413, 415),  # it takes no body, but one sent is still checked
+)
+async def stream_token(ctx: Ctx, caller: Caller) -> Any:
     """A short-lived token for the live stream (EventSource cannot send headers)."""
     token, expires_at = auth.issue_stream_token(caller, ctx.admin_token, now=ctx.clock.now())
     return {"token": token, "expires_at": expires_at}
 
 
-@router.get("/conflicts/stream", response_class=StreamingResponse)
+@router.get(
+    "/conflicts/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-sent events, until the client leaves or the key is revoked",
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
+        },
+        **problems(401, 422, _401="The stream token is not valid or has expired"),
+    },
+    openapi_extra={"security": []},  # EventSource sends no header: the token is the query
+)
 async def stream(
     request: Request, ctx: Ctx, keys: OpsKeys, token: Annotated[str, Query(max_length=2000)]
 ) -> StreamingResponse:
@@ -128,38 +150,59 @@ async def _events(keys: OpsKeys, feed: LiveFeed, operator: Operator) -> AsyncIte
         feed.unsubscribe(changes)
 
 
-@router.get("/conflicts/{case_id}")
-async def get_conflict(case_id: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+@router.get(
+    "/conflicts/{case_id:uuid}",
+    response_model=ConflictCase,
+    responses=problems(*READ, 404, _404=NO_CASE),
+    **AS_BUILT,
+)
+async def get_conflict(case_id: UUID, ctx: Ctx, caller: Caller) -> Any:
     try:
-        return await handlers.get_case(ctx, case_id)
+        return await handlers.get_case(ctx, str(case_id))
     except QueueError as error:
         raise _problem(error) from error
 
 
-@router.post("/conflicts/{case_id}/assign")
-async def assign_conflict(
-    case_id: str, body: Assignment, ctx: Ctx, caller: Caller
-) -> dict[str, Any]:
+@router.post(
+    "/conflicts/{case_id:uuid}/assign",
+    response_model=ConflictCase,
+    responses=problems(*WRITE, 404, 409, _404=NO_CASE, _409="The case is already decided"),
+    **AS_BUILT,
+)
+async def assign_conflict(case_id: UUID, body: Assignment, ctx: Ctx, caller: Caller) -> Any:
     owner = caller.id if body.owner == "me" else body.owner
     try:
-        return await handlers.assign(ctx, caller, case_id, owner)
+        return await handlers.assign(ctx, caller, str(case_id), owner)
     except QueueError as error:
         raise _problem(error, "owner") from error
 
 
-@router.post("/conflicts/{case_id}/decision")
-async def decide_conflict(case_id: str, body: Decision, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+@router.post(
+    "/conflicts/{case_id:uuid}/decision",
+    response_model=ConflictCase,
+    responses=problems(
+        *WRITE,
+        404,
+        409,
+        _404=NO_CASE,
+        _409="Already decided, or approving would break exclusivity",
+    ),
+    **AS_BUILT,
+)
+async def decide_conflict(case_id: UUID, body: Decision, ctx: Ctx, caller: Caller) -> Any:
     try:
-        return await handlers.decide(ctx, caller, case_id, approve=body.approve, reason=body.reason)
+        return await handlers.decide(
+            ctx, caller, str(case_id), approve=body.approve, reason=body.reason
+        )
     except QueueError as error:
         raise _problem(error, "approve") from error
 
 
-@router.get("/stats")
+@router.get("/stats", response_model=Stats, responses=problems(*READ))
 async def stats(
     ctx: Ctx,
     caller: Caller,
     days: Annotated[int | None, Query(ge=1, le=3650, description="Look back this many days")] = 30,
-) -> dict[str, Any]:
+) -> Any:
     """Registrations per day and partner, approval rate, time to decision, queue and SLA."""
     return await handlers.stats(ctx, days=days)

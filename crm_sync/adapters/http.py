@@ -88,7 +88,8 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
 
 class _WaitHonouringRetryAfter:
     def __init__(self, initial: float, maximum: float) -> None:
-        self._backoff = wait_exponential_jitter(initial=initial, max=maximum)
+        # ``multiplier``: tenacity deprecated ``initial`` (same meaning); its warning fails tests.
+        self._backoff = wait_exponential_jitter(multiplier=initial, max=maximum)
         self._maximum = maximum
 
     def __call__(self, state: RetryCallState) -> float:

@@ -12,6 +12,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.http import openapi
 from services.http.exposure import ExposureGate
 from services.http.health import ReadinessCheck, health_router
 from services.http.problems import install_problem_handlers, problem_response
@@ -147,6 +148,7 @@ def build_api(
     app.include_router(_late_health_router(app))
     for router in routers:
         app.include_router(router)
+    openapi.install(app)  # errors as problem+json only; a service may install its own
     return app
 
 

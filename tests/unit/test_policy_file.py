@@ -71,3 +71,33 @@ def test_policy_values_are_bounded_and_the_error_names_the_field(
 
 def test_short_windows_for_tests_are_still_allowed() -> None:
     assert Policy.model_validate({"protection_window": "PT5S"}).protection_window.seconds == 5
+
+
+@pytest.mark.parametrize("value", [False, True, 0, 3600, 1.5, None, [], {}])
+def test_a_duration_is_iso_8601_text_never_a_number_read_as_seconds(value: object) -> None:
+    for field in ("protection_window", "incumbency_period", "review_sla"):
+        with pytest.raises(ValidationError) as raised:
+            Policy.model_validate({field: value})
+        assert raised.value.errors()[0]["loc"] == (field,)
+    with pytest.raises(ValidationError):
+        Policy.model_validate({"extension": {"duration": value}})
+    assert Policy.model_validate({"review_sla": "PT5S"}).review_sla == timedelta(seconds=5)
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"version": True}, ("version",)),
+        ({"extension": {"max_extensions": False}}, ("extension", "max_extensions")),
+        ({"extension": {"max_extensions": "2"}}, ("extension", "max_extensions")),
+        ({"extension": {"max_extensions": 1.0}}, ("extension", "max_extensions")),
+        ({"matching": {"same_account": True}}, ("matching", "same_account")),
+        ({"matching": {"review": "0.8"}}, ("matching", "review")),
+    ],
+)
+def test_counts_and_thresholds_are_json_numbers_not_booleans_or_text(
+    document: dict[str, object], field: tuple[str, ...]
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        Policy.model_validate(document)
+    assert raised.value.errors()[0]["loc"] == field
