@@ -34,7 +34,7 @@ from fastapi import FastAPI
 from conflict_resolver.app import create_app as create_resolver
 from conflict_resolver.queue import auth as queue_auth
 from conflict_resolver.settings import ResolverSettings
-from crm_sync import dead_letters
+from crm_sync.adapters import dead_letters
 from crm_sync.app import create_app as create_crm_sync
 from crm_sync.domain.signatures import dealreg_signature, hubspot_v3
 from crm_sync.settings import CrmSettings, CrmSyncSettings
@@ -170,7 +170,7 @@ async def world(kafka_bootstrap: str, databases: Databases) -> AsyncIterator[Wor
         case = await seed_case(resolver.app.state.queue.transactions)
         hub_ctx = crm["hubspot"].app.state.context
         async with hub_ctx.transactions.transaction() as session:
-            await dead_letters.record_dead(
+            await dead_letters.insert_letter(
                 session,
                 crm_system="hubspot",
                 payload={"registration_id": "reg-zanzibar-7", "customer": "Zanzibar Widgets"},
