@@ -16,6 +16,8 @@ command -v java >/dev/null || want+=(openjdk-17-jre-headless)
 # Node.js + npm run the official AsyncAPI parser over the event catalogue (tests/contract).
 command -v node >/dev/null || want+=(nodejs)
 command -v npm >/dev/null || want+=(npm)
+# Go builds kustomize and kubeconform (pinned, from the Go module proxy) for the manifest tests.
+command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || want+=(golang-go)
 
 missing=()
 for p in "${want[@]}"; do

@@ -5,14 +5,20 @@ service's own port by default).
 The bind address comes from the same settings the service validates at start-up, so a
 service bound to every interface knows it, and refuses to start while any setting still has
 its development default (:class:`services.settings.ServiceSettings`).
+
+Logging is configured before uvicorn starts and uvicorn's own configuration is off
+(``log_config=None``), so its start-up and error lines are JSON like every other line
+(``services.logging``); the service runtime configures it again with its settings.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 import uvicorn
 
+from services.logging import configure_logging
 from services.settings import HttpSettings
 
 DEFAULT_PORTS = {"deal_registration": 8081, "conflict_resolver": 8082, "crm_sync": 8083}
@@ -22,6 +28,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("service", choices=sorted(DEFAULT_PORTS))
     args = parser.parse_args(argv)
+    configure_logging(
+        service=args.service,
+        level=os.environ.get("DEALREG_LOG_LEVEL", "INFO"),
+        as_json=os.environ.get("DEALREG_LOG_JSON", "true").lower() not in {"0", "false", "no"},
+    )
     http = HttpSettings()
     uvicorn.run(
         f"{args.service}.app:create_app",
@@ -29,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         host=http.host,
         port=http.port or DEFAULT_PORTS[args.service],
         access_log=False,
+        log_config=None,
     )
 
 

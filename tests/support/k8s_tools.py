@@ -1,0 +1,122 @@
+"""The offline validators of the Kubernetes manifests, installed on first use and cached.
+
+- ``kustomize`` and ``kubeconform``: built by ``go install`` at pinned versions (the Go module
+  proxy checks them against its checksum database) into ``.dealreg/tools/go/<name>-<version>``;
+- the Kubernetes JSON schemas: the ``kubernetes-validate`` wheel from PyPI, pinned by hash,
+  its ``local-strict`` schemas unpacked with their ``$ref``s made absolute file URLs (the wheel
+  resolves ``/api/_definitions.json`` itself, kubeconform needs a loadable address);
+- the KEDA and prometheus-operator schemas: ``deploy/k8s/validate`` (``npm ci``, lock file).
+
+Nothing here reaches a cluster. A missing Go or Node.js skips locally and fails in CI
+(:func:`tests.support.infra.require`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.support.infra import ROOT, STATE, require
+
+TOOLS = STATE / "tools"
+KUSTOMIZE = ("sigs.k8s.io/kustomize/kustomize/v5", "v5.5.0", "kustomize")
+KUBECONFORM = ("github.com/yannh/kubeconform/cmd/kubeconform", "v0.6.7", "kubeconform")
+KUBERNETES_VERSION = "1.33.0"
+SCHEMAS_WHEEL = (
+    "kubernetes-validate==1.37.0 "
+    "--hash=sha256:85136d018a27b50ec7fc049d902bfa5193f5976807e6c0f408e3ab6fe078cad9"
+)
+VALIDATE_JS = ROOT / "deploy" / "k8s" / "validate"
+
+
+def _go() -> str:
+    found = shutil.which("go") or (
+        "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None
+    )
+    require(found is not None, "Go (to build kustomize and kubeconform)")
+    assert found is not None
+    return found
+
+
+def go_tool(module: str, version: str, name: str) -> Path:
+    """``go install module@version`` into a folder of its own, once."""
+    folder = TOOLS / "go" / f"{name}-{version}"
+    binary = folder / name
+    if not binary.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [_go(), "install", f"{module}@{version}"],
+            env={**os.environ, "GOBIN": str(folder), "CGO_ENABLED": "0"},
+            check=True,
+            capture_output=True,
+        )
+    return binary
+
+
+def kustomize() -> Path:
+    return go_tool(*KUSTOMIZE)
+
+
+def kubeconform() -> Path:
+    return go_tool(*KUBECONFORM)
+
+
+def kubernetes_schemas() -> Path:
+    """A folder ``v<version>/<kind>-<group>-<version>.json`` that kubeconform can load."""
+    target = TOOLS / "kubernetes-schemas-1.37.0"
+    version_dir = target / f"v{KUBERNETES_VERSION}"
+    if (version_dir / "_definitions.json").exists():
+        return target
+    download = TOOLS / "wheels"
+    download.mkdir(parents=True, exist_ok=True)
+    requirements = download / "kubernetes-validate.txt"
+    requirements.write_text(SCHEMAS_WHEEL + "\n")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--require-hashes",
+            "-r",
+            str(requirements),
+            "-d",
+            str(download),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next(download.glob("kubernetes_validate-1.37.0-*.whl"))
+    prefix = f"kubernetes_validate/kubernetes-json-schema/v{KUBERNETES_VERSION}-local-strict/"
+    partial = target.with_suffix(".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    (partial / version_dir.name).mkdir(parents=True)
+    definitions = f"file://{version_dir}/_definitions.json"
+    with zipfile.ZipFile(wheel) as archive:
+        for member in archive.namelist():
+            if member.startswith(prefix) and member.endswith(".json"):
+                text = archive.read(member).decode()
+                text = text.replace('"/api/_definitions.json', f'"{definitions}')
+                (partial / version_dir.name / member.removeprefix(prefix)).write_text(text)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+    return target
+
+
+def custom_resource_validator() -> Path:
+    """``node validate.mjs docs.json``: the KEDA and prometheus-operator models installed."""
+    require(shutil.which("node") is not None and shutil.which("npm") is not None, "Node.js")
+    if not (VALIDATE_JS / "node_modules" / "@kubernetes-models" / "keda").exists():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
+            cwd=VALIDATE_JS,
+            check=True,
+            capture_output=True,
+        )
+    return VALIDATE_JS / "validate.mjs"
