@@ -79,6 +79,24 @@ def test_core_kinds_validate_strictly_against_the_kubernetes_schemas(
     assert f"Valid: {len(core)}, Invalid: 0, Errors: 0" in result.stdout
 
 
+def test_the_example_secrets_validate_and_hold_every_key_the_pods_read() -> None:
+    example = (ROOT / "deploy" / "k8s" / "secrets.example.yaml").read_text()
+    result = kubeconform(example)
+    assert result.returncode == 0, result.stdout + result.stderr
+    keys = {
+        (doc["metadata"]["name"], key) for doc in documents(example) for key in doc["stringData"]
+    }
+    examples = {name for name, _ in keys}
+    for doc in documents(build("cluster")):
+        if doc["kind"] not in {"Deployment", "Job"}:
+            continue
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref and ref["name"] in examples and not ref.get("optional"):
+                    assert (ref["name"], ref["key"]) in keys, ref
+
+
 def test_kubeconform_rejects_an_unknown_field(overlay: tuple[str, str]) -> None:
     """The validation is live: a misspelt field in a Deployment fails it."""
     _, rendered = overlay
