@@ -74,12 +74,12 @@ def member(
     )
     original = consumer.partitions_revoked
 
-    async def counting(partitions: Any) -> None:
+    async def counting(partitions: set[Any]) -> None:
         if partitions:
             revoked.append(name)
         await original(partitions)
 
-    consumer.partitions_revoked = counting  # type: ignore[method-assign]
+    consumer.partitions_revoked = counting  # type: ignore[method-assign,assignment]
     return consumer
 
 
