@@ -5,7 +5,8 @@
 - the Kubernetes JSON schemas: the ``kubernetes-validate`` wheel from PyPI, pinned by hash,
   its ``local-strict`` schemas unpacked with their ``$ref``s made absolute file URLs (the wheel
   resolves ``/api/_definitions.json`` itself, kubeconform needs a loadable address);
-- the KEDA and prometheus-operator schemas: ``deploy/k8s/validate`` (``npm ci``, lock file).
+- the KEDA and prometheus-operator schemas and the PromQL grammar: ``deploy/k8s/validate``
+  (``npm ci``, lock file).
 
 Nothing here reaches a cluster. A missing Go or Node.js skips locally and fails in CI
 (:func:`tests.support.infra.require`).
@@ -109,14 +110,32 @@ def kubernetes_schemas() -> Path:
     return target
 
 
-def custom_resource_validator() -> Path:
-    """``node validate.mjs docs.json``: the KEDA and prometheus-operator models installed."""
+NODE_PACKAGES = (
+    "@kubernetes-models/keda",
+    "@kubernetes-models/prometheus-operator",
+    "@prometheus-io/lezer-promql",
+)
+
+
+def node_validator(script: str) -> Path:
+    """``node <script> input.json`` with the packages of ``deploy/k8s/validate`` installed."""
     require(shutil.which("node") is not None and shutil.which("npm") is not None, "Node.js")
-    if not (VALIDATE_JS / "node_modules" / "@kubernetes-models" / "keda").exists():
+    modules = VALIDATE_JS / "node_modules"
+    if not all((modules / package).exists() for package in NODE_PACKAGES):
         subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
             cwd=VALIDATE_JS,
             check=True,
             capture_output=True,
         )
-    return VALIDATE_JS / "validate.mjs"
+    return VALIDATE_JS / script
+
+
+def custom_resource_validator() -> Path:
+    """``node validate.mjs docs.json``: KEDA and prometheus-operator resources."""
+    return node_validator("validate.mjs")
+
+
+def promql_validator() -> Path:
+    """``node promql.mjs expressions.json``: PromQL parsed with Prometheus's own grammar."""
+    return node_validator("promql.mjs")
