@@ -48,7 +48,10 @@ CONSUMER_GROUPS: dict[str, dict[str, tuple[TopicSpec, ...]]] = {
         "crm_sync.mirror": (DECISIONS, REGISTRATIONS, PRINCIPALS),
     },
 }
-KAFKA_BOOTSTRAP = f"{CLUSTER}-kafka-bootstrap:9093"
+# KEDA's operator runs in its own namespace: it reaches the brokers by their full name. The
+# overlays install into this namespace; another one needs this changed (and regenerated).
+NAMESPACE = "dealreg"
+KAFKA_BOOTSTRAP = f"{CLUSTER}-kafka-bootstrap.{NAMESPACE}.svc:9093"
 
 
 def _dump(documents: Sequence[dict[str, Any]], header: str) -> str:

@@ -10,7 +10,9 @@ are generated from ``schemas/topics.py`` and the ACL generator instead
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +182,87 @@ def test_every_service_runs_non_root_with_probes_resources_and_secrets(
         ]
     }
     assert "DEALREG_WEBHOOK_SECRET_KEY" in webhook_env
+
+
+SETTINGS = {
+    "deal_registration": "deal_registration.settings:RegistrationSettings",
+    "conflict_resolver": "conflict_resolver.settings:ResolverSettings",
+    "crm_sync": "crm_sync.settings:CrmSyncSettings",
+}
+PROBE = """
+import importlib, json, sys
+module, _, name = sys.argv[1].partition(":")
+settings = getattr(importlib.import_module(module), name)()
+print(json.dumps({
+    "env": settings.security.env,
+    "host": settings.http.host,
+    "metrics_token": settings.http.metrics_token is not None,
+    "protocol": settings.kafka.security_protocol,
+    "username": settings.kafka.sasl_username,
+    "password": settings.kafka.sasl_password is not None,
+    "cafile": settings.kafka.ssl_cafile,
+    "instance": settings.kafka.group_instance_id,
+    "create_topics": settings.kafka.create_topics,
+}))
+"""
+
+
+def pod_environment(rendered: str, container: dict[str, Any]) -> dict[str, str]:
+    """What the pod's process sees, with a strong made-up value for every Secret key."""
+    from cryptography.fernet import Fernet
+
+    config = next(d for d in documents(rendered) if d["kind"] == "ConfigMap")["data"]
+    env = {name: str(value) for name, value in config.items()}
+    for entry in container["env"]:
+        source = entry.get("valueFrom", {})
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+        elif "fieldRef" in source:
+            env[entry["name"]] = "pod-7d9f8-xk2lp"
+        elif source["secretKeyRef"]["key"] == "webhook-secret-key":
+            env[entry["name"]] = Fernet.generate_key().decode()
+        elif source["secretKeyRef"]["key"] == "connector":
+            env[entry["name"]] = "hubspot"
+        elif source["secretKeyRef"]["name"] == "dealreg-database-urls":
+            env[entry["name"]] = "postgresql+asyncpg://svc:a-long-password@postgres:5432/svc"
+        else:
+            env[entry["name"]] = "s3cret-" + "x" * 40
+    return env
+
+
+def test_each_pod_s_environment_is_a_valid_production_configuration(
+    overlay: tuple[str, str],
+) -> None:
+    """The settings classes accept what the manifests give them, and read what we meant."""
+    _, rendered = overlay
+    deployments = {
+        d["metadata"]["name"]: d for d in documents(rendered) if d["kind"] == "Deployment"
+    }
+    for service, settings in SETTINGS.items():
+        name = service.replace("_", "-")
+        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DEALREG_")}
+        env.update(pod_environment(rendered, container))
+        result = subprocess.run(
+            [sys.executable, "-c", PROBE, settings],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, f"{service}: {result.stderr[-2000:]}"
+        assert json.loads(result.stdout) == {
+            "env": "production",
+            "host": "0.0.0.0",  # noqa: S104 - what the pod binds, read back
+            "metrics_token": True,
+            "protocol": "SASL_SSL",
+            "username": name,
+            "password": True,
+            "cafile": "/etc/dealreg/kafka-ca/ca.crt",
+            "instance": "pod-7d9f8-xk2lp",
+            "create_topics": False,
+        }
 
 
 def test_the_single_overlay_keeps_one_replica_and_the_cluster_three(
