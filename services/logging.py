@@ -12,6 +12,7 @@ before uvicorn starts, the service runtime once more with its settings).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -94,3 +95,14 @@ def configure_logging(*, service: str, level: str = "INFO", as_json: bool = True
     numeric = logging.getLevelName(level)
     floor = numeric if isinstance(numeric, int) else logging.INFO
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, floor))
+
+
+def configure_logging_from_env(service: str) -> None:
+    """For commands that start before (or without) the service's settings: the serve command
+    before uvicorn, the migrations. ``DEALREG_LOG_LEVEL`` and ``DEALREG_LOG_JSON`` as the
+    settings read them."""
+    configure_logging(
+        service=service,
+        level=os.environ.get("DEALREG_LOG_LEVEL", "INFO").upper(),
+        as_json=os.environ.get("DEALREG_LOG_JSON", "true").lower() not in {"0", "false", "no"},
+    )

@@ -14,11 +14,10 @@ Logging is configured before uvicorn starts and uvicorn's own configuration is o
 from __future__ import annotations
 
 import argparse
-import os
 
 import uvicorn
 
-from services.logging import configure_logging
+from services.logging import configure_logging_from_env
 from services.settings import HttpSettings
 
 DEFAULT_PORTS = {"deal_registration": 8081, "conflict_resolver": 8082, "crm_sync": 8083}
@@ -28,11 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("service", choices=sorted(DEFAULT_PORTS))
     args = parser.parse_args(argv)
-    configure_logging(
-        service=args.service,
-        level=os.environ.get("DEALREG_LOG_LEVEL", "INFO"),
-        as_json=os.environ.get("DEALREG_LOG_JSON", "true").lower() not in {"0", "false", "no"},
-    )
+    configure_logging_from_env(args.service)
     http = HttpSettings()
     uvicorn.run(
         f"{args.service}.app:create_app",

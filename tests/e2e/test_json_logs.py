@@ -79,6 +79,7 @@ def test_every_line_from_every_library_is_json_of_one_shape(tmp_path: Path) -> N
         assert record["service"] == SERVICE
         assert record["level"] in {"debug", "info", "warning", "error", "critical"}, record
     loggers = {record.get("logger", "") for record in records}
+    assert any(name.startswith("alembic") for name in loggers)  # the migrations
     assert "uvicorn.error" in loggers  # uvicorn's start-up and shutdown lines
     assert any(name.startswith("sqlalchemy.engine") for name in loggers)  # the echoed SQL
     assert any(name.startswith("aiokafka") for name in loggers)  # the unreachable broker
