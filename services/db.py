@@ -11,6 +11,7 @@ within seconds (the API answers 503, see ``services.http.problems``) instead of 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -47,13 +48,16 @@ def create_engine(
     """Create the engine; SQLite gets WAL, a busy timeout and enforced foreign keys.
 
     Statement parameters (webhook URLs with their tokens, encrypted secrets, key hashes) are
-    kept out of echoed statements and of error messages, which end up in logs.
+    kept out of echoed statements and of error messages, which end up in logs. ``echo`` raises
+    the ``sqlalchemy.engine`` logger to INFO instead of passing SQLAlchemy's own ``echo``, which
+    would add a plain-text handler on stdout beside the JSON logs (``services.logging``).
     """
     limits = timeouts or DatabaseTimeouts()
+    if echo:
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url,
-            echo=echo,
             hide_parameters=True,
             connect_args={"timeout": limits.sqlite_busy},
             pool_timeout=limits.pool,
@@ -71,7 +75,6 @@ def create_engine(
         connect_args["command_timeout"] = limits.statement
     return create_async_engine(
         url,
-        echo=echo,
         hide_parameters=True,
         pool_size=10,
         max_overflow=10,

@@ -1,31 +1,90 @@
-"""Structured logs: one JSON object per line, carrying the correlation id when there is one."""
+"""Structured logs: one JSON object per line, carrying the correlation id when there is one.
+
+Every library logs in the same shape: structlog's own loggers and the standard library's
+(uvicorn, SQLAlchemy, aiokafka, asyncio, alembic, warnings) go through the same processors and
+the same renderer, so a line from ``uvicorn.error`` has the same ``timestamp``, ``level``,
+``service`` and ``event`` keys as one from a handler, plus ``logger`` (the library's logger).
+``configure_logging`` replaces every handler a library installed on the way (uvicorn's default
+configuration, SQLAlchemy's ``echo``), and may be called again (the serve command calls it
+before uvicorn starts, the service runtime once more with its settings).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from typing import Any
 
 import structlog
 
+# Libraries that configure handlers of their own: theirs go, the root's JSON handler stays.
+_LIBRARY_LOGGERS = (
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "sqlalchemy",
+    "sqlalchemy.engine",
+    "sqlalchemy.engine.Engine",
+    "sqlalchemy.pool",
+    "aiokafka",
+    "alembic",
+    "asyncio",
+    "py.warnings",
+)
+_service_name = ""
+
+
+def _add_service(_logger: Any, _method: str, event_dict: structlog.typing.EventDict) -> Any:
+    """The service's name on every line, also on lines logged outside its context."""
+    if _service_name:
+        event_dict.setdefault("service", _service_name)
+    return event_dict
+
 
 def configure_logging(*, service: str, level: str = "INFO", as_json: bool = True) -> None:
+    global _service_name
+    _service_name = service
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     )
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        _add_service,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in _LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        for old in list(library.handlers):
+            library.removeHandler(old)
+        library.propagate = True
+    logging.captureWarnings(True)
+
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     # httpx logs every request's full URL at INFO: partner webhook URLs and CRM URLs may carry
     # tokens in their paths or queries, so only its warnings are kept.
@@ -36,3 +95,14 @@ def configure_logging(*, service: str, level: str = "INFO", as_json: bool = True
     numeric = logging.getLevelName(level)
     floor = numeric if isinstance(numeric, int) else logging.INFO
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, floor))
+
+
+def configure_logging_from_env(service: str) -> None:
+    """For commands that start before (or without) the service's settings: the serve command
+    before uvicorn, the migrations. ``DEALREG_LOG_LEVEL`` and ``DEALREG_LOG_JSON`` as the
+    settings read them."""
+    configure_logging(
+        service=service,
+        level=os.environ.get("DEALREG_LOG_LEVEL", "INFO").upper(),
+        as_json=os.environ.get("DEALREG_LOG_JSON", "true").lower() not in {"0", "false", "no"},
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 OUTBOX_PUBLISHED = Counter(
     "dealreg_outbox_published_total", "Events relayed from the outbox to Kafka", ["topic"]
@@ -16,5 +16,13 @@ EVENTS_DEAD_LETTERED = Counter(
     ["consumer", "topic"],
 )
 HTTP_REQUEST_SECONDS = Histogram(
-    "dealreg_http_request_seconds", "HTTP request latency", ["method", "route", "status"]
+    "dealreg_http_request_duration_seconds", "HTTP request latency", ["method", "route", "status"]
+)
+OUTBOX_BACKLOG = Gauge(
+    "dealreg_outbox_backlog_events",
+    "Outbox rows not yet relayed to Kafka, as the relay last saw them (the relay holder only)",
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "dealreg_outbox_oldest_age_seconds",
+    "Age of the oldest outbox row not yet relayed, as the relay last saw it (0: none waiting)",
 )

@@ -17,6 +17,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from services.db import DatabaseTimeouts, create_engine
+from services.logging import configure_logging_from_env
 from services.tables import UtcDateTime
 
 SERVICES = ("deal_registration", "conflict_resolver", "crm_sync")
@@ -76,6 +77,8 @@ def _render_item(type_: str, obj: Any, _autogen_context: Any) -> str | Literal[F
 
 def main() -> None:
     service, action, revision = ([*sys.argv[1:], "", "", "head"])[:3]
+    # Alembic's "Running upgrade ..." lines in the same JSON as the services' (a Job's logs).
+    configure_logging_from_env(service or "migrations")
     url = os.environ["DEALREG_DATABASE_URL"]
     if action == "upgrade":
         upgrade(service, url, revision or "head")

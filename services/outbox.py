@@ -20,14 +20,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Row, Table, select, text, update
+from sqlalchemy import Row, Table, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from schemas.envelope import EventEnvelope, registered_event_types
 from schemas.topics import topic_for
 from services.clock import Clock
 from services.db import read_only_connection
-from services.metrics import OUTBOX_PUBLISHED
+from services.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED
 
 log = structlog.get_logger(__name__)
 
@@ -116,6 +116,7 @@ class OutboxRelay:
         the batch with the same event ids, which consumers' inboxes drop.
         """
         rows = await self._pending_batch()
+        await self._record_backlog(rows)
         if not rows:
             return 0
         by_topic: dict[str, list[EventEnvelope[Any]]] = defaultdict(list)
@@ -144,6 +145,24 @@ class OutboxRelay:
             ).all()
             await connection.rollback()
         return rows
+
+    async def _record_backlog(self, rows: Sequence[Row[Any]]) -> None:
+        """The backlog and oldest-age gauges, from the batch just read (counted past a batch)."""
+        backlog = len(rows)
+        if backlog >= self._batch_size:
+            async with read_only_connection(self._engine) as connection:
+                backlog = (
+                    await connection.execute(
+                        select(func.count())
+                        .select_from(self._outbox)
+                        .where(self._outbox.c.published_at.is_(None))
+                    )
+                ).scalar_one()
+                await connection.rollback()
+        OUTBOX_BACKLOG.set(backlog)
+        oldest = min((row.created_at for row in rows), default=None)
+        age = (self._clock.now() - oldest).total_seconds() if oldest is not None else 0.0
+        OUTBOX_OLDEST_AGE.set(max(age, 0.0))
 
     async def _sleep_until_woken(self) -> None:
         with contextlib.suppress(TimeoutError):

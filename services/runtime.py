@@ -176,6 +176,7 @@ class ServiceRuntime:
                 retry_initial_seconds=self.settings.kafka.consumer_retry_initial_seconds,
                 retry_max_seconds=self.settings.kafka.consumer_retry_max_seconds,
                 security=self.kafka_security,
+                group_instance_id=self.settings.kafka.group_instance_id,
             )
             self.consumers[group_id] = consumer
             await consumer.run()

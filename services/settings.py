@@ -54,6 +54,12 @@ class KafkaSettings(BaseSettings):
         description="Cap of the backoff between retries. A transient failure is retried without "
         "limit (the partition waits at the record); only bad data goes to the dead-letter topic.",
     )
+    group_instance_id: str | None = Field(
+        default=None,
+        description="Static consumer group membership: a name unique to this instance that "
+        "survives its restarts (on Kubernetes the pod's name). A restarted member gets its "
+        "partitions back without a rebalance if it returns within the session timeout.",
+    )
     create_topics: bool = True
     replication_factor: int = Field(
         default=1, ge=1, description="Of the topics the services create: 3 on a real cluster."

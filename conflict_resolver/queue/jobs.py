@@ -41,12 +41,5 @@ def publish_gauges(numbers: dict[str, Any]) -> None:
         metrics.CONFLICTS_BY_REASON.labels(reason_code=reason).set(count)
     for status, count in numbers["registrations_by_status"].items():
         metrics.REGISTRATIONS_BY_STATUS.labels(status=status).set(count)
-    if numbers["approval_rate"] is not None:
-        metrics.APPROVAL_RATE.set(numbers["approval_rate"])
-    for mode, summary in numbers["time_to_decision"].items():
-        for quantile in ("p50", "p95"):
-            value = summary[f"{quantile}_seconds"]
-            if value is not None:
-                metrics.DECISION_SECONDS.labels(mode=mode, quantile=quantile).set(value)
     for entry in numbers["partner_sourced_pipeline"]:
         metrics.PIPELINE.labels(currency=entry["currency"]).set(float(entry["value"]))

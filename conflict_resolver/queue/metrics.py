@@ -1,7 +1,11 @@
 """The queue's Prometheus metrics (``GET /metrics``).
 
 Counters and the histogram are recorded where things happen; the gauges are refreshed from the
-database by the SLA job, so every instance reports the same queue.
+database by the SLA job, so every instance reports the same queue. No ratio or quantile is
+exported as a gauge (Prometheus naming): the approval rate is a PromQL ratio of
+``dealreg_registrations_decided`` by status, and times to decision are the
+``dealreg_conflict_time_to_decision_seconds`` histogram (``histogram_quantile``). The stats
+endpoint still reports both as numbers.
 """
 
 from __future__ import annotations
@@ -33,12 +37,6 @@ CONFLICTS_BY_REASON = Gauge(
 )
 REGISTRATIONS_BY_STATUS = Gauge(
     "dealreg_registrations_decided", "Registrations the resolver recorded, by status", ["status"]
-)
-APPROVAL_RATE = Gauge("dealreg_approval_rate", "Approved / decided registrations")
-DECISION_SECONDS = Gauge(
-    "dealreg_time_to_decision_seconds",
-    "Time from submission to decision, by mode and quantile",
-    ["mode", "quantile"],
 )
 PIPELINE = Gauge(
     "dealreg_partner_sourced_pipeline", "Sum of approved amounts, by currency", ["currency"]

@@ -13,9 +13,13 @@ want=(postgresql chromium fonts-liberation wrk)
 # Maven + a JRE fetch and run the Kafka broker (kafka.sh); keep whatever Java is already there.
 command -v mvn >/dev/null || want+=(maven)
 command -v java >/dev/null || want+=(openjdk-17-jre-headless)
+# javac compiles the Strimzi resource validator (deploy/k8s/validate/strimzi).
+command -v javac >/dev/null || want+=(openjdk-17-jdk-headless)
 # Node.js + npm run the official AsyncAPI parser over the event catalogue (tests/contract).
 command -v node >/dev/null || want+=(nodejs)
 command -v npm >/dev/null || want+=(npm)
+# Go builds kustomize and kubeconform (pinned, from the Go module proxy) for the manifest tests.
+command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || want+=(golang-go)
 
 missing=()
 for p in "${want[@]}"; do

@@ -21,6 +21,7 @@ inbox, so a redelivery after a crash or a rebalance changes nothing twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias, TypeVar
@@ -40,7 +41,11 @@ from schemas.envelope import (
     registered_event_types,
 )
 from schemas.topics import DEAD_LETTERS
-from services.kafka.metrics import CONSUMER_PAUSED_PARTITIONS, CONSUMER_TRANSIENT_RETRIES
+from services.kafka.metrics import (
+    CONSUMER_LAG,
+    CONSUMER_PAUSED_PARTITIONS,
+    CONSUMER_TRANSIENT_RETRIES,
+)
 from services.kafka.producer import KafkaEventPublisher
 from services.kafka.stalls import PartitionStalls
 from services.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
@@ -97,8 +102,14 @@ class KafkaEventConsumer:
         retry_max_seconds: float = 30.0,
         client_id: str | None = None,
         security: Mapping[str, Any] | None = None,
+        group_instance_id: str | None = None,
     ) -> None:
-        """``security``: :func:`services.kafka.security.client_options` (none: PLAINTEXT)."""
+        """``security``: :func:`services.kafka.security.client_options` (none: PLAINTEXT).
+
+        ``group_instance_id``: static group membership (KIP-345). A member with one (the pod's
+        name) does not leave the group when it stops, so a rolling restart that brings it back
+        within the session timeout keeps its partitions instead of rebalancing the group twice.
+        """
         self.group_id = group_id
         self._topics = [topic_prefix + topic for topic in topics]
         self._handlers = dict(handlers)
@@ -110,6 +121,7 @@ class KafkaEventConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            group_instance_id=group_instance_id,
             **(security or {}),
         )
         self._stalls = PartitionStalls(
@@ -120,6 +132,7 @@ class KafkaEventConsumer:
         self._in_flight = asyncio.Lock()
         # Bumped by every revocation: records fetched before it are no longer ours to process.
         self._generation = 0
+        self._lag_partitions: set[TopicPartition] = set()
         self.running = False
 
     def paused_partitions(self) -> dict[str, str]:
@@ -148,6 +161,7 @@ class KafkaEventConsumer:
             await self._consumer.stop()
             self._stalls.clear()
             self._publish_stall_count()
+            self._forget_lag(self._lag_partitions)
 
     async def commit_processed(self, partitions: set[TopicPartition]) -> None:
         """Commit, for each partition, the offset after the last record processed there."""
@@ -168,6 +182,7 @@ class KafkaEventConsumer:
             await self.commit_processed(revoked)
             self._stalls.forget(revoked)
             self._publish_stall_count()
+            self._forget_lag(revoked)
 
     async def _poll_once(self) -> None:
         self._resume_due_partitions()
@@ -178,6 +193,32 @@ class KafkaEventConsumer:
         for tp, records in batches.items():
             await self._process_partition(tp, records, generation)
         await self.commit_processed(set(batches))
+        await self._publish_lag()
+
+    async def _publish_lag(self) -> None:
+        """Per owned partition: records between the next one to process and the last stable
+        offset (read_committed), as of the last fetch response."""
+        for tp in self._consumer.assignment():
+            end = self._consumer.last_stable_offset(tp)
+            if end is None:
+                end = self._consumer.highwater(tp)
+            if end is None:
+                continue  # nothing fetched from it yet
+            try:
+                position = await self._consumer.position(tp)
+            except KafkaError:
+                continue  # revoked meanwhile
+            self._lag_partitions.add(tp)
+            CONSUMER_LAG.labels(
+                consumer=self.group_id, topic=tp.topic, partition=str(tp.partition)
+            ).set(max(end - position, 0))
+
+    def _forget_lag(self, partitions: set[TopicPartition]) -> None:
+        """Drop the lag series of partitions this member no longer owns (another reports them)."""
+        for tp in set(partitions) & self._lag_partitions:
+            self._lag_partitions.discard(tp)
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(self.group_id, tp.topic, str(tp.partition))
 
     async def _process_partition(
         self, tp: TopicPartition, records: list[Record], generation: int

@@ -14,3 +14,9 @@ CONSUMER_TRANSIENT_RETRIES = Counter(
     "Records that failed transiently and will be retried (the partition waits meanwhile)",
     ["consumer", "topic"],
 )
+CONSUMER_LAG = Gauge(
+    "dealreg_consumer_lag_records",
+    "Records behind the partition's last stable offset, per consumer group and partition "
+    "(this member's partitions, updated after every poll)",
+    ["consumer", "topic", "partition"],
+)
