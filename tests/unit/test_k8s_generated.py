@@ -39,19 +39,34 @@ def test_each_kafka_user_has_exactly_the_generated_acls() -> None:
 
 
 def test_keda_scales_on_the_consumer_groups_the_services_subscribe_with() -> None:
-    from conflict_resolver.handlers.context import CRM_CONSUMER, SUBMISSIONS_CONSUMER
-    from conflict_resolver.queue.handlers.context import PRINCIPALS_CONSUMER
-    from crm_sync.handlers import MIRROR_GROUP
-    from deal_registration.app import subscriptions
-    from tests.unit.test_catalogue import _unit
+    import asyncio
 
-    subscribed = {
-        "deal_registration": {s.consumer for s in subscriptions(_unit())},
-        "conflict_resolver": {SUBMISSIONS_CONSUMER, CRM_CONSUMER, PRINCIPALS_CONSUMER},
-        "crm_sync": {MIRROR_GROUP},
+    from conflict_resolver.app import subscriptions as resolver_subscriptions
+    from crm_sync.app import subscriptions as crm_subscriptions
+    from crm_sync.handlers import Mirror
+    from deal_registration.app import subscriptions as intake_subscriptions
+    from schemas.topics import topic_for
+    from tests.support.events import declaration_unit
+
+    unit = declaration_unit()
+    declared_by_service = {
+        "deal_registration": intake_subscriptions(unit),
+        "conflict_resolver": resolver_subscriptions(unit),
+        "crm_sync": [crm_subscriptions(unit, Mirror(asyncio.Event()))],
     }
-    declared = {service: set(groups) for service, groups in strimzi.CONSUMER_GROUPS.items()}
-    assert declared == subscribed
+    # Each group with the topics its payload types live on, as the services subscribe.
+    declared = {
+        service: {
+            s.consumer: {topic_for(payload).name for payload in s.payload_types} for s in groups
+        }
+        for service, groups in declared_by_service.items()
+    }
+    generated = {
+        service: {group: {topic.name for topic in topics} for group, topics in groups.items()}
+        for service, groups in strimzi.CONSUMER_GROUPS.items()
+    }
+    assert generated == declared
+    subscribed = {service: set(groups) for service, groups in declared.items()}
     scaled = {
         doc["spec"]["scaleTargetRef"]["name"]: {
             t["metadata"]["consumerGroup"] for t in doc["spec"]["triggers"]
