@@ -133,7 +133,8 @@ async def test_made_up_methods_do_not_mint_metric_series(client: httpx.AsyncClie
 
 def _observed(route: str, status: str) -> float:
     value = REGISTRY.get_sample_value(
-        "dealreg_http_request_duration_seconds_count", {"method": "POST", "route": route, "status": status}
+        "dealreg_http_request_duration_seconds_count",
+        {"method": "POST", "route": route, "status": status},
     )
     return value or 0.0
 
