@@ -35,6 +35,7 @@ from schemas.topics import DEAD_LETTERS
 from services.clock import Clock, SystemClock
 from services.events import Subscriptions, UnitOfWork
 from services.http.app import build_api
+from services.polling import poll
 from services.principals import OpsAuthenticator, OpsKeyEvents
 from services.retention import PruneRule, bookkeeping_rules
 from services.runtime import ServiceRuntime
@@ -179,18 +180,18 @@ def retention_rules(retention: RetentionSettings) -> list[PruneRule]:
 
 
 def _pusher(ctx: Context, connector: CrmConnector) -> Callable[[], Awaitable[None]]:
+    revived_at = -math.inf
+
+    async def step() -> bool:
+        nonlocal revived_at
+        if time.monotonic() - revived_at >= ctx.settings.revive_interval_seconds:
+            revived_at = time.monotonic()
+            if revived := await dead_letters.revive_transient(ctx):
+                log.info("revived outage dead letters", count=revived)
+        return await outbound.push_pending(ctx, connector) > 0
+
     async def run() -> None:
-        revived_at = -math.inf
-        while True:
-            if time.monotonic() - revived_at >= ctx.settings.revive_interval_seconds:
-                revived_at = time.monotonic()
-                if revived := await dead_letters.revive_transient(ctx):
-                    log.info("revived outage dead letters", count=revived)
-            pushed = await outbound.push_pending(ctx, connector)
-            if pushed == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ctx.wake_pusher.wait(), timeout=0.25)
-                ctx.wake_pusher.clear()
+        await poll(step, idle_seconds=0.25, wake=ctx.wake_pusher)
 
     return run
 

@@ -13,7 +13,6 @@ long as it runs; SQLite is single-process (the embedded development mode).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -28,6 +27,7 @@ from schemas.topics import topic_for
 from services.clock import Clock
 from services.db import read_only_connection
 from services.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED
+from services.polling import poll
 
 log = structlog.get_logger(__name__)
 
@@ -98,12 +98,13 @@ class OutboxRelay:
         async with self._engine.connect() as lock_connection:
             await self._acquire_relay_lock(lock_connection)
             self.running = True
+
+            async def step() -> bool:
+                await self._confirm_relay_lock(lock_connection)
+                return await self.relay_once() >= self._batch_size  # a full batch: more wait
+
             try:
-                while True:
-                    await self._confirm_relay_lock(lock_connection)
-                    published = await self.relay_once()
-                    if published < self._batch_size:
-                        await self._sleep_until_woken()
+                await poll(step, idle_seconds=self._poll_interval, wake=self.wake)
             finally:
                 self.running = False
 
@@ -163,11 +164,6 @@ class OutboxRelay:
         oldest = min((row.created_at for row in rows), default=None)
         age = (self._clock.now() - oldest).total_seconds() if oldest is not None else 0.0
         OUTBOX_OLDEST_AGE.set(max(age, 0.0))
-
-    async def _sleep_until_woken(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), timeout=self._poll_interval)
-        self.wake.clear()
 
     async def _confirm_relay_lock(self, connection: AsyncConnection) -> None:
         """Fail (so the supervisor restarts the relay and it locks again) if the connection

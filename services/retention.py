@@ -10,7 +10,6 @@ a transaction holds the one write lock). Lifetimes come from ``DEALREG_RETENTION
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +19,7 @@ import structlog
 from sqlalchemy import ColumnElement, Table, delete, select, tuple_
 
 from services.clock import Clock
+from services.polling import poll
 from services.settings import RetentionSettings
 from services.uow import TransactionRunner
 
@@ -83,11 +83,14 @@ class Pruner:
 
     async def run(self) -> None:
         """Prune now and then every interval, until cancelled."""
-        while True:
+
+        async def step() -> bool:
             pruned = await self.prune_once()
             if any(pruned.values()):
                 log.info("pruned old bookkeeping rows", **pruned)
-            await asyncio.sleep(self._interval)
+            return False  # one pass an interval
+
+        await poll(step, idle_seconds=self._interval)
 
     async def prune_once(self) -> dict[str, int]:
         """Delete every row past its window; returns how many each rule deleted."""

@@ -7,13 +7,13 @@ changes it and only that one emits the event.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 import structlog
 
 from conflict_resolver.queue import handlers, metrics
+from services.polling import poll
 
 log = structlog.get_logger(__name__)
 GAUGE_REFRESH_SECONDS = 5.0
@@ -22,13 +22,17 @@ STATS_WINDOW_DAYS = 30
 
 async def run_sla_loop(ctx: handlers.QueueContext, *, interval_seconds: float) -> None:
     """Until cancelled: escalate what is due, and refresh the gauges every few seconds."""
-    refreshed = 0.0
-    while True:
+    refreshed = -GAUGE_REFRESH_SECONDS
+
+    async def step() -> bool:
+        nonlocal refreshed
         await handlers.escalate_due(ctx)
         if time.monotonic() - refreshed >= GAUGE_REFRESH_SECONDS:
             publish_gauges(await handlers.stats(ctx, days=STATS_WINDOW_DAYS))
             refreshed = time.monotonic()
-        await asyncio.sleep(interval_seconds)
+        return False  # one pass an interval
+
+    await poll(step, idle_seconds=interval_seconds)
 
 
 def publish_gauges(numbers: dict[str, Any]) -> None:

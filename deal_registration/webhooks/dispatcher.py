@@ -30,6 +30,7 @@ from deal_registration.webhooks.addresses import (
 from deal_registration.webhooks.secrets import SecretBox, signature_headers
 from services.clock import Clock
 from services.db import read_only_connection
+from services.polling import poll
 from services.uow import TransactionRunner
 
 log = structlog.get_logger(__name__)
@@ -73,9 +74,7 @@ class WebhookDispatcher:
                 workers.create_task(self._work())
 
     async def _work(self) -> None:
-        while True:
-            if not await self.dispatch_once():
-                await asyncio.sleep(self._poll_interval)
+        await poll(self.dispatch_once, idle_seconds=self._poll_interval)
 
     async def dispatch_once(self) -> bool:
         """Lease, send and record the next due delivery; False when none is due."""
