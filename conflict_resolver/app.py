@@ -21,12 +21,14 @@ from conflict_resolver.queue.live import LiveFeed
 from conflict_resolver.queue.settings import QueueSettings
 from conflict_resolver.queue.tables import ops_keys
 from conflict_resolver.settings import ResolverSettings
+from conflict_resolver.state import ResolverState
 from schemas.crm import CrmDealClosed, DirectOpportunityClosed, DirectOpportunityOpened
 from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from schemas.registration import ExtensionRequested, RegistrationSubmitted, RegistrationWithdrawn
 from services.clock import Clock, SystemClock
 from services.events import Subscriptions, UnitOfWork
 from services.http.app import build_api
+from services.http.state import install_state
 from services.principals import OpsAuthenticator, OpsKeyEvents
 from services.retention import bookkeeping_rules
 from services.runtime import ServiceRuntime
@@ -51,13 +53,18 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
             admin_token=admin_token,
         )
         queue_feed = LiveFeed(runtime.transactions)
-        app.state.context = ctx
-        app.state.queue = queue_ctx
-        app.state.queue_feed = queue_feed
-        app.state.ops_auth = OpsAuthenticator(
-            transactions=runtime.transactions, ops_keys=ops_keys, admin_token=admin_token
+        install_state(
+            app,
+            runtime,
+            ResolverState(
+                context=ctx,
+                queue=queue_ctx,
+                feed=queue_feed,
+                ops_auth=OpsAuthenticator(
+                    transactions=runtime.transactions, ops_keys=ops_keys, admin_token=admin_token
+                ),
+            ),
         )
-        app.state.runtime = runtime
         await runtime.start()
         runtime.add_background(
             "protection-expiry",

@@ -24,6 +24,7 @@ from crm_sync.lease import LeaseTerms, leased
 from crm_sync.ports import CrmConnector
 from crm_sync.routes import router
 from crm_sync.settings import CrmSyncSettings
+from crm_sync.state import CrmSyncState
 from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from schemas.registration import (
     ProtectionExpired,
@@ -35,6 +36,7 @@ from schemas.topics import DEAD_LETTERS
 from services.clock import Clock, SystemClock
 from services.events import Subscriptions, UnitOfWork
 from services.http.app import build_api
+from services.http.state import install_state
 from services.polling import poll
 from services.principals import OpsAuthenticator, OpsKeyEvents
 from services.retention import PruneRule, bookkeeping_rules
@@ -82,14 +84,16 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
             emitter=handlers.EMITTER,
         )
         runtime.subscribe(subscriptions(unit, Mirror(ctx.wake_pusher)))
-        app.state.ops_auth = OpsAuthenticator(
-            transactions=runtime.transactions,
-            ops_keys=ops_keys,
-            admin_token=resolved.security.admin_token.get_secret_value(),
+        state = CrmSyncState(
+            context=ctx,
+            ops_auth=OpsAuthenticator(
+                transactions=runtime.transactions,
+                ops_keys=ops_keys,
+                admin_token=resolved.security.admin_token.get_secret_value(),
+            ),
+            reconcile_now=asyncio.Event(),
         )
-        app.state.context = ctx
-        app.state.runtime = runtime
-        app.state.reconcile_now = asyncio.Event()
+        install_state(app, runtime, state)
         await runtime.start()
         runtime.add_retention(retention_rules(resolved.retention))
         if connector is not None:
@@ -101,7 +105,7 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
             )
             jobs = {
                 PUSHER_LEASE: _pusher(ctx, connector),
-                RECONCILER_LEASE: _reconciler(ctx, connector, app.state.reconcile_now),
+                RECONCILER_LEASE: _reconciler(ctx, connector, state.reconcile_now),
             }
             for name, job in jobs.items():
                 runtime.add_background(

@@ -24,9 +24,11 @@ from crm_sync.models import (
     SyncStatus,
 )
 from crm_sync.ports import CrmConnector, CrmUnavailableError
+from crm_sync.state import CrmSyncState
 from crm_sync.status import sync_status
 from services.http.openapi import READ, WRITE, problems
 from services.http.problems import ProblemError
+from services.http.state import service_state
 
 router = APIRouter()
 
@@ -69,8 +71,7 @@ def _webhook_body(description: str, *headers: tuple[str, str]) -> dict[str, Any]
 
 
 def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.context
-    return ctx
+    return service_state(request, CrmSyncState).context
 
 
 def _connector(ctx: Context, system: str) -> CrmConnector:
@@ -86,7 +87,7 @@ async def _require_operator(request: Request) -> None:
 
     A dependency, so it runs before the query, path and body are validated: a caller without
     a valid token learns nothing of them (401, not 422)."""
-    await request.app.state.ops_auth(request)
+    await service_state(request, CrmSyncState).ops_auth(request)
 
 
 OPERATORS = [Depends(_require_operator)]
@@ -230,7 +231,9 @@ async def start_reconcile(request: Request, body: ReconcileRequest | None = None
         raise ProblemError(409, "No CRM connector is configured.")
     full = body is not None and body.full
     await reconcile.request_sweep(ctx, ctx.connector.system, full=full)
-    request.app.state.reconcile_now.set()  # at once when this instance holds the lease
+    service_state(
+        request, CrmSyncState
+    ).reconcile_now.set()  # at once when this instance holds the lease
     return ReconcileStarted(status="started", full=full)
 
 

@@ -29,6 +29,7 @@ from schemas.registration import (
 from services.clock import Clock, SystemClock
 from services.events import Subscriptions, UnitOfWork
 from services.http.app import build_api
+from services.http.state import install_state
 from services.retention import PruneRule, bookkeeping_rules
 from services.runtime import ServiceRuntime
 from services.settings import RetentionSettings
@@ -80,8 +81,7 @@ def create_app(
             allow_private_addresses=resolved.webhook.allow_private_addresses,
             resolver=resolver,
         )
-        app.state.context = ctx
-        app.state.runtime = runtime
+        install_state(app, runtime, ctx)
         await runtime.start()
         runtime.add_background("webhook-dispatcher", dispatcher.run)
         runtime.add_retention(retention_rules(resolved.retention))

@@ -13,6 +13,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from conflict_resolver.state import ResolverState
+from services.http.state import service_state
 from services.principals import OpsAuthenticator, OpsCaller
 
 # The resolver's callers are the shared ops callers: ``actor`` is ``admin`` or ``ops:<id>``.
@@ -21,8 +23,7 @@ Operator = OpsCaller
 
 def ops_keys(request: Request) -> OpsAuthenticator:
     """The process's authenticator (the admin token and the live ops keys)."""
-    authenticator: OpsAuthenticator = request.app.state.ops_auth
-    return authenticator
+    return service_state(request, ResolverState).ops_auth
 
 
 OpsKeys = Annotated[OpsAuthenticator, Depends(ops_keys)]

@@ -13,15 +13,16 @@ from conflict_resolver.adapters.policy_store import HouseAccount, HouseAccountLi
 from conflict_resolver.api.auth import Caller
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.policy_dry_run import dry_run
+from conflict_resolver.state import ResolverState
 from services.http.openapi import READ, WRITE, problems
 from services.http.problems import ProblemError
+from services.http.state import service_state
 
 router = APIRouter(prefix="/v1", tags=["policy"])
 
 
 def context(request: Request) -> handlers.Context:
-    ctx: handlers.Context = request.app.state.context
-    return ctx
+    return service_state(request, ResolverState).context
 
 
 Ctx = Annotated[handlers.Context, Depends(context)]

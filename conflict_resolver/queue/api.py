@@ -23,8 +23,10 @@ from conflict_resolver.queue.models import (
     Stats,
     StreamToken,
 )
+from conflict_resolver.state import ResolverState
 from services.http.openapi import READ, WRITE, problems
 from services.http.problems import ProblemError
+from services.http.state import service_state
 
 KEEPALIVE_SECONDS = 15.0
 # One server-sent event: ``ready`` (with ``retry``), then ``opened``/``updated``/``closed``.
@@ -41,8 +43,7 @@ RECHECK_KEY_SECONDS = 60.0
 
 
 def queue_context(request: Request) -> handlers.QueueContext:
-    ctx: handlers.QueueContext = request.app.state.queue
-    return ctx
+    return service_state(request, ResolverState).queue
 
 
 Ctx = Annotated[handlers.QueueContext, Depends(queue_context)]
@@ -119,7 +120,7 @@ async def stream(
 ) -> StreamingResponse:
     """Server-sent events: ``ready`` on connect, then ``opened``/``updated``/``closed``."""
     operator = await auth.verify_stream_token(keys, ctx.admin_token, token, now=ctx.clock.now())
-    feed: LiveFeed = request.app.state.queue_feed
+    feed = service_state(request, ResolverState).feed
     return StreamingResponse(
         _events(keys, feed, operator),
         media_type="text/event-stream",

@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Path, Request
 
 from deal_registration import handlers
 from services.http.security import bearer_token
+from services.http.state import service_state
 
 _PROBLEM_DESCRIPTIONS = {
     400: "The body is not valid JSON",
@@ -80,8 +81,7 @@ PartnerId = Annotated[
 
 
 def context(request: Request) -> handlers.Context:
-    ctx: handlers.Context = request.app.state.context
-    return ctx
+    return service_state(request, handlers.Context)
 
 
 Ctx = Annotated[handlers.Context, Depends(context)]

@@ -167,8 +167,8 @@ async def world(kafka_bootstrap: str, databases: Databases) -> AsyncIterator[Wor
         assert (await intake.admin("DELETE", f"/v1/api-keys/{gone['api_key_id']}")).status_code
         await _until(lambda: works_everywhere(gone["api_key"], works=False))
 
-        case = await seed_case(resolver.app.state.queue.transactions)
-        hub_ctx = crm["hubspot"].app.state.context
+        case = await seed_case(resolver.app.state.service.queue.transactions)
+        hub_ctx = crm["hubspot"].app.state.service.context
         async with hub_ctx.transactions.transaction() as session:
             await dead_letters.insert_letter(
                 session,

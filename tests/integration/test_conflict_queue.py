@@ -120,7 +120,7 @@ async def resolver(kafka_bootstrap: str, databases: Databases) -> AsyncIterator[
                     return (await client.get("/v1/conflicts", headers=headers)).status_code == 200
 
                 await eventually(signed_in, within=60)
-                yield Resolver(client, app.state.queue.transactions, publisher, key, ops_id)
+                yield Resolver(client, app.state.service.queue.transactions, publisher, key, ops_id)
             await publisher.stop()
     os.environ.pop("DEALREG_QUEUE_SLA_CHECK_INTERVAL_SECONDS", None)
 

@@ -316,8 +316,8 @@ async def test_keys_are_shown_once_rotated_and_revoked_at_once(intake: IntakeApp
 async def test_the_rate_limit_answers_429_with_retry_after(
     intake: IntakeApp, partner: dict[str, Any]
 ) -> None:
-    original = intake.app.state.context
-    intake.app.state.context = dataclasses.replace(
+    original = intake.app.state.service
+    intake.app.state.service = dataclasses.replace(
         original, rate_limiter=RateLimiter(rate=1, burst=3)
     )
     try:
@@ -333,7 +333,7 @@ async def test_the_rate_limit_answers_429_with_retry_after(
             await intake.client.get("/v1/registrations", headers=bearer(other["api_key"]))
         ).status_code
     finally:
-        intake.app.state.context = original
+        intake.app.state.service = original
 
     assert codes == [200, 200, 200, 429, 429]
     assert limited.status_code == 429

@@ -53,7 +53,7 @@ class Resolver:
 
     @property
     def ctx(self) -> handlers.Context:
-        ctx: handlers.Context = self.app.state.context
+        ctx: handlers.Context = self.app.state.service.context
         return ctx
 
     async def publish_policy(self, policy: Policy) -> None:
@@ -230,7 +230,7 @@ async def test_the_sla_policy_approving_over_a_stale_holder_ends_it_first(
         resolver, domain=domain, partners=("p1", "p2")
     )
     resolver.clock.advance(days=31)
-    await escalate_due(resolver.app.state.queue)
+    await escalate_due(resolver.app.state.service.queue)
     case = await resolver.client.get(
         f"/v1/conflicts/{case_id}", headers={"Authorization": f"Bearer {ADMIN}"}
     )

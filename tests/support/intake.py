@@ -49,7 +49,7 @@ class IntakeApp:
 
     @property
     def ctx(self) -> handlers.Context:
-        ctx: handlers.Context = self.app.state.context
+        ctx: handlers.Context = self.app.state.service
         return ctx
 
     async def admin(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
