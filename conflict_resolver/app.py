@@ -18,7 +18,6 @@ from conflict_resolver.queue import handlers as queue_handlers
 from conflict_resolver.queue.api import router as queue_router
 from conflict_resolver.queue.jobs import run_sla_loop
 from conflict_resolver.queue.live import LiveFeed
-from conflict_resolver.queue.settings import QueueSettings
 from conflict_resolver.queue.tables import ops_keys
 from conflict_resolver.settings import ResolverSettings
 from conflict_resolver.state import ResolverState
@@ -45,7 +44,7 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
         for subscription in subscriptions(unit_of_work(ctx)):
             runtime.subscribe(subscription)
         admin_token = resolved.security.admin_token.get_secret_value()
-        sla_interval = QueueSettings().sla_check_interval_seconds
+        sla_interval = resolved.queue.sla_check_interval_seconds
         queue_ctx = queue_handlers.QueueContext(
             transactions=runtime.transactions,
             clock=runtime.clock,
