@@ -212,7 +212,8 @@ def _reconciler(
         swept_at = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(now.wait(), timeout=poll)
+                async with asyncio.timeout(poll):  # not wait_for: see services.polling.idle
+                    await now.wait()
             due = now.is_set() or (
                 time.monotonic() - swept_at >= settings.reconcile_interval_seconds
             )

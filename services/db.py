@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import (
 
 SessionFactory = async_sessionmaker[AsyncSession]
 _READ_ONLY = "dealreg_read_only"
-READ_ONLY_OPTIONS = {_READ_ONLY: True}  # a connection's execution options for reads only
 
 
 @dataclass(frozen=True, kw_only=True)

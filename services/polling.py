@@ -21,8 +21,12 @@ async def idle(seconds: float, wake: asyncio.Event | None = None) -> None:
     if wake is None:
         await asyncio.sleep(seconds)
         return
+    # asyncio.timeout, not wait_for: on Python 3.11 a wait_for whose timeout fires as the task
+    # is cancelled swallows the cancellation, and the loop ran on while its service stopped
+    # (a stop took 30 s, until the lifespan's own timeout).
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(wake.wait(), timeout=seconds)
+        async with asyncio.timeout(seconds):
+            await wake.wait()
     wake.clear()
 
 

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.db import READ_ONLY_OPTIONS, SessionFactory
+from services.db import SessionFactory
 from services.outbox import STAGED
 
 
@@ -30,17 +30,3 @@ class TransactionRunner:
             staged = session.info.get(STAGED, False)
         if staged and self._relay_wake is not None:
             self._relay_wake.set()
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncSession]:
-        """Yield a session for reads only (who is calling, a lookup before the real work).
-
-        On SQLite a write transaction takes the database's one write lock from its first
-        statement (see ``services.db``); a read in WAL mode needs no lock at all, so reads
-        through here never queue behind writers nor make them wait. Writing through it may
-        fail on SQLite with "database is locked".
-        """
-        async with self._session_factory() as session, session.begin():
-            # The first connection the session takes carries the option, before it begins.
-            await session.connection(execution_options=READ_ONLY_OPTIONS)
-            yield session

@@ -15,7 +15,7 @@ async def authenticate(ctx: Context, token: str) -> Principal:
     """Who the bearer token is; refused if nobody (revoked keys stop working at once)."""
     if is_admin_token(token, ctx.admin_token):
         return Principal(id="admin", role="admin")
-    async with ctx.transactions.reading() as session:
+    async with ctx.transactions.transaction() as session:
         key = await repo.find_api_key(session, hash_api_key(token))
     if key is None:
         raise UnauthenticatedError
@@ -54,6 +54,6 @@ async def require_writing_partner(ctx: Context, principal: Principal) -> ActiveP
     suspended partner is refused even with a bad body. The use case takes the partner from
     here: it is read once per request."""
     partner_id = require_partner(principal)
-    async with ctx.transactions.reading() as session:
+    async with ctx.transactions.transaction() as session:
         partner = await require_active_partner(session, partner_id)
     return ActivePartner(principal=principal, partner=partner)

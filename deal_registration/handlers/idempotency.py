@@ -86,7 +86,7 @@ async def run_idempotent(
 
 
 async def _replay(ctx: Context, principal: Principal, key: str, fingerprint: str) -> Answer | None:
-    async with ctx.transactions.reading() as session:
+    async with ctx.transactions.transaction() as session:
         stored = await repo.find_idempotent_response(session, principal.id, key)
     if stored is None:
         return None
