@@ -223,7 +223,7 @@ async def status(request: Request) -> Any:
     tags=["sync"],
     dependencies=OPERATORS,
     response_model=ReconcileStarted,
-    responses=problems(401, 409, 413, 415, 422, _409="No CRM connector is configured"),
+    responses=problems(400, 401, 409, 413, 415, 422, _409="No CRM connector is configured"),
 )
 async def start_reconcile(request: Request, body: ReconcileRequest | None = None) -> Any:
     ctx = _ctx(request)
