@@ -3,6 +3,7 @@ that `score` would put at or above the floor (or on the same domain)."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import pytest
@@ -44,10 +45,8 @@ def assert_never_skips_a_reachable_candidate(
 
 def pair_groups() -> list[tuple[NormalisedCustomer, list[NormalisedCustomer]]]:
     pairs = labelled_pairs()
-    try:
+    with contextlib.suppress(FileNotFoundError):
         pairs += ietf_pairs(ietf_spellings())
-    except FileNotFoundError:
-        pass
     groups: dict[NormalisedCustomer, list[NormalisedCustomer]] = {}
     for pair in pairs:
         a, b = normalise_customer(pair.a), normalise_customer(pair.b)
