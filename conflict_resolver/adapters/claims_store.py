@@ -107,16 +107,16 @@ async def gather(
     customer = normalised(submitted.customer)
     keys = blocking_keys(customer)
     line = submitted.product_line
-    matches = await _scored_candidates(
+    found = await _scored_candidates(
         session, customer, keys, line, submitted.registration_id, floor=policy.matching.review
     )
     same_keys = {submitted.account_key} | {
-        m.protection_key for m in matches if classify_match(m, policy) == "same"
+        m.protection_key for m, _ in found if classify_match(m, policy) == "same"
     }
-    matches += await _linked_holders(session, customer, same_keys, line, matches)
-    account_keys = same_keys | await _account_keys_of(
-        session, [m.registration_id for m in matches if classify_match(m, policy) == "same"]
-    )
+    found += await _linked_holders(session, customer, same_keys, line, found)
+    matches = [m for m, _ in found]
+    # Each same-account claim's own account key, read with the match (not queried again).
+    account_keys = same_keys | {key for m, key in found if classify_match(m, policy) == "same"}
     situation = Situation(
         matches=tuple(matches),
         house_account=house_account_hit(house, customer, submitted.account_key, policy),
@@ -136,7 +136,7 @@ async def _scored_candidates(
     exclude: str,
     *,
     floor: float,
-) -> list[Match]:
+) -> list[tuple[Match, str]]:
     """The claims blocking finds, scored; one the policy would call a different account (below
     ``floor``, the review threshold) is left out unless it holds a protection, which the rules
     never look at but a decision may end (``stale_holders``) and ``_linked_holders`` must
@@ -172,10 +172,10 @@ async def _matches_for(
     *,
     linked: bool = False,
     floor: float | None = None,
-) -> list[Match]:
-    """Live claims that meet ``condition``, scored against ``customer``. With a ``floor``, an
-    unprotected claim that provably scores below it (``could_reach``) is not scored one by one
-    and left out."""
+) -> list[tuple[Match, str]]:
+    """Live claims that meet ``condition``, scored against ``customer``, each with the claim's
+    account key. With a ``floor``, an unprotected claim that provably scores below it
+    (``could_reach``) is not scored one by one and left out."""
     # Only the columns a match needs: a claim's evidence and decision can be large JSON, and
     # decoding them for every candidate was most of a decision's time. Of the submission, only
     # its customer.
@@ -209,16 +209,19 @@ async def _matches_for(
             if kept or candidate[1] == "protected"
         ]
     return [
-        Match(
-            registration_id=row["registration_id"],
-            partner_id=row["partner_id"],
-            submission_seq=row["submission_seq"],
-            protection_key=row["protection_key"] or row["account_key"],
-            state=state,
-            evidence=score(customer, theirs),
-            customer={k: row["customer"].get(k) for k in ("name", "domain", "country")},
-            expires_at=row["holds_until"],
-            linked=linked,
+        (
+            Match(
+                registration_id=row["registration_id"],
+                partner_id=row["partner_id"],
+                submission_seq=row["submission_seq"],
+                protection_key=row["protection_key"] or row["account_key"],
+                state=state,
+                evidence=score(customer, theirs),
+                customer={k: row["customer"].get(k) for k in ("name", "domain", "country")},
+                expires_at=row["holds_until"],
+                linked=linked,
+            ),
+            row["account_key"],
         )
         for row, state, theirs in live
     ]
@@ -246,25 +249,18 @@ async def _linked_holders(
     customer: NormalisedCustomer,
     same_keys: set[str],
     product_line: str,
-    already: list[Match],
-) -> list[Match]:
+    already: list[tuple[Match, str]],
+) -> list[tuple[Match, str]]:
     """Holders of the protections this customer's account keys name, even when blocking did
     not find them: one canonical account, so the same account by construction."""
-    seen = {m.registration_id for m in already}
+    seen = {m.registration_id for m, _ in already}
     holders = select(protections.c.registration_id).where(
         protections.c.account_key.in_(same_keys), protections.c.product_line == product_line
     )
     linked = await _matches_for(
         session, customer, claims.c.registration_id.in_(holders), "", linked=True
     )
-    return [m for m in linked if m.registration_id not in seen]
-
-
-async def _account_keys_of(session: AsyncSession, registration_ids: list[str]) -> set[str]:
-    if not registration_ids:
-        return set()
-    query = select(claims.c.account_key).where(claims.c.registration_id.in_(registration_ids))
-    return set((await session.execute(query)).scalars())
+    return [(m, key) for m, key in linked if m.registration_id not in seen]
 
 
 async def _direct_opportunity(
