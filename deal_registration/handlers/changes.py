@@ -118,7 +118,7 @@ async def _partner_change(
             raise ConflictError(str(refused)) from refused
         payload = event(row, now)
         await apply_change(
-            session, row, change, actor=lifecycle.partner_actor(partner_id), event_id=None
+            session, row, change, actor=lifecycle.partner_actor(partner_id), event_id=None, now=now
         )
         await stage_events(
             session,
@@ -134,7 +134,13 @@ async def _partner_change(
 
 
 async def apply_change(
-    session: Session, row: Row, change: Change, *, actor: str, event_id: str | None
+    session: Session,
+    row: Row,
+    change: Change,
+    *,
+    actor: str,
+    event_id: str | None,
+    now: datetime,
 ) -> None:
     """Write a change, its history entry (with its ``actor``, see ``lifecycle.actor_of``) and
     (if the partner has a webhook) its delivery."""
@@ -155,4 +161,4 @@ async def apply_change(
             "at": entry.at,
         },
     )
-    await webhooks.stage_delivery(session, {**row, **change.updates}, entry, actor=actor)
+    await webhooks.stage_delivery(session, {**row, **change.updates}, entry, actor=actor, now=now)

@@ -52,4 +52,6 @@ async def _apply(data: Decision | CrmChange, event: EventContext) -> None:
     if change is None:
         return  # a late or repeated event: the partner's view already moved on
     actor = lifecycle.actor_of(data)
-    await apply_change(event.session, row, change, actor=actor, event_id=event.cause.event_id)
+    await apply_change(
+        event.session, row, change, actor=actor, event_id=event.cause.event_id, now=event.now
+    )
