@@ -272,7 +272,7 @@ def _decided(
     event: RegistrationApproved | RegistrationRejected | RegistrationSentToReview,
     now: datetime,
 ) -> Change | None:
-    if not can_transition(current.status, target):
+    if not (can_transition(current.status, target) or _rejected_off_the_waitlist(current, event)):
         return None
     if current.status is Status.REJECTED and not current.waitlisted:
         return None  # only a waitlisted rejection is decided again (when promoted)
@@ -288,6 +288,20 @@ def _decided(
         event.protection_expires_at if isinstance(event, RegistrationApproved) else None
     )
     return Change(updates=updates, entry=Entry(target, reason_code, reason, event.decided_at))
+
+
+def _rejected_off_the_waitlist(
+    current: Current,
+    event: RegistrationApproved | RegistrationRejected | RegistrationSentToReview,
+) -> bool:
+    """Re-evaluated from the waitlist and rejected for another reason now (the partner was
+    suspended, say): still ``rejected``, but off the waitlist, and the partner is told why."""
+    return (
+        current.waitlisted
+        and isinstance(event, RegistrationRejected)
+        and not event.waitlisted
+        and event.reason_code != WAITLISTED
+    )
 
 
 def _left_waitlist(current: Current, event: WaitlistLeft, now: datetime) -> Change | None:

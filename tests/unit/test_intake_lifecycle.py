@@ -146,6 +146,29 @@ def test_an_ops_rejection_after_a_promotion_into_review_is_shown_with_its_actor(
     assert lifecycle.actor_for_partner("ops:user-7") == "ops"
 
 
+def test_a_waitlisted_registration_rejected_again_for_another_reason_is_told() -> None:
+    ineligible = RegistrationRejected(
+        **IDS,
+        decided_at=NOW,
+        policy_version=1,
+        rule="eligibility",
+        reason_code="PARTNER_INELIGIBLE",
+        reason="The partner is not active.",
+    )
+    change = lifecycle.change_for(ineligible, WAITLISTED, now=NOW)
+    assert change is not None
+    assert (change.updates["status"], change.updates["reason_code"]) == (
+        "rejected",
+        "PARTNER_INELIGIBLE",
+    )
+    still_waiting = ineligible.model_copy(
+        update={"reason_code": "ALREADY_REGISTERED", "waitlisted": True}
+    )
+    assert lifecycle.change_for(still_waiting, WAITLISTED, now=NOW) is None
+    reviewed_out = Current(Status.REJECTED, reason_code="REVIEW_REJECTED")
+    assert lifecycle.change_for(ineligible, reviewed_out, now=NOW) is None
+
+
 def left(at: datetime = NOW) -> WaitlistLeft:
     return WaitlistLeft(
         **IDS,
