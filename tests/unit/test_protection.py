@@ -156,7 +156,18 @@ def test_a_rejection_from_the_queue_names_no_one_and_drops_the_keys() -> None:
     assert isinstance(rejected, RegistrationRejected)
     assert rejected.reason_code == "REVIEW_REJECTED"
     assert "r1" not in rejected.reason
+    assert "Partner" not in rejected.reason
     assert outcome.key_filings[0].keys == ()
+
+
+def test_a_rejection_from_the_queue_says_whether_another_registration_was_kept() -> None:
+    reviewed = claim("r2", 2, status="pending_review")
+    kept = protection.reject_from_review(reviewed, Policy(), kept="r1", actor="a", now=NOW)
+    none = protection.reject_from_review(reviewed, Policy(), kept=None, actor="a", now=NOW)
+    [kept_event] = [e.payload for e in kept.events]
+    [none_event] = [e.payload for e in none.events]
+    assert "kept the other one" in kept_event.reason  # type: ignore[attr-defined]
+    assert none_event.reason == protection.PARTNER_SENTENCE_REJECTED  # type: ignore[attr-defined]
 
 
 # --- The SLA deadline ------------------------------------------------------------------------
