@@ -55,7 +55,6 @@ ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
 
 
 WAITLISTED = "ALREADY_REGISTERED"  # the reason code of a rejection that waits on the waitlist
-WAITLIST_LEFT = "WAITLIST_LEFT"
 
 
 def can_transition(current: Status, target: Status) -> bool:
