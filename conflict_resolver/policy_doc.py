@@ -101,9 +101,11 @@ def _lines(policy: Policy) -> list[str]:
         "`ALREADY_REGISTERED` and joins the **waitlist**. The partner is told until when the "
         "opportunity is protected, never by whom. When the holder's protection ends without a "
         "win (lost, expired or withdrawn), the next registration on the waitlist, in the order "
-        "they were submitted, is re-evaluated automatically and, if the rules allow, approved "
-        "(`WAITLIST_PROMOTED`). A registration leaves the waitlist when its own expected close "
-        "date passes.",
+        "they were submitted, is re-evaluated automatically against the rules at that moment: "
+        "approved (`WAITLIST_PROMOTED`), sent to review (for instance "
+        "`DIRECT_OPPORTUNITY_CONFLICT`), or rejected for another reason. A registration leaves "
+        "the waitlist when its own expected close date passes (`WAITLIST_LEFT`), whether or not "
+        "the protection ahead of it has ended. Each of these steps is told to the partner.",
         "6. **Renewals and upsells.** The partner that won the last deal for the customer and "
         f"product line within {_duration(policy.incumbency_period)} is the **incumbent**. A "
         "renewal or upsell by another partner goes to review (`INCUMBENT_CONFLICT`); by the "
@@ -143,7 +145,8 @@ def _lines(policy: Policy) -> list[str]:
         "- **Expiry.** When the window ends the registration becomes `expired`, automatically, "
         "and the waitlist moves on.",
         "- **Won, lost, withdrawn.** A win or loss in the CRM, or a withdrawal by the partner, "
-        "ends the protection early. A win makes the partner the incumbent.",
+        "ends the protection early. A win makes the partner the incumbent, also when the deal "
+        "is won after the window ended (the registration then reads `won`).",
         "",
         "## Review by sales operations",
         "",

@@ -25,6 +25,7 @@ from schemas.registration import (
     RegistrationApproved,
     RegistrationRejected,
     RegistrationSentToReview,
+    WaitlistLeft,
 )
 from services.clock import Clock, SystemClock
 from services.events import Subscriptions, UnitOfWork
@@ -135,6 +136,7 @@ def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         .on(ProtectionExtended, handlers.apply_decision)
         .on(ExtensionDenied, handlers.apply_decision)
         .on(ProtectionExpired, handlers.apply_decision)
+        .on(WaitlistLeft, handlers.apply_decision)
     )
     crm_changes = (
         # Only crm_sync may speak on dealreg.crm: a forged source is dead-lettered.

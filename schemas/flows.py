@@ -52,6 +52,7 @@ DEAL_REGISTRATION = ServiceFlows(
         reg.ProtectionExtended,
         reg.ExtensionDenied,
         reg.ProtectionExpired,
+        reg.WaitlistLeft,
         crm.CrmOpportunityMirrored,
         crm.CrmOpportunityChanged,
         crm.CrmDealClosed,
@@ -68,6 +69,7 @@ CONFLICT_RESOLVER = ServiceFlows(
         reg.ProtectionExtended,
         reg.ExtensionDenied,
         reg.ProtectionExpired,
+        reg.WaitlistLeft,
         reg.ConflictEscalated,
     ),
     receives=(

@@ -216,6 +216,23 @@ class ProtectionExpired(EventPayload):
 
 
 @register
+class WaitlistLeft(EventPayload):
+    """A waitlisted registration (``ALREADY_REGISTERED``) left the waitlist: its own expected
+    close date passed before the protection ahead of it ended. It stays ``rejected`` and will
+    not be promoted."""
+
+    event_type = "dealreg.registration.waitlist_left"
+
+    registration_id: str
+    account_key: str
+    product_line: str
+    left_at: AwareDatetime
+    expected_close_date: date
+    reason_code: str = Field(default="WAITLIST_LEFT", description="Why it left, as a code.")
+    reason: str = Field(description="A sentence the partner may read; never names another partner.")
+
+
+@register
 class ConflictEscalated(EventPayload):
     """A conflict-queue case passed its SLA due time undecided."""
 

@@ -72,6 +72,7 @@ _EVENTS_BY_TOPIC: dict[TopicSpec, tuple[type[EventPayload], ...]] = {
         registration.ProtectionExtended,
         registration.ExtensionDenied,
         registration.ProtectionExpired,
+        registration.WaitlistLeft,
         registration.ConflictEscalated,
     ),
     CRM: (

@@ -10,7 +10,7 @@ its one :data:`SOURCE`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, insert, select, update
@@ -202,3 +202,34 @@ async def waitlist_of(
         .limit(limit)
     )
     return [claim_from_row(row, None) for row in (await session.execute(query)).mappings()]
+
+
+async def waitlisted_past_close(
+    session: AsyncSession, today: date, *, batch: int = 500
+) -> str | None:
+    """One registration still on a waitlist whose expected close date is before ``today``.
+
+    The close date lives in the submitted event (JSON, read alike on SQLite and PostgreSQL),
+    so the waitlisted claims are read in submission order, ``batch`` at a time, and filtered
+    here; waitlists are short (one line per account and product line held by someone else).
+    Not locked: the caller locks the claim and reads it again (``protection.close_waitlist``).
+    """
+    after = -1
+    while True:
+        query = (
+            select(claims.c.registration_id, claims.c.submission_seq, claims.c.submitted)
+            .where(
+                claims.c.waitlisted.is_(True),
+                claims.c.status == "rejected",
+                claims.c.submission_seq > after,
+            )
+            .order_by(claims.c.submission_seq)
+            .limit(batch)
+        )
+        rows = list((await session.execute(query)).mappings())
+        for row in rows:
+            if date.fromisoformat(str(row["submitted"]["expected_close_date"])) < today:
+                return str(row["registration_id"])
+        if len(rows) < batch:
+            return None
+        after = int(rows[-1]["submission_seq"])

@@ -4,7 +4,8 @@ events (``services.events``; declared in ``app.subscriptions``):
 
 - ``submissions``: :func:`decide_submission`, a submitted registration through the rules.
 - ``endings``: :func:`withdraw`, :func:`close_deal`, :func:`expire_one`: protections end; the
-  waitlist moves.
+  waitlist moves; :func:`close_one_waitlisted`: a registration leaves the waitlist at its own
+  close date.
 - ``extensions``: :func:`request_extension`, by the policy's ``max_extensions``.
 - ``direct``: :func:`open_direct_opportunity` / :func:`close_direct_opportunity` (crm_sync).
 - ``policy``: :func:`publish_policy`, :func:`publish_house_accounts` (sales ops).
@@ -20,7 +21,12 @@ What each change does to a protection is decided in ``domain.protection``; SQL l
 from conflict_resolver.domain.protection import submission_of
 from conflict_resolver.handlers.context import CRM_CONSUMER, SUBMISSIONS_CONSUMER, Context
 from conflict_resolver.handlers.direct import close_direct_opportunity, open_direct_opportunity
-from conflict_resolver.handlers.endings import close_deal, expire_one, withdraw
+from conflict_resolver.handlers.endings import (
+    close_deal,
+    close_one_waitlisted,
+    expire_one,
+    withdraw,
+)
 from conflict_resolver.handlers.extensions import request_extension
 from conflict_resolver.handlers.policy import publish_house_accounts, publish_policy
 from conflict_resolver.handlers.queries import (
@@ -39,6 +45,7 @@ __all__ = [
     "Context",
     "close_deal",
     "close_direct_opportunity",
+    "close_one_waitlisted",
     "deadline_decision",
     "decide_submission",
     "decision_record",

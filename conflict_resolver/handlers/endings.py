@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from conflict_resolver.adapters import claims_store as store
-from conflict_resolver.adapters import policy_store
+from conflict_resolver.adapters import outcomes, policy_store
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.protection import Cause, Claim, Outcome
@@ -34,6 +34,23 @@ async def expire_one(ctx: Context) -> bool:
         await lock_claim(session, registration_id)
         policy = await policy_store.current_policy(session, now=now)
         await expire_if_due(session, registration_id, policy, now=now)
+        return True
+
+
+async def close_one_waitlisted(ctx: Context) -> bool:
+    """Take one registration off its waitlist whose expected close date passed, telling the
+    partner (``WaitlistLeft``); False when none is due. Safe with several instances: the
+    claim is read again under its locks (``protection.close_waitlist``)."""
+    now = ctx.clock.now()
+    async with ctx.transactions.transaction() as session:
+        registration_id = await outcomes.waitlisted_past_close(session, now.date())
+        if registration_id is None:
+            return False
+        await lock_claim(session, registration_id)
+        claim = await outcomes.load_claim(session, registration_id, for_update=True)
+        if claim is None:
+            return False
+        await outcomes.persist(session, protection.close_waitlist(claim, now=now), now=now)
         return True
 
 

@@ -19,7 +19,8 @@ from deal_registration.api.models import (
     WebhookDeliveryView,
     WebhookView,
 )
-from deal_registration.handlers import Answer, IssuedKey, NewPartner, NewWebhook, Row
+from deal_registration.domain.lifecycle import actor_for_ops, actor_for_partner
+from deal_registration.handlers import Answer, IssuedKey, NewPartner, NewWebhook, Principal, Row
 
 ViewT = TypeVar("ViewT", bound=BaseModel)
 
@@ -74,7 +75,10 @@ def accepted(row: Row) -> Answer:
     return Answer(status_code=202, body=registration_view(row).model_dump(mode="json"))
 
 
-def history_view(rows: list[Row]) -> History:
+def history_view(rows: list[Row], caller: Principal) -> History:
+    """The history as the caller may read it: a partner learns who caused each step only as
+    a kind (``actor_for_partner``); sales ops and the admin read the actor in full."""
+    actor = actor_for_partner if caller.role == "partner" else actor_for_ops
     return History(
         items=[
             HistoryEntry(
@@ -82,6 +86,7 @@ def history_view(rows: list[Row]) -> History:
                 reason_code=row["reason_code"],
                 reason=row["reason"],
                 at=row["at"],
+                actor=actor(row["actor"]),
             )
             for row in rows
         ]

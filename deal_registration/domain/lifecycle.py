@@ -22,6 +22,7 @@ from schemas.registration import (
     RegistrationApproved,
     RegistrationRejected,
     RegistrationSentToReview,
+    WaitlistLeft,
 )
 
 
@@ -42,17 +43,59 @@ ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
     ),
     Status.PENDING_REVIEW: frozenset({Status.APPROVED, Status.REJECTED, Status.WITHDRAWN}),
     Status.APPROVED: frozenset({Status.WON, Status.LOST, Status.EXPIRED, Status.WITHDRAWN}),
-    # A waitlisted rejection (ALREADY_REGISTERED) may later be promoted.
-    Status.REJECTED: frozenset({Status.APPROVED}),
+    # A waitlisted rejection (ALREADY_REGISTERED) is re-evaluated when it is promoted: approved,
+    # or sent to review (see ``_decided``: only from the waitlist).
+    Status.REJECTED: frozenset({Status.APPROVED, Status.PENDING_REVIEW}),
     Status.WON: frozenset(),
     Status.LOST: frozenset(),
-    Status.EXPIRED: frozenset(),
+    # A deal won in the CRM after its protection window ended is still won.
+    Status.EXPIRED: frozenset({Status.WON}),
     Status.WITHDRAWN: frozenset(),
 }
 
 
+WAITLISTED = "ALREADY_REGISTERED"  # the reason code of a rejection that waits on the waitlist
+
+
 def can_transition(current: Status, target: Status) -> bool:
     return target in ALLOWED_TRANSITIONS[current]
+
+
+# --- who caused a step ------------------------------------------------------------------------
+
+RULES = "rules"
+CRM = "crm"
+
+
+def partner_actor(partner_id: str) -> str:
+    return f"partner:{partner_id}"
+
+
+def actor_of(event: EventPayload) -> str:
+    """Who caused the step an event tells of, as ops read it: ``rules``, ``ops:<user id>``,
+    ``policy:sla`` (the SLA policy of the conflict queue), ``admin`` or ``crm``."""
+    match event:
+        case CrmOpportunityMirrored() | CrmOpportunityChanged() | CrmDealClosed():
+            return CRM
+        case RegistrationApproved() | RegistrationRejected() | ProtectionExtended():
+            return event.decided_by
+    return RULES
+
+
+_LEGACY_ACTORS = {"conflict_resolver": RULES, "crm_sync": CRM}
+
+
+def actor_for_ops(actor: str) -> str:
+    """The stored actor in the words of today (rows written before actors were named)."""
+    return _LEGACY_ACTORS.get(actor, actor)
+
+
+def actor_for_partner(actor: str) -> str:
+    """What a partner reads of who caused a step: the kind of actor, never an identity (not
+    another partner's, not a sales-ops user's): ``partner`` (itself: only its own actions
+    are in its history), ``rules``, ``ops``, ``admin`` or ``crm``."""
+    kind = actor_for_ops(actor).partition(":")[0]
+    return RULES if kind == "policy" else kind
 
 
 class Extension(StrEnum):
@@ -73,6 +116,12 @@ class Current:
     extension: Extension | None = None
     protection_expires_at: datetime | None = None
     crm_changed_at: datetime | None = None
+    reason_code: str | None = None
+
+    @property
+    def waitlisted(self) -> bool:
+        """Rejected because another partner holds protection: it waits to be promoted."""
+        return self.status is Status.REJECTED and self.reason_code == WAITLISTED
 
 
 @dataclass(frozen=True)
@@ -172,6 +221,8 @@ def change_for(event: EventPayload, current: Current, *, now: datetime) -> Chang
             return _extended(current, event, now)
         case ExtensionDenied():
             return _extension_denied(current, event, now)
+        case WaitlistLeft():
+            return _left_waitlist(current, event, now)
         case ProtectionExpired():
             reason = "The protection window ended."
             return _closed(
@@ -220,8 +271,10 @@ def _decided(
     event: RegistrationApproved | RegistrationRejected | RegistrationSentToReview,
     now: datetime,
 ) -> Change | None:
-    if not can_transition(current.status, target):
+    if not (can_transition(current.status, target) or _rejected_off_the_waitlist(current, event)):
         return None
+    if current.status is Status.REJECTED and not current.waitlisted:
+        return None  # only a waitlisted rejection is decided again (when promoted)
     updates: dict[str, Any] = {
         "status": target.value,
         "reason_code": reason_code,
@@ -234,6 +287,32 @@ def _decided(
         event.protection_expires_at if isinstance(event, RegistrationApproved) else None
     )
     return Change(updates=updates, entry=Entry(target, reason_code, reason, event.decided_at))
+
+
+def _rejected_off_the_waitlist(
+    current: Current,
+    event: RegistrationApproved | RegistrationRejected | RegistrationSentToReview,
+) -> bool:
+    """Re-evaluated from the waitlist and rejected for another reason now (the partner was
+    suspended, say): still ``rejected``, but off the waitlist, and the partner is told why."""
+    return (
+        current.waitlisted
+        and isinstance(event, RegistrationRejected)
+        and not event.waitlisted
+        and event.reason_code != WAITLISTED
+    )
+
+
+def _left_waitlist(current: Current, event: WaitlistLeft, now: datetime) -> Change | None:
+    """It stays ``rejected``; the reason now says it left the waitlist and why."""
+    if not current.waitlisted:
+        return None
+    return Change(
+        updates={"reason_code": event.reason_code, "reason": event.reason, "updated_at": now},
+        entry=Entry(
+            Status.REJECTED, event.reason_code, event.reason, event.left_at, "waitlist_left"
+        ),
+    )
 
 
 def _extended(current: Current, event: ProtectionExtended, now: datetime) -> Change | None:

@@ -41,6 +41,7 @@ def current_of(row: Row) -> Current:
         extension=Extension(extension) if extension else None,
         protection_expires_at=row.get("protection_expires_at"),
         crm_changed_at=row.get("crm_changed_at"),
+        reason_code=row.get("reason_code"),
     )
 
 
@@ -116,7 +117,9 @@ async def _partner_change(
         except lifecycle.TransitionRefusedError as refused:
             raise ConflictError(str(refused)) from refused
         payload = event(row, now)
-        await apply_change(session, row, change, actor=f"partner:{partner_id}", event_id=None)
+        await apply_change(
+            session, row, change, actor=lifecycle.partner_actor(partner_id), event_id=None, now=now
+        )
         await stage_events(
             session,
             outbox,
@@ -131,9 +134,16 @@ async def _partner_change(
 
 
 async def apply_change(
-    session: Session, row: Row, change: Change, *, actor: str, event_id: str | None
+    session: Session,
+    row: Row,
+    change: Change,
+    *,
+    actor: str,
+    event_id: str | None,
+    now: datetime,
 ) -> None:
-    """Write a change, its history entry and (if the partner has a webhook) its delivery."""
+    """Write a change, its history entry (with its ``actor``, see ``lifecycle.actor_of``) and
+    (if the partner has a webhook) its delivery."""
     if change.updates:
         await repo.update_registration(session, row["id"], change.updates)
     entry = change.entry
@@ -151,4 +161,4 @@ async def apply_change(
             "at": entry.at,
         },
     )
-    await webhooks.stage_delivery(session, {**row, **change.updates}, entry)
+    await webhooks.stage_delivery(session, {**row, **change.updates}, entry, actor=actor, now=now)

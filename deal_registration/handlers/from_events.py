@@ -17,6 +17,7 @@ from schemas.registration import (
     RegistrationApproved,
     RegistrationRejected,
     RegistrationSentToReview,
+    WaitlistLeft,
 )
 from services.events import EventContext
 from services.kafka.consumer import PoisonEventError
@@ -28,25 +29,29 @@ Decision = (
     | ProtectionExtended
     | ExtensionDenied
     | ProtectionExpired
+    | WaitlistLeft
 )
 CrmChange = CrmOpportunityMirrored | CrmOpportunityChanged | CrmDealClosed
 
 
 async def apply_decision(decision: Decision, event: EventContext) -> None:
     """What the resolver decided becomes the partner's status, history and webhook."""
-    await _apply(decision, event, actor="conflict_resolver")
+    await _apply(decision, event)
 
 
 async def apply_crm_change(change: CrmChange, event: EventContext) -> None:
     """What sales did in the CRM (mirrored, stage and sales fields, won or lost)."""
-    await _apply(change, event, actor="crm_sync")
+    await _apply(change, event)
 
 
-async def _apply(data: Decision | CrmChange, event: EventContext, *, actor: str) -> None:
+async def _apply(data: Decision | CrmChange, event: EventContext) -> None:
     row = await repo.lock_registration(event.session, data.registration_id)
     if row is None:
         raise PoisonEventError(f"unknown registration {data.registration_id}")
     change = lifecycle.change_for(data, current_of(row), now=event.now)
     if change is None:
         return  # a late or repeated event: the partner's view already moved on
-    await apply_change(event.session, row, change, actor=actor, event_id=event.cause.event_id)
+    actor = lifecycle.actor_of(data)
+    await apply_change(
+        event.session, row, change, actor=actor, event_id=event.cause.event_id, now=event.now
+    )

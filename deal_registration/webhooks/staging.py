@@ -14,13 +14,21 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deal_registration.adapters import repository as repo
-from deal_registration.domain.lifecycle import Entry
+from deal_registration.domain.lifecycle import Entry, actor_for_partner
 
 
 async def stage_delivery(
-    session: AsyncSession, registration: Mapping[str, Any], entry: Entry
+    session: AsyncSession,
+    registration: Mapping[str, Any],
+    entry: Entry,
+    *,
+    actor: str,
+    now: datetime,
 ) -> None:
-    """Queue a delivery for this change if the registration's partner has a webhook."""
+    """Queue a delivery for this change if the registration's partner has a webhook; who
+    caused it is told as a kind (``actor_for_partner``), never an identity. It is due now,
+    by this service's clock: the step's own time (``entry.at``, often another service's
+    clock) only goes into the payload."""
     if entry.status.value == "submitted":
         return
     hook = await repo.get_webhook(session, registration["partner_id"])
@@ -37,6 +45,7 @@ async def stage_delivery(
             "reason": entry.reason,
             "protection_expires_at": _iso(registration.get("protection_expires_at")),
             "extension": registration.get("extension_state"),
+            "actor": actor_for_partner(actor),
         },
     }
     await repo.insert_delivery(
@@ -49,8 +58,8 @@ async def stage_delivery(
             "payload": payload,
             "state": "pending",
             "attempts": 0,
-            "next_attempt_at": entry.at,
-            "created_at": entry.at,
+            "next_attempt_at": now,
+            "created_at": now,
         },
     )
 

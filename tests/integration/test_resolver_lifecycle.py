@@ -14,7 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conflict_resolver import handlers
+from conflict_resolver.adapters import outcomes
 from conflict_resolver.adapters.tables import claim_keys, conflicts, protections
+from conflict_resolver.adapters.tables import claims as claims_table
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.queue.tables import ops_keys
 from schemas.crm import CrmDealClosed, DirectOpportunityClosed, DirectOpportunityOpened
@@ -293,6 +295,52 @@ async def test_a_waitlisted_registration_whose_close_date_passed_leaves_the_wait
     claims = await recorded(engine)
     assert claims[stale.data.registration_id].status == "rejected"
     assert claims[fresh.data.registration_id].status == "approved"
+    left = [
+        e for e in await outbox_events(engine) if e["type"] == "dealreg.registration.waitlist_left"
+    ]
+    assert [(e["registration_id"], e["reason_code"]) for e in left] == [
+        (stale.data.registration_id, "WAITLIST_LEFT")
+    ]
+
+
+async def test_the_waitlist_job_takes_off_a_registration_past_its_close_date(
+    ctx: handlers.Context, engine: AsyncEngine, clock: HandClock
+) -> None:
+    """The holder still holds: nothing ends the waitlist, so the job does it at the close date
+    (keyset pages of the waitlisted claims, here one claim a page), and tells the partner."""
+    holder = submitted(partner="p1", seq=1, name="Patient Co", domain="patient.com")
+    later = submitted(
+        partner="p2",
+        seq=2,
+        name="Patient Co",
+        domain="patient.com",
+        expected_close_date=date(2027, 6, 30),
+    )
+    due = submitted(
+        partner="p3",
+        seq=3,
+        name="Patient Co",
+        domain="patient.com",
+        expected_close_date=START.date() + timedelta(days=1),
+    )
+    for registration in (holder, later, due):
+        await deliver(ctx, registration)
+    assert not await handlers.close_one_waitlisted(ctx)  # its close date has not passed yet
+    clock.advance(days=2)
+    async with ctx.transactions.reading() as session:
+        found = await outcomes.waitlisted_past_close(session, clock.now().date(), batch=1)
+    assert found == due.data.registration_id
+    assert await handlers.close_one_waitlisted(ctx)
+    assert not await handlers.close_one_waitlisted(ctx)
+    left = [
+        e for e in await outbox_events(engine) if e["type"] == "dealreg.registration.waitlist_left"
+    ]
+    assert [e["registration_id"] for e in left] == [due.data.registration_id]
+    query = select(claims_table.c.registration_id).where(claims_table.c.waitlisted)
+    async with engine.connect() as connection:
+        waiting = (await connection.execute(query)).scalars().all()
+    assert later.data.registration_id in waiting
+    assert due.data.registration_id not in waiting
 
 
 @pytest.mark.parametrize("spelling", ["same_key", "fuzzy_keys"])

@@ -18,7 +18,10 @@ from schemas.registration import (
     ExtensionDenied,
     ProtectionExpired,
     RegistrationApproved,
+    RegistrationRejected,
+    RegistrationSentToReview,
     RegistrationSummary,
+    WaitlistLeft,
 )
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -90,12 +93,137 @@ def test_after_an_answer_the_partner_may_ask_again_and_the_resolver_s_policy_dec
 
 
 def test_a_waitlisted_rejection_is_promoted_but_a_late_approval_is_ignored() -> None:
-    promoted = lifecycle.change_for(
-        approval("WAITLIST_PROMOTED"), Current(Status.REJECTED), now=NOW
-    )
+    promoted = lifecycle.change_for(approval("WAITLIST_PROMOTED"), WAITLISTED, now=NOW)
     assert promoted is not None
     assert promoted.updates["reason_code"] == "WAITLIST_PROMOTED"
     assert lifecycle.change_for(approval(), Current(Status.WITHDRAWN), now=NOW) is None
+
+
+WAITLISTED = Current(Status.REJECTED, reason_code="ALREADY_REGISTERED")
+
+
+def sent_to_review() -> RegistrationSentToReview:
+    return RegistrationSentToReview(
+        **IDS,
+        decided_at=NOW,
+        policy_version=1,
+        rule="possible_duplicate",
+        reason_code="POSSIBLE_DUPLICATE",
+        reason="Sent to review.",
+        conflict_id="c-1",
+        due_at=NOW + timedelta(hours=48),
+    )
+
+
+def test_a_waitlisted_registration_promoted_into_review_shows_pending_review() -> None:
+    change = lifecycle.change_for(sent_to_review(), WAITLISTED, now=NOW)
+    assert change is not None
+    assert change.updates["status"] == "pending_review"
+    assert change.entry is not None
+    assert change.entry.webhook_type == "registration.pending_review"
+
+
+def test_only_a_waitlisted_rejection_is_decided_again() -> None:
+    reviewed_out = Current(Status.REJECTED, reason_code="REVIEW_REJECTED")
+    assert lifecycle.change_for(sent_to_review(), reviewed_out, now=NOW) is None
+    assert lifecycle.change_for(approval("WAITLIST_PROMOTED"), reviewed_out, now=NOW) is None
+
+
+def test_an_ops_rejection_after_a_promotion_into_review_is_shown_with_its_actor() -> None:
+    rejected = RegistrationRejected(
+        **IDS,
+        decided_at=NOW,
+        policy_version=1,
+        rule="manual_review",
+        reason_code="REVIEW_REJECTED",
+        reason="Not approved.",
+        decided_by="ops:user-7",
+    )
+    change = lifecycle.change_for(rejected, Current(Status.PENDING_REVIEW), now=NOW)
+    assert change is not None
+    assert change.updates["status"] == "rejected"
+    assert lifecycle.actor_of(rejected) == "ops:user-7"
+    assert lifecycle.actor_for_partner("ops:user-7") == "ops"
+
+
+def test_a_waitlisted_registration_rejected_again_for_another_reason_is_told() -> None:
+    ineligible = RegistrationRejected(
+        **IDS,
+        decided_at=NOW,
+        policy_version=1,
+        rule="eligibility",
+        reason_code="PARTNER_INELIGIBLE",
+        reason="The partner is not active.",
+    )
+    change = lifecycle.change_for(ineligible, WAITLISTED, now=NOW)
+    assert change is not None
+    assert (change.updates["status"], change.updates["reason_code"]) == (
+        "rejected",
+        "PARTNER_INELIGIBLE",
+    )
+    still_waiting = ineligible.model_copy(
+        update={"reason_code": "ALREADY_REGISTERED", "waitlisted": True}
+    )
+    assert lifecycle.change_for(still_waiting, WAITLISTED, now=NOW) is None
+    reviewed_out = Current(Status.REJECTED, reason_code="REVIEW_REJECTED")
+    assert lifecycle.change_for(ineligible, reviewed_out, now=NOW) is None
+
+
+def left(at: datetime = NOW) -> WaitlistLeft:
+    return WaitlistLeft(
+        **IDS,
+        left_at=at,
+        expected_close_date=date(2026, 11, 26),
+        reason="Your expected close date passed: it left the waitlist.",
+    )
+
+
+def test_leaving_the_waitlist_keeps_it_rejected_with_its_own_reason() -> None:
+    change = lifecycle.change_for(left(), WAITLISTED, now=NOW)
+    assert change is not None
+    assert "status" not in change.updates
+    assert change.updates["reason_code"] == "WAITLIST_LEFT"
+    assert change.entry is not None
+    assert (change.entry.status, change.entry.webhook_type) == (
+        Status.REJECTED,
+        "registration.waitlist_left",
+    )
+    assert lifecycle.change_for(left(), Current(Status.APPROVED), now=NOW) is None
+    gone = Current(Status.REJECTED, reason_code="WAITLIST_LEFT")
+    assert lifecycle.change_for(left(), gone, now=NOW) is None
+
+
+def test_a_deal_won_after_its_protection_expired_shows_won() -> None:
+    won = CrmDealClosed(
+        **IDS, crm_system="hubspot", opportunity_id="o", outcome="won", closed_at=NOW
+    )
+    change = lifecycle.change_for(won, Current(Status.EXPIRED), now=NOW)
+    assert change is not None
+    assert (change.updates["status"], change.updates["reason_code"]) == ("won", "WON")
+    assert lifecycle.actor_of(won) == "crm"
+    lost = CrmDealClosed(
+        **IDS, crm_system="hubspot", opportunity_id="o", outcome="lost", closed_at=NOW
+    )
+    assert lifecycle.change_for(lost, Current(Status.EXPIRED), now=NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("stored", "ops_read", "partner_read"),
+    [
+        ("rules", "rules", "rules"),
+        ("conflict_resolver", "rules", "rules"),
+        ("crm_sync", "crm", "crm"),
+        ("ops:user-7", "ops:user-7", "ops"),
+        ("policy:sla", "policy:sla", "rules"),
+        ("partner:p-1", "partner:p-1", "partner"),
+        ("admin", "admin", "admin"),
+    ],
+)
+def test_ops_read_every_actor_and_partners_only_its_kind(
+    stored: str, ops_read: str, partner_read: str
+) -> None:
+    assert lifecycle.actor_for_ops(stored) == ops_read
+    assert lifecycle.actor_for_partner(stored) == partner_read
 
 
 def test_expiry_and_crm_outcomes_close_an_approved_registration() -> None:

@@ -156,7 +156,18 @@ def test_a_rejection_from_the_queue_names_no_one_and_drops_the_keys() -> None:
     assert isinstance(rejected, RegistrationRejected)
     assert rejected.reason_code == "REVIEW_REJECTED"
     assert "r1" not in rejected.reason
+    assert "Partner" not in rejected.reason
     assert outcome.key_filings[0].keys == ()
+
+
+def test_a_rejection_from_the_queue_says_whether_another_registration_was_kept() -> None:
+    reviewed = claim("r2", 2, status="pending_review")
+    kept = protection.reject_from_review(reviewed, Policy(), kept="r1", actor="a", now=NOW)
+    none = protection.reject_from_review(reviewed, Policy(), kept=None, actor="a", now=NOW)
+    [kept_event] = [e.payload for e in kept.events]
+    [none_event] = [e.payload for e in none.events]
+    assert "kept the other one" in kept_event.reason  # type: ignore[attr-defined]
+    assert none_event.reason == protection.PARTNER_SENTENCE_REJECTED  # type: ignore[attr-defined]
 
 
 # --- The SLA deadline ------------------------------------------------------------------------
@@ -339,3 +350,43 @@ def test_a_waitlisted_registration_leaves_when_its_close_date_passed() -> None:
     fresh = protection.submission_of(registration("r3", 3))
     assert protection.leaves_waitlist(stale, now=NOW)
     assert not protection.leaves_waitlist(fresh, now=NOW)
+
+
+# --- Leaving the waitlist ----------------------------------------------------------------------
+
+
+def waiting(rid: str, seq: int, close: date) -> Claim:
+    return Claim(
+        submitted=registration(rid, seq, close=close),
+        status="rejected",
+        protection_key="d:acme.com",
+        correlation_id=f"corr-{rid}",
+        waitlisted=True,
+    )
+
+
+def test_a_waitlisted_claim_leaves_at_its_close_date_and_the_partner_is_told() -> None:
+    past = waiting("r2", 2, close=NOW.date() - timedelta(days=1))
+    outcome = protection.close_waitlist(past, now=NOW)
+    assert event_types(outcome) == ["WaitlistLeft"]
+    left = outcome.events[0].payload
+    assert left.reason_code == "WAITLIST_LEFT"  # type: ignore[attr-defined]
+    assert "Partner" not in left.reason  # type: ignore[attr-defined]
+    assert outcome.claim_updates[0].values == {"waitlisted": False}
+    assert outcome.key_filings[0].keys == ()  # its keys are dropped
+    assert outcome.events[0].cause.correlation_id == "corr-r2"
+
+
+def test_a_waitlisted_claim_stays_until_its_close_date_has_passed() -> None:
+    assert protection.close_waitlist(waiting("r2", 2, close=NOW.date()), now=NOW).empty
+    promoted = claim("r2", 2, status="approved", holds_until=NOW + timedelta(days=1))
+    assert protection.close_waitlist(promoted, now=NOW).empty
+
+
+def test_the_waitlist_walk_tells_a_head_whose_close_date_passed() -> None:
+    head = registration("r2", 2, close=NOW.date() - timedelta(days=3))
+    step = protection.waitlist_step(
+        head, None, Policy(), now=NOW, cause=Cause(None, "corr-r2"), case_id="case-1"
+    )
+    assert step.moves_on
+    assert event_types(step.outcome) == ["WaitlistLeft"]

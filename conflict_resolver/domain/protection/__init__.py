@@ -13,8 +13,10 @@ Rules of engagement written here, in DOMAIN.md's words:
 
 - A protection ends early when the deal is won, lost or withdrawn, and at its expiry.
   If it ends without a win, the next in line on the waitlist, by submission order, is
-  re-evaluated against the rules at that moment (``WAITLIST_PROMOTED`` when approved); a
-  waitlisted registration leaves the waitlist when its own expected close date passes.
+  re-evaluated against the rules at that moment (``WAITLIST_PROMOTED`` when approved, or
+  sent to review when the rules say so); a waitlisted registration leaves the waitlist when
+  its own expected close date passes (``WAITLIST_LEFT``, told to the partner), whether a
+  protection ends first or the waitlist job finds it.
 - A partner may extend (``policy.extension.max_extensions`` times, by its duration) before the
   window ends, while it holds protection (``rules.decide_extension``).
 - A holder whose window has passed holds nothing, even before the expiry job has ended it:
@@ -27,8 +29,10 @@ Rules of engagement written here, in DOMAIN.md's words:
 """
 
 from conflict_resolver.domain.protection.decisions import (
+    WAITLIST_LEFT,
     WaitlistMove,
     WaitlistStep,
+    leave_waitlist,
     leaves_waitlist,
     record_decision,
     summary_of,
@@ -38,6 +42,7 @@ from conflict_resolver.domain.protection.decisions import (
 from conflict_resolver.domain.protection.endings import (
     Ending,
     close_deal,
+    close_waitlist,
     end,
     expire,
     extend,
@@ -85,6 +90,7 @@ __all__ = [
     "PARTNER_SENTENCE_APPROVED",
     "PARTNER_SENTENCE_REJECTED",
     "REVIEW_REJECTED",
+    "WAITLIST_LEFT",
     "CaseToClose",
     "CaseToOpen",
     "Cause",
@@ -107,6 +113,7 @@ __all__ = [
     "approval_refusal",
     "approve_from_review",
     "close_deal",
+    "close_waitlist",
     "customer_keys",
     "decide_at_deadline",
     "decide_extension",
@@ -114,6 +121,7 @@ __all__ = [
     "end",
     "expire",
     "extend",
+    "leave_waitlist",
     "leaves_waitlist",
     "normalised",
     "record_decision",

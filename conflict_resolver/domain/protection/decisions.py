@@ -25,6 +25,7 @@ from schemas.registration import (
     RegistrationSentToReview,
     RegistrationSubmitted,
     RegistrationSummary,
+    WaitlistLeft,
 )
 
 
@@ -242,8 +243,30 @@ def waitlist_step(
         values = {"waitlisted": True, "protection_key": decision.protection_key}
         stay = Outcome(claim_updates=(ClaimUpdate(registration_id, values),))
         return WaitlistStep(stay, decision, move.moves_on)
-    leave = Outcome(
-        claim_updates=(ClaimUpdate(registration_id, {"waitlisted": False}),),
-        key_filings=(KeyFiling(registration_id, waiting.product_line),),
+    return WaitlistStep(leave_waitlist(waiting, now=now, cause=cause), decision, move.moves_on)
+
+
+WAITLIST_LEFT = "WAITLIST_LEFT"
+WAITLIST_LEFT_SENTENCE = (
+    "Your expected close date ({date}) passed while this registration waited behind another "
+    "partner's protection: it has left the waitlist and will not be promoted."
+)
+
+
+def leave_waitlist(waiting: RegistrationSubmitted, *, now: datetime, cause: Cause) -> Outcome:
+    """A waitlisted registration leaves the waitlist (its expected close date passed): its
+    keys are dropped, it stays ``rejected`` and the partner is told (``WaitlistLeft``)."""
+    left = WaitlistLeft(
+        registration_id=waiting.registration_id,
+        account_key=waiting.account_key,
+        product_line=waiting.product_line,
+        left_at=now,
+        expected_close_date=waiting.expected_close_date,
+        reason_code=WAITLIST_LEFT,
+        reason=WAITLIST_LEFT_SENTENCE.format(date=waiting.expected_close_date.isoformat()),
     )
-    return WaitlistStep(leave, decision, move.moves_on)
+    return Outcome(
+        claim_updates=(ClaimUpdate(waiting.registration_id, {"waitlisted": False}),),
+        key_filings=(KeyFiling(waiting.registration_id, waiting.product_line),),
+        events=(emission_of(left, waiting, cause),),
+    )

@@ -7,7 +7,11 @@ from datetime import datetime
 from typing import Literal
 
 from conflict_resolver.domain.policy import Policy
-from conflict_resolver.domain.protection.decisions import emission_of
+from conflict_resolver.domain.protection.decisions import (
+    emission_of,
+    leave_waitlist,
+    leaves_waitlist,
+)
 from conflict_resolver.domain.protection.outcome import (
     CaseToClose,
     Cause,
@@ -19,6 +23,7 @@ from conflict_resolver.domain.protection.outcome import (
     Outcome,
     ProtectionMove,
     WaitlistToMove,
+    submission_of,
 )
 from conflict_resolver.domain.protection.verdicts import decide_extension
 from schemas.registration import (
@@ -78,6 +83,17 @@ def expire(claim: Claim, *, now: datetime) -> Outcome:
     if not claim.holds_stale_protection(now):
         return Outcome()
     return end(claim, "expired", now=now, cause=None)
+
+
+def close_waitlist(claim: Claim, *, now: datetime) -> Outcome:
+    """The waitlist job's change, checked again under the claim's lock: a registration still
+    on the waitlist whose own expected close date has passed leaves it (``WaitlistLeft``);
+    nothing otherwise (promoted, withdrawn, or its date not yet passed)."""
+    if not (claim.waitlisted and claim.status == "rejected"):
+        return Outcome()
+    if not leaves_waitlist(submission_of(claim.submitted), now=now):
+        return Outcome()
+    return leave_waitlist(claim.submitted, now=now, cause=Cause(None, claim.correlation_id))
 
 
 def withdraw(claim: Claim, *, now: datetime, cause: Cause) -> Outcome:

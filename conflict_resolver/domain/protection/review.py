@@ -29,6 +29,16 @@ MANUAL_RULE = "manual_review"
 REVIEW_REJECTED = "REVIEW_REJECTED"
 PARTNER_SENTENCE_APPROVED = "Approved after review: you hold protection until {date}."
 PARTNER_SENTENCE_REJECTED = "Sales ops reviewed this registration and did not approve it."
+PARTNER_SENTENCE_REJECTED_KEPT = (
+    "Sales ops reviewed this registration against another registration for this customer and "
+    "product line and kept the other one; this one is not approved."
+)
+
+
+def rejection_sentence(*, kept: str | None) -> str:
+    """What the partner reads of a rejection from the queue: whether another registration
+    was kept instead, never whose."""
+    return PARTNER_SENTENCE_REJECTED if kept is None else PARTNER_SENTENCE_REJECTED_KEPT
 
 
 @dataclass(frozen=True)
@@ -115,19 +125,20 @@ def reject_from_review(
     reviewed: Claim, policy: Policy, *, kept: str | None, actor: str, now: datetime
 ) -> Outcome:
     """Sales ops (or the SLA policy) reject the registration under review; the partner is
-    not told who was kept."""
+    not told who was kept, only that another registration was (``rejection_sentence``)."""
+    sentence = rejection_sentence(kept=kept)
     values = {
         "status": "rejected",
         "rule": MANUAL_RULE,
         "reason_code": REVIEW_REJECTED,
-        "reason": PARTNER_SENTENCE_REJECTED,
+        "reason": sentence,
         "decided_at": now,
         "policy_version": policy.version,
     }
     event = RegistrationRejected(
         **decision_fields(reviewed.submitted, policy, now=now, rule=MANUAL_RULE),
         reason_code=REVIEW_REJECTED,
-        reason=PARTNER_SENTENCE_REJECTED,
+        reason=sentence,
         blocking_registration_id=kept,
         decided_by=actor,
     )

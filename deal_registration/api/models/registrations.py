@@ -241,6 +241,14 @@ class HistoryEntry(_Output):
         examples=["Approved: protected for 90 days."],
     )
     at: datetime = Field(description="When it happened.", examples=["2026-11-27T10:15:01Z"])
+    actor: str = Field(
+        description=(
+            "Who caused it. Sales ops and the admin read it in full: `rules`, `ops:<user id>`, "
+            "`policy:sla`, `admin`, `crm` or `partner:<partner id>`. A partner reads only the "
+            "kind (`partner`, `rules`, `ops`, `admin`, `crm`), never an identity."
+        ),
+        examples=["rules"],
+    )
 
 
 class History(_Output):

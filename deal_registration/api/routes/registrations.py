@@ -213,4 +213,5 @@ async def request_extension(
 async def registration_history(
     registration_id: RegistrationId, ctx: Ctx, caller: Caller
 ) -> History:
-    return views.history_view(await handlers.registration_history(ctx, caller, registration_id))
+    rows = await handlers.registration_history(ctx, caller, registration_id)
+    return views.history_view(rows, caller)
