@@ -33,7 +33,7 @@ TRACESTATE = "tracestate"
 # The standard variables the OTLP exporter reads by itself.
 _STANDARD_ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 # Health probes and scrapes: frequent, and of no interest in a trace.
-EXCLUDED_URLS = "/health,/ready,/metrics"
+EXCLUDED_URLS = "/healthz,/readyz,/metrics"
 
 _provider: TracerProvider | None = None
 
