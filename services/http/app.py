@@ -151,8 +151,11 @@ def build_api(
     for router in routers:
         app.include_router(router)
     openapi.install(app)  # errors as problem+json only; a service may install its own
-    # A server span per request, continuing the caller's `traceparent` (services.tracing).
-    FastAPIInstrumentor.instrument_app(app, excluded_urls=EXCLUDED_URLS)
+    # A server span per request, continuing the caller's `traceparent` (services.tracing);
+    # without the per-message receive/send spans (intake's hot path).
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls=EXCLUDED_URLS, exclude_spans=["receive", "send"]
+    )
     return app
 
 

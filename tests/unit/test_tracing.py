@@ -30,6 +30,7 @@ from services.tracing import (
     current_traceparent,
     extract_record_context,
     inject_record_headers,
+    otlp_endpoint,
     span_continuing,
     tracer,
 )
@@ -267,3 +268,14 @@ def test_every_log_line_in_a_span_carries_its_trace_and_span_ids(
     assert all(line["trace_id"] == trace_id and line["span_id"] == span_id for line in inside)
     (outside,) = [line for line in lines if line["event"] == "outside"]
     assert "trace_id" not in outside
+
+
+def test_the_endpoint_is_the_setting_else_the_standard_variables_else_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    assert otlp_endpoint(None) is None  # no exporter: spans are made for the ids, never sent
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    assert otlp_endpoint(None) == "http://collector:4318"
+    assert otlp_endpoint("http://dealreg-collector:4318") == "http://dealreg-collector:4318"
