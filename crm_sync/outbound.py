@@ -65,10 +65,20 @@ async def push_pending(ctx: Context, connector: CrmConnector) -> int:
         return 0
     # One push serves several deals: it continues the trace of the first (the longest waiting)
     # and links the others' (services.tracing).
-    with span_continuing(
-        "crm push",
-        [row.traceparent for row in rows],
-        attributes={"crm.system": connector.system, "crm.deals": len(rows)},
+    first = rows[0]
+    with (
+        span_continuing(
+            "crm push",
+            [row.traceparent for row in rows],
+            attributes={
+                "crm.system": connector.system,
+                "crm.deals": len(rows),
+                "dealreg.registration_id": first.registration_id,
+            },
+        ),
+        structlog.contextvars.bound_contextvars(
+            correlation_id=first.correlation_id or first.registration_id
+        ),
     ):
         return await _push(ctx, connector, rows)
 

@@ -130,6 +130,14 @@ def trace_ids() -> dict[str, str]:
     }
 
 
+def annotate(**attributes: str) -> None:
+    """Name what the active span is about (``dealreg.<name>``), so a trace backend finds the
+    trace by registration or correlation id; nothing outside a recording span."""
+    trace.get_current_span().set_attributes(
+        {f"dealreg.{name}": value for name, value in attributes.items()}
+    )
+
+
 @contextmanager
 def span_continuing(
     name: str,

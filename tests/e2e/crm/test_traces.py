@@ -3,6 +3,7 @@ Kafka, two outboxes and crm_sync's push loop, as an OTLP collector receives it."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -26,15 +27,15 @@ def collector() -> Iterator[OtlpReceiver]:
     receiver.stop()
 
 
-def _intake_span(spans: list[ReceivedSpan]) -> ReceivedSpan | None:
+def _intake_span(spans: list[ReceivedSpan], registration_id: str) -> ReceivedSpan | None:
+    """The partner's POST, found (as in a trace backend) by the registration it created."""
     for span in spans:
         if (
             span.service == "deal_registration"
             and span.kind == SERVER
-            and span.attributes.get("http.route") == "/v1/registrations"
-            and span.attributes.get("http.request.method", span.attributes.get("http.method"))
-            == "POST"
+            and span.attributes.get("dealreg.registration_id") == registration_id
         ):
+            assert span.attributes.get("http.route") == "/v1/registrations"
             return span
     return None
 
@@ -82,7 +83,9 @@ async def test_one_trace_links_the_request_the_decision_and_the_crm_call(
         registration_id = created.json()["id"]
         assert wait_for_status(client, partner["api_key"], registration_id)["status"] == "approved"
 
-    intake = await wait_until(lambda: _intake_span(collector.snapshot()), timeout=10)
+    intake = await wait_until(
+        lambda: _intake_span(collector.snapshot(), registration_id), timeout=10
+    )
     trace_id = intake.trace_id
     # Parents end (and are exported) after their children: wait for the whole chain.
     chain = await wait_until(lambda: _chain_to_intake(collector.snapshot(), intake), timeout=20)
@@ -115,3 +118,9 @@ async def test_one_trace_links_the_request_the_decision_and_the_crm_call(
     # Nothing of the URL's query (where a token could be) is recorded.
     assert "url.full" not in call.attributes
     assert call.attributes["server.address"] == "127.0.0.1"
+
+    # The request's log lines carry its trace id (services.logging), JSON like every line.
+    intake_log = (stack.artifacts / "deal_registration.log").read_text().splitlines()
+    traced = [json.loads(line) for line in intake_log if trace_id in line]
+    assert traced, "no deal_registration log line carries the request's trace id"
+    assert {line["trace_id"] for line in traced} == {trace_id}
