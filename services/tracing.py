@@ -18,20 +18,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.propagate import extract, inject
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Link, Span, SpanKind
+
+if TYPE_CHECKING:  # the SDK is imported by the services that configure it, not by every CLI
+    from opentelemetry.sdk.trace import TracerProvider
 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
-# The standard variables the OTLP exporter reads by itself.
-_STANDARD_ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 # Health probes and scrapes: frequent, and of no interest in a trace.
 EXCLUDED_URLS = "/healthz,/readyz,/metrics"
 
@@ -41,12 +39,15 @@ tracer = trace.get_tracer("dealreg")
 
 
 def otlp_endpoint(configured: str | None = None) -> str | None:
-    """The OTLP/HTTP endpoint spans go to, if any: the setting, else the standard variables."""
+    """The OTLP/HTTP traces URL spans go to, if any: the setting (a base URL), else
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (used as it is), else ``OTEL_EXPORTER_OTLP_ENDPOINT``
+    (a base URL); ``/v1/traces`` is appended to a base URL, as the OTLP specification says."""
     if configured:
-        return configured
-    for name in _STANDARD_ENDPOINTS:
-        if os.environ.get(name):
-            return os.environ[name]
+        return configured.rstrip("/") + "/v1/traces"
+    if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces"
     return None
 
 
@@ -59,16 +60,17 @@ def configure_tracing(*, service: str, endpoint: str | None = None) -> TracerPro
     global _provider
     if _provider is not None:
         return _provider
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
     provider = TracerProvider(
         resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)})
     )
-    target = otlp_endpoint(endpoint)
-    if target:
+    traces_url = otlp_endpoint(endpoint)
+    if traces_url:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        traces_url = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (
-            target.rstrip("/") + "/v1/traces"
-        )
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_url)))
     trace.set_tracer_provider(provider)
     _provider = provider

@@ -276,6 +276,11 @@ def test_the_endpoint_is_the_setting_else_the_standard_variables_else_none(
     for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     assert otlp_endpoint(None) is None  # no exporter: spans are made for the ids, never sent
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
-    assert otlp_endpoint(None) == "http://collector:4318"
-    assert otlp_endpoint("http://dealreg-collector:4318") == "http://dealreg-collector:4318"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")
+    assert otlp_endpoint(None) == "http://collector:4318/v1/traces"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/custom")
+    assert otlp_endpoint(None) == "http://traces:4318/custom"
+    # DEALREG_OTLP_ENDPOINT (the setting) wins over both.
+    assert otlp_endpoint("http://dealreg-collector:4318") == (
+        "http://dealreg-collector:4318/v1/traces"
+    )
