@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Sequence
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import structlog
 from aiokafka import ConsumerRecord
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -21,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from schemas.envelope import EventEnvelope, encode_event
 from services.kafka.consumer import KafkaEventConsumer
 from services.kafka.producer import KafkaEventPublisher
-from services.logging import configure_logging
 from services.outbox import OutboxRelay, stage_events
 from services.tables import outbox_table
 from services.tracing import (
@@ -34,6 +34,7 @@ from services.tracing import (
     span_continuing,
     tracer,
 )
+from tests.support.infra import ROOT
 from tests.unit.test_envelope import submitted_envelope
 
 REQUEST_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -43,11 +44,14 @@ OTHER_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 @pytest.fixture(scope="module")
-def exported() -> InMemorySpanExporter:
-    """The process's tracer provider (no OTLP endpoint), with an in-memory exporter."""
+def exported() -> Iterator[InMemorySpanExporter]:
+    """The process's tracer provider (no OTLP endpoint), with an in-memory exporter that
+    stops keeping spans after this module (the provider is the process's for good)."""
     exporter = InMemorySpanExporter()
     configure_tracing(service="test").add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
+    yield exporter
+    exporter.clear()
+    exporter.shutdown()
 
 
 @pytest.fixture
@@ -246,23 +250,34 @@ def test_a_batch_span_continues_the_first_trace_and_links_the_others(
     ]
 
 
-def test_every_log_line_in_a_span_carries_its_trace_and_span_ids(
-    spans: InMemorySpanExporter, capsys: pytest.CaptureFixture[str]
-) -> None:
-    root = logging.getLogger()
-    before = (list(root.handlers), root.level)
-    configure_logging(service="test", level="INFO", as_json=True)
-    try:
-        with tracer.start_as_current_span("work") as span:
-            structlog.get_logger("test.tracing").info("from structlog")
-            logging.getLogger("test.tracing.stdlib").warning("from a library")
-        structlog.get_logger("test.tracing").info("outside")
-        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    finally:
-        root.handlers[:] = before[0]
-        root.setLevel(before[1])
-    trace_id = format(span.get_span_context().trace_id, "032x")
-    span_id = format(span.get_span_context().span_id, "016x")
+_LOGGING_SCRIPT = """
+import logging, structlog
+from services.logging import configure_logging
+from services.tracing import configure_tracing, tracer
+configure_tracing(service="test")
+configure_logging(service="test", level="INFO", as_json=True)
+with tracer.start_as_current_span("work") as span:
+    structlog.get_logger("test").info("from structlog")
+    logging.getLogger("some.library").warning("from a library")
+    context = span.get_span_context()
+    print(format(context.trace_id, "032x"), format(context.span_id, "016x"))
+structlog.get_logger("test").info("outside")
+"""
+
+
+def test_every_log_line_in_a_span_carries_its_trace_and_span_ids() -> None:
+    # In a process of its own: configure_logging changes the process's logging for good.
+    done = subprocess.run(
+        [sys.executable, "-c", _LOGGING_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_EXPORTER")},
+    )
+    trace_id, span_id = done.stdout.split()
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
     inside = [line for line in lines if line["event"] in ("from structlog", "from a library")]
     assert len(inside) == 2
     assert all(line["trace_id"] == trace_id and line["span_id"] == span_id for line in inside)
