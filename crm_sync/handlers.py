@@ -27,6 +27,7 @@ from schemas.registration import (
 )
 from services.clock import Clock
 from services.events import Emitter, EventContext
+from services.tracing import current_traceparent
 from services.uow import TransactionRunner
 
 # The one consumer group that reads everything the mirror needs (approvals on decisions,
@@ -132,6 +133,7 @@ class Mirror:
                 "pending_since": now,
                 "next_attempt_at": now,
                 "correlation_id": event.cause.correlation_id,
+                "traceparent": current_traceparent(),
             },
         )
         event.after_commit(self.wake_pusher.set)
@@ -157,5 +159,6 @@ class Mirror:
             pending_since=now,
             next_attempt_at=now,
             updated_at=now,
+            traceparent=current_traceparent(),
         )
         event.after_commit(self.wake_pusher.set)

@@ -37,6 +37,7 @@ from schemas.envelope import EventEnvelope, EventPayload
 from schemas.registration import AmountData, CustomerData
 from services.events import Cause
 from services.outbox import stage_events
+from services.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
 _EPOCH = datetime(1970, 1, 2, tzinfo=UTC)
@@ -139,6 +140,7 @@ async def _apply_mirrored(
             sync_state="pending",
             pending_since=now,
             next_attempt_at=now,
+            traceparent=current_traceparent(),
         )
     events: list[EventEnvelope[Any]] = []
     if decision.apply:

@@ -29,6 +29,7 @@ from schemas.crm import CrmOpportunityMirrored, CrmSystem
 from schemas.envelope import EventEnvelope
 from services.events import Cause
 from services.outbox import stage_events
+from services.tracing import span_continuing
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +63,27 @@ async def push_pending(ctx: Context, connector: CrmConnector) -> int:
         rows = await mirror.due_deals(session, now=now, limit=batch)
     if not rows:
         return 0
+    # One push serves several deals: it continues the trace of the first (the longest waiting)
+    # and links the others' (services.tracing).
+    first = rows[0]
+    with (
+        span_continuing(
+            "crm push",
+            [row.traceparent for row in rows],
+            attributes={
+                "crm.system": connector.system,
+                "crm.deals": len(rows),
+                "dealreg.registration_id": first.registration_id,
+            },
+        ),
+        structlog.contextvars.bound_contextvars(
+            correlation_id=first.correlation_id or first.registration_id
+        ),
+    ):
+        return await _push(ctx, connector, rows)
+
+
+async def _push(ctx: Context, connector: CrmConnector, rows: list[MirroredDeal]) -> int:
     writes = [write_for(row) for row in rows]
     needed = [w for w in writes if w.changes or w.seed is not None]
     try:

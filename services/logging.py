@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line, carrying the correlation id when there is one.
+"""Structured logs: one JSON object per line, carrying the correlation id when there is one,
+and the active span's ``trace_id`` and ``span_id`` (``services.tracing``) when in one.
 
 Every library logs in the same shape: structlog's own loggers and the standard library's
 (uvicorn, SQLAlchemy, aiokafka, asyncio, alembic, warnings) go through the same processors and
@@ -17,6 +18,8 @@ import sys
 from typing import Any
 
 import structlog
+
+from services.tracing import trace_ids
 
 # Libraries that configure handlers of their own: theirs go, the root's JSON handler stays.
 _LIBRARY_LOGGERS = (
@@ -42,6 +45,13 @@ def _add_service(_logger: Any, _method: str, event_dict: structlog.typing.EventD
     return event_dict
 
 
+def _add_trace(_logger: Any, _method: str, event_dict: structlog.typing.EventDict) -> Any:
+    """The active span's ``trace_id`` and ``span_id`` (``services.tracing``), when in one."""
+    for key, value in trace_ids().items():
+        event_dict.setdefault(key, value)
+    return event_dict
+
+
 def configure_logging(*, service: str, level: str = "INFO", as_json: bool = True) -> None:
     global _service_name
     _service_name = service
@@ -51,6 +61,7 @@ def configure_logging(*, service: str, level: str = "INFO", as_json: bool = True
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         _add_service,
+        _add_trace,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -28,6 +28,7 @@ from services.clock import Clock
 from services.db import read_only_connection
 from services.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED
 from services.polling import poll
+from services.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
 
@@ -38,13 +39,24 @@ _RELAY_LOCK_ID = 727_001
 class EventPublisher(Protocol):
     """Publishes envelopes to one topic and returns once the broker acknowledged all of them."""
 
-    async def publish(self, topic: str, envelopes: Sequence[EventEnvelope[Any]]) -> None: ...
+    async def publish(
+        self,
+        topic: str,
+        envelopes: Sequence[EventEnvelope[Any]],
+        *,
+        traceparents: Sequence[str | None] = (),
+    ) -> None:
+        """``traceparents``: per envelope, the W3C trace context its record carries (the
+        staging transaction's, from the outbox row)."""
+        ...
 
 
 async def stage_events(
     session: AsyncSession, outbox: Table, envelopes: Iterable[EventEnvelope[Any]], *, now: datetime
 ) -> None:
-    """Add events to the outbox in the caller's transaction (nothing is sent yet)."""
+    """Add events to the outbox in the caller's transaction (nothing is sent yet), with the
+    active span's trace context, which the relay writes into the Kafka records."""
+    traceparent = current_traceparent()
     rows = [
         {
             "event_id": envelope.id,
@@ -53,6 +65,7 @@ async def stage_events(
             "partition_key": envelope.partitionkey,
             "envelope": envelope.model_dump(mode="json"),
             "created_at": now,
+            "traceparent": traceparent,
         }
         for envelope in envelopes
     ]
@@ -121,10 +134,12 @@ class OutboxRelay:
         if not rows:
             return 0
         by_topic: dict[str, list[EventEnvelope[Any]]] = defaultdict(list)
+        traceparents: dict[str, list[str | None]] = defaultdict(list)
         for row in rows:
             by_topic[row.topic].append(envelope_from_row(row))
+            traceparents[row.topic].append(row.traceparent)
         for topic, envelopes in by_topic.items():
-            await self._publisher.publish(topic, envelopes)
+            await self._publisher.publish(topic, envelopes, traceparents=traceparents[topic])
             OUTBOX_PUBLISHED.labels(topic=topic).inc(len(envelopes))
         async with self._engine.begin() as connection:
             await connection.execute(

@@ -41,6 +41,7 @@ from services.logging import configure_logging
 from services.outbox import OutboxRelay
 from services.retention import Pruner, PruneRule
 from services.settings import DatabaseSettings, ServiceSettings
+from services.tracing import configure_tracing, shutdown_tracing
 from services.uow import TransactionRunner
 
 log = structlog.get_logger(__name__)
@@ -67,6 +68,7 @@ class ServiceRuntime:
         configure_logging(
             service=settings.service_name, level=settings.log_level, as_json=settings.log_json
         )
+        configure_tracing(service=settings.service_name, endpoint=settings.otlp_endpoint)
         self.engine: AsyncEngine = create_engine(
             settings.database.url,
             echo=settings.database.echo,
@@ -195,6 +197,7 @@ class ServiceRuntime:
         with contextlib.suppress(Exception):
             await self.publisher.stop()
         await self.engine.dispose()
+        await asyncio.to_thread(shutdown_tracing)
 
     async def _supervise(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
         delay = 0.5

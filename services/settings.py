@@ -270,6 +270,11 @@ class ServiceSettings(BaseSettings):
     service_name: str = "dealreg"
     log_level: str = "INFO"
     log_json: bool = True
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector base URL traces are exported to (`/v1/traces` is "
+        "appended); unset: OTEL_EXPORTER_OTLP_ENDPOINT, else no export (docs/operations.md).",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)

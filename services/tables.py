@@ -68,6 +68,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("published_at", UtcDateTime(), nullable=True),
         Column("attempts", Integer, nullable=False, server_default="0"),
         Column("last_error", Text, nullable=True),
+        # W3C trace context of the transaction that staged the event (services.tracing).
+        Column("traceparent", String(64), nullable=True),
         Index(
             "ix_outbox_unpublished",
             "id",

@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from opentelemetry.propagate import inject
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from prometheus_client import Counter
 from tenacity import (
     AsyncRetrying,
@@ -24,6 +27,7 @@ from tenacity import (
 )
 
 from crm_sync.ports import CrmRejectedError, CrmUnavailableError
+from services.tracing import tracer
 
 CRM_CALLS = Counter(
     "dealreg_crm_calls_total", "HTTP calls to the CRM by outcome", ["crm_system", "outcome"]
@@ -144,11 +148,14 @@ class CrmHttp:
         await self._limiter.acquire()
         if limiter is not None:
             await limiter.acquire()
-        try:
-            response = await self.client.request(method, url, **kwargs)
-        except httpx.HTTPError as error:
-            CRM_CALLS.labels(crm_system=self.system, outcome="network").inc()
-            raise CrmUnavailableError(f"{method} {url}: {type(error).__name__}") from error
+        with crm_call_span(self.system, method, self.client.base_url.join(url)) as span:
+            # The CRM may take part in the trace too: W3C `traceparent` on the request.
+            headers = dict(kwargs.pop("headers", None) or {})
+            inject(headers)
+            response = await self._send(method, url, headers=headers, **kwargs)
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 400:
+                span.set_status(StatusCode.ERROR)
         if response.status_code == 401 and self._on_unauthorized is not None:
             CRM_CALLS.labels(crm_system=self.system, outcome="401").inc()
             await self._on_unauthorized()
@@ -160,6 +167,30 @@ class CrmHttp:
         if problem is not None:
             raise problem
         return response
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self.client.request(method, url, **kwargs)
+        except httpx.HTTPError as error:
+            CRM_CALLS.labels(crm_system=self.system, outcome="network").inc()
+            raise CrmUnavailableError(f"{method} {url}: {type(error).__name__}") from error
+
+
+@contextmanager
+def crm_call_span(system: str, method: str, url: httpx.URL) -> Iterator[Span]:
+    """A client span per CRM call: method, host and path only (never the query, which may
+    carry a token), the status on the way out."""
+    with tracer.start_as_current_span(
+        f"{method} {system}",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "http.request.method": method,
+            "server.address": url.host,
+            "url.path": url.path,
+            "crm.system": system,
+        },
+    ) as span:
+        yield span
 
 
 # Answers that say "not now" rather than "not this data": wait, however long it takes. A

@@ -50,6 +50,8 @@ mirrored_deals = Table(
     Column("crm_archived", Boolean, nullable=False, server_default=false()),
     Column("pending_since", UtcDateTime(), nullable=True),
     Column("correlation_id", String(64), nullable=True),
+    # W3C trace context of the event that made the deal pending: the CRM push continues it.
+    Column("traceparent", String(64), nullable=True),
 )
 
 direct_opportunities = Table(

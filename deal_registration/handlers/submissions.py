@@ -29,6 +29,7 @@ from schemas.registration import (
 )
 from services.clock import new_id
 from services.outbox import stage_events
+from services.tracing import annotate
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +101,7 @@ async def _accept_registration(
         },
     )
     submitted = _submitted_event(registration, seq, partner)
+    annotate(registration_id=registration["id"], correlation_id=registration["correlation_id"])
     await stage_events(
         session, outbox, [registration_envelope(submitted, registration, causation=None)], now=now
     )

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import APIRouter, FastAPI, HTTPException
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,6 +18,7 @@ from services.http.exposure import ExposureGate
 from services.http.health import ReadinessCheck, health_router
 from services.http.problems import install_problem_handlers, problem_response
 from services.metrics import HTTP_REQUEST_SECONDS
+from services.tracing import EXCLUDED_URLS
 
 MAX_BODY_BYTES = 64 * 1024
 # CRM webhooks come in batches (HubSpot sends up to 100 events in one request).
@@ -149,6 +151,11 @@ def build_api(
     for router in routers:
         app.include_router(router)
     openapi.install(app)  # errors as problem+json only; a service may install its own
+    # A server span per request, continuing the caller's `traceparent` (services.tracing);
+    # without the per-message receive/send spans (intake's hot path).
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls=EXCLUDED_URLS, exclude_spans=["receive", "send"]
+    )
     return app
 
 

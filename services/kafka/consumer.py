@@ -30,6 +30,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from schemas.envelope import (
@@ -49,6 +50,7 @@ from services.kafka.metrics import (
 from services.kafka.producer import KafkaEventPublisher
 from services.kafka.stalls import PartitionStalls
 from services.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
+from services.tracing import extract_record_context, tracer
 
 log = structlog.get_logger(__name__)
 
@@ -250,13 +252,29 @@ class KafkaEventConsumer:
             EVENTS_CONSUMED.labels(consumer=self.group_id, outcome="ignored").inc()
             return
         try:
-            envelope = _decode(record)
-            with structlog.contextvars.bound_contextvars(
-                correlation_id=envelope.correlationid,
-                event_id=envelope.id,
-                event_type=envelope.type,
-            ):
-                await self._handlers[envelope.type](envelope)
+            with tracer.start_as_current_span(
+                f"process {record.topic}",
+                context=extract_record_context(record.headers),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation.type": "process",
+                    "messaging.destination.name": record.topic,
+                    "messaging.destination.partition.id": str(record.partition),
+                    "messaging.kafka.offset": record.offset,
+                    "messaging.consumer.group.name": self.group_id,
+                },
+            ) as span:
+                envelope = _decode(record)
+                span.set_attribute("messaging.message.id", envelope.id)
+                span.set_attribute("cloudevents.event_type", envelope.type)
+                span.set_attribute("dealreg.correlation_id", envelope.correlationid)
+                with structlog.contextvars.bound_contextvars(
+                    correlation_id=envelope.correlationid,
+                    event_id=envelope.id,
+                    event_type=envelope.type,
+                ):
+                    await self._handlers[envelope.type](envelope)
         except _POISON as error:
             await self._dead_letter(record, reason=f"{type(error).__name__}: {error}")
             return

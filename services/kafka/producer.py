@@ -9,6 +9,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from schemas.envelope import EventEnvelope, encode_event
+from services.tracing import inject_record_headers
 
 
 class KafkaEventPublisher:
@@ -61,10 +62,20 @@ class KafkaEventPublisher:
             raise RuntimeError("the Kafka producer is not started")
         return self._started
 
-    async def publish(self, topic: str, envelopes: Sequence[EventEnvelope[Any]]) -> None:
+    async def publish(
+        self,
+        topic: str,
+        envelopes: Sequence[EventEnvelope[Any]],
+        *,
+        traceparents: Sequence[str | None] = (),
+    ) -> None:
+        """Send and wait for every acknowledgement. Each record carries W3C ``traceparent``
+        (``traceparents[i]``, else the active span's) beside the CloudEvents headers."""
         deliveries = []
-        for envelope in envelopes:
+        for index, envelope in enumerate(envelopes):
             key, value, headers = encode_event(envelope)
+            stored = traceparents[index] if index < len(traceparents) else None
+            headers = inject_record_headers(headers, stored)
             deliveries.append(
                 await self._producer.send(
                     self._topic_prefix + topic, value=value, key=key, headers=headers

@@ -183,7 +183,13 @@ class RecordingPublisher:
     def __init__(self) -> None:
         self.published: list[str] = []
 
-    async def publish(self, topic: str, envelopes: Sequence[EventEnvelope[Any]]) -> None:
+    async def publish(
+        self,
+        topic: str,
+        envelopes: Sequence[EventEnvelope[Any]],
+        *,
+        traceparents: Sequence[str | None] = (),
+    ) -> None:
         self.published.extend(envelope.id for envelope in envelopes)
 
     async def so_far(self) -> list[str]:

@@ -117,7 +117,13 @@ class HeldPublisher:
         self.release = asyncio.Event()
         self.published: list[str] = []
 
-    async def publish(self, topic: str, envelopes: Sequence[EventEnvelope[Any]]) -> None:
+    async def publish(
+        self,
+        topic: str,
+        envelopes: Sequence[EventEnvelope[Any]],
+        *,
+        traceparents: Sequence[str | None] = (),
+    ) -> None:
         self.publishing.set()
         await self.release.wait()
         self.published.extend(envelope.id for envelope in envelopes)

@@ -39,7 +39,13 @@ class StalledBroker:
         self.release = asyncio.Event()
         self.published: list[str] = []
 
-    async def publish(self, topic: str, envelopes: Sequence[EventEnvelope[Any]]) -> None:
+    async def publish(
+        self,
+        topic: str,
+        envelopes: Sequence[EventEnvelope[Any]],
+        *,
+        traceparents: Sequence[str | None] = (),
+    ) -> None:
         self.sending.set()
         await self.release.wait()
         self.published.extend(envelope.id for envelope in envelopes)
