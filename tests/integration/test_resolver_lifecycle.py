@@ -327,7 +327,7 @@ async def test_the_waitlist_job_takes_off_a_registration_past_its_close_date(
         await deliver(ctx, registration)
     assert not await handlers.close_one_waitlisted(ctx)  # its close date has not passed yet
     clock.advance(days=2)
-    async with ctx.transactions.reading() as session:
+    async with ctx.transactions.transaction() as session:
         found = await outcomes.waitlisted_past_close(session, clock.now().date(), batch=1)
     assert found == due.data.registration_id
     assert await handlers.close_one_waitlisted(ctx)
