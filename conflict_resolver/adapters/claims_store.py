@@ -31,6 +31,7 @@ from conflict_resolver.domain.matching import (
     NormalisedCustomer,
     blocking_keys,
     choose_probe_keys,
+    could_reach,
     score,
 )
 from conflict_resolver.domain.policy import Policy
@@ -106,14 +107,16 @@ async def gather(
     customer = normalised(submitted.customer)
     keys = blocking_keys(customer)
     line = submitted.product_line
-    matches = await _scored_candidates(session, customer, keys, line, submitted.registration_id)
-    same_keys = {submitted.account_key} | {
-        m.protection_key for m in matches if classify_match(m, policy) == "same"
-    }
-    matches += await _linked_holders(session, customer, same_keys, line, matches)
-    account_keys = same_keys | await _account_keys_of(
-        session, [m.registration_id for m in matches if classify_match(m, policy) == "same"]
+    found = await _scored_candidates(
+        session, customer, keys, line, submitted.registration_id, floor=policy.matching.review
     )
+    same_keys = {submitted.account_key} | {
+        m.protection_key for m, _ in found if classify_match(m, policy) == "same"
+    }
+    found += await _linked_holders(session, customer, same_keys, line, found)
+    matches = [m for m, _ in found]
+    # Each same-account claim's own account key, read with the match (not queried again).
+    account_keys = same_keys | {key for m, key in found if classify_match(m, policy) == "same"}
     situation = Situation(
         matches=tuple(matches),
         house_account=house_account_hit(house, customer, submitted.account_key, policy),
@@ -131,7 +134,13 @@ async def _scored_candidates(
     keys: list[str],
     product_line: str,
     exclude: str,
-) -> list[Match]:
+    *,
+    floor: float,
+) -> list[tuple[Match, str]]:
+    """The claims blocking finds, scored; one the policy would call a different account (below
+    ``floor``, the review threshold) is left out unless it holds a protection, which the rules
+    never look at but a decision may end (``stale_holders``) and ``_linked_holders`` must
+    not add again."""
     in_line = claim_keys.c.product_line == product_line
     sizes: dict[str, int] = dict(
         (
@@ -150,7 +159,9 @@ async def _scored_candidates(
         .where(in_line, claim_keys.c.blocking_key.in_(probe))
         .distinct()
     )
-    return await _matches_for(session, customer, claims.c.registration_id.in_(ids), exclude)
+    return await _matches_for(
+        session, customer, claims.c.registration_id.in_(ids), exclude, floor=floor
+    )
 
 
 async def _matches_for(
@@ -160,9 +171,14 @@ async def _matches_for(
     exclude: str,
     *,
     linked: bool = False,
-) -> list[Match]:
+    floor: float | None = None,
+) -> list[tuple[Match, str]]:
+    """Live claims that meet ``condition``, scored against ``customer``, each with the claim's
+    account key. With a ``floor``, an unprotected claim that provably scores below it
+    (``could_reach``) is not scored one by one and left out."""
     # Only the columns a match needs: a claim's evidence and decision can be large JSON, and
-    # decoding them for every candidate was most of a decision's time.
+    # decoding them for every candidate was most of a decision's time. Of the submission, only
+    # its customer.
     query = (
         select(
             claims.c.registration_id,
@@ -172,7 +188,7 @@ async def _matches_for(
             claims.c.account_key,
             claims.c.status,
             claims.c.waitlisted,
-            claims.c.submitted,
+            claims.c.submitted["customer"].label("customer"),
             protections.c.expires_at.label("holds_until"),
         )
         .outerjoin(protections, protections.c.registration_id == claims.c.registration_id)
@@ -180,26 +196,35 @@ async def _matches_for(
         .where(claims.c.registration_id != exclude)
         .order_by(claims.c.submission_seq)
     )
-    found: list[Match] = []
+    live = []
     for row in (await session.execute(query)).mappings():
         state = _state(row)
-        if state is None:
-            continue
-        theirs = row["submitted"]["customer"]
-        found.append(
+        if state is not None:
+            live.append((row, state, normalised(row["customer"])))
+    if floor is not None:
+        reach = could_reach(customer, [theirs for _, _, theirs in live], floor)
+        live = [
+            candidate
+            for candidate, kept in zip(live, reach, strict=True)
+            if kept or candidate[1] == "protected"
+        ]
+    return [
+        (
             Match(
                 registration_id=row["registration_id"],
                 partner_id=row["partner_id"],
                 submission_seq=row["submission_seq"],
                 protection_key=row["protection_key"] or row["account_key"],
                 state=state,
-                evidence=score(customer, normalised(theirs)),
-                customer={k: theirs.get(k) for k in ("name", "domain", "country")},
+                evidence=score(customer, theirs),
+                customer={k: row["customer"].get(k) for k in ("name", "domain", "country")},
                 expires_at=row["holds_until"],
                 linked=linked,
-            )
+            ),
+            row["account_key"],
         )
-    return found
+        for row, state, theirs in live
+    ]
 
 
 def _state(row: Any) -> ClaimState | None:
@@ -224,25 +249,18 @@ async def _linked_holders(
     customer: NormalisedCustomer,
     same_keys: set[str],
     product_line: str,
-    already: list[Match],
-) -> list[Match]:
+    already: list[tuple[Match, str]],
+) -> list[tuple[Match, str]]:
     """Holders of the protections this customer's account keys name, even when blocking did
     not find them: one canonical account, so the same account by construction."""
-    seen = {m.registration_id for m in already}
+    seen = {m.registration_id for m, _ in already}
     holders = select(protections.c.registration_id).where(
         protections.c.account_key.in_(same_keys), protections.c.product_line == product_line
     )
     linked = await _matches_for(
         session, customer, claims.c.registration_id.in_(holders), "", linked=True
     )
-    return [m for m in linked if m.registration_id not in seen]
-
-
-async def _account_keys_of(session: AsyncSession, registration_ids: list[str]) -> set[str]:
-    if not registration_ids:
-        return set()
-    query = select(claims.c.account_key).where(claims.c.registration_id.in_(registration_ids))
-    return set((await session.execute(query)).scalars())
+    return [(m, key) for m, key in linked if m.registration_id not in seen]
 
 
 async def _direct_opportunity(

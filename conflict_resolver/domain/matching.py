@@ -11,11 +11,11 @@ the event contract). Pure: no database, network, clock or randomness.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from schemas.accounts import (
     COUNTRY_WORDS,
@@ -39,6 +39,7 @@ __all__ = [
     "blocking_keys",
     "choose_probe_keys",
     "classify",
+    "could_reach",
     "is_free_email_domain",
     "name_similarity",
     "normalise_company_name",
@@ -238,6 +239,47 @@ def score(a: NormalisedCustomer, b: NormalisedCustomer) -> MatchEvidence:
         country_match=country_match,
         matched_fields=_matched_fields(a, b, name_score, country_match),
     )
+
+
+# Slack on the 0-100 character scale: rapidfuzz's batch scores are float32.
+_BATCH_SCORE_SLACK: Final = 0.5
+
+
+def could_reach(
+    customer: NormalisedCustomer, candidates: Sequence[NormalisedCustomer], floor: float
+) -> list[bool]:
+    """For each candidate, whether ``score(customer, candidate).similarity`` may be ``floor`` or
+    more (or the domains agree); False only when it provably cannot, so a caller may skip
+    scoring those candidates one by one and lose nothing at or above ``floor``.
+
+    The bound, from `score` and `name_similarity`: the same domain scores 1.0 (kept); the
+    country and domain factors only lower a name's score; a name's score is 1.0 or 0.97 only
+    when the compact names are equal (character score 100), the generic-word and acronym
+    overrides are checked as they are there, and otherwise it is the mean of a character score
+    and a token overlap of at most 1, hence at most ``(characters / 100 + 1) / 2``. The
+    character scores of every candidate come from two batch calls (``rapidfuzz.process.cdist``)
+    instead of one Python call each.
+    """
+    if not candidates:
+        return []
+    needed = (2 * floor - 1) * 100 - _BATCH_SCORE_SLACK
+    if needed <= 0:
+        return [True] * len(candidates)
+    compact = process.cdist(
+        [customer.compact_name], [c.compact_name for c in candidates], scorer=fuzz.ratio
+    )[0].tolist()
+    sorted_tokens = process.cdist(
+        [customer.name], [c.name for c in candidates], scorer=fuzz.token_sort_ratio
+    )[0].tolist()
+    reach = []
+    for candidate, by_characters, by_tokens in zip(candidates, compact, sorted_tokens, strict=True):
+        reach.append(
+            (customer.domain is not None and customer.domain == candidate.domain)
+            or max(by_characters, by_tokens) >= needed
+            or (floor <= _SUBSET_SCORE and _differs_only_by_generic_words(customer, candidate))
+            or (floor <= _ACRONYM_SCORE and _is_acronym_of(customer, candidate))
+        )
+    return reach
 
 
 MatchClass = Literal["same", "possible", "different"]
