@@ -158,15 +158,28 @@ def webhooks_of(world: World, partner: Partner, registration_id: str) -> list[di
 
 
 async def told(
-    world: World, partner: Partner, registration_id: str, webhook_type: str
+    world: World,
+    partner: Partner,
+    registration_id: str,
+    webhook_type: str,
+    *,
+    reason_code: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Every delivery so far, once one of ``webhook_type`` (with ``reason_code``) arrived: a
+    registration can be told the same type twice (rejected to the waitlist, rejected by ops)."""
+
+    def arrived(items: list[dict[str, Any]]) -> bool:
+        return any(
+            d["type"] == webhook_type
+            and (reason_code is None or d["data"].get("reason_code") == reason_code)
+            for d in items
+        )
+
     async def probe() -> list[dict[str, Any]]:
         return webhooks_of(world, partner, registration_id)
 
-    deliveries = await eventually(
-        probe, lambda items: webhook_type in [d["type"] for d in items], within=30
-    )
-    assert webhook_type in [d["type"] for d in deliveries], deliveries
+    deliveries = await eventually(probe, arrived, within=30)
+    assert arrived(deliveries), deliveries
     return deliveries
 
 
@@ -254,7 +267,9 @@ async def test_a_waitlisted_registration_promoted_into_review_is_told_and_so_is_
     ops_steps = await history(world, world.ops_key, reg_b["id"])
     assert ops_steps[-1]["actor"].startswith("ops:")
     assert [s["actor"] for s in ops_steps[:2]] == [f"partner:{b.id}", "rules"]
-    deliveries = await told(world, b, reg_b["id"], "registration.rejected")
+    deliveries = await told(
+        world, b, reg_b["id"], "registration.rejected", reason_code="REVIEW_REJECTED"
+    )
     last = deliveries[-1]
     assert (last["data"]["reason_code"], last["data"]["actor"]) == ("REVIEW_REJECTED", "ops")
     says_nothing_of(json.dumps(deliveries) + json.dumps(partner_steps), a)
