@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.topics import TOPICS
+from services.kafka.clients import start_or_stop
 
 # The services name their groups after themselves (e.g. ``crm_sync.mirror``).
 _SERVICE_GROUPS = ("deal_registration.", "conflict_resolver.", "crm_sync.")
@@ -69,7 +70,7 @@ async def consumer_lag(
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers, client_id="dealreg-cli-lag", **(security or {})
     )
-    await admin.start()
+    await start_or_stop(admin.start, admin.close)
     try:
         listed = {str(entry[0]) for entry in await admin.list_consumer_groups()}
         groups = sorted(group for group in listed if group.startswith(topic_prefix))

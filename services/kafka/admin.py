@@ -22,6 +22,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from schemas.topics import TOPICS, TopicSpec
+from services.kafka.clients import start_or_stop
 from services.kafka.security import client_options
 from services.settings import KafkaSettings
 
@@ -62,7 +63,7 @@ async def ensure_topics(
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers, client_id="dealreg-admin", **(security or {})
     )
-    await admin.start()
+    await start_or_stop(admin.start, admin.close)
     try:
         listed = set(await admin.list_topics())
         missing = [spec for spec in topics if prefix + spec.name not in listed]

@@ -42,6 +42,7 @@ from schemas.envelope import (
     registered_event_types,
 )
 from schemas.topics import DEAD_LETTERS
+from services.kafka.clients import start_or_stop
 from services.kafka.metrics import (
     CONSUMER_LAG,
     CONSUMER_PAUSED_PARTITIONS,
@@ -147,11 +148,7 @@ class KafkaEventConsumer:
 
     async def run(self) -> None:
         """Consume until cancelled."""
-        try:
-            await self._consumer.start()
-        except BaseException:
-            await self._consumer.stop()
-            raise
+        await start_or_stop(self._consumer.start, self._consumer.stop)
         self._consumer.subscribe(self._topics, listener=_Rebalance(self))
         self.running = True
         try:

@@ -9,6 +9,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from schemas.envelope import EventEnvelope, encode_event
+from services.kafka.clients import start_or_stop
 from services.tracing import inject_record_headers
 
 
@@ -44,11 +45,7 @@ class KafkaEventPublisher:
             request_timeout_ms=15_000,
             **self._security,
         )
-        try:
-            await producer.start()
-        except BaseException:
-            await producer.stop()
-            raise
+        await start_or_stop(producer.start, producer.stop)
         self._started = producer
 
     async def stop(self) -> None:
