@@ -72,7 +72,10 @@ def test_names_sharing_only_their_first_word_are_not_sent_to_review(
 
 @pytest.mark.parametrize(
     ("name_a", "name_b"),
-    [("Juniper", "Juniper Networks"), ("Check Point Software", "Check Point Software Technologies")],
+    [
+        ("Juniper", "Juniper Networks"),
+        ("Check Point Software", "Check Point Software Technologies"),
+    ],
 )
 def test_a_name_that_only_adds_generic_words_still_goes_to_review(name_a: str, name_b: str) -> None:
     assert classify(score(customer(name_a), customer(name_b))) == "possible"
