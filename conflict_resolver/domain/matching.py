@@ -432,7 +432,7 @@ def classify(
 
 _ALWAYS_PROBED_PREFIXES: Final = ("d:", "n:")
 # How many keys of each rarity-ranked kind a query probes, rarest first.
-_RANKED_KEY_QUOTAS: Final[Mapping[str, int]] = {"t:": 2, "k:": 1}
+_RANKED_KEY_QUOTAS: Final[Mapping[str, int]] = {"t:": 2, "k:": 1, "l:": 1}
 _SKELETON_MIN_LENGTH: Final = 5
 _VOWELS: Final = re.compile("[aeiouy]")
 _REPEATS: Final = re.compile(r"(.)\1+")
@@ -445,6 +445,12 @@ def _consonant_skeleton(token: str) -> str:
     return _REPEATS.sub(r"\1", token[0] + _VOWELS.sub("", token[1:]))
 
 
+def _consonant_set(token: str) -> str:
+    """A token's first letter and the set of its other consonants, in order: "microsoft" and
+    "mircosoft" both give "mcfrst", so a transposition still meets the right spelling."""
+    return token[0] + "".join(sorted(set(_VOWELS.sub("", token[1:]))))
+
+
 def blocking_keys(customer: NormalisedCustomer) -> list[str]:
     """The keys under which a customer is filed, so that likely matches share at least one.
 
@@ -455,6 +461,10 @@ def blocking_keys(customer: NormalisedCustomer) -> list[str]:
     - `k:<skeleton>`: each distinctive token of five letters or more without its inner vowels
       and doubled letters, so that a typo ("Verisgn") or a transliteration ("Tuebingen" /
       "Tübingen") still meets the right spelling;
+    - `l:<first letter + sorted consonants>`: each distinctive token of seven letters or more,
+      first letter kept and the other consonants as a set, so that a transposition
+      ("Mircosoft") meets the right spelling (added in issue 17: claims filed before it lack
+      these keys, which only costs their typo'd look-alikes);
     - `a:<initials>`: the initials of a long name, or a short one-word name, so that "IBM"
       meets "International Business Machines".
 
@@ -474,6 +484,8 @@ def blocking_keys(customer: NormalisedCustomer) -> list[str]:
     keys.extend(f"t:{token}" for token in dict.fromkeys(distinctive or fallback))
     long_tokens = (token for token in distinctive if len(token) >= _SKELETON_MIN_LENGTH)
     keys.extend(f"k:{_consonant_skeleton(token)}" for token in long_tokens)
+    slip_tokens = (token for token in distinctive if len(token) >= _SLIP_MIN_LENGTH)
+    keys.extend(f"l:{_consonant_set(token)}" for token in slip_tokens if token.isalpha())
     if customer.acronym:
         keys.append(f"a:{customer.acronym}")
     return list(dict.fromkeys(keys))
@@ -486,12 +498,12 @@ def choose_probe_keys(
     max_postings: int = _MAX_POSTINGS_PER_KEY,
 ) -> list[str]:
     """The keys worth looking up: every domain and name key, the initials key, the two rarest
-    token keys and the rarest skeleton key.
+    token keys, the rarest skeleton key and the rarest consonant-set key.
 
     Two names of one company share their rarest words, so probing the rarest keys finds most
     aliases with few candidates. A token, skeleton or initials key filed by more than
     `max_postings` claims is as good as a stop word and skipped, which bounds the candidates
-    per query (to about 4 x `max_postings` plus the claims on the same domain or name) however
+    per query (to about 5 x `max_postings` plus the claims on the same domain or name) however
     large the index grows. `posting_size` says how many claims a key has (0 for none); a
     database adapter answers it from its key table, in one grouped count.
     """

@@ -5,6 +5,7 @@ word that tells them apart are not sent to review."""
 import pytest
 
 from conflict_resolver.domain.matching import (
+    CandidateIndex,
     CustomerProfile,
     NormalisedCustomer,
     classify,
@@ -95,3 +96,13 @@ def test_a_long_single_word_is_not_taken_for_the_initials_of_another_name(
 def test_typo_tolerance_is_symmetric() -> None:
     a, b = customer("Mircosoft Research"), customer("Microsoft")
     assert score(a, b) == score(b, a)
+
+
+@pytest.mark.parametrize(
+    ("filed", "query"),
+    [("Microsoft", "Mircosoft"), ("Yokogawa Electric", "Yokgoawa"), ("Microsoft", "Microssoft")],
+)
+def test_the_candidate_index_finds_a_name_from_its_slip(filed: str, query: str) -> None:
+    index = CandidateIndex()
+    index.add("claim-1", customer(filed))
+    assert index.candidates(customer(query)) == {"claim-1"}
