@@ -149,7 +149,8 @@ def labelled_pairs(
     same = plan.approve != case_registration_id
     pairs = []
     for match in evidence.get("matches", []):
-        if match.get("classification") != "possible" or match.get("registration_id") not in (
+        # A "same" match decided the case by itself; only the doubtful ones were asked about.
+        if match.get("classification") == "same" or match.get("registration_id") not in (
             competing_ids
         ):
             continue
