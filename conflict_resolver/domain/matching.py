@@ -181,27 +181,41 @@ def _generic_form(token: str) -> str:
     if len(token) < _SLIP_MIN_LENGTH or _token_weight(token) < 1.0:
         return token
     for spelling, generic in _GENERIC_SPELLINGS.items():
-        if is_slip(token, spelling):
+        near = spelling[0] == token[0] and abs(len(spelling) - len(token)) <= 1
+        if near and is_slip(token, spelling):
             return generic
     return token
 
 
+@functools.lru_cache(maxsize=65_536)
+def _folded(tokens: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The tokens with misspelt generic words folded, and those of them that are distinctive."""
+    folded = tuple(map(_generic_form, tokens))
+    return folded, tuple(token for token in folded if _token_weight(token) == 1.0)
+
+
 def _generic_spelling(customer: NormalisedCustomer) -> str:
     """The name without spaces, misspelt generic words spelt right ("acmetechnology")."""
-    return "".join(map(_generic_form, customer.tokens))
+    return "".join(_folded(customer.tokens)[0])
 
 
 def _align(tokens: tuple[str, ...], others: tuple[str, ...]) -> tuple[str, ...]:
     """``tokens`` with misspelt generic words folded and each distinctive word that is a slip
     of one of ``others`` spelt as there, so that a slip counts as the same word."""
-    folded = tuple(map(_generic_form, tokens))
-    distinctive_others = [
-        other for other in map(_generic_form, others) if _token_weight(other) == 1
-    ]
+    folded, distinctive = _folded(tokens)
+    distinctive_others = _folded(others)[1]
+    if not distinctive_others or all(token in distinctive_others for token in distinctive):
+        return folded
+    long_others = [o for o in distinctive_others if len(o) >= _SLIP_MIN_LENGTH]
     aligned = []
     for token in folded:
-        if _token_weight(token) == 1.0 and token not in distinctive_others:
-            token = next((o for o in distinctive_others if is_slip(token, o)), token)
+        if len(token) >= _SLIP_MIN_LENGTH and token in distinctive:
+            slips = (
+                o
+                for o in long_others
+                if o[0] == token[0] and abs(len(o) - len(token)) <= 1 and is_slip(token, o)
+            )
+            token = next(slips, token)
         aligned.append(token)
     return tuple(aligned)
 
@@ -236,7 +250,7 @@ def _aligned_pair(
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Both token lists with generic slips folded, and ``a``'s distinctive slips spelt as in
     ``b`` (one side only: aligning both would swap the spellings)."""
-    return _align(a.tokens, b.tokens), tuple(map(_generic_form, b.tokens))
+    return _align(a.tokens, b.tokens), _folded(b.tokens)[0]
 
 
 def _differs_only_by_generic_words(tokens_a: tuple[str, ...], tokens_b: tuple[str, ...]) -> bool:
