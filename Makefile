@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock audit system-deps run test test-unit test-integration test-e2e test-contract check stop catalogue docs bench clean
+.PHONY: install lock audit system-deps run test test-unit test-integration test-e2e test-contract check stop catalogue docs bench bench-matching clean
 
 install: $(STAMP)
 
@@ -77,6 +77,11 @@ bench: install system-deps
 	$(BIN)/python -m tests.bench.bench_matching 1000000
 	$(BIN)/python -m tests.bench.bench_whatif 100000
 	$(BIN)/python -m tests.bench.bench_flow 1000
+
+# Matching quality on the labelled set and public names (issue 17): precision, recall, review
+# share before and after calibrating the review band; tables to stdout, plots to docs/bench/.
+bench-matching: install
+	$(BIN)/python -m tests.bench.bench_matching quality docs/bench
 
 catalogue: install
 	$(BIN)/python -m schemas.catalogue docs/events

@@ -116,7 +116,9 @@ def _lines(policy: Policy) -> list[str]:
         "legal forms, punctuation, accents and the like. At or above "
         f"{same:.0%} similarity, or with the same web domain, it is the same customer. Between "
         f"{review:.0%} and {same:.0%} the registration goes to review (`POSSIBLE_DUPLICATE`) so "
-        "that a person can confirm.",
+        "that a person can confirm. Every such decision is kept; sales ops may narrow this band "
+        "from them so that automatic matches stay "
+        f"{policy.matching.target_precision:.0%} right, published as a new policy version.",
         "8. **Otherwise approved.** The partner holds exclusivity for "
         f"{_duration(policy.protection_window)} from approval"
         + (f" ({tiers})" if tiers else "")

@@ -123,6 +123,60 @@ async def what_if(body: WhatIfRequest, ctx: Ctx, _caller: Caller) -> WhatIfView:
     )
 
 
+class CalibrationRequest(BaseModel):
+    """Which precision the proposed band must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target_precision: float | None = Field(
+        default=None,
+        gt=0.5,
+        lt=1,
+        strict=True,
+        description="Defaults to the policy's `matching.target_precision`.",
+        examples=[0.99],
+    )
+
+
+class CalibrationView(BaseModel):
+    """A review band proposed from ops' decisions on possible duplicates; nothing is stored."""
+
+    policy_version: int = Field(description="The policy it starts from.", examples=[3])
+    decisions: int = Field(description="Decisions inside the current band.", examples=[120])
+    target_precision: float = Field(description="Held by the proposal.", examples=[0.99])
+    current: dict[str, float] = Field(
+        description="`same_account` and `review` now.",
+        examples=[{"same_account": 0.92, "review": 0.8}],
+    )
+    proposed: dict[str, float] = Field(
+        description="`same_account` and `review` proposed.",
+        examples=[{"same_account": 0.88, "review": 0.85}],
+    )
+    steps: list[dict[str, float]] = Field(
+        description="The isotonic fit: from `similarity` up, `probability` of the same "
+        "account over `support` decisions.",
+        examples=[[{"similarity": 0.8, "probability": 0.0, "support": 40}]],
+    )
+    what_if: dict[str, int] = Field(
+        description="Past decisions by `what ops said->what the proposal does`, and `changed`.",
+        examples=[{"same->same": 30, "changed": 70}],
+    )
+    note: str = Field(description="What the proposal rests on.", examples=["120 decisions"])
+    policy: dict[str, Any] = Field(
+        description="The current policy with the proposal: `PUT /v1/policy` publishes it.",
+        examples=[{"matching": {"same_account": 0.88, "review": 0.85}}],
+    )
+
+
+@router.post("/matching/calibration", response_model=CalibrationView, responses=problems(*WRITE))
+async def propose_calibration(
+    body: CalibrationRequest, ctx: Ctx, _caller: Caller
+) -> CalibrationView:
+    return CalibrationView.model_validate(
+        await handlers.propose_calibration(ctx, target_precision=body.target_precision)
+    )
+
+
 @router.get("/house-accounts", response_model=HouseAccountsView, responses=problems(*READ))
 async def get_house_accounts(ctx: Ctx, _caller: Caller) -> HouseAccountsView:
     return HouseAccountsView.model_validate(await handlers.house_accounts_record(ctx))

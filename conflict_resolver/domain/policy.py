@@ -7,11 +7,14 @@ records the version it used. Durations are ISO-8601 (``P90D``; ``PT5S`` in tests
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from conflict_resolver.domain.calibration import Step, probability
 
 SlaAutoDecision = Literal["none", "approve_first", "reject"]
 HouseAccountAction = Literal["reject", "review"]
@@ -69,18 +72,53 @@ class ExtensionPolicy(_Part):
     duration: Window = timedelta(days=30)
 
 
+class CalibrationStep(_Part):
+    """From ``similarity`` up to the next step, the share of ops' decisions that said "same
+    account" (``probability``), pooled over ``support`` decisions."""
+
+    similarity: float = Field(
+        ge=0, le=1, strict=True, description="Where the step starts.", examples=[0.86]
+    )
+    probability: float = Field(
+        ge=0, le=1, strict=True, description="Share of 'same account'.", examples=[0.4]
+    )
+    support: int = Field(ge=1, strict=True, description="Decisions pooled.", examples=[25])
+
+
 class MatchingPolicy(_Part):
     """Rule 7: at or above ``same_account`` (or the same registrable domain) it is the same
-    account; from ``review`` up to it, a possible duplicate that goes to review."""
+    account; from ``review`` up to it, a possible duplicate that goes to review.
+
+    ``target_precision`` is what ``dealreg matching calibrate`` holds when it proposes a band
+    from ops' decisions; ``calibration`` is the fit it published (similarity to the probability
+    of "same account", shown to reviewers), empty until then."""
 
     same_account: float = Field(default=0.92, gt=0, le=1, strict=True)
     review: float = Field(default=0.80, gt=0, le=1, strict=True)
+    target_precision: float = Field(default=0.99, gt=0.5, lt=1, strict=True)
+    calibration: tuple[CalibrationStep, ...] = Field(default=(), max_length=1000)
 
     @model_validator(mode="after")
     def _review_below_same(self) -> MatchingPolicy:
         if self.review > self.same_account:
             raise ValueError("matching.review must not exceed matching.same_account")
         return self
+
+    @model_validator(mode="after")
+    def _calibration_rises(self) -> MatchingPolicy:
+        for lower, upper in itertools.pairwise(self.calibration):
+            if upper.similarity <= lower.similarity or upper.probability < lower.probability:
+                raise ValueError(
+                    "matching.calibration must rise: similarities increasing, probabilities "
+                    "not decreasing"
+                )
+        return self
+
+    def calibrated_probability(self, similarity: float) -> float | None:
+        """The probability that a pair at ``similarity`` is one account, from the published
+        calibration (None when there is none)."""
+        steps = [Step(s.similarity, s.probability, s.support) for s in self.calibration]
+        return probability(steps, similarity)
 
 
 class Policy(_Part):

@@ -11,6 +11,7 @@ events (``services.events``; declared in ``app.subscriptions``):
 - ``policy``: :func:`publish_policy`, :func:`publish_house_accounts` (sales ops).
 - ``queries``: read-only: the policy and house accounts as stored, a decision's record, and
   the policy what-if (a replay in memory).
+- ``calibration``: :func:`propose_calibration`, a review band from ops' decisions.
 - ``review``: approving or rejecting from the conflict queue and the SLA deadline decision.
 - ``protections``: the shared steps (evaluate under key locks, persist, move the waitlist).
 
@@ -19,6 +20,7 @@ What each change does to a protection is decided in ``domain.protection``; SQL l
 """
 
 from conflict_resolver.domain.protection import submission_of
+from conflict_resolver.handlers.calibration import propose_calibration
 from conflict_resolver.handlers.context import CRM_CONSUMER, SUBMISSIONS_CONSUMER, Context
 from conflict_resolver.handlers.direct import close_direct_opportunity, open_direct_opportunity
 from conflict_resolver.handlers.endings import (
@@ -54,6 +56,7 @@ __all__ = [
     "open_direct_opportunity",
     "policy_record",
     "policy_version_record",
+    "propose_calibration",
     "publish_house_accounts",
     "publish_policy",
     "request_extension",

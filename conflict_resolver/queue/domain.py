@@ -128,6 +128,50 @@ def plan_decision(
     )
 
 
+def labelled_pairs(
+    *,
+    case_registration_id: str,
+    reason_code: str,
+    evidence: Mapping[str, Any],
+    competing_ids: Sequence[str],
+    plan: DecisionPlan,
+    customer: Mapping[str, Any] | None,
+) -> list[dict[str, Any]]:
+    """The decision on a ``POSSIBLE_DUPLICATE`` case as labelled pairs (issue 17): one per
+    "possible" match among the case's competing claims, with the matcher's features.
+
+    Ops approving the case's registration said "a different account" (it may stand beside the
+    other); rejecting it, or keeping a competing claim, said "the same account". Other cases
+    (a direct opportunity, an incumbent) are not about matching and give no pairs.
+    """
+    if reason_code != "POSSIBLE_DUPLICATE":
+        return []
+    same = plan.approve != case_registration_id
+    pairs = []
+    for match in evidence.get("matches", []):
+        # A "same" match decided the case by itself; only the doubtful ones were asked about.
+        if match.get("classification") == "same" or match.get("registration_id") not in (
+            competing_ids
+        ):
+            continue
+        pairs.append(
+            {
+                "registration_id": case_registration_id,
+                "matched_registration_id": match["registration_id"],
+                "similarity": float(match["similarity"]),
+                "same": same,
+                "features": {
+                    "name_score": match.get("name_score"),
+                    "same_domain": match.get("same_domain"),
+                    "matched_fields": match.get("matched_fields", []),
+                    "customer": dict(customer or {}),
+                    "matched_customer": match.get("customer"),
+                },
+            }
+        )
+    return pairs
+
+
 def sla_breached(due_at: datetime, *, now: datetime) -> bool:
     return due_at <= now
 

@@ -90,8 +90,16 @@ class Claim(_View):
         examples=["competing"],
     )
     match: dict[str, Any] | None = Field(
-        description="How it matched the one under review (similarity, matched fields).",
-        examples=[{"similarity": 0.86, "matched_fields": ["name", "country"]}],
+        description="How it matched the one under review (similarity, matched fields, and "
+        "`calibrated_probability`: the share of past review decisions at that similarity that "
+        "said the same account, once a calibration is published).",
+        examples=[
+            {
+                "similarity": 0.86,
+                "matched_fields": ["name", "country"],
+                "calibrated_probability": 0.72,
+            }
+        ],
     )
     submission_seq: int | None = Field(
         default=None, description="Order of submission.", examples=[17]

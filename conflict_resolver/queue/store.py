@@ -3,7 +3,7 @@ change only through ``adapters.outcomes`` (the one path every change takes)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters.tables import claims, conflicts
 from conflict_resolver.queue.domain import CaseFilters, Cursor, QueueError, SortKey
-from conflict_resolver.queue.tables import conflict_history, ops_keys
+from conflict_resolver.queue.tables import conflict_history, match_decisions, ops_keys
 from services.db import dialect_name
 
 
@@ -138,6 +138,29 @@ async def add_history(
             conflict_id=case_id, at=at, action=action, actor=actor, reason=reason, detail=detail
         )
     )
+
+
+async def add_match_decisions(
+    session: AsyncSession,
+    case_id: str,
+    pairs: Iterable[Mapping[str, Any]],
+    *,
+    decided_by: str,
+    decided_at: datetime,
+) -> None:
+    """Record ops' decision on a possible duplicate as labelled pairs (the case's transaction)."""
+    rows = [
+        {**pair, "conflict_id": case_id, "decided_by": decided_by, "decided_at": decided_at}
+        for pair in pairs
+    ]
+    if rows:
+        await session.execute(insert(match_decisions), rows)
+
+
+async def match_decision_rows(session: AsyncSession, *, limit: int) -> list[RowMapping]:
+    """The most recent labelled pairs, newest first."""
+    query = select(match_decisions).order_by(match_decisions.c.id.desc()).limit(limit)
+    return list((await session.execute(query)).mappings().all())
 
 
 async def operator_names(session: AsyncSession, principal_ids: Iterable[str]) -> dict[str, str]:

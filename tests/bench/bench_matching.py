@@ -3,6 +3,10 @@ blocking index grows to a million claims. Not a test; run it by hand:
 
     .venv/bin/python tests/bench/bench_matching.py [largest index size, default 1000000]
 
+``quality [output folder]`` instead measures precision, recall and the review share on the
+labelled set and two public sets, before and after calibrating the review band, with
+precision-recall plots (``tests/bench/matching_quality.py``; ``make bench-matching``).
+
 Synthetic names are pseudo-words drawn with a Zipf-like skew (a few words are very common, as
 "acme" or "global" are in real data), plus generic words and legal forms.
 """
@@ -14,6 +18,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from conflict_resolver.domain.matching import (
     CandidateIndex,
@@ -114,6 +119,13 @@ def bench_candidate_scoring(
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "quality":
+        from tests.bench import matching_quality
+
+        matching_quality.main(
+            Path(sys.argv[2]) if len(sys.argv) > 2 else matching_quality.REPO_ROOT / "docs/bench"
+        )
+        return
     largest = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     rng = random.Random(SEED)
     names = company_names(largest, rng)

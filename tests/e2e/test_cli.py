@@ -160,6 +160,8 @@ def test_every_command_has_help_and_usage_errors_exit_2() -> None:
         ["policy", "diff"],
         ["policy", "what-if"],
         ["policy", "publish"],
+        ["matching"],
+        ["matching", "calibrate"],
         ["trace"],
         ["seed"],
     ]
@@ -172,6 +174,8 @@ def test_every_command_has_help_and_usage_errors_exit_2() -> None:
     assert dealreg("dlq", "show", "not-an-id", env=env).returncode == 2
     assert dealreg("dlq", "replay", env=env).returncode == 2
     assert dealreg("policy", "diff", "/no/such/file.yaml", env=env).returncode == 2
+    calibrate = ("matching", "calibrate", "--target-precision", "1.5")
+    assert dealreg(*calibrate, env=env).returncode == 2
 
 
 def test_status_shows_every_service_ready_with_outbox_age_and_consumer_lag(

@@ -236,6 +236,7 @@ RESOLVER_ROUTES: list[tuple[str, str, Any, dict[str, str | int]]] = [
     ("PUT", "/v1/policy", {"base_currency": "usd"}, OPS_ONLY),
     ("GET", "/v1/policy/versions/1", None, OPS_ONLY),
     ("POST", "/v1/policy/what-if", {"policy": {}}, OPS_ONLY),
+    ("POST", "/v1/matching/calibration", {}, OPS_ONLY),
     ("GET", "/v1/house-accounts", None, OPS_ONLY),
     ("PUT", "/v1/house-accounts", {"accounts": "none"}, OPS_ONLY),
     ("GET", "/v1/decisions/{registration}", None, OPS_ONLY),

@@ -77,6 +77,7 @@ async def seed_case(
     due_in: timedelta = timedelta(hours=48),
     opened_ago: timedelta = timedelta(0),
     now: datetime | None = None,
+    similarity: float = 0.86,
 ) -> SeededCase:
     """A competitor (first) and a registration under review (second), and the case."""
     now = now or datetime.now(UTC)
@@ -146,7 +147,7 @@ async def seed_case(
             product_line=product_line,
             rule="possible_duplicate",
             reason_code=reason_code,
-            evidence=evidence(competitor),
+            evidence=evidence(competitor, similarity=similarity),
             competing_registration_ids=[competitor],
             opened_at=now - opened_ago,
             due_at=now - opened_ago + due_in,
@@ -154,15 +155,17 @@ async def seed_case(
     return SeededCase(case_id, subject, competitor, key, product_line)
 
 
-def evidence(competitor: str, *, partner_id: str = "p-1") -> dict[str, Any]:
+def evidence(
+    competitor: str, *, partner_id: str = "p-1", similarity: float = 0.86
+) -> dict[str, Any]:
     return {
         "matches": [
             {
                 "registration_id": competitor,
                 "partner_id": partner_id,
                 "customer": {"name": "Acme Corporation", "domain": "acme.com", "country": "US"},
-                "similarity": 0.86,
-                "name_score": 0.86,
+                "similarity": similarity,
+                "name_score": similarity,
                 "same_domain": False,
                 "matched_fields": ["name", "country"],
             }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from conflict_resolver.queue.domain import (
     decode_cursor,
     diff_open_cases,
     encode_cursor,
+    labelled_pairs,
     plan_decision,
 )
 
@@ -138,3 +140,41 @@ def test_stats_count_rates_durations_queue_and_pipeline() -> None:
     assert numbers["queue"]["oldest_age_seconds"] == 50 * 3600
     assert numbers["sla_breaches"] == 1
     assert numbers["conflicts_by_reason"] == {"INCUMBENT_CONFLICT": 1, "POSSIBLE_DUPLICATE": 1}
+
+
+# --- labelled pairs (issue 17) ------------------------------------------------------------------
+
+_EVIDENCE = {
+    "matches": [
+        {"registration_id": "r-1", "classification": "possible", "similarity": 0.85},
+        {"registration_id": "r-2", "classification": "same", "similarity": 0.97},
+        {"registration_id": "r-3", "classification": "possible", "similarity": 0.83},
+    ]
+}
+
+
+def _pairs(plan: DecisionPlan, reason_code: str = "POSSIBLE_DUPLICATE") -> list[dict[str, Any]]:
+    return labelled_pairs(
+        case_registration_id="r-case",
+        reason_code=reason_code,
+        evidence=_EVIDENCE,
+        competing_ids=["r-1", "r-2"],
+        plan=plan,
+        customer={"name": "Acme"},
+    )
+
+
+def test_approving_a_possible_duplicate_labels_its_doubtful_matches_different() -> None:
+    pairs = _pairs(DecisionPlan(approve="r-case", reject=None))
+    assert [(p["matched_registration_id"], p["same"]) for p in pairs] == [("r-1", False)]
+    assert pairs[0]["features"]["customer"] == {"name": "Acme"}
+
+
+def test_rejecting_or_keeping_the_other_labels_them_the_same_account() -> None:
+    assert _pairs(DecisionPlan(approve=None, reject="r-case"))[0]["same"] is True
+    kept = _pairs(DecisionPlan(approve=None, reject="r-case", kept="r-1"))
+    assert kept[0]["same"] is True
+
+
+def test_cases_that_are_not_about_matching_give_no_pairs() -> None:
+    assert _pairs(DecisionPlan(approve="r-case", reject=None), "INCUMBENT_CONFLICT") == []

@@ -241,6 +241,35 @@ def test_a_customer_in_the_review_band_is_a_possible_duplicate() -> None:
     assert decision.evidence["matches"][0]["classification"] == "possible"
 
 
+def test_reviewers_see_the_calibrated_probability_once_a_calibration_is_published() -> None:
+    similar = claim(customer=CustomerProfile("Acme Systems", None, "US"), protection_key="n:x")
+    uncalibrated = run(Situation(matches=(similar,)))
+    assert uncalibrated.evidence["matches"][0]["calibrated_probability"] is None
+    calibrated = Policy(
+        matching={  # type: ignore[arg-type]
+            "calibration": [
+                {"similarity": 0.80, "probability": 0.1, "support": 40},
+                {"similarity": 0.85, "probability": 0.7, "support": 30},
+            ]
+        }
+    )
+    decision = run(Situation(matches=(similar,)), policy=calibrated)
+    expected = 0.7 if similar.evidence.similarity >= 0.85 else 0.1
+    assert decision.evidence["matches"][0]["calibrated_probability"] == expected
+
+
+def test_a_calibration_that_falls_with_similarity_is_refused() -> None:
+    with pytest.raises(ValidationError, match="must rise"):
+        Policy(
+            matching={  # type: ignore[arg-type]
+                "calibration": [
+                    {"similarity": 0.80, "probability": 0.9, "support": 40},
+                    {"similarity": 0.85, "probability": 0.2, "support": 30},
+                ]
+            }
+        )
+
+
 def test_the_thresholds_come_from_the_policy() -> None:
     similar = claim(customer=CustomerProfile("Acme Systems", None, "US"), protection_key="n:x")
     strict = Policy(matching={"same_account": 0.99, "review": 0.95})  # type: ignore[arg-type]

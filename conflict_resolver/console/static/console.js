@@ -198,7 +198,10 @@ const ROWS = [
   ["Order", null, (c) => c.submission_seq ? `#${c.submission_seq}` : "—"],
   ["Status", null, (c) => c.status + (c.protection_expires_at ? ` until ${c.protection_expires_at.slice(0, 10)}` : "")],
   ["Similarity", null, (c) => c.match ? `${Math.round(c.match.similarity * 100)}%` +
-      (c.match.same_domain ? " · same domain" : "") : (c.role === "under_review" ? "(this claim)" : "—")],
+      (c.match.same_domain ? " · same domain" : "") +
+      (c.match.calibrated_probability != null
+        ? ` · ${Math.round(c.match.calibrated_probability * 100)}% same account in past reviews` : "")
+      : (c.role === "under_review" ? "(this claim)" : "—")],
 ];
 
 async function openCase(id, { focus = true } = {}) {

@@ -3,7 +3,6 @@ and matched fields, and the direct opportunity, incumbent or house account that 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from conflict_resolver.domain.rules.facts import Facts, is_live
@@ -16,8 +15,8 @@ def build_evidence(facts: Facts) -> dict[str, Any]:
     incumbent = facts.situation.incumbent
     house = facts.situation.house_account
     return {
-        "matches": [_match_evidence(m, "same", facts.now) for m in facts.same]
-        + [_match_evidence(m, "possible", facts.now) for m in facts.possible],
+        "matches": [_match_evidence(m, "same", facts) for m in facts.same]
+        + [_match_evidence(m, "possible", facts) for m in facts.possible],
         "direct_opportunity": None
         if direct is None
         else {
@@ -40,7 +39,10 @@ def build_evidence(facts: Facts) -> dict[str, Any]:
     }
 
 
-def _match_evidence(match: Match, classification: str, now: datetime) -> dict[str, Any]:
+def _match_evidence(match: Match, classification: str, facts: Facts) -> dict[str, Any]:
+    """One match as ops see it; ``calibrated_probability`` is the policy's calibrated chance
+    that it is the same account, from past review decisions (None until one is published)."""
+    now = facts.now
     return {
         "registration_id": match.registration_id,
         "partner_id": match.partner_id,
@@ -50,6 +52,9 @@ def _match_evidence(match: Match, classification: str, now: datetime) -> dict[st
         "similarity": match.evidence.similarity,
         "name_score": match.evidence.name_score,
         "same_domain": match.evidence.same_domain,
+        "calibrated_probability": facts.policy.matching.calibrated_probability(
+            match.evidence.similarity
+        ),
         "matched_fields": list(match.evidence.matched_fields),
         "classification": classification,
         "state": match.state if is_live(match, now) or match.state == "won" else "ended",

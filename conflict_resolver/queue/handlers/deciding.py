@@ -17,7 +17,12 @@ from conflict_resolver.adapters.session import Row, Session
 from conflict_resolver.domain.protection import ProtectionConflictError
 from conflict_resolver.handlers import review
 from conflict_resolver.queue import store
-from conflict_resolver.queue.domain import DecisionPlan, QueueError, plan_decision
+from conflict_resolver.queue.domain import (
+    DecisionPlan,
+    QueueError,
+    labelled_pairs,
+    plan_decision,
+)
 from conflict_resolver.queue.handlers.context import SLA_ACTOR, QueueContext
 from conflict_resolver.queue.handlers.reading import competing_of, get_case
 from conflict_resolver.queue.metrics import CONFLICTS_DECIDED, TIME_TO_DECISION
@@ -111,6 +116,17 @@ async def decide_locked(
         reason=reason,
         detail={"approved": plan.approve, "kept": plan.kept, "rejected": plan.reject},
     )
+    if actor != SLA_ACTOR:  # a person's judgement, not the policy's default
+        case_claim = claim_rows[row["registration_id"]]
+        pairs = labelled_pairs(
+            case_registration_id=row["registration_id"],
+            reason_code=row["reason_code"],
+            evidence=row["evidence"] or {},
+            competing_ids=competing,
+            plan=plan,
+            customer=(case_claim["submitted"] or {}).get("customer"),
+        )
+        await store.add_match_decisions(session, row["id"], pairs, decided_by=actor, decided_at=now)
     mode = "policy" if actor == SLA_ACTOR else "manual"
     TIME_TO_DECISION.labels(mode=mode).observe(max((now - row["opened_at"]).total_seconds(), 0.0))
     return plan
