@@ -91,6 +91,14 @@ print(f"  admin token        {credentials['admin_token']}")
 print(f"  credentials file   {sys.argv[1]}")
 PYEOF
 echo "  logs               $STATE/logs/"
+# Where to watch it and how to operate it (a Grafana URL when one is configured).
+echo "  metrics            /metrics on each service (Prometheus text format)"
+echo "  dashboard          $ROOT/deploy/observability/grafana-dashboard.json (import into Grafana)"
+if [[ -n "${DEALREG_GRAFANA_URL:-}" ]]; then
+  echo "  grafana            $DEALREG_GRAFANA_URL"
+fi
+echo "  alert rules        $ROOT/deploy/observability/alerts.yaml"
+echo "  operations guide   $ROOT/docs/operations.md"
 if ((DETACH)); then
   trap - INT TERM EXIT
   echo "Stop it with 'dealreg down' (or 'make stop')."

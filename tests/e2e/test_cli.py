@@ -495,6 +495,10 @@ def test_up_starts_what_make_run_starts_and_down_stops_it(tmp_path: Path) -> Non
     try:
         started = dealreg("up", env=env, timeout=300)
         assert started.returncode == 0, started.stdout + started.stderr
+        # It says where the dashboard and the operations guide are, and both are there.
+        for shown in ("deploy/observability/grafana-dashboard.json", "docs/operations.md"):
+            assert str(ROOT / shown) in started.stdout
+            assert (ROOT / shown).is_file()
         credentials = json.loads((state / "dev-credentials.json").read_text())
         assert credentials["urls"]["kafka"] == f"127.0.0.1:{kafka_port}"
         assert credentials["urls"]["crm_sync"].endswith(f":{ports['DEALREG_CRM_SYNC_PORT']}")
