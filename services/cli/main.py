@@ -10,12 +10,12 @@ import logging
 
 import typer
 
-from services.cli import crm, dlq, policy, seed, system, trace
+from services.cli import crm, dlq, keys, policy, seed, system, trace
 
 app = typer.Typer(
     name="dealreg",
     help="Operate dealreg: start and stop it, see how it is doing, work its dead letters, "
-    "its policy and its CRM sync, trace a registration, seed demo data. "
+    "its policy and its CRM sync, trace a registration, seed demo data, rotate keys. "
     "Exit codes: 0 done, 1 failed, 2 usage.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals hold the admin token
@@ -27,6 +27,7 @@ app.command()(system.down)
 app.command()(system.status)
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(policy.app, name="policy")
+app.add_typer(keys.app, name="keys")
 app.command()(crm.reconcile)
 app.command()(trace.trace)
 app.command()(seed.seed)

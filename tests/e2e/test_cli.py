@@ -162,6 +162,9 @@ def test_every_command_has_help_and_usage_errors_exit_2() -> None:
         ["policy", "publish"],
         ["trace"],
         ["seed"],
+        ["keys"],
+        ["keys", "rotate"],
+        ["replay"],
     ]
     for command in commands:
         shown = dealreg(*command, "--help", env=env)
@@ -172,6 +175,9 @@ def test_every_command_has_help_and_usage_errors_exit_2() -> None:
     assert dealreg("dlq", "show", "not-an-id", env=env).returncode == 2
     assert dealreg("dlq", "replay", env=env).returncode == 2
     assert dealreg("policy", "diff", "/no/such/file.yaml", env=env).returncode == 2
+    assert dealreg("keys", "rotate", "no-such-secret", env=env).returncode == 2
+    assert dealreg("keys", "rotate", "admin-token", "--overlap", "1w", env=env).returncode == 2
+    assert dealreg("replay", "no_such_service", env=env).returncode == 2
 
 
 def test_status_shows_every_service_ready_with_outbox_age_and_consumer_lag(
