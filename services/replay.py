@@ -77,6 +77,10 @@ class ReplaySummary:
         return dict(self.__dict__)
 
 
+class NotRebuildableError(Exception):
+    """The service's state is not all on the topics (its ``replay`` module says what is not)."""
+
+
 class DatabaseNotEmptyError(Exception):
     """The target database already holds state of the service: replay only into an empty one."""
 

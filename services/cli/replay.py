@@ -1,7 +1,11 @@
 """``dealreg replay SERVICE --database-url URL``: rebuild a service's state from the topics into
 an empty database (``services.replay``; what each service rebuilds: its ``replay`` module).
 
-Exit codes: 0 rebuilt, 1 failed (the database is not empty, the brokers are unreachable), 2 usage.
+Only crm_sync can be rebuilt so: deal_registration and conflict_resolver keep state that is on
+no topic, and the command refuses them, saying what is missing (restore those from a backup).
+
+Exit codes: 0 rebuilt, 1 failed (a service that cannot be rebuilt, a database that is not
+empty, brokers out of reach), 2 usage.
 """
 
 from __future__ import annotations
@@ -18,7 +22,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from services import migrations
 from services.cli.config import load_target
 from services.cli.output import console, errors, fail, print_json
-from services.replay import DatabaseNotEmptyError, ReplayPlan, ReplaySummary, replay
+from services.replay import (
+    DatabaseNotEmptyError,
+    NotRebuildableError,
+    ReplayPlan,
+    ReplaySummary,
+    replay,
+)
 
 
 class Service(StrEnum):
@@ -29,8 +39,12 @@ class Service(StrEnum):
 
 def plan_of(service: str) -> ReplayPlan:
     """The service's own replay plan (``<service>.replay.PLAN``), loaded by name: the shared
-    runtime knows no service."""
-    plan: ReplayPlan = importlib.import_module(f"{service}.replay").PLAN
+    runtime knows no service. A service whose state is not all on the topics has none, and
+    says why (``NOT_ON_THE_TOPICS``)."""
+    module = importlib.import_module(f"{service}.replay")
+    plan: ReplayPlan | None = module.PLAN
+    if plan is None:
+        raise NotRebuildableError(str(module.NOT_ON_THE_TOPICS))
     return plan
 
 
@@ -55,7 +69,10 @@ def replay_command(
     on the topics. Point the service at the new database once it is done.
     """
     target = load_target()
-    plan = plan_of(service.value)
+    try:
+        plan = plan_of(service.value)
+    except NotRebuildableError as error:
+        fail(str(error))
     with Progress(
         TextColumn("{task.description:>8}"),
         BarColumn(),

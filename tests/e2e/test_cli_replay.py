@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from sqlalchemy import Table, create_engine, select
 from crm_sync.adapters import tables as crm_tables
 from schemas.topics import TOPICS
 from tests.e2e import test_cli
-from tests.e2e.test_cli import System, eventually
+from tests.e2e.test_cli import System, dealreg, eventually
 from tests.support.api import bearer
 
 pytestmark = pytest.mark.e2e
@@ -160,3 +161,22 @@ def test_replaying_crm_sync_rebuilds_its_state_without_publishing_or_calling_the
     assert again.returncode == 1
     assert "replay only into an empty database" in again.stderr
     assert "mirrored_deals" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("service", "missing"),
+    [
+        ("deal_registration", "contact, description and partner reference"),
+        ("conflict_resolver", "without deciding again"),
+    ],
+)
+def test_a_service_whose_state_is_not_all_on_the_topics_is_refused_and_says_why(
+    service: str, missing: str, tmp_path: Path
+) -> None:
+    target = tmp_path / f"{service}.db"
+    env = {**os.environ, "COLUMNS": "200"}
+    refused = dealreg("replay", service, "--database-url", f"sqlite+aiosqlite:///{target}", env=env)
+    assert refused.returncode == 1
+    assert missing in " ".join(refused.stderr.split())
+    assert "backup" in refused.stderr
+    assert not target.exists(), "a refused replay touched the database"
