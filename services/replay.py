@@ -13,7 +13,7 @@ The replay:
    migrates it to the head revision;
 2. captures the end offset of every partition of the plan's topics (read-committed), assigns
    them by hand (no consumer group: the running service's committed offsets are untouched) and
-   reads each from its beginning up to that end;
+   streams each from its beginning up to that end, a batch per partition at a time;
 3. applies the records through the plan's handlers in the order of their timestamps (each
    partition's own order kept), one transaction per event with the inbox as in production, and
    the clock at the event's time;
@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -47,7 +49,7 @@ from services.events import Emitter, Subscriptions, UnitOfWork
 from services.kafka.consumer import EventHandler, PoisonEventError, Record
 from services.uow import TransactionRunner
 
-Progress = Callable[[str, int, int], None]  # phase ("read" or "apply"), done, total
+Progress = Callable[[int, int], None]  # records applied, records to apply (at most)
 
 
 @dataclass(frozen=True)
@@ -119,19 +121,48 @@ async def refuse_non_empty(engine: AsyncEngine, plan: ReplayPlan) -> None:
         )
 
 
-async def read_to_end(
-    *,
-    bootstrap: str,
-    topics: Sequence[str],
-    security: Mapping[str, Any],
-    progress: Progress | None = None,
-) -> tuple[list[Record], dict[str, int]]:
-    """Every record of ``topics`` up to the end offsets as they were when this started, in
-    timestamp order (each partition's order kept); no consumer group is joined."""
+class TopicsToEnd:
+    """The records of some topics up to the end offsets seen when it started, streamed in
+    timestamp order (each partition's own order kept), a partition fetched only when its next
+    record is due: memory holds a batch per partition, not the topics."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
+        self._consumer = consumer
+        self._ends = ends
+        self.total = 0
+        self.end_offsets = {f"{tp.topic}:{tp.partition}": end for tp, end in ends.items()}
+
+    async def records(self) -> AsyncIterator[Record]:
+        buffers: dict[TopicPartition, deque[Record]] = {tp: deque() for tp in self._ends}
+        heads: list[tuple[int, str, int, TopicPartition]] = []
+
+        async def next_of(tp: TopicPartition) -> None:
+            buffer, end = buffers[tp], self._ends[tp]
+            while not buffer and await self._consumer.position(tp) < end:
+                batch = await self._consumer.getmany(tp, timeout_ms=1000, max_records=500)
+                buffer.extend(record for record in batch.get(tp, []) if record.offset < end)
+            if buffer:
+                head = buffer[0]
+                heapq.heappush(heads, (head.timestamp, tp.topic, tp.partition, tp))
+
+        for tp in sorted(buffers):
+            await next_of(tp)
+        while heads:
+            *_, tp = heapq.heappop(heads)
+            yield buffers[tp].popleft()
+            await next_of(tp)
+
+
+@asynccontextmanager
+async def topics_to_end(
+    *, bootstrap: str, topics: Sequence[str], security: Mapping[str, Any]
+) -> AsyncIterator[TopicsToEnd]:
+    """Assign every partition of ``topics`` by hand (no consumer group joined, no offset
+    committed), take their end offsets (read-committed) and start each at its beginning."""
     consumer = AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap,
-        group_id=None,  # no group: every partition is assigned at start, no offset committed
+        group_id=None,  # every partition is assigned at start
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
@@ -144,28 +175,11 @@ async def read_to_end(
         ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
         starts: dict[TopicPartition, int] = await consumer.beginning_offsets(partitions)
         await consumer.seek_to_beginning(*partitions)
-        total = sum(max(ends[tp] - starts[tp], 0) for tp in partitions)
-        by_partition: dict[TopicPartition, list[Record]] = {tp: [] for tp in partitions}
-        pending = [tp for tp in partitions if ends[tp] > starts[tp]]
-        read = 0
-        while pending:
-            batches = await consumer.getmany(*pending, timeout_ms=1000, max_records=1000)
-            for tp, records in batches.items():
-                kept = [record for record in records if record.offset < ends[tp]]
-                by_partition[tp].extend(kept)
-                read += len(kept)
-            pending = [tp for tp in pending if await consumer.position(tp) < ends[tp]]
-            if progress is not None:
-                progress("read", min(read, total), total)
+        snapshot = TopicsToEnd(consumer, ends)
+        snapshot.total = sum(max(ends[tp] - starts[tp], 0) for tp in partitions)
+        yield snapshot
     finally:
         await consumer.stop()
-    end_offsets = {f"{tp.topic}:{tp.partition}": offset for tp, offset in ends.items()}
-    return list(_by_timestamp(list(by_partition.values()))), end_offsets
-
-
-def _by_timestamp(partitions: list[list[Record]]) -> Iterator[Record]:
-    """Merge the partitions by record timestamp, keeping each partition's own order."""
-    return heapq.merge(*partitions, key=lambda record: (record.timestamp, record.topic))
 
 
 async def replay(
@@ -198,14 +212,15 @@ async def replay(
             topics.update(subscription.topics)
         prefixed = sorted(topic_prefix + topic for topic in topics)
         summary = ReplaySummary(service=plan.service, topics=prefixed)
-        records, summary.end_offsets = await read_to_end(
-            bootstrap=bootstrap, topics=prefixed, security=security or {}, progress=progress
-        )
-        summary.records = len(records)
-        for number, record in enumerate(records, start=1):
-            await _apply(record, handlers, clock, summary)
-            if progress is not None:
-                progress("apply", number, len(records))
+        async with topics_to_end(
+            bootstrap=bootstrap, topics=prefixed, security=security or {}
+        ) as snapshot:
+            summary.end_offsets = snapshot.end_offsets
+            async for record in snapshot.records():
+                summary.records += 1
+                await _apply(record, handlers, clock, summary)
+                if progress is not None:
+                    progress(summary.records, snapshot.total)
         summary.outbox_suppressed = await _suppress_outbox(engine, plan.emitter.outbox)
         summary.rows = await state_rows(engine, plan.state_tables)
         return summary

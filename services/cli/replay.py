@@ -82,13 +82,10 @@ def replay_command(
         disable=json_output,
         transient=False,
     ) as bar:
-        tasks = {
-            "read": bar.add_task("read", total=None),
-            "apply": bar.add_task("apply", total=None),
-        }
+        task = bar.add_task("replay", total=None)
 
-        def progress(phase: str, done: int, total: int) -> None:
-            bar.update(tasks[phase], completed=done, total=total)
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
         try:
             summary = asyncio.run(

@@ -76,7 +76,7 @@ async def test_crm_sync_is_rebuilt_from_the_topics_into_an_empty_database(
     finally:
         await raw.stop()
 
-    progress: list[tuple[str, int, int]] = []
+    progress: list[tuple[int, int]] = []
     async with databases.fresh() as url:
         summary = await replay(
             PLAN,
@@ -90,8 +90,7 @@ async def test_crm_sync_is_rebuilt_from_the_topics_into_an_empty_database(
         assert summary.applied == 5
         assert summary.poison == 1
         assert summary.rows["mirrored_deals"] == 2
-        assert progress[-1] == ("apply", 6, 6)
-        assert ("read", 6, 6) in progress
+        assert progress == [(number, 6) for number in range(1, 7)]
 
         engine = create_engine(url)
         try:
