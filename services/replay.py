@@ -169,8 +169,8 @@ async def topics_to_end(
         client_id="dealreg-replay",
         **security,
     )
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = sorted(consumer.assignment())
         ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
         starts: dict[TopicPartition, int] = await consumer.beginning_offsets(partitions)

@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 from aiokafka.errors import KafkaError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import SQLAlchemyError
 
 from services import migrations
 from services.cli.config import load_target
@@ -103,6 +104,11 @@ def replay_command(
             fail(str(error))
         except (KafkaError, OSError) as error:
             fail(f"cannot read the topics at {target.kafka_bootstrap}: {error}")
+        except SQLAlchemyError as error:
+            fail(
+                f"the database failed: {type(error).__name__}: {error}; what was written is "
+                "partial: drop the database and replay again"
+            )
     if json_output:
         print_json(summary.as_json())
         return

@@ -180,3 +180,16 @@ def test_a_service_whose_state_is_not_all_on_the_topics_is_refused_and_says_why(
     assert missing in " ".join(refused.stderr.split())
     assert "backup" in refused.stderr
     assert not target.exists(), "a refused replay touched the database"
+
+
+def test_a_replay_that_cannot_reach_the_brokers_fails_with_exit_1(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DEALREG_")},
+        "DEALREG_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "COLUMNS": "200",
+    }
+    target = f"sqlite+aiosqlite:///{tmp_path / 'crm_sync.db'}"
+    failed = dealreg("replay", "crm_sync", "--database-url", target, "--json", env=env)
+    assert failed.returncode == 1
+    assert "cannot read the topics at 127.0.0.1:1" in failed.stderr
+    assert failed.stdout == ""
