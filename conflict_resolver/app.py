@@ -60,7 +60,11 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
                 queue=queue_ctx,
                 feed=queue_feed,
                 ops_auth=OpsAuthenticator(
-                    transactions=runtime.transactions, ops_keys=ops_keys, admin_token=admin_token
+                    transactions=runtime.transactions,
+                    ops_keys=ops_keys,
+                    admin_token=admin_token,
+                    previous_admin_token=resolved.security.previous_admin_token,
+                    clock=runtime.clock,
                 ),
             ),
         )

@@ -90,6 +90,8 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
                 transactions=runtime.transactions,
                 ops_keys=ops_keys,
                 admin_token=resolved.security.admin_token.get_secret_value(),
+                previous_admin_token=resolved.security.previous_admin_token,
+                clock=runtime.clock,
             ),
             reconcile_now=asyncio.Event(),
         )

@@ -19,6 +19,7 @@ from crm_sync.adapters.tables import outbox
 from crm_sync.domain.lifecycle import LifecycleNote
 from crm_sync.ports import CrmConnector
 from crm_sync.settings import CrmSettings
+from schemas.crm import CrmOpportunityMirrored
 from schemas.registration import (
     ProtectionExpired,
     ProtectionExtended,
@@ -162,3 +163,24 @@ class Mirror:
             traceparent=current_traceparent(),
         )
         event.after_commit(self.wake_pusher.set)
+
+
+async def record_mirrored(mirrored: CrmOpportunityMirrored, event: EventContext) -> None:
+    """Replay only (``crm_sync.replay``): the push that created this opportunity happened, so
+    record its id and what it wrote instead of calling the CRM again. A change that came after
+    it (a later event) leaves the deal pending, to be written once more (idempotently)."""
+    session = event.session
+    row = await mirror.desired_of(session, mirrored.registration_id)
+    if row is None:
+        return
+    await mirror.update_deal(
+        session,
+        mirrored.registration_id,
+        crm_system=mirrored.crm_system,
+        crm_opportunity_id=mirrored.opportunity_id,
+        last_written=row.desired,
+        sync_state="synced" if row.sync_state == "pending" else row.sync_state,
+        pending_since=None,
+        next_attempt_at=None,
+        attempts=0,
+    )

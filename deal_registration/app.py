@@ -61,6 +61,7 @@ def create_app(
             transactions=runtime.transactions,
             clock=runtime.clock,
             admin_token=resolved.security.admin_token.get_secret_value(),
+            previous_admin_token=resolved.security.previous_admin_token,
             webhooks=hooks,
             rate_limiter=RateLimiter(
                 rate=resolved.rate_limit.per_second, burst=resolved.rate_limit.burst

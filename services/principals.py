@@ -22,9 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.envelope import EventEnvelope
 from schemas.principals import ApiKeyRevoked, OpsKeyIssued
-from services.clock import Clock
+from services.admin_token import PreviousAdminToken
+from services.clock import Clock, SystemClock
 from services.events import EventContext
-from services.http.security import bearer_token, hash_api_key, is_admin_token, unauthorized
+from services.http.security import (
+    admin_token_accepted,
+    bearer_token,
+    hash_api_key,
+    unauthorized,
+)
 from services.inbox import claim_event
 from services.kafka.consumer import PoisonEventError
 from services.kafka.sources import only_from_senders
@@ -159,14 +165,26 @@ class OpsAuthenticator:
     """Accepts the admin token or a live ops key; anything else is a 401 problem."""
 
     def __init__(
-        self, *, transactions: TransactionRunner, ops_keys: Table, admin_token: str
+        self,
+        *,
+        transactions: TransactionRunner,
+        ops_keys: Table,
+        admin_token: str,
+        previous_admin_token: PreviousAdminToken | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        """``previous_admin_token``: the token before a rotation, accepted until its overlap
+        ends (by ``clock``)."""
         self._transactions = transactions
         self._ops_keys = ops_keys
         self._admin_token = admin_token
+        self._previous_admin_token = previous_admin_token
+        self._clock = clock or SystemClock()
 
     async def authenticate(self, token: str) -> OpsCaller:
-        if is_admin_token(token, self._admin_token):
+        if admin_token_accepted(
+            token, self._admin_token, self._previous_admin_token, now=self._clock.now()
+        ):
             return ADMIN
         return await self.live_key(key_hash=hash_api_key(token))
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AwareDatetime, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.admin_token import PreviousAdminToken
 
 Environment = Literal["development", "test", "production"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -185,13 +187,36 @@ class SecuritySettings(BaseSettings):
 
     env: Environment = "development"
     admin_token: SecretStr = Field(description="Bearer token of the built-in admin.")
+    admin_token_previous_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="SHA-256 (hex) of the admin token before a rotation: still accepted until "
+        "DEALREG_ADMIN_TOKEN_PREVIOUS_UNTIL (`dealreg keys rotate admin-token`).",
+    )
+    admin_token_previous_until: AwareDatetime | None = Field(
+        default=None, description="When the previous admin token stops working (ISO 8601)."
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_outside_development(self) -> SecuritySettings:
         token = self.admin_token.get_secret_value()
         if self.env == "production" and weak_secret(token):
             raise ValueError("DEALREG_ADMIN_TOKEN must be a real secret (24+ chars) in production")
+        if (self.admin_token_previous_sha256 is None) != (self.admin_token_previous_until is None):
+            raise ValueError(
+                "DEALREG_ADMIN_TOKEN_PREVIOUS_SHA256 and DEALREG_ADMIN_TOKEN_PREVIOUS_UNTIL "
+                "go together"
+            )
         return self
+
+    @property
+    def previous_admin_token(self) -> PreviousAdminToken | None:
+        """The rotated-out admin token still in its overlap, if one is configured."""
+        if self.admin_token_previous_sha256 is None or self.admin_token_previous_until is None:
+            return None
+        return PreviousAdminToken(
+            sha256=self.admin_token_previous_sha256, until=self.admin_token_previous_until
+        )
 
 
 class HttpSettings(BaseSettings):

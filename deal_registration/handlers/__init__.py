@@ -68,6 +68,7 @@ from deal_registration.handlers.webhook_settings import (
     delete_webhook,
     get_webhook,
     put_webhook,
+    rotate_webhook_secret,
     webhook_deliveries,
 )
 
@@ -108,6 +109,7 @@ __all__ = [
     "require_partner",
     "require_writing_partner",
     "revoke_key",
+    "rotate_webhook_secret",
     "submit_registration",
     "update_partner",
     "webhook_deliveries",

@@ -6,14 +6,14 @@ from deal_registration.adapters import repository as repo
 from deal_registration.adapters.repository import Session
 from deal_registration.domain.errors import ForbiddenError, RateLimitedError, UnauthenticatedError
 from deal_registration.handlers.context import ActivePartner, Context, Principal, Row
-from services.http.security import hash_api_key, is_admin_token
+from services.http.security import admin_token_accepted, hash_api_key
 
 SUSPENDED = "The partner is suspended; it may read but not write."
 
 
 async def authenticate(ctx: Context, token: str) -> Principal:
     """Who the bearer token is; refused if nobody (revoked keys stop working at once)."""
-    if is_admin_token(token, ctx.admin_token):
+    if admin_token_accepted(token, ctx.admin_token, ctx.previous_admin_token, now=ctx.clock.now()):
         return Principal(id="admin", role="admin")
     async with ctx.transactions.transaction() as session:
         key = await repo.find_api_key(session, hash_api_key(token))

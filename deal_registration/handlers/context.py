@@ -13,6 +13,7 @@ from deal_registration.adapters.rate_limit import RateLimiter
 from deal_registration.adapters.tables import outbox
 from deal_registration.webhooks import WebhookSetup
 from schemas.envelope import EventEnvelope, EventPayload
+from services.admin_token import PreviousAdminToken
 from services.clock import Clock
 from services.events import Cause, Emitter
 from services.uow import TransactionRunner
@@ -55,6 +56,8 @@ class Context:
     admin_token: str
     webhooks: WebhookSetup
     rate_limiter: RateLimiter | None = None
+    # The admin token before a rotation, accepted until its overlap ends.
+    previous_admin_token: PreviousAdminToken | None = None
 
 
 def is_uuid(value: str) -> bool:

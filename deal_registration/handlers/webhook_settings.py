@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from deal_registration import webhooks
@@ -46,6 +46,37 @@ async def put_webhook(ctx: Context, caller: ActivePartner, url: str) -> NewWebho
             },
         )
     return NewWebhook(url=url, created_at=now, secret=secret)
+
+
+async def rotate_webhook_secret(
+    ctx: Context, partner_id: str, *, overlap: timedelta | None = None
+) -> NewWebhook:
+    """The admin's rotation (``dealreg keys rotate webhook-secret``): a new secret for the
+    partner's webhook, at the same URL. Deliveries are signed with the new secret and, until
+    ``overlap`` (default: the service's ``DEALREG_WEBHOOK_ROTATION_OVERLAP_SECONDS``) ends,
+    with the previous one too, so a receiver verifying either keeps accepting them."""
+    now = ctx.clock.now()
+    secret = webhooks.new_secret()
+    overlap = ctx.webhooks.rotation_overlap if overlap is None else overlap
+    async with ctx.transactions.transaction() as session:
+        if await repo.get_partner(session, partner_id) is None:
+            raise NotFoundError("partner")
+        current = await repo.get_webhook(session, partner_id)
+        if current is None:
+            raise NotFoundError("webhook")
+        await repo.put_webhook(
+            session,
+            {
+                "partner_id": partner_id,
+                "url": current["url"],
+                "secret": ctx.webhooks.secrets.seal(secret),
+                "previous_secret": current["secret"],
+                "previous_secret_until": now
+                + (ctx.webhooks.rotation_overlap if overlap is None else overlap),
+                "created_at": now,
+            },
+        )
+    return NewWebhook(url=current["url"], created_at=now, secret=secret)
 
 
 async def _refuse_internal_url(ctx: Context, url: str) -> None:

@@ -33,6 +33,16 @@ if [[ -z "${DEALREG_ADMIN_TOKEN:-}" ]]; then
   DEALREG_ADMIN_TOKEN="$("$PY" -m services.secret_files token "$STATE/admin-token")"
 fi
 export DEALREG_ADMIN_TOKEN
+# After `dealreg keys rotate admin-token`: the old token's hash, accepted until its overlap ends.
+if [[ -z "${DEALREG_ADMIN_TOKEN_PREVIOUS_SHA256:-}" && -f "$STATE/admin-token-previous.json" ]]; then
+  eval "$("$PY" - "$STATE/admin-token-previous.json" <<'PYEOF'
+import json, shlex, sys
+previous = json.load(open(sys.argv[1]))
+print(f"export DEALREG_ADMIN_TOKEN_PREVIOUS_SHA256={shlex.quote(previous['sha256'])}")
+print(f"export DEALREG_ADMIN_TOKEN_PREVIOUS_UNTIL={shlex.quote(previous['until'])}")
+PYEOF
+)"
+fi
 
 stop_all() {
   trap - INT TERM EXIT
@@ -91,6 +101,14 @@ print(f"  admin token        {credentials['admin_token']}")
 print(f"  credentials file   {sys.argv[1]}")
 PYEOF
 echo "  logs               $STATE/logs/"
+# Where to watch it and how to operate it (a Grafana URL when one is configured).
+echo "  metrics            /metrics on each service (Prometheus text format)"
+echo "  dashboard          $ROOT/deploy/observability/grafana-dashboard.json (import into Grafana)"
+if [[ -n "${DEALREG_GRAFANA_URL:-}" ]]; then
+  echo "  grafana            $DEALREG_GRAFANA_URL"
+fi
+echo "  alert rules        $ROOT/deploy/observability/alerts.yaml"
+echo "  operations guide   $ROOT/docs/operations.md"
 if ((DETACH)); then
   trap - INT TERM EXIT
   echo "Stop it with 'dealreg down' (or 'make stop')."

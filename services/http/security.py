@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import datetime
 
 from fastapi import Request
 
+from services.admin_token import PreviousAdminToken
 from services.http.problems import ProblemError
 
 API_KEY_PREFIX = "drk_"
@@ -41,6 +43,15 @@ def bearer_token(request: Request) -> str:
 
 def is_admin_token(token: str, admin_token: str) -> bool:
     return hmac.compare_digest(token.encode(), admin_token.encode())
+
+
+def admin_token_accepted(
+    token: str, admin_token: str, previous: PreviousAdminToken | None, *, now: datetime
+) -> bool:
+    """The current admin token, or the previous one inside its overlap."""
+    if is_admin_token(token, admin_token):
+        return True
+    return previous is not None and previous.accepts(token, now=now)
 
 
 def unauthorized() -> ProblemError:

@@ -164,6 +164,9 @@ def test_every_command_has_help_and_usage_errors_exit_2() -> None:
         ["matching", "calibrate"],
         ["trace"],
         ["seed"],
+        ["keys"],
+        ["keys", "rotate"],
+        ["replay"],
     ]
     for command in commands:
         shown = dealreg(*command, "--help", env=env)
@@ -176,6 +179,9 @@ def test_every_command_has_help_and_usage_errors_exit_2() -> None:
     assert dealreg("policy", "diff", "/no/such/file.yaml", env=env).returncode == 2
     calibrate = ("matching", "calibrate", "--target-precision", "1.5")
     assert dealreg(*calibrate, env=env).returncode == 2
+    assert dealreg("keys", "rotate", "no-such-secret", env=env).returncode == 2
+    assert dealreg("keys", "rotate", "admin-token", "--overlap", "1w", env=env).returncode == 2
+    assert dealreg("replay", "no_such_service", env=env).returncode == 2
 
 
 def test_status_shows_every_service_ready_with_outbox_age_and_consumer_lag(
@@ -499,6 +505,10 @@ def test_up_starts_what_make_run_starts_and_down_stops_it(tmp_path: Path) -> Non
     try:
         started = dealreg("up", env=env, timeout=300)
         assert started.returncode == 0, started.stdout + started.stderr
+        # It says where the dashboard and the operations guide are, and both are there.
+        for shown in ("deploy/observability/grafana-dashboard.json", "docs/operations.md"):
+            assert str(ROOT / shown) in started.stdout
+            assert (ROOT / shown).is_file()
         credentials = json.loads((state / "dev-credentials.json").read_text())
         assert credentials["urls"]["kafka"] == f"127.0.0.1:{kafka_port}"
         assert credentials["urls"]["crm_sync"].endswith(f":{ports['DEALREG_CRM_SYNC_PORT']}")

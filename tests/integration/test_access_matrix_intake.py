@@ -103,6 +103,7 @@ ROUTES: list[tuple[str, str, Any, dict[str, str | int]]] = [
     ("POST", "/v1/partners/{partner}/api-keys", None, ADMIN_ONLY),
     ("DELETE", "/v1/api-keys/{spare_key}", None, ADMIN_ONLY),
     ("POST", "/v1/ops-users", {"name": ""}, ADMIN_ONLY),
+    ("POST", "/v1/partners/{partner}/webhook/secret", {"overlap_seconds": -1}, ADMIN_ONLY),
     ("POST", "/v1/registrations", {"customer": {}}, PARTNER_WRITE),
     ("GET", "/v1/registrations", None, ANY_KEY_READ),
     ("GET", "/v1/registrations/{registration}", None, OWNER_READ),

@@ -256,6 +256,10 @@ def pod_environment(rendered: str, container: dict[str, Any]) -> dict[str, str]:
             env[entry["name"]] = "pod-7d9f8-xk2lp"
         elif source["secretKeyRef"]["key"] == "webhook-secret-key":
             env[entry["name"]] = Fernet.generate_key().decode()
+        elif source["secretKeyRef"]["key"] == "admin-token-previous-sha256":
+            env[entry["name"]] = "ab" * 32  # during a rotation's overlap
+        elif source["secretKeyRef"]["key"] == "admin-token-previous-until":
+            env[entry["name"]] = "2026-12-03T12:00:00+00:00"
         elif source["secretKeyRef"]["key"] == "connector":
             env[entry["name"]] = "hubspot"
         elif source["secretKeyRef"]["name"] == "dealreg-database-urls":

@@ -57,6 +57,7 @@ from deal_registration.api.models.webhooks import (
     WebhookCreated,
     WebhookDeliveryPage,
     WebhookDeliveryView,
+    WebhookSecretRotation,
     WebhookUpdate,
     WebhookView,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "WebhookCreated",
     "WebhookDeliveryPage",
     "WebhookDeliveryView",
+    "WebhookSecretRotation",
     "WebhookUpdate",
     "WebhookView",
 ]

@@ -20,6 +20,17 @@ class WebhookUpdate(_Input):
     )
 
 
+class WebhookSecretRotation(_Input):
+    overlap_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="How long the previous secret keeps signing beside the new one (default: "
+        "the service's `DEALREG_WEBHOOK_ROTATION_OVERLAP_SECONDS`, 24 hours).",
+        examples=[86400],
+    )
+
+
 class WebhookView(_Output):
     url: str = Field(
         description="Where status changes are POSTed.",

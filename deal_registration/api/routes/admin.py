@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
@@ -18,6 +19,8 @@ from deal_registration.api.models import (
     PartnerCreated,
     PartnerUpdate,
     PartnerView,
+    WebhookCreated,
+    WebhookSecretRotation,
 )
 
 router = APIRouter(prefix="/v1")
@@ -121,3 +124,22 @@ async def revoke_key(
 )
 async def create_ops_user(body: OpsUserCreate, ctx: Ctx, _caller: Admin) -> OpsUserCreated:
     return views.ops_user_created(await handlers.create_ops_user(ctx, body.name), body.name)
+
+
+@router.post(
+    "/partners/{partner_id}/webhook/secret",
+    response_model=WebhookCreated,
+    tags=["admin"],
+    summary="Rotate a partner's webhook signing secret, with an overlap (admin)",
+    description="A new secret at the same URL, shown once. Deliveries are signed with the new "
+    "secret and, until the overlap ends, with the previous one too (two `v1,` signatures in "
+    "`webhook-signature`): a receiver still verifying with the old secret keeps accepting "
+    "them while it switches.",
+    responses=problems(*WRITE),
+)
+async def rotate_webhook_secret(
+    partner_id: PartnerId, body: WebhookSecretRotation, ctx: Ctx, _caller: Admin
+) -> WebhookCreated:
+    overlap = None if body.overlap_seconds is None else timedelta(seconds=body.overlap_seconds)
+    rotated = await handlers.rotate_webhook_secret(ctx, partner_id, overlap=overlap)
+    return views.webhook_created(rotated)
