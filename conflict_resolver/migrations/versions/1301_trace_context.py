@@ -1,7 +1,7 @@
 """W3C trace context with each outbox row (the relay writes it into the Kafka record)
 
 Revision ID: 1301
-Revises: 0201
+Revises: 0301
 Create Date: 2026-12-02 14:50:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "1301"
-down_revision: str | Sequence[str] | None = "0201"
+down_revision: str | Sequence[str] | None = "0301"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
