@@ -99,6 +99,9 @@ for name, url in credentials["urls"].items():
     print(f"  {name:18} {url}")
 print(f"  admin token        {credentials['admin_token']}")
 print(f"  credentials file   {sys.argv[1]}")
+from services.tracing import otlp_endpoint
+traces = otlp_endpoint(os.environ.get("DEALREG_OTLP_ENDPOINT"))
+print(f"  traces             {traces or 'kept in the process (set DEALREG_OTLP_ENDPOINT to export over OTLP)'}")
 PYEOF
 echo "  logs               $STATE/logs/"
 # Where to watch it and how to operate it (a Grafana URL when one is configured).

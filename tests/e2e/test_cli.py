@@ -509,6 +509,7 @@ def test_up_starts_what_make_run_starts_and_down_stops_it(tmp_path: Path) -> Non
         for shown in ("deploy/observability/grafana-dashboard.json", "docs/operations.md"):
             assert str(ROOT / shown) in started.stdout
             assert (ROOT / shown).is_file()
+        assert "traces             kept in the process (set DEALREG_OTLP_ENDPOINT" in started.stdout
         credentials = json.loads((state / "dev-credentials.json").read_text())
         assert credentials["urls"]["kafka"] == f"127.0.0.1:{kafka_port}"
         assert credentials["urls"]["crm_sync"].endswith(f":{ports['DEALREG_CRM_SYNC_PORT']}")
