@@ -10,7 +10,56 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, PlainValidator, StrictInt, StrictStr, TypeAdapter
+
+
+def _an_id(value: object) -> int | str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("An id is a number or a string.")
+    return value
+
+
+_Id = Annotated[int | str, PlainValidator(_an_id)]  # one error naming the field, not per type
+
+
+class HubSpotEvent(BaseModel):
+    """The fields of one HubSpot webhook event that are read; HubSpot's others pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    subscriptionType: StrictStr
+    objectId: _Id
+    newObjectId: _Id | None = None
+    primaryObjectId: _Id | None = None
+    mergedObjectIds: list[_Id] = []
+    propertyName: StrictStr | None = None
+    changeSource: StrictStr | None = None
+    sourceId: _Id | None = None
+    occurredAt: StrictInt | None = None
+    eventId: _Id | None = None
+
+
+class SalesforceEvent(BaseModel):
+    """One change in our Salesforce callout (the org's change-data-capture trigger)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: StrictStr
+    changeType: StrictStr = "updated"
+    masterRecordId: StrictStr | None = None
+    lastModifiedById: StrictStr | None = None
+    lastModifiedDate: StrictStr | None = None
+
+
+class SalesforceDelivery(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    events: list[SalesforceEvent]
+
+
+HUBSPOT_DELIVERY: TypeAdapter[list[HubSpotEvent]] = TypeAdapter(list[HubSpotEvent])
 
 
 @dataclass

@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
+from pydantic import TypeAdapter, ValidationError
 
 from crm_sync import dead_letters as letters
 from crm_sync import inbound, reconcile, webhook_replays
@@ -40,10 +41,13 @@ _WEBHOOK_ANSWERS: dict[int | str, dict[str, Any]] = {
         401,
         404,
         413,
-        _400="The body is not the JSON array (HubSpot) or `{events: [...]}` (Salesforce)",
+        422,
+        _400="The body is not JSON",
         _401="The signature or its timestamp is missing, not valid, stale or replayed",
         _404="This deployment does not mirror into this CRM",
         _413="The body is larger than 512 KiB",
+        _422="Not the JSON array of events (HubSpot) or `{events: [...]}` (Salesforce), or an "
+        "event lacks a field its reader needs; `errors` names each (`[2].objectId`)",
         _503="The CRM could not be read back (or the database is unavailable); deliver again",
     ),
 }
@@ -104,15 +108,33 @@ def _signed_uri(request: Request, public_base: str) -> str:
     return public_base.rstrip("/") + request.url.path + query
 
 
-def _json_list(body: bytes, key: str | None = None) -> list[dict[str, Any]]:
+_SALESFORCE_DELIVERY = TypeAdapter(webhook_notices.SalesforceDelivery)
+
+
+def _events(body: bytes, shape: TypeAdapter[Any], key: str | None = None) -> list[dict[str, Any]]:
+    """The delivery's events, once every one has the shape its reader needs (else 422 naming
+    the field: ``[2].objectId``, ``events[0].id``)."""
     try:
         parsed = json.loads(body)
     except ValueError as error:
         raise ProblemError(400, "The body is not JSON.") from error
-    items = parsed.get(key) if key and isinstance(parsed, dict) else parsed
-    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise ProblemError(400, "Expected a JSON array of events.")
-    return items
+    try:
+        shape.validate_python(parsed)
+    except ValidationError as error:
+        raise ProblemError(
+            422,
+            "The delivery's events are not what this webhook takes.",
+            errors=[{"field": _field_path(e["loc"]), "message": e["msg"]} for e in error.errors()],
+        ) from error
+    events: list[dict[str, Any]] = parsed[key] if key else parsed
+    return events
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
 
 
 @router.post(
@@ -143,7 +165,9 @@ async def hubspot_webhook(request: Request) -> Response:
     ):
         raise _bad_signature()
     connector = _connector(ctx, "hubspot")
-    notices = webhook_notices.hubspot_notices(_json_list(body), settings.hubspot_app_id)
+    notices = webhook_notices.hubspot_notices(
+        _events(body, webhook_notices.HUBSPOT_DELIVERY), settings.hubspot_app_id
+    )
     await _receive(ctx, connector, signature, notices)
     return Response(status_code=204)
 
@@ -174,7 +198,7 @@ async def salesforce_webhook(request: Request) -> Response:
         raise _bad_signature()
     connector = _connector(ctx, "salesforce")
     notices = webhook_notices.salesforce_notices(
-        _json_list(body, "events"), settings.salesforce_integration_user_id
+        _events(body, _SALESFORCE_DELIVERY, "events"), settings.salesforce_integration_user_id
     )
     await _receive(ctx, connector, signature, notices)
     return Response(status_code=204)

@@ -476,6 +476,40 @@ async def test_stale_future_tampered_and_unsigned_deliveries_are_refused(
     assert response.status_code == 401
 
 
+MALFORMED_EVENTS = {
+    "hubspot": [
+        (
+            b'[{"subscriptionType": "deal.merge", "objectId": 7, "mergedObjectIds": 5}]',
+            "[0].mergedObjectIds",
+        ),
+        (b'[{"subscriptionType": "deal.propertyChange"}]', "[0].objectId"),
+        (b'[{"subscriptionType": "deal.deletion", "objectId": {"id": 7}}]', "[0].objectId"),
+        (
+            b'[{"subscriptionType": "deal.creation", "objectId": 7}, {"objectId": 8}]',
+            "[1].subscriptionType",
+        ),
+    ],
+    "salesforce": [
+        (b'{"events": [{"changeType": "updated"}]}', "events[0].id"),
+        (b'{"events": [{"id": ["006A"], "changeType": "updated"}]}', "events[0].id"),
+        (b'{"events": [{"id": "006A", "changeType": 3}]}', "events[0].changeType"),
+    ],
+}
+
+
+@pytest.mark.parametrize("system", ["hubspot", "salesforce"])
+async def test_a_signed_delivery_with_malformed_events_is_refused_naming_the_field(
+    world: World, system: str
+) -> None:
+    # Signed, so from the CRM (or from whoever holds its secret): still never a 500, and the
+    # answer says which field of which event is wrong.
+    for body, field in MALFORMED_EVENTS[system]:
+        response = await _deliver(world, system, body, _signed(system, body))
+        assert response.status_code == 422, (body, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert [error["field"] for error in response.json()["errors"]] == [field], body
+
+
 # --- Hostile input found by schemathesis -------------------------------------------------------
 
 
