@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from conflict_resolver.domain.matching import NormalisedCustomer, score
 from conflict_resolver.domain.policy import Policy
@@ -71,6 +71,43 @@ def encroached_holders(
         and covers(deal.product_line, candidate.product_line)
         and classify_match(candidate.match, policy) == "same"
     ]
+
+
+def encroachment_evidence(
+    deal: DirectDeal, holder: HolderCandidate, direct_customer: dict[str, Any]
+) -> dict[str, Any]:
+    """What sales ops see: the direct deal, and the protected claim with the matcher's scores."""
+    match = holder.match
+    return {
+        "matches": [
+            {
+                "registration_id": match.registration_id,
+                "partner_id": match.partner_id,
+                "submission_seq": match.submission_seq,
+                "protection_key": match.protection_key,
+                "customer": match.customer,
+                "similarity": match.evidence.similarity,
+                "name_score": match.evidence.name_score,
+                "same_domain": match.evidence.same_domain,
+                "matched_fields": list(match.evidence.matched_fields),
+                "classification": "same",
+                "linked": match.linked,
+                "state": "protected",
+                "protection_expires_at": None
+                if match.expires_at is None
+                else match.expires_at.isoformat(),
+            }
+        ],
+        "direct_opportunity": {
+            "crm_system": deal.crm_system,
+            "opportunity_id": deal.opportunity_id,
+            "account_key": deal.account_key,
+            "product_line": deal.product_line,
+            "customer": direct_customer,
+            "opened_at": deal.opened_at.isoformat(),
+        },
+        "protection_key": match.protection_key,
+    }
 
 
 def encroachment_case_id(crm_system: str, opportunity_id: str, registration_id: str) -> str:

@@ -141,3 +141,14 @@ def test_each_resolution_has_a_partner_sentence() -> None:
     assert "stands" in resolution_notice("partner_keeps")
     assert "proceed" in resolution_notice("direct_proceeds")
     assert resolution_notice("acknowledged")
+
+
+def test_the_published_rules_describe_the_guard() -> None:
+    from conflict_resolver.policy_doc import render
+
+    page = render(POLICY)
+    assert "`DIRECT_ENCROACHMENT`" in page
+    assert "names no product line counts for every line" in page
+    assert "partner-protected until" in page
+    for resolution in ("`acknowledged`", "`partner_keeps`", "`direct_proceeds`"):
+        assert resolution in page
