@@ -9,9 +9,10 @@ choice is ``domain.encroachment``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters.tables import (
@@ -25,6 +26,7 @@ from conflict_resolver.adapters.tables import (
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.encroachment import (
     ANY_LINE,
+    REASON_CODE,
     DirectCandidate,
     HolderCandidate,
     matching_direct_opportunity,
@@ -163,3 +165,24 @@ def _holder(row: Any, customer: NormalisedCustomer, *, linked: bool) -> HolderCa
 async def case_exists(session: AsyncSession, case_id: str) -> bool:
     query = select(conflicts.c.id).where(conflicts.c.id == case_id)
     return (await session.execute(query)).first() is not None
+
+
+async def close_encroachment_cases(
+    session: AsyncSession, registration_id: str, *, now: datetime
+) -> None:
+    """The protection ended (expired, withdrawn, won, lost, moved): its encroachment cases
+    have nothing left to protect and leave the queue."""
+    await session.execute(
+        update(conflicts)
+        .where(
+            conflicts.c.registration_id == registration_id,
+            conflicts.c.reason_code == REASON_CODE,
+            conflicts.c.state == "open",
+        )
+        .values(
+            state="decided",
+            decided_at=now,
+            decided_by="rules",
+            decision_reason="The partner's protection ended.",
+        )
+    )

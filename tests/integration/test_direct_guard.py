@@ -19,7 +19,7 @@ from conflict_resolver.queue import handlers as queue_handlers
 from conflict_resolver.queue.domain import QueueError
 from schemas.accounts import account_key
 from schemas.crm import DirectOpportunityOpened
-from schemas.registration import CustomerData
+from schemas.registration import CustomerData, RegistrationWithdrawn
 from services.db import create_engine
 from services.migrations import upgrade
 from services.principals import ADMIN
@@ -153,3 +153,26 @@ async def test_ops_resolve_an_encroachment_case_once(engine: AsyncEngine) -> Non
             queue, ADMIN, case["id"], resolution="direct_proceeds", reason="changed my mind"
         )
     assert again.value.kind == "conflict"
+
+
+async def test_an_encroachment_case_closes_when_the_protection_ends(engine: AsyncEngine) -> None:
+    clock = HandClock()
+    ctx = resolver_context(engine, clock)
+    holder = submitted(partner="p1", name="Acme Corporation", domain=None)
+    await deliver(ctx, holder)
+    await deliver(ctx, acme_inc_direct_deal())
+    clock.advance(hours=1)
+    withdrawn = RegistrationWithdrawn(
+        registration_id=holder.data.registration_id,
+        account_key=holder.data.account_key,
+        product_line=holder.data.product_line,
+        withdrawn_at=clock.now(),
+        previous_status="approved",
+    )
+    await deliver(
+        ctx, envelope_of(withdrawn, key=holder.data.account_key, subject=withdrawn.registration_id)
+    )
+    [case] = await cases(engine)
+    assert case["state"] == "decided"
+    assert case["decided_by"] == "rules"
+    assert case["decision_reason"] == "The partner's protection ended."

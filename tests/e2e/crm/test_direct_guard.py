@@ -20,10 +20,11 @@ import pytest
 from standardwebhooks import Webhook
 
 from schemas.topics import CRM
-from tests.e2e.crm.conftest import wire_hubspot
+from tests.e2e.crm.conftest import wire_hubspot, wire_salesforce
 from tests.support.api import bearer, registration_body
 from tests.support.crm_events import EventTail
 from tests.support.crm_sandbox import CrmSandbox
+from tests.support.databases import only_on
 from tests.support.stack import ServiceStack
 from tests.support.webhooks import Receiver
 
@@ -175,3 +176,68 @@ async def test_sales_opening_acme_inc_raises_a_case_against_acme_corporation(
         await intake.aclose()
         await resolver.aclose()
         receiver.server.close()
+
+
+# PostgreSQL only: the same path as above in the other dialect (the storage is the same).
+@only_on("postgresql")
+async def test_a_salesforce_direct_opportunity_is_guarded_the_same_way(
+    stack: ServiceStack, sandbox: CrmSandbox, crm_sync_port: int
+) -> None:
+    wire_salesforce(stack, sandbox, crm_sync_port)
+    await asyncio.to_thread(stack.start_all)
+    admin = bearer(stack.admin_token)
+    intake = httpx.AsyncClient(base_url=stack.url("deal_registration"), timeout=10)
+    resolver = httpx.AsyncClient(base_url=stack.url("conflict_resolver"), timeout=10)
+    try:
+        created = await intake.post(
+            "/v1/partners",
+            json={"name": PARTNER, "tier": "gold", "product_lines": ["network-security"]},
+            headers=admin,
+        )
+        key = bearer(created.json()["api_key"])
+        submitted = await intake.post(
+            "/v1/registrations",
+            json=registration_body(name="Acme Corporation", domain="acme.com"),
+            headers=key,
+        )
+        registration_id = submitted.json()["id"]
+
+        async def view() -> dict[str, Any]:
+            answer = await intake.get(f"/v1/registrations/{registration_id}", headers=key)
+            return dict(answer.json())
+
+        approved = await eventually(view, lambda v: v["status"] == "approved", within=20)
+        assert approved["status"] == "approved", approved
+        direct = await asyncio.to_thread(
+            sandbox.control,
+            "POST",
+            "/salesforce/direct-opportunities",
+            json={"name": "ACME renewal", "company_name": "ACME Inc", "domain": "www.acme.com"},
+        )
+
+        async def open_cases() -> list[dict[str, Any]]:
+            answer = await resolver.get(
+                "/v1/conflicts", params={"reason_code": "DIRECT_ENCROACHMENT"}, headers=admin
+            )
+            return list(answer.json()["items"])
+
+        [case] = await eventually(open_cases, lambda items: len(items) == 1, within=10)
+        assert case["registration_id"] == registration_id
+
+        def note() -> str | None:
+            opportunities = sandbox.control("GET", "/salesforce/opportunities")
+            [opportunity] = [o for o in opportunities if o["Id"] == direct["id"]]
+            return opportunity.get("Dealreg_Partner_Protected_Until__c")
+
+        async def crm_note() -> str | None:
+            return await asyncio.to_thread(note)
+
+        written = await eventually(crm_note, lambda n: n is not None, within=10)
+        assert written == f"partner-protected until {approved['protection_expires_at'][:10]}"
+        await asyncio.sleep(4)  # two reconciliation sweeps: the note changes nothing
+        assert len(await open_cases()) == 1
+        stats = await asyncio.to_thread(sandbox.control, "GET", "/stats")
+        assert stats["echo_writes"] == 0
+    finally:
+        await intake.aclose()
+        await resolver.aclose()
