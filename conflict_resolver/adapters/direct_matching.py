@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters.tables import (
@@ -31,7 +31,12 @@ from conflict_resolver.domain.encroachment import (
     HolderCandidate,
     matching_direct_opportunity,
 )
-from conflict_resolver.domain.matching import NormalisedCustomer, blocking_keys, score
+from conflict_resolver.domain.matching import (
+    NormalisedCustomer,
+    blocking_keys,
+    choose_probe_keys,
+    score,
+)
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.rules import DirectOpportunity, Match
 from schemas.crm import DirectOpportunityOpened
@@ -117,12 +122,13 @@ async def holder_candidates(
 ) -> list[HolderCandidate]:
     """Protected claims blocking finds for this customer (every line when ``*``), and the
     holders of protections under its account key, scored against it."""
+    in_lines = [claim_keys.c.product_line == product_line] if product_line != ANY_LINE else []
+    probe = await _probe_keys(session, blocking_keys(customer), in_lines)
     found = select(claim_keys.c.registration_id).where(
-        claim_keys.c.blocking_key.in_(blocking_keys(customer))
+        claim_keys.c.blocking_key.in_(probe), *in_lines
     )
     linked = select(protections.c.registration_id).where(protections.c.account_key == account_key)
     if product_line != ANY_LINE:
-        found = found.where(claim_keys.c.product_line == product_line)
         linked = linked.where(protections.c.product_line == product_line)
     query = (
         select(
@@ -142,6 +148,21 @@ async def holder_candidates(
     linked_ids = set((await session.execute(linked)).scalars().all())
     rows = (await session.execute(query)).mappings().all()
     return [_holder(row, customer, linked=row["registration_id"] in linked_ids) for row in rows]
+
+
+async def _probe_keys(session: AsyncSession, keys: list[str], in_lines: list[Any]) -> list[str]:
+    """The keys a registration's search would probe (``matching.choose_probe_keys``): every
+    domain and name key, the rarest token and skeleton keys, none filed by too many claims."""
+    sizes: dict[str, int] = dict(
+        (
+            await session.execute(
+                select(claim_keys.c.blocking_key, func.count())
+                .where(claim_keys.c.blocking_key.in_(keys), *in_lines)
+                .group_by(claim_keys.c.blocking_key)
+            )
+        ).all()
+    )
+    return choose_probe_keys(keys, lambda key: int(sizes.get(key, 0)))
 
 
 def _holder(row: Any, customer: NormalisedCustomer, *, linked: bool) -> HolderCandidate:
