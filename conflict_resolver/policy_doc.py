@@ -96,7 +96,9 @@ def _lines(policy: Policy) -> list[str]:
         f"3. **House accounts.** A customer reserved for direct sales is {house}.",
         "4. **Direct sales already working it.** If the vendor's own sales team has an open "
         "opportunity in the CRM for the same customer and product line, the registration goes "
-        "to review (`DIRECT_OPPORTUNITY_CONFLICT`). It is never silently approved or rejected.",
+        "to review (`DIRECT_OPPORTUNITY_CONFLICT`). It is never silently approved or rejected. "
+        "The CRM's opportunities are matched to the customer as registrations are (rule 7's "
+        "same customer), and an opportunity that names no product line counts for every line.",
         "5. **Another partner holds protection.** The registration is rejected as "
         "`ALREADY_REGISTERED` and joins the **waitlist**. The partner is told until when the "
         "opportunity is protected, never by whom. When the holder's protection ends without a "
@@ -149,6 +151,21 @@ def _lines(policy: Policy) -> list[str]:
         "- **Won, lost, withdrawn.** A win or loss in the CRM, or a withdrawal by the partner, "
         "ends the protection early. A win makes the partner the incumbent, also when the deal "
         "is won after the window ended (the registration then reads `won`).",
+        "",
+        "## Direct sales on a protected account",
+        "",
+        "Every open CRM opportunity that deal registration did not create is matched, as it "
+        "opens, against the registrations holding protection, as registrations are matched: "
+        "the same customer by the same rules, and an opportunity that names no product line "
+        "counts for every line. When direct sales open one on a customer a partner protects, "
+        "a `DIRECT_ENCROACHMENT` case opens in the conflict queue with the evidence, due "
+        f"{_duration(policy.review_sla)} later (escalated past that, never decided "
+        'automatically). The CRM opportunity shows its owner "partner-protected until '
+        "<date>\"; the partner is told that the vendor's sales team opened an opportunity and "
+        "that its protection stands, naming no one. Sales operations resolve the case: "
+        "`acknowledged`, `partner_keeps` (direct sales step back) or `direct_proceeds` (direct "
+        "sales go on alongside); the partner's protection stands whichever they choose, and "
+        "the partner is told.",
         "",
         "## Review by sales operations",
         "",

@@ -22,9 +22,11 @@ from crm_sync.adapters.webhook_inbox import CRM_WEBHOOK_DEDUP_CONSUMER
 from crm_sync.handlers import Context, Mirror
 from crm_sync.lease import LeaseTerms, leased
 from crm_sync.ports import CrmConnector
+from crm_sync.protection_notes import ProtectionNotes
 from crm_sync.routes import router
 from crm_sync.settings import CrmSyncSettings
 from crm_sync.state import CrmSyncState
+from schemas.encroachment import DirectEncroachmentRaised
 from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from schemas.registration import (
     ProtectionExpired,
@@ -83,7 +85,7 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
             inbox=inbox,
             emitter=handlers.EMITTER,
         )
-        runtime.subscribe(subscriptions(unit, Mirror(ctx.wake_pusher)))
+        runtime.subscribe(subscriptions(unit, Mirror(ctx.wake_pusher), ProtectionNotes(connector)))
         state = CrmSyncState(
             context=ctx,
             ops_auth=OpsAuthenticator(
@@ -135,7 +137,9 @@ def create_app(settings: CrmSyncSettings | None = None, clock: Clock | None = No
     )
 
 
-def subscriptions(unit: UnitOfWork, mirror: Mirror) -> Subscriptions:
+def subscriptions(
+    unit: UnitOfWork, mirror: Mirror, notes: ProtectionNotes | None = None
+) -> Subscriptions:
     """One consumer group for everything crm_sync reads.
 
     The mirror's handlers are robust to the order across decisions and registrations (see
@@ -145,12 +149,14 @@ def subscriptions(unit: UnitOfWork, mirror: Mirror) -> Subscriptions:
     """
     approvals, lifecycle = handlers.APPROVALS_CONSUMER, handlers.LIFECYCLE_CONSUMER
     keys = OpsKeyEvents(ops_keys)
+    notes = notes or ProtectionNotes()
     return (
         Subscriptions(consumer=handlers.MIRROR_GROUP, unit=unit)
         .on(RegistrationApproved, mirror.record_approval, inbox_consumer=approvals)
         .on(ProtectionExtended, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(ProtectionExpired, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(RegistrationWithdrawn, mirror.record_lifecycle, inbox_consumer=lifecycle)
+        .on(DirectEncroachmentRaised, notes.write_note, inbox_consumer=handlers.NOTES_CONSUMER)
         .on(
             OpsKeyIssued,
             keys.issued,

@@ -37,6 +37,7 @@ from services.uow import TransactionRunner
 MIRROR_GROUP = "crm_sync.mirror"
 APPROVALS_CONSUMER = "crm_sync.approvals"
 LIFECYCLE_CONSUMER = "crm_sync.lifecycle"
+NOTES_CONSUMER = "crm_sync.protection_notes"
 SOURCE = "/dealreg/crm_sync"
 EMITTER = Emitter(source=SOURCE, outbox=outbox)
 

@@ -18,6 +18,7 @@ from deal_registration.settings import RegistrationSettings
 from deal_registration.webhooks import SecretBox, WebhookDispatcher, WebhookSetup
 from deal_registration.webhooks.addresses import Resolver, system_resolver
 from schemas.crm import CrmDealClosed, CrmOpportunityChanged, CrmOpportunityMirrored
+from schemas.encroachment import DirectEncroachmentRaised, DirectEncroachmentResolved
 from schemas.registration import (
     ExtensionDenied,
     ProtectionExpired,
@@ -138,6 +139,8 @@ def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         .on(ExtensionDenied, handlers.apply_decision)
         .on(ProtectionExpired, handlers.apply_decision)
         .on(WaitlistLeft, handlers.apply_decision)
+        .on(DirectEncroachmentRaised, handlers.tell_encroachment)
+        .on(DirectEncroachmentResolved, handlers.tell_encroachment)
     )
     crm_changes = (
         # Only crm_sync may speak on dealreg.crm: a forged source is dead-lettered.

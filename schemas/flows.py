@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas import crm, principals
+from schemas import encroachment as enc
 from schemas import registration as reg
 from schemas.envelope import EventPayload
 
@@ -56,6 +57,8 @@ DEAL_REGISTRATION = ServiceFlows(
         crm.CrmOpportunityMirrored,
         crm.CrmOpportunityChanged,
         crm.CrmDealClosed,
+        enc.DirectEncroachmentRaised,
+        enc.DirectEncroachmentResolved,
     ),
 )
 CONFLICT_RESOLVER = ServiceFlows(
@@ -71,6 +74,8 @@ CONFLICT_RESOLVER = ServiceFlows(
         reg.ProtectionExpired,
         reg.WaitlistLeft,
         reg.ConflictEscalated,
+        enc.DirectEncroachmentRaised,
+        enc.DirectEncroachmentResolved,
     ),
     receives=(
         reg.RegistrationSubmitted,
@@ -99,6 +104,7 @@ CRM_SYNC = ServiceFlows(
         reg.ProtectionExtended,
         reg.ProtectionExpired,
         reg.RegistrationWithdrawn,
+        enc.DirectEncroachmentRaised,
         principals.OpsKeyIssued,
         principals.ApiKeyRevoked,
     ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas import crm, principals, registration
+from schemas import crm, encroachment, principals, registration
 from schemas.envelope import EventPayload
 
 
@@ -74,6 +74,8 @@ _EVENTS_BY_TOPIC: dict[TopicSpec, tuple[type[EventPayload], ...]] = {
         registration.ProtectionExpired,
         registration.WaitlistLeft,
         registration.ConflictEscalated,
+        encroachment.DirectEncroachmentRaised,
+        encroachment.DirectEncroachmentResolved,
     ),
     CRM: (
         crm.CrmOpportunityMirrored,

@@ -17,12 +17,12 @@ from typing import Any
 from sqlalchemy import Select, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conflict_resolver.adapters import direct_matching
 from conflict_resolver.adapters.house_accounts import house_account_hit
 from conflict_resolver.adapters.policy_store import HouseAccountList
 from conflict_resolver.adapters.tables import (
     claim_keys,
     claims,
-    direct_opportunities,
     incumbents,
     protections,
 )
@@ -37,7 +37,6 @@ from conflict_resolver.domain.matching import (
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.rules import (
     ClaimState,
-    DirectOpportunity,
     Incumbent,
     Match,
     Situation,
@@ -120,7 +119,9 @@ async def gather(
     situation = Situation(
         matches=tuple(matches),
         house_account=house_account_hit(house, customer, submitted.account_key, policy),
-        direct_opportunity=await _direct_opportunity(session, account_keys, line),
+        direct_opportunity=await direct_matching.direct_opportunity_for(
+            session, customer, account_keys, line, policy
+        ),
         incumbent=await _incumbent(session, same_keys, line),
     )
     return Gathered(
@@ -261,30 +262,6 @@ async def _linked_holders(
         session, customer, claims.c.registration_id.in_(holders), "", linked=True
     )
     return [(m, key) for m, key in linked if m.registration_id not in seen]
-
-
-async def _direct_opportunity(
-    session: AsyncSession, account_keys: set[str], product_line: str
-) -> DirectOpportunity | None:
-    query = (
-        select(direct_opportunities)
-        .where(
-            direct_opportunities.c.account_key.in_(account_keys),
-            direct_opportunities.c.product_line == product_line,
-            direct_opportunities.c.closed_at.is_(None),
-        )
-        .order_by(direct_opportunities.c.opened_at)
-        .limit(1)
-    )
-    row = (await session.execute(query)).mappings().first()
-    if row is None:
-        return None
-    return DirectOpportunity(
-        opportunity_id=row["opportunity_id"],
-        crm_system=row["crm_system"],
-        account_key=row["account_key"],
-        opened_at=row["opened_at"],
-    )
 
 
 async def _incumbent(

@@ -18,6 +18,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters import claims_store as store
+from conflict_resolver.adapters import direct_matching
 from conflict_resolver.adapters.conflicts import close_case_withdrawn, open_case
 from conflict_resolver.adapters.dialect import upsert
 from conflict_resolver.adapters.tables import claims, incumbents, outbox, protections
@@ -73,6 +74,7 @@ async def persist(session: AsyncSession, outcome: Outcome, *, now: datetime) -> 
         await store.update_claim(session, claim.registration_id, **claim.values)
     for registration_id in outcome.protection_deletes:
         await store.remove_protection(session, registration_id)
+        await direct_matching.close_encroachment_cases(session, registration_id, now=now)
     for move in outcome.protection_moves:
         await session.execute(
             update(protections)

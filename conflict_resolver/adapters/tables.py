@@ -95,6 +95,15 @@ direct_opportunities = Table(
     Index("ix_direct_opportunities_account", "account_key", "product_line"),
 )
 
+# The blocking keys of open direct opportunities: a registration finds them as it finds claims.
+direct_opportunity_keys = Table(
+    "direct_opportunity_keys",
+    metadata,
+    Column("blocking_key", String(300), primary_key=True),
+    Column("crm_system", String(20), primary_key=True),
+    Column("opportunity_id", String(100), primary_key=True),
+)
+
 # The partner of record per canonical account and product line (the last win).
 incumbents = Table(
     "incumbents",
@@ -120,8 +129,10 @@ conflicts = Table(
     "conflicts",
     metadata,
     Column("id", String(36), primary_key=True),
-    # The registration under review; the claims it competes with are in the evidence.
-    Column("registration_id", String(36), nullable=False, unique=True),
+    # The registration under review (for ``DIRECT_ENCROACHMENT``, the protected one a direct
+    # deal collides with: a registration may then have several cases); the claims it competes
+    # with are in the evidence.
+    Column("registration_id", String(36), nullable=False),
     Column("account_key", String(300), nullable=False),
     Column("product_line", String(64), nullable=False),
     Column("rule", String(40), nullable=False),
@@ -137,7 +148,10 @@ conflicts = Table(
     Column("decided_by", String(100), nullable=True),
     Column("decision_reason", Text, nullable=True),
     Column("approved_registration_id", String(36), nullable=True),
+    # How ops resolved a DIRECT_ENCROACHMENT case (acknowledged, partner_keeps, direct_proceeds).
+    Column("resolution", String(30), nullable=True),
     Index("ix_conflicts_state_due", "state", "due_at"),
+    Index("ix_conflicts_registration", "registration_id"),
 )
 
 outbox = outbox_table(metadata)

@@ -20,6 +20,7 @@ from conflict_resolver.queue.models import (
     ConflictCase,
     ConflictPage,
     Decision,
+    Resolution,
     Stats,
     StreamToken,
 )
@@ -197,6 +198,28 @@ async def decide_conflict(case_id: UUID, body: Decision, ctx: Ctx, caller: Calle
         )
     except QueueError as error:
         raise _problem(error, "approve") from error
+
+
+@router.post(
+    "/conflicts/{case_id:uuid}/resolution",
+    response_model=ConflictCase,
+    responses=problems(
+        *WRITE,
+        404,
+        409,
+        _404=NO_CASE,
+        _409="Already decided, or not a DIRECT_ENCROACHMENT case",
+    ),
+    **AS_BUILT,
+)
+async def resolve_conflict(case_id: UUID, body: Resolution, ctx: Ctx, caller: Caller) -> Any:
+    """Resolve a ``DIRECT_ENCROACHMENT`` case: the holder is told, naming no one."""
+    try:
+        return await handlers.resolve_encroachment(
+            ctx, caller, str(case_id), resolution=body.resolution, reason=body.reason
+        )
+    except QueueError as error:
+        raise _problem(error, "resolution") from error
 
 
 @router.get("/stats", response_model=Stats, responses=problems(*READ))

@@ -43,6 +43,24 @@ class Decision(BaseModel):
     )
 
 
+class Resolution(BaseModel):
+    """Ops' resolution of a ``DIRECT_ENCROACHMENT`` case (no registration is approved)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resolution: Literal["acknowledged", "partner_keeps", "direct_proceeds"] = Field(
+        description="`acknowledged`, `partner_keeps` (direct sales steps back) or "
+        "`direct_proceeds` (direct sales goes on alongside); the partner's protection stands.",
+        examples=["partner_keeps"],
+    )
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+    ] = Field(
+        description="Why, in a sentence (kept in the case's history).",
+        examples=["The partner registered the account months before sales opened the deal."],
+    )
+
+
 class Assignment(BaseModel):
     """Who works a case."""
 
@@ -172,6 +190,11 @@ class ConflictCase(_View):
     decision_reason: str | None = Field(description="Why.", examples=[None])
     approved_registration_id: str | None = Field(
         description="The claim approved (or kept).", examples=[None]
+    )
+    resolution: str | None = Field(
+        default=None,
+        description="How ops resolved a `DIRECT_ENCROACHMENT` case (only on those cases).",
+        examples=[None],
     )
     history: list[HistoryEntry] | None = Field(
         default=None, description="What happened to the case (one case only, not in lists)."

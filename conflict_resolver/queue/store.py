@@ -256,3 +256,10 @@ async def all_cases(session: AsyncSession, *, since: datetime | None) -> list[Ro
     if since is not None:
         query = query.where(or_(conflicts.c.state == "open", conflicts.c.opened_at >= since))
     return list((await session.execute(query)).mappings().all())
+
+
+async def set_resolution(session: AsyncSession, case_id: str, resolution: str) -> None:
+    """How ops resolved a ``DIRECT_ENCROACHMENT`` case (its state changes in ``close_case``)."""
+    await session.execute(
+        update(conflicts).where(conflicts.c.id == case_id).values(resolution=resolution)
+    )

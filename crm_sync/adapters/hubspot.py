@@ -39,6 +39,8 @@ PROPERTY_OF: dict[str, str] = {
     "registration_status": "dealreg_registration_status",
 }
 ID_PROPERTY = PROPERTY_OF["registration_id"]
+# On a direct deal (not ours): "partner-protected until <date>" (crm_sync.protection_notes).
+PROTECTED_UNTIL_PROPERTY = "dealreg_partner_protected_until"
 SALES_PROPERTIES = (
     "dealname",
     "dealstage",
@@ -229,6 +231,14 @@ class HubSpotConnector:
                 "/crm/v4/associations/deals/companies/batch/associate/default",
                 json={"inputs": pairs},
             )
+
+    async def note_protection(self, crm_id: str, note: str) -> None:
+        """Write the protection note onto a direct deal (one property, by its id)."""
+        await self._http.call(
+            "PATCH",
+            f"/crm/v3/objects/deals/{crm_id}",
+            json={"properties": {PROTECTED_UNTIL_PROPERTY: note}},
+        )
 
     # --- reads --------------------------------------------------------------------------
     async def read(self, crm_ids: Sequence[str]) -> list[CrmDeal]:

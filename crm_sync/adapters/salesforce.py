@@ -35,6 +35,8 @@ FIELD_OF: dict[str, str] = {
     "protection_expires_at": "Dealreg_Protection_Expires_At__c",
     "registration_status": "Dealreg_Registration_Status__c",
 }
+# On a direct opportunity (not ours): "partner-protected until <date>".
+PROTECTED_UNTIL_FIELD = "Dealreg_Partner_Protected_Until__c"
 SELECT = (
     "Id, Name, StageName, Amount, CurrencyIsoCode, CloseDate, OwnerId, IsClosed, IsWon, "
     "LastModifiedDate, LastModifiedById, IsDeleted, "
@@ -171,6 +173,15 @@ class SalesforceConnector:
                     )
                 )
         return out
+
+    async def note_protection(self, crm_id: str, note: str) -> None:
+        """Write the protection note onto a direct opportunity (one field, by its id)."""
+        await self._ensure_token()
+        await self._http.call(
+            "PATCH",
+            f"{self._base}/sobjects/Opportunity/{crm_id}",
+            json={PROTECTED_UNTIL_FIELD: note},
+        )
 
     def _fields(self, write: DealWrite) -> dict[str, Any]:
         fields: dict[str, Any] = {FIELD_OF[name]: value for name, value in write.changes.items()}

@@ -221,6 +221,47 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings, sender: Any) -> AP
             deals.records[record.id] = record
         return {"created": seed.count, "modified_to_ms": last}
 
+    @router.post("/salesforce/direct-opportunities")
+    def sf_direct(deal: DirectDeal) -> dict[str, Any]:
+        """An opportunity sales create by hand (no registration id), with its account."""
+        accounts, opps = sandbox.salesforce["Account"], sandbox.salesforce["Opportunity"]
+        ms = accounts.tick()
+        account = Record(
+            accounts.new_id(),
+            {
+                "Name": deal.company_name,
+                "Website": deal.domain,
+                "BillingCountryCode": deal.country,
+            },
+            ms,
+            ms,
+            modified_by=sf.SALES_USER,
+        )
+        accounts.records[account.id] = account
+        ms = opps.tick()
+        fields: dict[str, Any] = {
+            "Name": deal.name,
+            "StageName": deal.stage or "Prospecting",
+            "AccountId": account.id,
+        }
+        if deal.product_line:
+            fields["Dealreg_Product_Line__c"] = deal.product_line
+        record = Record(opps.new_id(), fields, ms, ms, modified_by=sf.SALES_USER)
+        opps.records[record.id] = record
+        if settings.salesforce_webhook_url:
+            sandbox.outbox.append(
+                Notice(
+                    "salesforce",
+                    {
+                        "id": record.id,
+                        "changeType": "created",
+                        "lastModifiedDate": sf.sf_time(record.updated_ms),
+                        "lastModifiedById": sf.SALES_USER,
+                    },
+                )
+            )
+        return {"id": record.id}
+
     @router.get("/salesforce/opportunities")
     def sf_opportunities() -> list[dict[str, Any]]:
         return [

@@ -35,6 +35,7 @@ from deal_registration.handlers.context import (
     Principal,
     Row,
 )
+from deal_registration.handlers.encroachment import tell_encroachment
 from deal_registration.handlers.from_events import apply_crm_change, apply_decision
 from deal_registration.handlers.idempotency import (
     Answer,
@@ -111,6 +112,7 @@ __all__ = [
     "revoke_key",
     "rotate_webhook_secret",
     "submit_registration",
+    "tell_encroachment",
     "update_partner",
     "webhook_deliveries",
     "withdraw_registration",

@@ -6,17 +6,25 @@ partner's registration change through deal_registration's API.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
+from schemas.accounts import account_key
+from schemas.crm import DirectOpportunityOpened
+from schemas.registration import CustomerData
+from schemas.topics import CRM
 from tests.support.api import bearer, create_partner, registration_body, wait_for_status
+from tests.support.crm_events import publish
 from tests.support.databases import only_on
 from tests.support.infra import ROOT, require
+from tests.support.resolver import envelope_of
 from tests.support.stack import ServiceStack
 
 pytestmark = pytest.mark.e2e
@@ -145,6 +153,72 @@ def test_ops_see_a_conflict_live_compare_the_claims_and_decide(stack: ServiceSta
             time.sleep(0.1)
         assert view["status"] == "approved"
         assert view["protection_expires_at"] is not None
+
+
+# SQLite only, as above: a direct deal (as crm_sync reports it) on a protected account.
+@only_on("sqlite")
+def test_ops_see_a_direct_encroachment_and_resolve_it(stack: ServiceStack) -> None:
+    require(Path(CHROMIUM).exists(), "Chromium (/usr/bin/chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    stack.start_all()
+    console = f"{stack.url('conflict_resolver')}/console"
+    with httpx.Client(base_url=stack.url("deal_registration"), timeout=10) as client:
+        ops_key = grant_console_key(stack, client)
+        partner = create_partner(client, stack.admin_token, name="Northwind Networks")
+        held = client.post(
+            "/v1/registrations",
+            json=registration_body(domain=None),
+            headers=bearer(partner["api_key"]),
+        )
+        assert wait_for_status(client, partner["api_key"], held.json()["id"])["status"] == (
+            "approved"
+        )
+        opened = DirectOpportunityOpened(
+            crm_system="hubspot",
+            opportunity_id="9001",
+            account_key=account_key(name="ACME Inc", domain=None, country="US"),
+            customer=CustomerData(name="ACME Inc", domain=None, country="US"),
+            product_line="*",
+            opened_at=datetime.now(UTC),
+        )
+        envelope = envelope_of(opened, key=opened.account_key, subject="9001")
+        asyncio.run(publish(stack.kafka_bootstrap, stack.topic_prefix, CRM.name, [envelope]))
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(console)
+            page.fill("#key", ops_key)
+            page.keyboard.press("Enter")
+            row = page.locator("#cases li", has_text="DIRECT_ENCROACHMENT")
+            row.wait_for(timeout=30_000)
+            row.click()
+            case = page.locator("#case")
+            expect(case).to_contain_text("direct encroachment")
+            expect(case).to_contain_text("Direct sales' deal: ACME Inc")
+            expect(case).to_contain_text("none named (every line)")
+            expect(case.locator("thead")).to_contain_text("Northwind Networks")
+            page.check('input[name="resolution"][value="partner_keeps"]')
+            page.fill("#reason", "Northwind registered the account before sales opened the deal.")
+            page.click('#decide button[type="submit"]')
+            expect(case).to_contain_text("Resolution: partner keeps", timeout=5_000)
+            browser.close()
+        history = client.get(
+            f"/v1/registrations/{held.json()['id']}/history", headers=bearer(partner["api_key"])
+        ).json()["items"]
+        codes = [entry["reason_code"] for entry in history]
+        deadline = time.monotonic() + 10
+        while "DIRECT_ENCROACHMENT_RESOLVED" not in codes and time.monotonic() < deadline:
+            time.sleep(0.2)
+            history = client.get(
+                f"/v1/registrations/{held.json()['id']}/history",
+                headers=bearer(partner["api_key"]),
+            ).json()["items"]
+            codes = [entry["reason_code"] for entry in history]
+        assert "DIRECT_ENCROACHMENT" in codes
+        assert "DIRECT_ENCROACHMENT_RESOLVED" in codes
 
 
 def _save_screenshot(png: bytes) -> None:

@@ -239,7 +239,12 @@ function renderCase(item) {
        el("ol", {}, (item.history || []).map((h) => el("li", {},
          `${new Date(h.at).toLocaleString()} · ${h.action} by ${h.actor}`, h.reason ? ` — ${h.reason}` : "")))),
   ];
-  if (item.state === "open") children.push(decisionForm(item));
+  if (item.reason_code === "DIRECT_ENCROACHMENT") children.splice(3, 1, directDeal(item));
+  if (item.state === "open") {
+    children.push(item.reason_code === "DIRECT_ENCROACHMENT" ? resolutionForm(item) : decisionForm(item));
+  } else if (item.resolution) {
+    children.push(el("p", { class: "resolution" }, "Resolution: ", item.resolution.replaceAll("_", " ")));
+  }
   $("case").replaceChildren(...children.filter(Boolean));
   clearInterval(state.countdown);
   if (item.state === "open") {
@@ -272,6 +277,50 @@ function decisionForm(item) {
     try {
       await api(`/v1/conflicts/${encodeURIComponent(item.id)}/decision`, { method: "POST",
         body: JSON.stringify({ approve: data.get("approve") || null, reason: data.get("reason") }) });
+      await openCase(item.id, { focus: false }); reload(); loadStats();
+    } catch (failure) {
+      if (failure instanceof Unauthorized) return guard(failure);
+      error.textContent = failure.message;
+    }
+  });
+  return form;
+}
+
+// A DIRECT_ENCROACHMENT case: direct sales' CRM deal against the protected registration.
+function directDeal(item) {
+  const deal = (item.evidence || {}).direct_opportunity || {};
+  const customer = deal.customer || {};
+  return el("p", { class: "evidence direct-deal" },
+    el("strong", {}, "Direct sales' deal: "),
+    `${customer.name ?? "?"}${customer.domain ? " (" + customer.domain + ")" : ""} · `,
+    `${deal.crm_system} ${deal.opportunity_id} · product line ${deal.product_line === "*" ? "none named (every line)" : deal.product_line}`,
+    ` · opened ${deal.opened_at ? new Date(deal.opened_at).toLocaleString() : "?"}`);
+}
+
+const RESOLUTIONS = [
+  ["acknowledged", "Acknowledge"],
+  ["partner_keeps", "Partner keeps the account (direct sales step back)"],
+  ["direct_proceeds", "Direct sales proceed alongside"],
+];
+
+function resolutionForm(item) {
+  const error = el("p", { class: "error", role: "alert" });
+  const form = el("form", { class: "decide", id: "decide" },
+    el("fieldset", {}, el("legend", {}, "Resolution"),
+       RESOLUTIONS.map(([value, label]) => el("label", {},
+         el("input", { type: "radio", name: "resolution", value, required: true }), ` ${label}`))),
+    el("label", { for: "reason" }, "Reason (required)"),
+    el("textarea", { id: "reason", name: "reason", required: true, maxlength: "2000" }),
+    el("div", { class: "actions" },
+       el("button", { type: "submit", class: "primary" }, "Resolve"),
+       el("button", { type: "button", onclick: () => assignToMe(item.id) }, "Assign to me")),
+    error);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    try {
+      await api(`/v1/conflicts/${encodeURIComponent(item.id)}/resolution`, { method: "POST",
+        body: JSON.stringify({ resolution: data.get("resolution"), reason: data.get("reason") }) });
       await openCase(item.id, { focus: false }); reload(); loadStats();
     } catch (failure) {
       if (failure instanceof Unauthorized) return guard(failure);

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from conflict_resolver.adapters.session import Row, Session
+from conflict_resolver.domain.encroachment import REASON_CODE as ENCROACHMENT
 from conflict_resolver.domain.protection import ProtectionConflictError
 from conflict_resolver.handlers import review
 from conflict_resolver.queue import store
@@ -81,6 +82,12 @@ async def decide_locked(
     and protection, close the case and record it in its history."""
     if row["state"] != "open":
         raise QueueError("conflict", "The case is already decided.")
+    if row["reason_code"] == ENCROACHMENT:
+        raise QueueError(
+            "conflict",
+            "A DIRECT_ENCROACHMENT case approves no registration: resolve it "
+            "(POST /v1/conflicts/{id}/resolution).",
+        )
     competing = competing_of(row)
     claim_rows = await store.claims_by_id(session, [row["registration_id"], *competing])
     plan = plan_decision(

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from conflict_resolver.adapters.session import Row, Session
+from conflict_resolver.domain.encroachment import REASON_CODE as ENCROACHMENT
 from conflict_resolver.queue import store
 from conflict_resolver.queue.domain import (
     CaseFilters,
@@ -118,6 +119,8 @@ def _case_view(
         "decision_reason": row["decision_reason"],
         "approved_registration_id": row["approved_registration_id"],
     }
+    if row.get("resolution") is not None or row["reason_code"] == ENCROACHMENT:
+        view["resolution"] = row.get("resolution")
     if history is not None:
         opened = {"at": row["opened_at"], "action": "opened", "actor": "rules", "reason": None}
         view["history"] = [opened] + [
