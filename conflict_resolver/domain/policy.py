@@ -69,6 +69,15 @@ class ExtensionPolicy(_Part):
     duration: Window = timedelta(days=30)
 
 
+class ReviewPolicy(_Part):
+    """A reviewer's answers a partner may act on: one appeal of a rejection reopens the case
+    with ``appeal_sla`` to decide it; a registration may be returned for edit at most
+    ``max_edit_round_trips`` times (past that, the reviewer must approve or reject)."""
+
+    appeal_sla: Window = timedelta(hours=48)
+    max_edit_round_trips: int = Field(default=2, ge=0, le=20, strict=True)
+
+
 class MatchingPolicy(_Part):
     """Rule 7: at or above ``same_account`` (or the same registrable domain) it is the same
     account; from ``review`` up to it, a possible duplicate that goes to review."""
@@ -105,6 +114,7 @@ class Policy(_Part):
     incumbency_period: Period = timedelta(days=365)
     review_sla: Window = timedelta(hours=48)
     sla_auto_decision: SlaAutoDecision = "none"
+    reviews: ReviewPolicy = Field(default_factory=ReviewPolicy)
 
     @model_validator(mode="after")
     def _positive_rates(self) -> Policy:

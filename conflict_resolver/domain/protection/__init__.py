@@ -28,6 +28,12 @@ Rules of engagement written here, in DOMAIN.md's words:
   account and product line (it is entitled first; ending the stale holder promotes it).
 """
 
+from conflict_resolver.domain.protection.answers import (
+    APPEALED,
+    RETURNED_FOR_EDIT,
+    reopen_on_appeal,
+    return_for_edit,
+)
 from conflict_resolver.domain.protection.decisions import (
     WAITLIST_LEFT,
     WaitlistMove,
@@ -51,6 +57,7 @@ from conflict_resolver.domain.protection.endings import (
 from conflict_resolver.domain.protection.outcome import (
     CaseToClose,
     CaseToOpen,
+    CaseToReopen,
     Cause,
     Claim,
     ClaimUpdate,
@@ -86,13 +93,16 @@ from conflict_resolver.domain.protection.verdicts import (
 )
 
 __all__ = [
+    "APPEALED",
     "MANUAL_RULE",
     "PARTNER_SENTENCE_APPROVED",
     "PARTNER_SENTENCE_REJECTED",
+    "RETURNED_FOR_EDIT",
     "REVIEW_REJECTED",
     "WAITLIST_LEFT",
     "CaseToClose",
     "CaseToOpen",
+    "CaseToReopen",
     "Cause",
     "Claim",
     "ClaimUpdate",
@@ -126,6 +136,8 @@ __all__ = [
     "normalised",
     "record_decision",
     "reject_from_review",
+    "reopen_on_appeal",
+    "return_for_edit",
     "stale_holders",
     "submission_of",
     "summary_of",
