@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import crm, principals
+from schemas import crm, principals, review
 from schemas import registration as reg
 from schemas.envelope import EventPayload
 
@@ -42,6 +42,9 @@ DEAL_REGISTRATION = ServiceFlows(
         reg.RegistrationSubmitted,
         reg.RegistrationWithdrawn,
         reg.ExtensionRequested,
+        review.RegistrationAppealed,
+        review.RegistrationEdited,
+        review.RegistrationAmended,
         principals.OpsKeyIssued,
         principals.ApiKeyRevoked,
     ),
@@ -53,6 +56,7 @@ DEAL_REGISTRATION = ServiceFlows(
         reg.ExtensionDenied,
         reg.ProtectionExpired,
         reg.WaitlistLeft,
+        review.RegistrationReturnedForEdit,
         crm.CrmOpportunityMirrored,
         crm.CrmOpportunityChanged,
         crm.CrmDealClosed,
@@ -71,11 +75,14 @@ CONFLICT_RESOLVER = ServiceFlows(
         reg.ProtectionExpired,
         reg.WaitlistLeft,
         reg.ConflictEscalated,
+        review.RegistrationReturnedForEdit,
     ),
     receives=(
         reg.RegistrationSubmitted,
         reg.RegistrationWithdrawn,
         reg.ExtensionRequested,
+        review.RegistrationAppealed,
+        review.RegistrationEdited,
         crm.CrmDealClosed,
         crm.DirectOpportunityOpened,
         crm.DirectOpportunityClosed,

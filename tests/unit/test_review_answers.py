@@ -9,7 +9,7 @@ import pytest
 
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.policy import Policy, ReviewPolicy
-from conflict_resolver.domain.protection import Cause, CaseToReopen
+from conflict_resolver.domain.protection import CaseToReopen, Cause
 from deal_registration.domain import lifecycle
 from deal_registration.domain.lifecycle import Current, Status
 from schemas.registration import RegistrationRejected, RegistrationSentToReview

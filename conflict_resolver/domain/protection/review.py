@@ -24,7 +24,7 @@ from conflict_resolver.domain.protection.outcome import (
 )
 from conflict_resolver.domain.protection.verdicts import DeadlineDecision, decide_at_deadline
 from schemas.registration import RegistrationApproved, RegistrationRejected
-from schemas.review_reasons import REVIEW_REJECTED
+from schemas.review_reasons import REVIEW_REJECTED as REVIEW_REJECTED
 from schemas.review_reasons import rejection_sentence as published_sentence
 
 MANUAL_RULE = "manual_review"

@@ -47,9 +47,18 @@ async def assign(
 
 
 async def decide(
-    ctx: QueueContext, operator: Operator, case_id: str, *, approve: str | None, reason: str
+    ctx: QueueContext,
+    operator: Operator,
+    case_id: str,
+    *,
+    approve: str | None,
+    reason: str,
+    reason_code: str | None = None,
 ) -> dict[str, Any]:
-    """Approve one claim or none, with a reason; 409 if decided already or exclusivity says no."""
+    """Approve one claim or none, with a reason (and, approving none, a published code for
+    the partner); 409 if decided already or exclusivity says no."""
+    if approve is not None and reason_code is not None:
+        raise QueueError("invalid", "A reason code is given only when approving none.")
     now = ctx.clock.now()
     with store.exclusivity_guarded():
         async with ctx.transactions.transaction() as session:
@@ -57,7 +66,13 @@ async def decide(
             if row is None:
                 raise QueueError("not_found", "No such conflict case.")
             await decide_locked(
-                session, row, approve=approve, actor=operator.actor, reason=reason, now=now
+                session,
+                row,
+                approve=approve,
+                actor=operator.actor,
+                reason=reason,
+                now=now,
+                reason_code=reason_code,
             )
     CONFLICTS_DECIDED.labels(by="ops", outcome="approved" if approve else "rejected").inc()
     return await get_case(ctx, case_id)
@@ -71,6 +86,7 @@ async def decide_locked(
     actor: str,
     reason: str,
     now: datetime,
+    reason_code: str | None = None,
 ) -> DecisionPlan:
     """Decide a case whose row the caller locked: validate ops' choice, change the claims
     and protection, close the case and record it in its history."""
@@ -90,7 +106,14 @@ async def decide_locked(
         if plan.approve is not None:
             await review.approve_reviewed(session, plan.approve, competing, actor=actor, now=now)
         if plan.reject is not None:
-            await review.reject_reviewed(session, plan.reject, kept=plan.kept, actor=actor, now=now)
+            await review.reject_reviewed(
+                session,
+                plan.reject,
+                kept=plan.kept,
+                actor=actor,
+                now=now,
+                reason_code=reason_code if plan.reject == row["registration_id"] else None,
+            )
     except ProtectionConflictError as refused:
         raise QueueError("conflict", str(refused)) from refused
     if not await store.close_case(
@@ -109,7 +132,12 @@ async def decide_locked(
         action="decided",
         actor=actor,
         reason=reason,
-        detail={"approved": plan.approve, "kept": plan.kept, "rejected": plan.reject},
+        detail={
+            "approved": plan.approve,
+            "kept": plan.kept,
+            "rejected": plan.reject,
+            "reason_code": reason_code,
+        },
     )
     mode = "policy" if actor == SLA_ACTOR else "manual"
     TIME_TO_DECISION.labels(mode=mode).observe(max((now - row["opened_at"]).total_seconds(), 0.0))
