@@ -136,14 +136,38 @@ class RegistrationEdit(_Input):
     reviewer (``editable_fields``); of an approved one, only ``amount``,
     ``expected_close_date`` and ``contact``. Fields left out stay as they are."""
 
-    customer: Customer | None = Field(default=None, description="The end customer.")
-    product_line: Slug | None = Field(default=None, description="Never changes once returned.")
-    deal_type: DealType | None = Field(default=None, description="`new`, `renewal`, `upsell`.")
-    amount: Amount | None = Field(default=None, description="Expected deal value.")
-    expected_close_date: date | None = Field(default=None, description="Expected close date.")
-    contact: Contact | None = Field(default=None, description="Customer contact.")
-    description: LongText | None = Field(default=None, description="What the deal is.")
-    partner_reference: Reference | None = Field(default=None, description="Your own id.")
+    customer: Customer | None = Field(
+        default=None,
+        description="The end customer (all three fields).",
+        examples=[{"name": "Acme Corporation", "domain": "acme.com", "country": "US"}],
+    )
+    product_line: Slug | None = Field(
+        default=None,
+        description="Never changes once returned or approved: a change answers 422.",
+        examples=["network-security"],
+    )
+    deal_type: DealType | None = Field(
+        default=None, description="`new`, `renewal` or `upsell`.", examples=["new"]
+    )
+    amount: Amount | None = Field(
+        default=None,
+        description="Expected deal value.",
+        examples=[{"value": "150000.00", "currency": "USD"}],
+    )
+    expected_close_date: date | None = Field(
+        default=None, description="Expected close date.", examples=["2027-04-30"]
+    )
+    contact: Contact | None = Field(
+        default=None,
+        description="Customer contact.",
+        examples=[{"name": "Dana Lee", "email": "dana.lee@acme.com"}],
+    )
+    description: LongText | None = Field(
+        default=None, description="What the deal is.", examples=["Firewall refresh"]
+    )
+    partner_reference: Reference | None = Field(
+        default=None, description="Your own reference.", examples=["PO-2026-118"]
+    )
 
 
 class CustomerView(_Output):
