@@ -32,6 +32,7 @@ from schemas.registration import (
     RegistrationApproved,
     RegistrationWithdrawn,
 )
+from schemas.review import RegistrationAmended
 from schemas.topics import DEAD_LETTERS
 from services.clock import Clock, SystemClock
 from services.events import Subscriptions, UnitOfWork
@@ -149,6 +150,7 @@ def subscriptions(unit: UnitOfWork, mirror: Mirror) -> Subscriptions:
         .on(ProtectionExtended, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(ProtectionExpired, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(RegistrationWithdrawn, mirror.record_lifecycle, inbox_consumer=lifecycle)
+        .on(RegistrationAmended, mirror.record_amendment, inbox_consumer=lifecycle)
         .on(
             OpsKeyIssued,
             keys.issued,

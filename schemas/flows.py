@@ -102,6 +102,7 @@ CRM_SYNC = ServiceFlows(
         crm.DirectOpportunityClosed,
     ),
     receives=(
+        review.RegistrationAmended,
         reg.RegistrationApproved,
         reg.ProtectionExtended,
         reg.ProtectionExpired,
