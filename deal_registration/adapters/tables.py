@@ -83,6 +83,7 @@ registrations = Table(
     Column("crm_changed_at", UtcDateTime(), nullable=True),
     Column("appealed_at", UtcDateTime(), nullable=True),
     Column("editable_fields", JSON, nullable=True),
+    Column("extensions_left", Integer, nullable=True),
     Index("ix_registrations_partner", "partner_id", "submission_seq"),
     Index("ix_registrations_status", "status", "submission_seq"),
 )

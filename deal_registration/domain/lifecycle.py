@@ -140,6 +140,7 @@ class Current:
     crm_changed_at: datetime | None = None
     reason_code: str | None = None
     appealed: bool = False
+    extensions_left: int | None = None  # the policy's limit, as the resolver last said it
     editable_fields: tuple[str, ...] = ()
 
     @property
@@ -198,9 +199,10 @@ def withdraw(current: Current, *, now: datetime) -> Change:
 def request_extension(current: Current, *, now: datetime) -> Change:
     """Ask, while approved and protected, to extend the protection; one request at a time.
 
-    How many extensions a registration may have is the policy's (``max_extensions``) and the
-    resolver enforces it: a request past the limit is answered ``ExtensionDenied`` with the
-    reason. Intake does not second-guess it.
+    How many extensions a registration may have is the policy's (``max_extensions``): the
+    resolver says it with each approval (``extensions_allowed``) and grant
+    (``extensions_left``), and intake refuses (409) a request past it, so the partner hears
+    the same limit at once; the resolver still decides every request it is sent.
     """
     if current.status is not Status.APPROVED:
         raise TransitionRefusedError(
@@ -213,6 +215,10 @@ def request_extension(current: Current, *, now: datetime) -> Change:
         )
     if current.protection_expires_at is not None and current.protection_expires_at <= now:
         raise TransitionRefusedError("The protection window has already ended.")
+    if current.extensions_left is not None and current.extensions_left <= 0:
+        raise TransitionRefusedError(
+            "The policy allows no more extensions of this protection; it has used them."
+        )
     reason = "The partner asked to extend the protection."
     return Change(
         updates={
@@ -373,6 +379,8 @@ def _decided(
     updates["protection_expires_at"] = (
         event.protection_expires_at if isinstance(event, RegistrationApproved) else None
     )
+    if isinstance(event, RegistrationApproved) and event.extensions_allowed is not None:
+        updates["extensions_left"] = event.extensions_allowed
     return Change(updates=updates, entry=Entry(target, reason_code, reason, event.decided_at))
 
 
@@ -428,6 +436,11 @@ def _extended(current: Current, event: ProtectionExtended, now: datetime) -> Cha
         updates={
             "protection_expires_at": event.protection_expires_at,
             "extension_state": Extension.GRANTED.value,
+            **(
+                {"extensions_left": event.extensions_left}
+                if event.extensions_left is not None
+                else {}
+            ),
             "reason_code": "PROTECTION_EXTENDED",
             "reason": event.reason,
             "updated_at": now,

@@ -43,6 +43,7 @@ def current_of(row: Row) -> Current:
         crm_changed_at=row.get("crm_changed_at"),
         reason_code=row.get("reason_code"),
         appealed=row.get("appealed_at") is not None,
+        extensions_left=row.get("extensions_left"),
         editable_fields=tuple(row.get("editable_fields") or ()),
     )
 

@@ -242,3 +242,47 @@ def test_the_action_required_transitions_are_the_domains() -> None:
     assert lifecycle.can_transition(Status.PENDING_REVIEW, Status.ACTION_REQUIRED)
     assert lifecycle.can_transition(Status.ACTION_REQUIRED, Status.SUBMITTED)
     assert lifecycle.can_transition(Status.ACTION_REQUIRED, Status.WITHDRAWN)
+
+
+# --- the extension limit is the policy's, on both sides ----------------------------------------
+
+
+def test_an_approval_and_an_extension_say_how_many_extensions_the_policy_allows() -> None:
+    from conflict_resolver.domain.policy import ExtensionPolicy
+    from schemas.registration import ExtensionRequested, RegistrationApproved
+
+    policy = Policy(extension=ExtensionPolicy(max_extensions=2))
+    reviewed = claim("r2", 2, status="pending_review")
+    situation = protection.ReviewSituation(reviewed=reviewed)
+    approved = protection.approve_from_review(situation, policy, actor="ops:u1", now=NOW)
+    [event] = [e.payload for e in approved.events]
+    assert isinstance(event, RegistrationApproved)
+    assert event.extensions_allowed == 2
+    holder = claim("r2", 2, holds_until=NOW + timedelta(days=5), extension_count=1)
+    requested = ExtensionRequested(
+        registration_id="r2",
+        account_key="d:acme.com",
+        product_line="network-security",
+        requested_at=NOW,
+    )
+    extended = protection.extend(requested, holder, policy, now=NOW, cause=CAUSE)
+    [granted] = [e.payload for e in extended.events]
+    assert granted.extensions_left == 0  # type: ignore[union-attr]
+
+
+def test_intake_refuses_an_extension_the_policy_does_not_allow() -> None:
+    spent = Current(
+        status=Status.APPROVED,
+        protection_expires_at=NOW + timedelta(days=5),
+        extension=lifecycle.Extension.GRANTED,
+        extensions_left=0,
+    )
+    with pytest.raises(lifecycle.TransitionRefusedError, match="policy allows"):
+        lifecycle.request_extension(spent, now=NOW)
+    one_more = Current(
+        status=Status.APPROVED,
+        protection_expires_at=NOW + timedelta(days=5),
+        extension=lifecycle.Extension.GRANTED,
+        extensions_left=1,
+    )
+    assert lifecycle.request_extension(one_more, now=NOW).updates["extension_state"] == "requested"

@@ -161,6 +161,7 @@ def extend(
             extended_at=now,
             protection_expires_at=new_expiry,
             reason=verdict.reason,
+            extensions_left=max(policy.extension.max_extensions - claim.extension_count - 1, 0),
         )
         return Outcome(
             claim_updates=(ClaimUpdate(claim.registration_id, values),),

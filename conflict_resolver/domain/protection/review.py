@@ -111,6 +111,7 @@ def approve_from_review(
         reason=sentence,
         decided_by=actor,
         registration=summary_of(submitted),
+        extensions_allowed=policy.extension.max_extensions,
     )
     cause = Cause(None, reviewed.correlation_id)
     return outcome.then(

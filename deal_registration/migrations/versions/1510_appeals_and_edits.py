@@ -1,4 +1,5 @@
-"""A registration's appeal (once) and the fields a reviewer returned it for edit
+"""A registration's appeal (once), the fields a reviewer returned it for edit, and how many
+extensions the policy still allows it
 
 Revision ID: 1510
 Revises: 1301
@@ -21,9 +22,11 @@ def upgrade() -> None:
     with op.batch_alter_table("registrations") as batch:
         batch.add_column(sa.Column("appealed_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("editable_fields", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("extensions_left", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("registrations") as batch:
+        batch.drop_column("extensions_left")
         batch.drop_column("editable_fields")
         batch.drop_column("appealed_at")
