@@ -198,3 +198,22 @@ async def test_a_possible_duplicate_is_returned_for_its_domain_and_the_edit_is_a
     ]
     says_nothing_of(json.dumps(steps) + json.dumps(approved), a)
     assert (await world.intake.view(a.key, reg_a["id"]))["status"] == "approved"
+
+
+async def test_intake_refuses_an_extension_past_the_policys_limit(world: World) -> None:
+    """The default policy allows one extension: the resolver grants it, and intake itself
+    answers the second request with 409 (it was told the limit with the approval)."""
+    a = await partner_with_webhook(world, "Alpha Extending Partners")
+    reg = await register(world, a, "Extension Limit Works", "extensionlimit.com")
+    await until(world, a, reg, "approved")
+    path = f"/v1/registrations/{reg['id']}/extension"
+    first = await world.intake.client.post(path, headers=bearer(a.key))
+    assert first.status_code == 202, first.text
+    await eventually(
+        lambda: world.intake.view(a.key, reg["id"]),
+        lambda v: v["extension"] == "granted",
+        within=30,
+    )
+    second = await world.intake.client.post(path, headers=bearer(a.key))
+    assert second.status_code == 409, second.text
+    assert "policy allows no more extensions" in second.json()["detail"]
