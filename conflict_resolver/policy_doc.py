@@ -142,7 +142,15 @@ def _lines(policy: Policy) -> list[str]:
         "",
         f"- **Extension.** A partner may extend {_times(policy.extension.max_extensions)}, by "
         f"{_duration(policy.extension.duration)}, before the window ends, while the deal is "
-        "still open. Otherwise the extension is refused with the reason.",
+        "still open. Otherwise the extension is refused with the reason."
+        + (
+            " A request that qualifies goes to sales operations' review (a case "
+            "`EXTENSION_REVIEW`, never decided automatically at its deadline), who grant or "
+            "refuse it (`EXTENSION_REJECTED`)."
+            if policy.extension.review
+            else " A request that qualifies is granted at once (the policy may send them to "
+            "review instead)."
+        ),
         "- **Expiry.** When the window ends the registration becomes `expired`, automatically, "
         "and the waitlist moves on.",
         "- **Won, lost, withdrawn.** A win or loss in the CRM, or a withdrawal by the partner, "

@@ -67,6 +67,11 @@ class ExtensionPolicy(_Part):
 
     max_extensions: int = Field(default=1, ge=0, le=100, strict=True)
     duration: Window = timedelta(days=30)
+    review: bool = Field(
+        default=False,
+        strict=True,
+        description="Send each request the rules would grant to the conflict queue instead.",
+    )
 
 
 class ReviewPolicy(_Part):

@@ -11,6 +11,7 @@ from conflict_resolver.adapters import claims_store, outcomes, policy_store
 from conflict_resolver.adapters.session import Session
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.protection import Claim, DeadlineDecision, ReviewSituation
+from conflict_resolver.handlers.protections import lock_claim
 
 _HOLDER_READS = 3  # a holder ended while we waited for its lock may already have a successor
 
@@ -143,4 +144,21 @@ async def return_reviewed(
         actor=actor,
         now=now,
     )
+    await outcomes.persist(session, outcome, now=now)
+
+
+async def answer_extension(
+    session: Session, registration_id: str, *, grant: bool, actor: str, now: datetime
+) -> None:
+    """Grant or refuse an extension request the policy sent to review
+    (``protection.extension_from_review``), under the claim's key locks and row lock, as the
+    expiry job takes them."""
+    await lock_claim(session, registration_id)
+    claim = await outcomes.load_claim(session, registration_id, for_update=True)
+    if claim is None:
+        raise protection.ProtectionConflictError(
+            "The case's registration is unknown to the resolver."
+        )
+    policy = await policy_store.current_policy(session, now=now)
+    outcome = protection.extension_from_review(claim, policy, grant=grant, actor=actor, now=now)
     await outcomes.persist(session, outcome, now=now)

@@ -217,3 +217,48 @@ async def test_intake_refuses_an_extension_past_the_policys_limit(world: World) 
     second = await world.intake.client.post(path, headers=bearer(a.key))
     assert second.status_code == 409, second.text
     assert "policy allows no more extensions" in second.json()["detail"]
+
+
+async def test_the_policy_sends_an_extension_request_to_review_and_a_reviewer_grants_it(
+    world: World,
+) -> None:
+    ops = bearer(world.ops_key)
+    published = await world.resolver.put(
+        "/v1/policy", json={"extension": {"review": True}}, headers=ops
+    )
+    assert published.status_code == 200, published.text
+    try:
+        a = await partner_with_webhook(world, "Alpha Reviewed Extensions")
+        reg = await register(world, a, "Reviewed Extension Labs", "reviewedext.com")
+        approved = await until(world, a, reg, "approved")
+        asked = await world.intake.client.post(
+            f"/v1/registrations/{reg['id']}/extension", headers=bearer(a.key)
+        )
+        assert asked.status_code == 202, asked.text
+
+        async def extension_case() -> dict[str, Any] | None:
+            cases = (await world.resolver.get("/v1/conflicts?state=open", headers=ops)).json()
+            return next((c for c in cases["items"] if c["registration_id"] == reg["id"]), None)
+
+        case = await eventually(extension_case, lambda c: c is not None, within=30)
+        assert case is not None
+        assert case["reason_code"] == "EXTENSION_REVIEW"
+        assert (await world.intake.view(a.key, reg["id"]))["extension"] == "requested"
+        decided = await world.resolver.post(
+            f"/v1/conflicts/{case['id']}/decision",
+            json={"approve": reg["id"], "reason": "The customer's board meets next month."},
+            headers=ops,
+        )
+        assert decided.status_code == 200, decided.text
+        view = await eventually(
+            lambda: world.intake.view(a.key, reg["id"]),
+            lambda v: v["extension"] == "granted",
+            within=30,
+        )
+        assert view["protection_expires_at"] > approved["protection_expires_at"]
+        steps = await history(world, a.key, reg["id"])
+        assert (steps[-1]["reason_code"], steps[-1]["actor"]) == ("PROTECTION_EXTENDED", "ops")
+        await told(world, a, reg["id"], "registration.extended")
+    finally:
+        restored = await world.resolver.put("/v1/policy", json={}, headers=ops)
+        assert restored.status_code == 200, restored.text

@@ -8,11 +8,17 @@ from datetime import timedelta
 import pytest
 
 from conflict_resolver.domain import protection
-from conflict_resolver.domain.policy import Policy, ReviewPolicy
+from conflict_resolver.domain.policy import ExtensionPolicy, Policy, ReviewPolicy
 from conflict_resolver.domain.protection import CaseToReopen, Cause
 from deal_registration.domain import lifecycle
 from deal_registration.domain.lifecycle import Current, Status
-from schemas.registration import RegistrationRejected, RegistrationSentToReview
+from schemas.registration import (
+    ExtensionDenied,
+    ExtensionRequested,
+    ProtectionExtended,
+    RegistrationRejected,
+    RegistrationSentToReview,
+)
 from schemas.review import RegistrationAppealed, RegistrationReturnedForEdit
 from schemas.review_reasons import REJECTION_REASONS, rejection_sentence
 from tests.unit.test_protection import NOW, claim
@@ -248,8 +254,7 @@ def test_the_action_required_transitions_are_the_domains() -> None:
 
 
 def test_an_approval_and_an_extension_say_how_many_extensions_the_policy_allows() -> None:
-    from conflict_resolver.domain.policy import ExtensionPolicy
-    from schemas.registration import ExtensionRequested, RegistrationApproved
+    from schemas.registration import RegistrationApproved
 
     policy = Policy(extension=ExtensionPolicy(max_extensions=2))
     reviewed = claim("r2", 2, status="pending_review")
@@ -286,3 +291,50 @@ def test_intake_refuses_an_extension_the_policy_does_not_allow() -> None:
         extensions_left=1,
     )
     assert lifecycle.request_extension(one_more, now=NOW).updates["extension_state"] == "requested"
+
+
+# --- the policy may send extension requests to review ------------------------------------------
+
+
+def extension_request() -> ExtensionRequested:
+    return ExtensionRequested(
+        registration_id="r2",
+        account_key="d:acme.com",
+        product_line="network-security",
+        requested_at=NOW,
+    )
+
+
+def test_the_policy_may_send_an_extension_request_to_review() -> None:
+    policy = Policy(extension=ExtensionPolicy(review=True))
+    holder = claim("r2", 2, holds_until=NOW + timedelta(days=5))
+    outcome = protection.extend(
+        extension_request(), holder, policy, now=NOW, cause=CAUSE, case_id="case-x"
+    )
+    [case] = outcome.cases_to_open
+    assert (case.case_id, case.reason_code) == ("case-x", protection.EXTENSION_REVIEW)
+    assert case.due_at == NOW + policy.review_sla
+    assert outcome.events == ()
+    assert outcome.protection_moves == ()
+    # A request the policy refuses anyway is denied at once, not reviewed.
+    spent = claim("r2", 2, holds_until=NOW + timedelta(days=5), extension_count=1)
+    denied = protection.extend(
+        extension_request(), spent, policy, now=NOW, cause=CAUSE, case_id="case-y"
+    )
+    assert denied.cases_to_open == ()
+    assert [type(e.payload).__name__ for e in denied.events] == ["ExtensionDenied"]
+
+
+def test_a_reviewer_grants_or_refuses_an_extension() -> None:
+    policy = Policy(extension=ExtensionPolicy(review=True))
+    holder = claim("r2", 2, holds_until=NOW + timedelta(days=5))
+    granted = protection.extension_from_review(holder, policy, grant=True, actor="ops:u1", now=NOW)
+    [extended] = [e.payload for e in granted.events]
+    assert isinstance(extended, ProtectionExtended)
+    assert extended.decided_by == "ops:u1"
+    assert extended.protection_expires_at == NOW + timedelta(days=35)
+    refused = protection.extension_from_review(holder, policy, grant=False, actor="ops:u1", now=NOW)
+    [denied] = [e.payload for e in refused.events]
+    assert isinstance(denied, ExtensionDenied)
+    assert denied.reason_code == "EXTENSION_REJECTED"
+    assert refused.protection_moves == ()

@@ -46,12 +46,15 @@ from conflict_resolver.domain.protection.decisions import (
     waitlist_step,
 )
 from conflict_resolver.domain.protection.endings import (
+    EXTENSION_REJECTED,
+    EXTENSION_REVIEW,
     Ending,
     close_deal,
     close_waitlist,
     end,
     expire,
     extend,
+    extension_from_review,
     withdraw,
 )
 from conflict_resolver.domain.protection.outcome import (
@@ -94,6 +97,8 @@ from conflict_resolver.domain.protection.verdicts import (
 
 __all__ = [
     "APPEALED",
+    "EXTENSION_REJECTED",
+    "EXTENSION_REVIEW",
     "MANUAL_RULE",
     "PARTNER_SENTENCE_APPROVED",
     "PARTNER_SENTENCE_REJECTED",
@@ -131,6 +136,7 @@ __all__ = [
     "end",
     "expire",
     "extend",
+    "extension_from_review",
     "leave_waitlist",
     "leaves_waitlist",
     "normalised",

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from conflict_resolver.adapters.session import Row, Session
-from conflict_resolver.domain.protection import ProtectionConflictError
+from conflict_resolver.domain.protection import EXTENSION_REVIEW, ProtectionConflictError
 from conflict_resolver.handlers import review
 from conflict_resolver.queue import store
 from conflict_resolver.queue.domain import DecisionPlan, QueueError, plan_decision
@@ -92,6 +92,10 @@ async def decide_locked(
     and protection, close the case and record it in its history."""
     if row["state"] != "open":
         raise QueueError("conflict", "The case is already decided.")
+    if row["reason_code"] == EXTENSION_REVIEW:
+        return await _decide_extension(
+            session, row, approve=approve, actor=actor, reason=reason, now=now
+        )
     competing = competing_of(row)
     claim_rows = await store.claims_by_id(session, [row["registration_id"], *competing])
     plan = plan_decision(
@@ -142,3 +146,34 @@ async def decide_locked(
     mode = "policy" if actor == SLA_ACTOR else "manual"
     TIME_TO_DECISION.labels(mode=mode).observe(max((now - row["opened_at"]).total_seconds(), 0.0))
     return plan
+
+
+async def _decide_extension(
+    session: Session, row: Row, *, approve: str | None, actor: str, reason: str, now: datetime
+) -> DecisionPlan:
+    """An extension request the policy sent to review: approving its registration grants the
+    extension, approving none refuses it."""
+    registration_id = row["registration_id"]
+    if approve not in (None, registration_id):
+        raise QueueError("invalid", "Approve the case's own registration, or none.")
+    grant = approve is not None
+    await review.answer_extension(session, registration_id, grant=grant, actor=actor, now=now)
+    if not await store.close_case(
+        session,
+        row["id"],
+        decided_at=now,
+        decided_by=actor,
+        reason=reason,
+        approved_registration_id=approve,
+    ):
+        raise QueueError("conflict", "The case is already decided.")
+    await store.add_history(
+        session,
+        row["id"],
+        at=now,
+        action="decided",
+        actor=actor,
+        reason=reason,
+        detail={"extension": "granted" if grant else "refused"},
+    )
+    return DecisionPlan(approve=approve, reject=None if grant else registration_id, kept=None)

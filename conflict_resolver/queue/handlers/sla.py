@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from conflict_resolver.adapters.outcomes import emit
-from conflict_resolver.domain.protection import Cause
+from conflict_resolver.domain.protection import EXTENSION_REVIEW, Cause
 from conflict_resolver.handlers import review
 from conflict_resolver.queue import store
 from conflict_resolver.queue.domain import SLA_REASON
@@ -34,14 +34,19 @@ async def _escalate_one(ctx: QueueContext, case_id: str, *, now: datetime) -> in
         row = await store.get_case(session, case_id, lock=True)
         if row is None or row["state"] != "open" or row["escalated_at"] is not None:
             return 0
-        # The policy in force (sla_auto_decision) may decide instead of escalating.
-        at_deadline = await review.deadline_decision(
-            session,
-            registration_id=row["registration_id"],
-            account_key=row["account_key"],
-            product_line=row["product_line"],
-            competing_registration_ids=competing_of(row),
-            now=now,
+        # The policy in force (sla_auto_decision) may decide instead of escalating; an
+        # extension request in review is always left to a person.
+        at_deadline = (
+            None
+            if row["reason_code"] == EXTENSION_REVIEW
+            else await review.deadline_decision(
+                session,
+                registration_id=row["registration_id"],
+                account_key=row["account_key"],
+                product_line=row["product_line"],
+                competing_registration_ids=competing_of(row),
+                now=now,
+            )
         )
         if at_deadline is not None:
             approve = row["registration_id"] if at_deadline.approve else None
