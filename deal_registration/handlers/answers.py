@@ -133,12 +133,19 @@ async def edit_registration(
         }
         updated = {**row, **values}
         payload: EventPayload
+        # Checked as at submission, only for the fields it changes.
+        problems = [
+            problem
+            for problem in registration_problems_of(
+                updated, partner["product_lines"], today=now.date()
+            )
+            if problem["field"] in changed
+        ]
+        if problems:
+            raise FieldProblemsError(problems)
         if row["status"] == lifecycle.Status.APPROVED.value:
             payload = _amended(updated, changed, now)
         else:
-            problems = registration_problems_of(updated, partner["product_lines"], today=now.date())
-            if problems:
-                raise FieldProblemsError(problems)
             values["account_key"] = updated["account_key"] = _key_of(updated)
             submitted = submitted_event(updated, int(row["submission_seq"]), partner)
             payload = RegistrationEdited(

@@ -262,3 +262,25 @@ async def test_the_policy_sends_an_extension_request_to_review_and_a_reviewer_gr
     finally:
         restored = await world.resolver.put("/v1/policy", json={}, headers=ops)
         assert restored.status_code == 200, restored.text
+
+
+async def test_an_amendment_is_checked_like_a_registration(world: World) -> None:
+    """An approved registration's amendment of its close date to a past date is refused,
+    naming the field, as it would be at submission; a sound one is accepted."""
+    a = await partner_with_webhook(world, "Alpha Amending Partners")
+    reg = await register(world, a, "Amendment Checks Inc", "amendmentchecks.com")
+    await until(world, a, reg, "approved")
+    path = f"/v1/registrations/{reg['id']}"
+    past = await world.intake.client.patch(
+        path, json={"expected_close_date": "2020-01-31"}, headers=bearer(a.key)
+    )
+    assert past.status_code == 422, past.text
+    assert [e["field"] for e in past.json()["errors"]] == ["expected_close_date"]
+    later = (datetime.now(UTC) + timedelta(days=200)).date().isoformat()
+    fine = await world.intake.client.patch(
+        path, json={"expected_close_date": later}, headers=bearer(a.key)
+    )
+    assert fine.status_code == 202, fine.text
+    assert fine.json()["expected_close_date"] == later
+    deliveries = await told(world, a, reg["id"], "registration.amended")
+    assert deliveries[-1]["data"]["reason_code"] == "AMENDED"
