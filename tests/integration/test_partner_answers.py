@@ -132,7 +132,7 @@ async def test_a_coded_rejection_is_appealed_once_and_the_reopened_case_escalate
     world.clock.offset = due - datetime.now(UTC) + timedelta(minutes=1)
     try:
         escalated = await eventually(
-            lambda: case_of(world, reg["id"]), lambda c: c.get("escalated_at"), within=30
+            lambda: case_of(world, reg["id"]), lambda c: bool(c.get("escalated_at")), within=30
         )
     finally:
         world.clock.offset = timedelta()

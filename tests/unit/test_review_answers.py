@@ -272,7 +272,8 @@ def test_an_approval_and_an_extension_say_how_many_extensions_the_policy_allows(
     )
     extended = protection.extend(requested, holder, policy, now=NOW, cause=CAUSE)
     [granted] = [e.payload for e in extended.events]
-    assert granted.extensions_left == 0  # type: ignore[union-attr]
+    assert isinstance(granted, ProtectionExtended)
+    assert granted.extensions_left == 0
 
 
 def test_intake_refuses_an_extension_the_policy_does_not_allow() -> None:
