@@ -24,6 +24,7 @@ from conflict_resolver.state import ResolverState
 from schemas.crm import CrmDealClosed, DirectOpportunityClosed, DirectOpportunityOpened
 from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from schemas.registration import ExtensionRequested, RegistrationSubmitted, RegistrationWithdrawn
+from schemas.review import RegistrationAppealed, RegistrationEdited
 from services.clock import Clock, SystemClock
 from services.events import Subscriptions, UnitOfWork
 from services.http.app import build_api
@@ -105,6 +106,8 @@ def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         .on(RegistrationSubmitted, handlers.decide_submission)
         .on(RegistrationWithdrawn, handlers.withdraw)
         .on(ExtensionRequested, handlers.request_extension)
+        .on(RegistrationAppealed, handlers.appeal)
+        .on(RegistrationEdited, handlers.edited)
     )
     crm = (
         # Only crm_sync may speak on dealreg.crm: a forged source is dead-lettered.

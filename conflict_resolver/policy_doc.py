@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from conflict_resolver.adapters.policy_store import default_policy
 from conflict_resolver.domain.policy import Policy
+from schemas.review_reasons import EDITABLE_FIELDS, REJECTION_REASONS
 
 
 def _duration(value: timedelta) -> str:
@@ -145,7 +146,15 @@ def _lines(policy: Policy) -> list[str]:
         "",
         f"- **Extension.** A partner may extend {_times(policy.extension.max_extensions)}, by "
         f"{_duration(policy.extension.duration)}, before the window ends, while the deal is "
-        "still open. Otherwise the extension is refused with the reason.",
+        "still open. Otherwise the extension is refused with the reason."
+        + (
+            " A request that qualifies goes to sales operations' review (a case "
+            "`EXTENSION_REVIEW`, never decided automatically at its deadline), who grant or "
+            "refuse it (`EXTENSION_REJECTED`)."
+            if policy.extension.review
+            else " A request that qualifies is granted at once (the policy may send them to "
+            "review instead)."
+        ),
         "- **Expiry.** When the window ends the registration becomes `expired`, automatically, "
         "and the waitlist moves on.",
         "- **Won, lost, withdrawn.** A win or loss in the CRM, or a withdrawal by the partner, "
@@ -178,6 +187,46 @@ def _lines(policy: Policy) -> list[str]:
         "holds live protection, or while a registration accepted earlier waits on the waitlist "
         "(that one is re-evaluated first when the protection ends). A protection whose window "
         "has already passed is ended (`expired`) before the approval takes its place.",
+        "",
+        *_answers(policy),
+    ]
+
+
+def _answers(policy: Policy) -> list[str]:
+    """The reviewer's answers a partner may act on: coded rejections, the appeal, return for
+    edit and amendments."""
+    trips = policy.reviews.max_edit_round_trips
+    codes = [f"| `{code}` | {sentence} |" for code, sentence in REJECTION_REASONS.items()]
+    return [
+        "## Rejection reasons and appeal",
+        "",
+        "A reviewer who rejects a registration gives one of these codes (and a note that "
+        "stays with sales operations); the partner reads the code and its sentence, never "
+        "another partner's name. A rejection from the queue without a code reads "
+        "`REVIEW_REJECTED`.",
+        "",
+        "| Code | What the partner reads |",
+        "| --- | --- |",
+        *codes,
+        "",
+        "The partner may appeal a rejection by review once, with a note: the case reopens "
+        "with its original evidence and competing registrations, the registration is "
+        f"`pending_review` again (`APPEALED`), and the case is due "
+        f"{_duration(policy.reviews.appeal_sla)} after the appeal (then escalated like any "
+        "other case). A second appeal is refused.",
+        "",
+        "## Return for edit",
+        "",
+        "Instead of deciding, a reviewer may return a registration to its partner "
+        "(`action_required`) with comments and the fields the partner may change "
+        f"({', '.join(f'`{name}`' for name in EDITABLE_FIELDS)}). A change to any other "
+        "field is refused, naming it. The edited registration goes through these rules again, "
+        "keeping its place in first-to-register. A registration may be returned "
+        f"{_times(trips)}; after that the reviewer must approve or reject it.",
+        "",
+        "An approved registration may amend its sales fields (amount, expected close date, "
+        "contact); the CRM opportunity follows. Its customer, product line and deal type do "
+        "not change.",
         "",
     ]
 

@@ -34,6 +34,7 @@ from schemas.registration import (
     RegistrationApproved,
     RegistrationWithdrawn,
 )
+from schemas.review import RegistrationAmended
 from schemas.topics import DEAD_LETTERS
 from services.clock import Clock, SystemClock
 from services.events import Subscriptions, UnitOfWork
@@ -157,6 +158,7 @@ def subscriptions(
         .on(ProtectionExpired, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(RegistrationWithdrawn, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(DirectEncroachmentRaised, notes.write_note, inbox_consumer=handlers.NOTES_CONSUMER)
+        .on(RegistrationAmended, mirror.record_amendment, inbox_consumer=lifecycle)
         .on(
             OpsKeyIssued,
             keys.issued,

@@ -16,6 +16,7 @@ from typing import Any
 
 from crm_sync.adapters import mirror
 from crm_sync.adapters.tables import outbox
+from crm_sync.domain.amendments import SalesAmendment, with_amendment
 from crm_sync.domain.lifecycle import LifecycleNote
 from crm_sync.ports import CrmConnector
 from crm_sync.settings import CrmSettings
@@ -26,6 +27,7 @@ from schemas.registration import (
     RegistrationApproved,
     RegistrationWithdrawn,
 )
+from schemas.review import RegistrationAmended
 from services.clock import Clock
 from services.events import Emitter, EventContext
 from services.tracing import current_traceparent
@@ -137,6 +139,41 @@ class Mirror:
                 "correlation_id": event.cause.correlation_id,
                 "traceparent": current_traceparent(),
             },
+        )
+        event.after_commit(self.wake_pusher.set)
+
+    async def record_amendment(self, amended: RegistrationAmended, event: EventContext) -> None:
+        """The partner amended an approved registration's amount or close date: the deal's
+        seed takes them (an opportunity not created yet is created with them) and the
+        amendment is sent once to an existing one (``domain.amendments``)."""
+        session, now = event.session, event.now
+        await mirror.lock_note(session, amended.registration_id, now)
+        row = await mirror.deal(session, amended.registration_id)
+        if row is None:
+            return  # not mirrored (yet): the approval carries the values it was approved with
+        amendment = SalesAmendment(
+            amount=amended.amount.value,
+            currency=amended.amount.currency,
+            close_date=amended.expected_close_date,
+            amended_at=amended.amended_at,
+        )
+        registration = {
+            **(row.registration or {}),
+            "expected_close_date": amended.expected_close_date.isoformat(),
+            "amount": amended.amount.model_dump(mode="json"),
+        }
+        await mirror.update_deal(
+            session,
+            amended.registration_id,
+            amount_value=amended.amount.value,
+            amount_currency=amended.amount.currency,
+            registration=registration,
+            desired=with_amendment(row.desired or {}, amendment),
+            sync_state="pending" if row.sync_state != "dead" else "dead",
+            pending_since=now,
+            next_attempt_at=now,
+            updated_at=now,
+            traceparent=current_traceparent(),
         )
         event.after_commit(self.wake_pusher.set)
 

@@ -21,6 +21,7 @@ from crm_sync.adapters import dead_letters, mirror
 from crm_sync.adapters.connector_state import record_failure, record_success
 from crm_sync.adapters.mirror import MirroredDeal
 from crm_sync.adapters.tables import outbox
+from crm_sync.domain.amendments import pending_amendment
 from crm_sync.domain.model import DealSeed, DealWrite, SalesState, WriteResult
 from crm_sync.domain.rules import outbound_changes
 from crm_sync.handlers import EMITTER, Context
@@ -52,7 +53,11 @@ def write_for(row: MirroredDeal) -> DealWrite:
     desired: dict[str, str] = row.desired or {}
     changes = outbound_changes(desired, row.last_written)
     seed = seed_of(row) if row.crm_opportunity_id is None else None
-    return DealWrite(registration_id=row.registration_id, changes=changes, seed=seed)
+    # A new opportunity's seed already carries the amended values (see Mirror.record_amendment).
+    amendment = pending_amendment(desired, row.last_written) if seed is None else None
+    return DealWrite(
+        registration_id=row.registration_id, changes=changes, seed=seed, amendment=amendment
+    )
 
 
 async def push_pending(ctx: Context, connector: CrmConnector) -> int:
@@ -85,7 +90,7 @@ async def push_pending(ctx: Context, connector: CrmConnector) -> int:
 
 async def _push(ctx: Context, connector: CrmConnector, rows: list[MirroredDeal]) -> int:
     writes = [write_for(row) for row in rows]
-    needed = [w for w in writes if w.changes or w.seed is not None]
+    needed = [w for w in writes if w.changes or w.seed is not None or w.amendment is not None]
     try:
         results = await _upsert(connector, needed) if needed else []
     except Exception as error:  # an outage (or a bug of ours): the whole batch waits

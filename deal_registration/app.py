@@ -28,6 +28,7 @@ from schemas.registration import (
     RegistrationSentToReview,
     WaitlistLeft,
 )
+from schemas.review import RegistrationReturnedForEdit
 from services.clock import Clock, SystemClock
 from services.events import Subscriptions, UnitOfWork
 from services.http.app import build_api
@@ -135,6 +136,7 @@ def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         .on(RegistrationApproved, handlers.apply_decision)
         .on(RegistrationRejected, handlers.apply_decision)
         .on(RegistrationSentToReview, handlers.apply_decision)
+        .on(RegistrationReturnedForEdit, handlers.apply_decision)
         .on(ProtectionExtended, handlers.apply_decision)
         .on(ExtensionDenied, handlers.apply_decision)
         .on(ProtectionExpired, handlers.apply_decision)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import crm, principals
+from schemas import crm, principals, review
 from schemas import encroachment as enc
 from schemas import registration as reg
 from schemas.envelope import EventPayload
@@ -43,6 +43,9 @@ DEAL_REGISTRATION = ServiceFlows(
         reg.RegistrationSubmitted,
         reg.RegistrationWithdrawn,
         reg.ExtensionRequested,
+        review.RegistrationAppealed,
+        review.RegistrationEdited,
+        review.RegistrationAmended,
         principals.OpsKeyIssued,
         principals.ApiKeyRevoked,
     ),
@@ -54,6 +57,7 @@ DEAL_REGISTRATION = ServiceFlows(
         reg.ExtensionDenied,
         reg.ProtectionExpired,
         reg.WaitlistLeft,
+        review.RegistrationReturnedForEdit,
         crm.CrmOpportunityMirrored,
         crm.CrmOpportunityChanged,
         crm.CrmDealClosed,
@@ -76,11 +80,14 @@ CONFLICT_RESOLVER = ServiceFlows(
         reg.ConflictEscalated,
         enc.DirectEncroachmentRaised,
         enc.DirectEncroachmentResolved,
+        review.RegistrationReturnedForEdit,
     ),
     receives=(
         reg.RegistrationSubmitted,
         reg.RegistrationWithdrawn,
         reg.ExtensionRequested,
+        review.RegistrationAppealed,
+        review.RegistrationEdited,
         crm.CrmDealClosed,
         crm.DirectOpportunityOpened,
         crm.DirectOpportunityClosed,
@@ -100,6 +107,7 @@ CRM_SYNC = ServiceFlows(
         crm.DirectOpportunityClosed,
     ),
     receives=(
+        review.RegistrationAmended,
         reg.RegistrationApproved,
         reg.ProtectionExtended,
         reg.ProtectionExpired,

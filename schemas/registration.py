@@ -105,6 +105,9 @@ class RegistrationApproved(EventPayload):
     decided_by: str = Field(
         default="rules", description="`rules`, or `ops:<user id>` for a decision from the queue."
     )
+    extensions_allowed: int | None = Field(
+        default=None, description="How many extensions the policy allows this protection."
+    )
 
 
 @register
@@ -187,6 +190,9 @@ class ProtectionExtended(EventPayload):
     protection_expires_at: AwareDatetime
     reason: str
     decided_by: str = "rules"
+    extensions_left: int | None = Field(
+        default=None, description="How many more extensions the policy allows it."
+    )
 
 
 @register

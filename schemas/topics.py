@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas import crm, encroachment, principals, registration
+from schemas import crm, encroachment, principals, registration, review
 from schemas.envelope import EventPayload
 
 
@@ -64,6 +64,9 @@ _EVENTS_BY_TOPIC: dict[TopicSpec, tuple[type[EventPayload], ...]] = {
         registration.RegistrationSubmitted,
         registration.RegistrationWithdrawn,
         registration.ExtensionRequested,
+        review.RegistrationAppealed,
+        review.RegistrationEdited,
+        review.RegistrationAmended,
     ),
     DECISIONS: (
         registration.RegistrationApproved,
@@ -76,6 +79,7 @@ _EVENTS_BY_TOPIC: dict[TopicSpec, tuple[type[EventPayload], ...]] = {
         registration.ConflictEscalated,
         encroachment.DirectEncroachmentRaised,
         encroachment.DirectEncroachmentResolved,
+        review.RegistrationReturnedForEdit,
     ),
     CRM: (
         crm.CrmOpportunityMirrored,

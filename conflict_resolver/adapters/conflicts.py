@@ -10,10 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters.tables import conflicts
+from conflict_resolver.domain.encroachment import REASON_CODE as ENCROACHMENT
+from conflict_resolver.queue.tables import conflict_history
 from services.clock import new_id
 
 
@@ -31,12 +34,28 @@ async def open_case(
     due_at: datetime,
     case_id: str | None = None,
 ) -> str:
-    """Open a case for a registration awaiting a human decision; returns the case id."""
+    """Open a case for a registration awaiting a human decision; returns the case id.
+
+    A registration has one review case: one sent to review again after its partner's edit
+    opens its earlier case again, with the new evidence. Encroachment cases (a direct deal on
+    the account a registration protects) are each their own, beside it."""
     case_id = case_id or new_id()
+    existing = None if reason_code == ENCROACHMENT else await case_of(session, registration_id)
+    statement = (
+        insert(conflicts).values(id=case_id, registration_id=registration_id)
+        if existing is None
+        else update(conflicts).where(conflicts.c.id == existing["id"])
+    )
+    if existing is not None:
+        case_id = existing["id"]
     await session.execute(
-        insert(conflicts).values(
-            id=case_id,
-            registration_id=registration_id,
+        statement.values(
+            owner=None,
+            escalated_at=None,
+            decided_at=None,
+            decided_by=None,
+            decision_reason=None,
+            approved_registration_id=None,
             account_key=account_key,
             product_line=product_line,
             rule=rule,
@@ -65,3 +84,46 @@ async def close_case_withdrawn(
             decision_reason="The partner withdrew the registration.",
         )
     )
+
+
+async def case_of(session: AsyncSession, registration_id: str) -> RowMapping | None:
+    """The registration's review case, if it ever had one (not its encroachment cases)."""
+    query = select(conflicts).where(
+        conflicts.c.registration_id == registration_id, conflicts.c.reason_code != ENCROACHMENT
+    )
+    return (await session.execute(query)).mappings().first()
+
+
+async def reopen_case(
+    session: AsyncSession,
+    case_id: str,
+    *,
+    reopened_at: datetime,
+    due_at: datetime,
+    actor: str,
+    note: str,
+) -> bool:
+    """A decided case opens again (an appeal) with its original evidence and a new due
+    time; its history says who reopened it and why. False when it was not decided."""
+    result = await session.execute(
+        update(conflicts)
+        .where(conflicts.c.id == case_id, conflicts.c.state == "decided")
+        .values(
+            state="open",
+            owner=None,
+            due_at=due_at,
+            escalated_at=None,
+            decided_at=None,
+            decided_by=None,
+            decision_reason=None,
+            approved_registration_id=None,
+        )
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    await session.execute(
+        insert(conflict_history).values(
+            conflict_id=case_id, at=reopened_at, action="appealed", actor=actor, reason=note
+        )
+    )
+    return True

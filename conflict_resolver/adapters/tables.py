@@ -50,6 +50,7 @@ claims = Table(
     Column("ended_at", UtcDateTime(), nullable=True),
     # What the rules decided (status moves on: approved -> expired, won...).
     Column("decision", String(20), nullable=True),
+    Column("edit_round_trips", Integer, nullable=False, server_default="0"),
     Index("ix_claims_account_line", "account_key", "product_line", "submission_seq"),
     Index("ix_claims_waitlist", "protection_key", "product_line", "waitlisted", "submission_seq"),
 )

@@ -70,6 +70,20 @@ class ExtensionPolicy(_Part):
 
     max_extensions: int = Field(default=1, ge=0, le=100, strict=True)
     duration: Window = timedelta(days=30)
+    review: bool = Field(
+        default=False,
+        strict=True,
+        description="Send each request the rules would grant to the conflict queue instead.",
+    )
+
+
+class ReviewPolicy(_Part):
+    """A reviewer's answers a partner may act on: one appeal of a rejection reopens the case
+    with ``appeal_sla`` to decide it; a registration may be returned for edit at most
+    ``max_edit_round_trips`` times (past that, the reviewer must approve or reject)."""
+
+    appeal_sla: Window = timedelta(hours=48)
+    max_edit_round_trips: int = Field(default=2, ge=0, le=20, strict=True)
 
 
 class CalibrationStep(_Part):
@@ -143,6 +157,7 @@ class Policy(_Part):
     incumbency_period: Period = timedelta(days=365)
     review_sla: Window = timedelta(hours=48)
     sla_auto_decision: SlaAutoDecision = "none"
+    reviews: ReviewPolicy = Field(default_factory=ReviewPolicy)
 
     @model_validator(mode="after")
     def _positive_rates(self) -> Policy:

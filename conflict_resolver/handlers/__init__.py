@@ -13,6 +13,8 @@ events (``services.events``; declared in ``app.subscriptions``):
   the policy what-if (a replay in memory).
 - ``calibration``: :func:`propose_calibration`, a review band from ops' decisions.
 - ``review``: approving or rejecting from the conflict queue and the SLA deadline decision.
+- ``answers``: :func:`appeal` (reopens a reviewer's rejection's case) and :func:`edited`
+  (a registration returned for edit, through the rules again).
 - ``protections``: the shared steps (evaluate under key locks, persist, move the waitlist).
 
 What each change does to a protection is decided in ``domain.protection``; SQL lives in
@@ -20,6 +22,7 @@ What each change does to a protection is decided in ``domain.protection``; SQL l
 """
 
 from conflict_resolver.domain.protection import submission_of
+from conflict_resolver.handlers.answers import appeal, edited
 from conflict_resolver.handlers.calibration import propose_calibration
 from conflict_resolver.handlers.context import CRM_CONSUMER, SUBMISSIONS_CONSUMER, Context
 from conflict_resolver.handlers.direct import close_direct_opportunity, open_direct_opportunity
@@ -45,12 +48,14 @@ __all__ = [
     "CRM_CONSUMER",
     "SUBMISSIONS_CONSUMER",
     "Context",
+    "appeal",
     "close_deal",
     "close_direct_opportunity",
     "close_one_waitlisted",
     "deadline_decision",
     "decide_submission",
     "decision_record",
+    "edited",
     "expire_one",
     "house_accounts_record",
     "open_direct_opportunity",

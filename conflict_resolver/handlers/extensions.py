@@ -9,6 +9,7 @@ from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.protection import Cause, Claim, Outcome
 from conflict_resolver.handlers.protections import change_claim
 from schemas.registration import ExtensionRequested
+from services.clock import new_id
 from services.events import EventContext
 
 
@@ -18,6 +19,6 @@ async def request_extension(requested: ExtensionRequested, event: EventContext) 
     so a grant and an expiry of one protection never interleave."""
 
     def change(claim: Claim | None, policy: Policy, cause: Cause, now: datetime) -> Outcome:
-        return protection.extend(requested, claim, policy, now=now, cause=cause)
+        return protection.extend(requested, claim, policy, now=now, cause=cause, case_id=new_id())
 
     await change_claim(event, registration_id=requested.registration_id, change=change)

@@ -4,13 +4,14 @@ the caller). The same ``domain.protection`` functions as the rules decide what t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from conflict_resolver.adapters import outcomes, policy_store
+from conflict_resolver.adapters import claims_store, outcomes, policy_store
 from conflict_resolver.adapters.session import Session
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.protection import Claim, DeadlineDecision, ReviewSituation
+from conflict_resolver.handlers.protections import lock_claim
 
 _HOLDER_READS = 3  # a holder ended while we waited for its lock may already have a successor
 
@@ -71,7 +72,13 @@ async def approve_reviewed(
 
 
 async def reject_reviewed(
-    session: Session, registration_id: str, *, kept: str | None, actor: str, now: datetime
+    session: Session,
+    registration_id: str,
+    *,
+    kept: str | None,
+    actor: str,
+    now: datetime,
+    reason_code: str | None = None,
 ) -> None:
     reviewed = await outcomes.load_claim(session, registration_id)
     if reviewed is None:
@@ -79,7 +86,9 @@ async def reject_reviewed(
             "The case's registration is unknown to the resolver."
         )
     policy = await policy_store.current_policy(session, now=now)
-    outcome = protection.reject_from_review(reviewed, policy, kept=kept, actor=actor, now=now)
+    outcome = protection.reject_from_review(
+        reviewed, policy, kept=kept, actor=actor, now=now, reason_code=reason_code
+    )
     await outcomes.persist(session, outcome, now=now)
 
 
@@ -106,3 +115,50 @@ async def deadline_decision(
         return None
     policy = await policy_store.current_policy(session, now=now)
     return protection.decision_at_deadline(situation, policy, now=now)
+
+
+async def return_reviewed(
+    session: Session,
+    registration_id: str,
+    *,
+    comments: str,
+    fields: Sequence[str],
+    actor: str,
+    now: datetime,
+) -> None:
+    """Return the registration under review for edit (``protection.return_for_edit``);
+    raises ``ProtectionConflictError`` past the policy's round trips."""
+    reviewed = await outcomes.load_claim(session, registration_id)
+    row = await claims_store.claim_row(session, registration_id)
+    if reviewed is None or row is None:
+        raise protection.ProtectionConflictError(
+            "The case's registration is unknown to the resolver."
+        )
+    policy = await policy_store.current_policy(session, now=now)
+    outcome = protection.return_for_edit(
+        reviewed,
+        policy,
+        comments=comments,
+        fields=fields,
+        round_trips_so_far=int(row.get("edit_round_trips") or 0),
+        actor=actor,
+        now=now,
+    )
+    await outcomes.persist(session, outcome, now=now)
+
+
+async def answer_extension(
+    session: Session, registration_id: str, *, grant: bool, actor: str, now: datetime
+) -> None:
+    """Grant or refuse an extension request the policy sent to review
+    (``protection.extension_from_review``), under the claim's key locks and row lock, as the
+    expiry job takes them."""
+    await lock_claim(session, registration_id)
+    claim = await outcomes.load_claim(session, registration_id, for_update=True)
+    if claim is None:
+        raise protection.ProtectionConflictError(
+            "The case's registration is unknown to the resolver."
+        )
+    policy = await policy_store.current_policy(session, now=now)
+    outcome = protection.extension_from_review(claim, policy, grant=grant, actor=actor, now=now)
+    await outcomes.persist(session, outcome, now=now)

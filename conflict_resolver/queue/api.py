@@ -21,6 +21,7 @@ from conflict_resolver.queue.models import (
     ConflictPage,
     Decision,
     Resolution,
+    ReturnForEdit,
     Stats,
     StreamToken,
 )
@@ -194,10 +195,38 @@ async def assign_conflict(case_id: UUID, body: Assignment, ctx: Ctx, caller: Cal
 async def decide_conflict(case_id: UUID, body: Decision, ctx: Ctx, caller: Caller) -> Any:
     try:
         return await handlers.decide(
-            ctx, caller, str(case_id), approve=body.approve, reason=body.reason
+            ctx,
+            caller,
+            str(case_id),
+            approve=body.approve,
+            reason=body.reason,
+            reason_code=body.reason_code,
         )
     except QueueError as error:
-        raise _problem(error, "approve") from error
+        raise _problem(error, "reason_code" if body.reason_code else "approve") from error
+
+
+@router.post(
+    "/conflicts/{case_id:uuid}/return",
+    response_model=ConflictCase,
+    responses=problems(
+        *WRITE,
+        404,
+        409,
+        _404=NO_CASE,
+        _409="Already decided, or returned as many times as the policy allows",
+    ),
+    **AS_BUILT,
+)
+async def return_conflict(case_id: UUID, body: ReturnForEdit, ctx: Ctx, caller: Caller) -> Any:
+    """Return the registration to its partner for edit (`action_required`) with comments and
+    the fields it may change; its edit goes through the rules again."""
+    try:
+        return await handlers.return_for_edit(
+            ctx, caller, str(case_id), comments=body.comments, fields=body.fields
+        )
+    except QueueError as error:
+        raise _problem(error, "fields") from error
 
 
 @router.post(

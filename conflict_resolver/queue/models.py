@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
+from schemas.review_reasons import EditableField, RejectionCode
+
 # What a claim's submitted registration says, kept as the event carried it (byte for byte).
 MaybeMoment = Annotated[
     str | None,
@@ -40,6 +42,30 @@ class Decision(BaseModel):
     ] = Field(
         description="Why, in a sentence (kept in the case's history).",
         examples=["Northwind registered first and has the signed quote."],
+    )
+    reason_code: RejectionCode | None = Field(
+        default=None,
+        description="When approving none: the published code the partner reads, with its "
+        "sentence (`reason` stays with sales ops). Without it: `REVIEW_REJECTED`.",
+        examples=["INSUFFICIENT_DETAILS"],
+    )
+
+
+class ReturnForEdit(BaseModel):
+    """Return the case's registration to its partner (`action_required`) instead of deciding."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comments: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+    ] = Field(
+        description="What the partner should change, in words it may read (never another "
+        "partner's name).",
+        examples=["Please give the customer's web domain."],
+    )
+    fields: Annotated[list[EditableField], Field(min_length=1, max_length=9)] = Field(
+        description="The fields the partner may change (partner API names).",
+        examples=[["customer.domain"]],
     )
 
 

@@ -180,6 +180,15 @@ class HubSpotConnector:
                     "dealstage": self.stages.initial,
                 }
             )
+        if write.amendment is not None:
+            amended = write.amendment
+            properties.update(
+                {
+                    "amount": str(amended.amount),
+                    "deal_currency_code": amended.currency,
+                    "closedate": f"{amended.close_date.isoformat()}T00:00:00.000Z",
+                }
+            )
         return properties
 
     async def _associate_companies(self, created: list[tuple[str, DealSeed]]) -> None:

@@ -196,6 +196,11 @@ class SalesforceConnector:
                     "StageName": self.stages.initial,
                 }
             )
+        if write.amendment is not None:
+            amended = write.amendment
+            fields.update(
+                {"Amount": float(amended.amount), "CloseDate": amended.close_date.isoformat()}
+            )
         return fields
 
     async def read(self, crm_ids: Sequence[str]) -> list[CrmDeal]:

@@ -7,6 +7,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
+from crm_sync.domain.amendments import SalesAmendment
+
 Outcome = Literal["won", "lost"]
 
 # Partner and protection fields: dealreg owns them; they flow from us to the CRM only.
@@ -43,6 +45,8 @@ class DealWrite:
     registration_id: str
     changes: dict[str, str]
     seed: DealSeed | None = None
+    # A partner's amendment of the sales fields, sent once (``domain.amendments``).
+    amendment: SalesAmendment | None = None
 
 
 @dataclass(frozen=True)

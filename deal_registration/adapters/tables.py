@@ -81,6 +81,9 @@ registrations = Table(
     Column("extension_requested_at", UtcDateTime(), nullable=True),
     # The CRM's last-modified time of the last change applied: older changes are ignored.
     Column("crm_changed_at", UtcDateTime(), nullable=True),
+    Column("appealed_at", UtcDateTime(), nullable=True),
+    Column("editable_fields", JSON, nullable=True),
+    Column("extensions_left", Integer, nullable=True),
     Index("ix_registrations_partner", "partner_id", "submission_seq"),
     Index("ix_registrations_status", "status", "submission_seq"),
 )

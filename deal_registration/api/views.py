@@ -64,6 +64,7 @@ def registration_view(row: Row) -> RegistrationView:
             "decided_at": row.get("decided_at"),
             "protection_expires_at": row.get("protection_expires_at"),
             "extension": row.get("extension_state"),
+            "editable_fields": row.get("editable_fields") or None,
             "crm": crm,
         }
     )

@@ -24,6 +24,8 @@ from schemas.registration import (
     RegistrationSentToReview,
     WaitlistLeft,
 )
+from schemas.review import RegistrationReturnedForEdit
+from schemas.review_reasons import AMENDABLE_FIELDS, APPEALABLE
 
 
 class Status(StrEnum):
@@ -35,16 +37,22 @@ class Status(StrEnum):
     LOST = "lost"
     EXPIRED = "expired"
     WITHDRAWN = "withdrawn"
+    ACTION_REQUIRED = "action_required"
 
 
 ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.SUBMITTED: frozenset(
         {Status.APPROVED, Status.REJECTED, Status.PENDING_REVIEW, Status.WITHDRAWN}
     ),
-    Status.PENDING_REVIEW: frozenset({Status.APPROVED, Status.REJECTED, Status.WITHDRAWN}),
+    Status.PENDING_REVIEW: frozenset(
+        {Status.APPROVED, Status.REJECTED, Status.WITHDRAWN, Status.ACTION_REQUIRED}
+    ),
+    # Returned for edit: the partner's edit submits it again (or it withdraws).
+    Status.ACTION_REQUIRED: frozenset({Status.SUBMITTED, Status.WITHDRAWN}),
     Status.APPROVED: frozenset({Status.WON, Status.LOST, Status.EXPIRED, Status.WITHDRAWN}),
     # A waitlisted rejection (ALREADY_REGISTERED) is re-evaluated when it is promoted: approved,
-    # or sent to review (see ``_decided``: only from the waitlist).
+    # or sent to review (see ``_decided``: only from the waitlist); a reviewer's rejection goes
+    # back to review once, on the partner's appeal.
     Status.REJECTED: frozenset({Status.APPROVED, Status.PENDING_REVIEW}),
     Status.WON: frozenset(),
     Status.LOST: frozenset(),
@@ -77,7 +85,12 @@ def actor_of(event: EventPayload) -> str:
     match event:
         case CrmOpportunityMirrored() | CrmOpportunityChanged() | CrmDealClosed():
             return CRM
-        case RegistrationApproved() | RegistrationRejected() | ProtectionExtended():
+        case (
+            RegistrationApproved()
+            | RegistrationRejected()
+            | ProtectionExtended()
+            | RegistrationReturnedForEdit()
+        ):
             return event.decided_by
     return RULES
 
@@ -108,6 +121,15 @@ class TransitionRefusedError(Exception):
     """The partner asked for something the registration's state does not allow (HTTP 409)."""
 
 
+class FieldsRefusedError(Exception):
+    """The partner changed fields it may not change now (HTTP 422, naming each)."""
+
+    def __init__(self, fields: tuple[str, ...], why: str) -> None:
+        super().__init__(why)
+        self.fields = fields
+        self.why = why
+
+
 @dataclass(frozen=True)
 class Current:
     """What the rules need to know about a registration as it stands."""
@@ -117,6 +139,9 @@ class Current:
     protection_expires_at: datetime | None = None
     crm_changed_at: datetime | None = None
     reason_code: str | None = None
+    appealed: bool = False
+    extensions_left: int | None = None  # the policy's limit, as the resolver last said it
+    editable_fields: tuple[str, ...] = ()
 
     @property
     def waitlisted(self) -> bool:
@@ -174,9 +199,10 @@ def withdraw(current: Current, *, now: datetime) -> Change:
 def request_extension(current: Current, *, now: datetime) -> Change:
     """Ask, while approved and protected, to extend the protection; one request at a time.
 
-    How many extensions a registration may have is the policy's (``max_extensions``) and the
-    resolver enforces it: a request past the limit is answered ``ExtensionDenied`` with the
-    reason. Intake does not second-guess it.
+    How many extensions a registration may have is the policy's (``max_extensions``): the
+    resolver says it with each approval (``extensions_allowed``) and grant
+    (``extensions_left``), and intake refuses (409) a request past it, so the partner hears
+    the same limit at once; the resolver still decides every request it is sent.
     """
     if current.status is not Status.APPROVED:
         raise TransitionRefusedError(
@@ -189,6 +215,10 @@ def request_extension(current: Current, *, now: datetime) -> Change:
         )
     if current.protection_expires_at is not None and current.protection_expires_at <= now:
         raise TransitionRefusedError("The protection window has already ended.")
+    if current.extensions_left is not None and current.extensions_left <= 0:
+        raise TransitionRefusedError(
+            "The policy allows no more extensions of this protection; it has used them."
+        )
     reason = "The partner asked to extend the protection."
     return Change(
         updates={
@@ -197,6 +227,66 @@ def request_extension(current: Current, *, now: datetime) -> Change:
             "updated_at": now,
         },
         entry=Entry(Status.APPROVED, "EXTENSION_REQUESTED", reason, now, "extension_requested"),
+    )
+
+
+APPEALED = "APPEALED"
+EDITED = "EDITED"
+AMENDED = "AMENDED"
+RETURNED_FOR_EDIT = "RETURNED_FOR_EDIT"
+
+
+def appeal(current: Current, *, now: datetime) -> Change:
+    """Appeal a reviewer's rejection (a code of ``schemas.review_reasons``), once: it stays
+    ``rejected`` until the resolver reopens its case (then ``pending_review``)."""
+    if current.status is not Status.REJECTED or current.reason_code not in APPEALABLE:
+        raise TransitionRefusedError(
+            "Only a rejection by sales ops' review can be appealed; this registration is "
+            f"{current.status.value} ({current.reason_code or 'no reason code'})."
+        )
+    if current.appealed:
+        raise TransitionRefusedError("A rejection can be appealed only once; it was appealed.")
+    reason = "The partner appealed the rejection."
+    return Change(
+        updates={"appealed_at": now, "updated_at": now},
+        entry=Entry(Status.REJECTED, APPEALED, reason, now, "appealed"),
+    )
+
+
+def edit(current: Current, *, changed: tuple[str, ...], now: datetime) -> Change:
+    """The partner changes its registration: returned for edit (``action_required``), only
+    the fields the reviewer named, and it is ``submitted`` again for the rules; approved,
+    only its sales fields (an amendment the CRM mirrors). Anything else is refused."""
+    if current.status is Status.ACTION_REQUIRED:
+        allowed, why = frozenset(current.editable_fields), "not returned for edit"
+    elif current.status is Status.APPROVED:
+        allowed, why = AMENDABLE_FIELDS, "not amendable once approved"
+    else:
+        raise TransitionRefusedError(
+            "Only a registration returned for edit (action_required) or an approved one can be "
+            f"changed; this one is {current.status.value}."
+        )
+    if not changed:
+        raise TransitionRefusedError("The request changes nothing.")
+    refused = tuple(name for name in changed if name not in allowed)
+    if refused:
+        raise FieldsRefusedError(refused, why)
+    if current.status is Status.APPROVED:
+        reason = "The partner amended " + ", ".join(changed) + "."
+        return Change(
+            updates={"updated_at": now},
+            entry=Entry(Status.APPROVED, AMENDED, reason, now, "amended"),
+        )
+    reason = "The partner edited " + ", ".join(changed) + "; the rules decide again."
+    return Change(
+        updates={
+            "status": Status.SUBMITTED.value,
+            "reason_code": EDITED,
+            "reason": reason,
+            "editable_fields": None,
+            "updated_at": now,
+        },
+        entry=Entry(Status.SUBMITTED, EDITED, reason, now, "edited"),
     )
 
 
@@ -223,6 +313,8 @@ def change_for(event: EventPayload, current: Current, *, now: datetime) -> Chang
             return _extension_denied(current, event, now)
         case WaitlistLeft():
             return _left_waitlist(current, event, now)
+        case RegistrationReturnedForEdit():
+            return _returned_for_edit(current, event, now)
         case ProtectionExpired():
             reason = "The protection window ended."
             return _closed(
@@ -273,8 +365,9 @@ def _decided(
 ) -> Change | None:
     if not (can_transition(current.status, target) or _rejected_off_the_waitlist(current, event)):
         return None
-    if current.status is Status.REJECTED and not current.waitlisted:
-        return None  # only a waitlisted rejection is decided again (when promoted)
+    appeal_heard = current.appealed and target is Status.PENDING_REVIEW
+    if current.status is Status.REJECTED and not (current.waitlisted or appeal_heard):
+        return None  # only a waitlisted (promoted) or appealed rejection is decided again
     updates: dict[str, Any] = {
         "status": target.value,
         "reason_code": reason_code,
@@ -286,6 +379,8 @@ def _decided(
     updates["protection_expires_at"] = (
         event.protection_expires_at if isinstance(event, RegistrationApproved) else None
     )
+    if isinstance(event, RegistrationApproved) and event.extensions_allowed is not None:
+        updates["extensions_left"] = event.extensions_allowed
     return Change(updates=updates, entry=Entry(target, reason_code, reason, event.decided_at))
 
 
@@ -315,6 +410,25 @@ def _left_waitlist(current: Current, event: WaitlistLeft, now: datetime) -> Chan
     )
 
 
+def _returned_for_edit(
+    current: Current, event: RegistrationReturnedForEdit, now: datetime
+) -> Change | None:
+    """A reviewer returned it: ``action_required``, with the comments as its reason and the
+    fields the partner may change."""
+    if not can_transition(current.status, Status.ACTION_REQUIRED):
+        return None
+    return Change(
+        updates={
+            "status": Status.ACTION_REQUIRED.value,
+            "reason_code": RETURNED_FOR_EDIT,
+            "reason": event.comments,
+            "editable_fields": list(event.editable_fields),
+            "updated_at": now,
+        },
+        entry=Entry(Status.ACTION_REQUIRED, RETURNED_FOR_EDIT, event.comments, event.returned_at),
+    )
+
+
 def _extended(current: Current, event: ProtectionExtended, now: datetime) -> Change | None:
     if current.status is not Status.APPROVED:
         return None
@@ -322,6 +436,11 @@ def _extended(current: Current, event: ProtectionExtended, now: datetime) -> Cha
         updates={
             "protection_expires_at": event.protection_expires_at,
             "extension_state": Extension.GRANTED.value,
+            **(
+                {"extensions_left": event.extensions_left}
+                if event.extensions_left is not None
+                else {}
+            ),
             "reason_code": "PROTECTION_EXTENDED",
             "reason": event.reason,
             "updated_at": now,

@@ -24,6 +24,7 @@ from deal_registration.handlers.access import (
     require_partner,
     require_writing_partner,
 )
+from deal_registration.handlers.answers import Edit, appeal_registration, edit_registration
 from deal_registration.handlers.changes import request_extension, withdraw_registration
 from deal_registration.handlers.context import (
     CRM_CONSUMER,
@@ -81,6 +82,7 @@ __all__ = [
     "ActivePartner",
     "Answer",
     "Context",
+    "Edit",
     "IdempotentRequest",
     "IssuedKey",
     "NewPartner",
@@ -89,12 +91,14 @@ __all__ = [
     "Present",
     "Principal",
     "Row",
+    "appeal_registration",
     "apply_crm_change",
     "apply_decision",
     "authenticate",
     "create_ops_user",
     "create_partner",
     "delete_webhook",
+    "edit_registration",
     "get_partner",
     "get_registration",
     "get_webhook",

@@ -42,6 +42,9 @@ def current_of(row: Row) -> Current:
         protection_expires_at=row.get("protection_expires_at"),
         crm_changed_at=row.get("crm_changed_at"),
         reason_code=row.get("reason_code"),
+        appealed=row.get("appealed_at") is not None,
+        extensions_left=row.get("extensions_left"),
+        editable_fields=tuple(row.get("editable_fields") or ()),
     )
 
 
@@ -64,7 +67,7 @@ async def withdraw_registration(
             previous_status=row["status"],
         )
 
-    return await _partner_change(
+    return await request_change(
         ctx, principal, registration_id, request, present, lifecycle.withdraw, event
     )
 
@@ -86,12 +89,12 @@ async def request_extension(
             requested_at=now,
         )
 
-    return await _partner_change(
+    return await request_change(
         ctx, principal, registration_id, request, present, lifecycle.request_extension, event
     )
 
 
-async def _partner_change(
+async def request_change(
     ctx: Context,
     principal: Principal,
     registration_id: str,

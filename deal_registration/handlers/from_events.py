@@ -19,6 +19,7 @@ from schemas.registration import (
     RegistrationSentToReview,
     WaitlistLeft,
 )
+from schemas.review import RegistrationReturnedForEdit
 from services.events import EventContext
 from services.kafka.consumer import PoisonEventError
 
@@ -30,6 +31,7 @@ Decision = (
     | ExtensionDenied
     | ProtectionExpired
     | WaitlistLeft
+    | RegistrationReturnedForEdit
 )
 CrmChange = CrmOpportunityMirrored | CrmOpportunityChanged | CrmDealClosed
 

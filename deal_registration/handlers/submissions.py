@@ -100,7 +100,7 @@ async def _accept_registration(
             "at": now,
         },
     )
-    submitted = _submitted_event(registration, seq, partner)
+    submitted = submitted_event(registration, seq, partner)
     annotate(registration_id=registration["id"], correlation_id=registration["correlation_id"])
     await stage_events(
         session, outbox, [registration_envelope(submitted, registration, causation=None)], now=now
@@ -148,7 +148,7 @@ def _new_registration_row(
     }
 
 
-def _submitted_event(registration: dict[str, Any], seq: int, partner: Row) -> RegistrationSubmitted:
+def submitted_event(registration: dict[str, Any], seq: int, partner: Row) -> RegistrationSubmitted:
     return RegistrationSubmitted(
         registration_id=registration["id"],
         submission_seq=seq,

@@ -233,6 +233,7 @@ RESOLVER_ROUTES: list[tuple[str, str, Any, dict[str, str | int]]] = [
      OPS_ONLY),
     ("POST", "/v1/conflicts/{case}/resolution", {"resolution": "nope", "reason": "x"},
      OPS_ONLY),
+    ("POST", "/v1/conflicts/{case}/return", {"comments": "x", "fields": ["amount"]}, OPS_ONLY),
     ("GET", "/v1/stats", None, OPS_ONLY),
     ("GET", "/v1/policy", None, OPS_ONLY),
     ("PUT", "/v1/policy", {"base_currency": "usd"}, OPS_ONLY),

@@ -112,6 +112,22 @@ async def test_a_direct_deal_on_a_protected_account_opens_one_encroachment_case(
     assert "Partner p1" not in event["partner_reason"]
 
 
+async def test_two_direct_deals_on_one_protection_are_two_cases(engine: AsyncEngine) -> None:
+    """One case per deal and protection, beside the registration's one review case (a
+    partner's edit reopens that one; an encroachment never takes its place)."""
+    ctx = resolver_context(engine, HandClock())
+    holder = submitted(partner="p1", name="Acme Corporation", domain=None)
+    await deliver(ctx, holder)
+
+    await deliver(ctx, acme_inc_direct_deal("9001"))
+    await deliver(ctx, acme_inc_direct_deal("9002"))
+
+    opened = sorted(
+        case["evidence"]["direct_opportunity"]["opportunity_id"] for case in await cases(engine)
+    )
+    assert opened == ["9001", "9002"]
+
+
 async def test_a_direct_deal_on_an_unprotected_or_other_line_account_opens_nothing(
     engine: AsyncEngine,
 ) -> None:

@@ -23,6 +23,7 @@ DOMAIN_SCHEMAS = {
     "ExtensionPolicy",
     "MatchingPolicy",
     "ProductLinePolicy",
+    "ReviewPolicy",
     "HouseAccount",
     "HouseAccountList",
 }

@@ -28,6 +28,12 @@ Rules of engagement written here, in DOMAIN.md's words:
   account and product line (it is entitled first; ending the stale holder promotes it).
 """
 
+from conflict_resolver.domain.protection.answers import (
+    APPEALED,
+    RETURNED_FOR_EDIT,
+    reopen_on_appeal,
+    return_for_edit,
+)
 from conflict_resolver.domain.protection.decisions import (
     WAITLIST_LEFT,
     WaitlistMove,
@@ -40,17 +46,21 @@ from conflict_resolver.domain.protection.decisions import (
     waitlist_step,
 )
 from conflict_resolver.domain.protection.endings import (
+    EXTENSION_REJECTED,
+    EXTENSION_REVIEW,
     Ending,
     close_deal,
     close_waitlist,
     end,
     expire,
     extend,
+    extension_from_review,
     withdraw,
 )
 from conflict_resolver.domain.protection.outcome import (
     CaseToClose,
     CaseToOpen,
+    CaseToReopen,
     Cause,
     Claim,
     ClaimUpdate,
@@ -86,13 +96,18 @@ from conflict_resolver.domain.protection.verdicts import (
 )
 
 __all__ = [
+    "APPEALED",
+    "EXTENSION_REJECTED",
+    "EXTENSION_REVIEW",
     "MANUAL_RULE",
     "PARTNER_SENTENCE_APPROVED",
     "PARTNER_SENTENCE_REJECTED",
+    "RETURNED_FOR_EDIT",
     "REVIEW_REJECTED",
     "WAITLIST_LEFT",
     "CaseToClose",
     "CaseToOpen",
+    "CaseToReopen",
     "Cause",
     "Claim",
     "ClaimUpdate",
@@ -121,11 +136,14 @@ __all__ = [
     "end",
     "expire",
     "extend",
+    "extension_from_review",
     "leave_waitlist",
     "leaves_waitlist",
     "normalised",
     "record_decision",
     "reject_from_review",
+    "reopen_on_appeal",
+    "return_for_edit",
     "stale_holders",
     "submission_of",
     "summary_of",

@@ -99,6 +99,7 @@ def _approved(
         reason=decision.reason,
         reason_code="WAITLIST_PROMOTED" if promoted else None,
         registration=summary_of(submitted),
+        extensions_allowed=policy.extension.max_extensions,
     )
     return Outcome(
         protection_writes=(protection_of(submitted, decision.protection_key, expires_at),),

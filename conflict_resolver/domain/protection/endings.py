@@ -14,6 +14,7 @@ from conflict_resolver.domain.protection.decisions import (
 )
 from conflict_resolver.domain.protection.outcome import (
     CaseToClose,
+    CaseToOpen,
     Cause,
     Claim,
     ClaimUpdate,
@@ -139,9 +140,13 @@ def extend(
     *,
     now: datetime,
     cause: Cause,
+    case_id: str | None = None,
+    decided_by: str = "rules",
 ) -> Outcome:
     """Extend the protection by the policy's duration, at most ``max_extensions`` times,
-    before it ends; otherwise deny with the reason (``ExtensionDenied``)."""
+    before it ends; otherwise deny with the reason (``ExtensionDenied``). When the policy
+    sends extensions to review (``extension.review``), a request it would grant opens the
+    case ``case_id`` instead (``EXTENSION_REVIEW``; see :func:`extension_from_review`)."""
     holding = claim is not None and claim.status == "approved" and claim.holds_until is not None
     verdict = decide_extension(
         holds_protection=holding,
@@ -151,6 +156,8 @@ def extend(
         now=now,
     )
     partition = Emission(requested, requested.registration_id, requested.account_key, cause)
+    if verdict.granted and claim is not None and policy.extension.review and case_id:
+        return Outcome(cases_to_open=(_extension_case(claim, policy, case_id, now),))
     if verdict.granted and claim is not None and verdict.protection_expires_at is not None:
         new_expiry = verdict.protection_expires_at
         values = {"protection_expires_at": new_expiry, "extension_count": claim.extension_count + 1}
@@ -161,6 +168,8 @@ def extend(
             extended_at=now,
             protection_expires_at=new_expiry,
             reason=verdict.reason,
+            extensions_left=max(policy.extension.max_extensions - claim.extension_count - 1, 0),
+            decided_by=decided_by,
         )
         return Outcome(
             claim_updates=(ClaimUpdate(claim.registration_id, values),),
@@ -176,3 +185,60 @@ def extend(
         reason=verdict.reason,
     )
     return Outcome(events=(replace(partition, payload=denied),))
+
+
+EXTENSION_REVIEW = "EXTENSION_REVIEW"
+EXTENSION_RULE = "extension_review"
+EXTENSION_REJECTED = "EXTENSION_REJECTED"
+
+
+def _extension_case(claim: Claim, policy: Policy, case_id: str, now: datetime) -> CaseToOpen:
+    return CaseToOpen(
+        case_id=case_id,
+        registration_id=claim.registration_id,
+        account_key=claim.protection_key,
+        product_line=claim.product_line,
+        rule=EXTENSION_RULE,
+        reason_code=EXTENSION_REVIEW,
+        evidence={
+            "protection_expires_at": claim.holds_until.isoformat() if claim.holds_until else None,
+            "extensions_so_far": claim.extension_count,
+            "extension": _duration_text(policy),
+        },
+        competing_registration_ids=(),
+        opened_at=now,
+        due_at=now + policy.review_sla,
+    )
+
+
+def _duration_text(policy: Policy) -> str:
+    return f"{policy.extension.duration.days} days"
+
+
+def extension_from_review(
+    claim: Claim, policy: Policy, *, grant: bool, actor: str, now: datetime
+) -> Outcome:
+    """A reviewer answers an extension request sent to review: granted as the rules would
+    grant it (re-checked now: a window that ended meanwhile is denied), or refused."""
+    requested = ExtensionRequested(
+        registration_id=claim.registration_id,
+        account_key=claim.account_key,
+        product_line=claim.product_line,
+        requested_at=now,
+    )
+    cause = Cause(None, claim.correlation_id)
+    if grant:
+        lenient = policy.model_copy(
+            update={"extension": policy.extension.model_copy(update={"review": False})}
+        )
+        return extend(requested, claim, lenient, now=now, cause=cause, decided_by=actor)
+    denied = ExtensionDenied(
+        registration_id=claim.registration_id,
+        account_key=claim.account_key,
+        product_line=claim.product_line,
+        decided_at=now,
+        reason_code=EXTENSION_REJECTED,
+        reason="Sales ops reviewed the extension request and did not grant it.",
+    )
+    emission = Emission(denied, claim.registration_id, claim.account_key, cause)
+    return Outcome(events=(emission,))

@@ -142,6 +142,19 @@ class CaseToClose:
 
 
 @dataclass(frozen=True)
+class CaseToReopen:
+    """The registration's decided case opens again (an appeal): its evidence and competing
+    claims are the original ones; it gets a new due time and a line in its history."""
+
+    case_id: str
+    registration_id: str
+    reopened_at: datetime
+    due_at: datetime
+    actor: str
+    note: str
+
+
+@dataclass(frozen=True)
 class Emission:
     """An event to stage in the outbox, with what its envelope needs."""
 
@@ -162,7 +175,8 @@ class WaitlistToMove:
 @dataclass(frozen=True)
 class Outcome:
     """Everything one change does; ``adapters.outcomes.persist`` writes it in a fixed order
-    (claims, protection deletes, moves, keys, writes, incumbents, cases, events)."""
+    (claims, protection deletes, moves, keys, writes, incumbents, cases, reopened
+    cases, events)."""
 
     claim_updates: tuple[ClaimUpdate, ...] = ()
     protection_deletes: tuple[str, ...] = ()
@@ -172,6 +186,7 @@ class Outcome:
     incumbents: tuple[IncumbentWrite, ...] = ()
     cases_to_open: tuple[CaseToOpen, ...] = ()
     cases_to_close: tuple[CaseToClose, ...] = ()
+    cases_to_reopen: tuple[CaseToReopen, ...] = ()
     events: tuple[Emission, ...] = ()
     waitlists_to_move: tuple[WaitlistToMove, ...] = ()
 

@@ -24,9 +24,10 @@ from conflict_resolver.domain.protection.outcome import (
 )
 from conflict_resolver.domain.protection.verdicts import DeadlineDecision, decide_at_deadline
 from schemas.registration import RegistrationApproved, RegistrationRejected
+from schemas.review_reasons import REVIEW_REJECTED as REVIEW_REJECTED
+from schemas.review_reasons import rejection_sentence as published_sentence
 
 MANUAL_RULE = "manual_review"
-REVIEW_REJECTED = "REVIEW_REJECTED"
 PARTNER_SENTENCE_APPROVED = "Approved after review: you hold protection until {date}."
 PARTNER_SENTENCE_REJECTED = "Sales ops reviewed this registration and did not approve it."
 PARTNER_SENTENCE_REJECTED_KEPT = (
@@ -110,6 +111,7 @@ def approve_from_review(
         reason=sentence,
         decided_by=actor,
         registration=summary_of(submitted),
+        extensions_allowed=policy.extension.max_extensions,
     )
     cause = Cause(None, reviewed.correlation_id)
     return outcome.then(
@@ -122,22 +124,32 @@ def approve_from_review(
 
 
 def reject_from_review(
-    reviewed: Claim, policy: Policy, *, kept: str | None, actor: str, now: datetime
+    reviewed: Claim,
+    policy: Policy,
+    *,
+    kept: str | None,
+    actor: str,
+    now: datetime,
+    reason_code: str | None = None,
 ) -> Outcome:
     """Sales ops (or the SLA policy) reject the registration under review; the partner is
-    not told who was kept, only that another registration was (``rejection_sentence``)."""
-    sentence = rejection_sentence(kept=kept)
+    not told who was kept, only that another registration was (``rejection_sentence``).
+
+    With a published ``reason_code`` (``schemas.review_reasons``) the partner reads that
+    code and its sentence instead."""
+    code = reason_code or REVIEW_REJECTED
+    sentence = published_sentence(code) if reason_code else rejection_sentence(kept=kept)
     values = {
         "status": "rejected",
         "rule": MANUAL_RULE,
-        "reason_code": REVIEW_REJECTED,
+        "reason_code": code,
         "reason": sentence,
         "decided_at": now,
         "policy_version": policy.version,
     }
     event = RegistrationRejected(
         **decision_fields(reviewed.submitted, policy, now=now, rule=MANUAL_RULE),
-        reason_code=REVIEW_REJECTED,
+        reason_code=code,
         reason=sentence,
         blocking_registration_id=kept,
         decided_by=actor,

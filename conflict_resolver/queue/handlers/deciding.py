@@ -15,7 +15,7 @@ from typing import Any
 
 from conflict_resolver.adapters.session import Row, Session
 from conflict_resolver.domain.encroachment import REASON_CODE as ENCROACHMENT
-from conflict_resolver.domain.protection import ProtectionConflictError
+from conflict_resolver.domain.protection import EXTENSION_REVIEW, ProtectionConflictError
 from conflict_resolver.handlers import review
 from conflict_resolver.queue import store
 from conflict_resolver.queue.domain import (
@@ -53,9 +53,18 @@ async def assign(
 
 
 async def decide(
-    ctx: QueueContext, operator: Operator, case_id: str, *, approve: str | None, reason: str
+    ctx: QueueContext,
+    operator: Operator,
+    case_id: str,
+    *,
+    approve: str | None,
+    reason: str,
+    reason_code: str | None = None,
 ) -> dict[str, Any]:
-    """Approve one claim or none, with a reason; 409 if decided already or exclusivity says no."""
+    """Approve one claim or none, with a reason (and, approving none, a published code for
+    the partner); 409 if decided already or exclusivity says no."""
+    if approve is not None and reason_code is not None:
+        raise QueueError("invalid", "A reason code is given only when approving none.")
     now = ctx.clock.now()
     with store.exclusivity_guarded():
         async with ctx.transactions.transaction() as session:
@@ -63,7 +72,13 @@ async def decide(
             if row is None:
                 raise QueueError("not_found", "No such conflict case.")
             await decide_locked(
-                session, row, approve=approve, actor=operator.actor, reason=reason, now=now
+                session,
+                row,
+                approve=approve,
+                actor=operator.actor,
+                reason=reason,
+                now=now,
+                reason_code=reason_code,
             )
     CONFLICTS_DECIDED.labels(by="ops", outcome="approved" if approve else "rejected").inc()
     return await get_case(ctx, case_id)
@@ -77,6 +92,7 @@ async def decide_locked(
     actor: str,
     reason: str,
     now: datetime,
+    reason_code: str | None = None,
 ) -> DecisionPlan:
     """Decide a case whose row the caller locked: validate ops' choice, change the claims
     and protection, close the case and record it in its history."""
@@ -87,6 +103,10 @@ async def decide_locked(
             "conflict",
             "A DIRECT_ENCROACHMENT case approves no registration: resolve it "
             "(POST /v1/conflicts/{id}/resolution).",
+        )
+    if row["reason_code"] == EXTENSION_REVIEW:
+        return await _decide_extension(
+            session, row, approve=approve, actor=actor, reason=reason, now=now
         )
     competing = competing_of(row)
     claim_rows = await store.claims_by_id(session, [row["registration_id"], *competing])
@@ -102,7 +122,14 @@ async def decide_locked(
         if plan.approve is not None:
             await review.approve_reviewed(session, plan.approve, competing, actor=actor, now=now)
         if plan.reject is not None:
-            await review.reject_reviewed(session, plan.reject, kept=plan.kept, actor=actor, now=now)
+            await review.reject_reviewed(
+                session,
+                plan.reject,
+                kept=plan.kept,
+                actor=actor,
+                now=now,
+                reason_code=reason_code if plan.reject == row["registration_id"] else None,
+            )
     except ProtectionConflictError as refused:
         raise QueueError("conflict", str(refused)) from refused
     if not await store.close_case(
@@ -121,7 +148,12 @@ async def decide_locked(
         action="decided",
         actor=actor,
         reason=reason,
-        detail={"approved": plan.approve, "kept": plan.kept, "rejected": plan.reject},
+        detail={
+            "approved": plan.approve,
+            "kept": plan.kept,
+            "rejected": plan.reject,
+            "reason_code": reason_code,
+        },
     )
     if actor != SLA_ACTOR:  # a person's judgement, not the policy's default
         case_claim = claim_rows[row["registration_id"]]
@@ -137,3 +169,34 @@ async def decide_locked(
     mode = "policy" if actor == SLA_ACTOR else "manual"
     TIME_TO_DECISION.labels(mode=mode).observe(max((now - row["opened_at"]).total_seconds(), 0.0))
     return plan
+
+
+async def _decide_extension(
+    session: Session, row: Row, *, approve: str | None, actor: str, reason: str, now: datetime
+) -> DecisionPlan:
+    """An extension request the policy sent to review: approving its registration grants the
+    extension, approving none refuses it."""
+    registration_id = row["registration_id"]
+    if approve not in (None, registration_id):
+        raise QueueError("invalid", "Approve the case's own registration, or none.")
+    grant = approve is not None
+    await review.answer_extension(session, registration_id, grant=grant, actor=actor, now=now)
+    if not await store.close_case(
+        session,
+        row["id"],
+        decided_at=now,
+        decided_by=actor,
+        reason=reason,
+        approved_registration_id=approve,
+    ):
+        raise QueueError("conflict", "The case is already decided.")
+    await store.add_history(
+        session,
+        row["id"],
+        at=now,
+        action="decided",
+        actor=actor,
+        reason=reason,
+        detail={"extension": "granted" if grant else "refused"},
+    )
+    return DecisionPlan(approve=approve, reject=None if grant else registration_id, kept=None)

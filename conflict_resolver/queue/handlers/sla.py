@@ -7,7 +7,7 @@ from datetime import datetime
 
 from conflict_resolver.adapters.outcomes import emit
 from conflict_resolver.domain.encroachment import REASON_CODE as ENCROACHMENT
-from conflict_resolver.domain.protection import Cause
+from conflict_resolver.domain.protection import EXTENSION_REVIEW, Cause
 from conflict_resolver.handlers import review
 from conflict_resolver.queue import store
 from conflict_resolver.queue.domain import SLA_REASON
@@ -36,10 +36,11 @@ async def _escalate_one(ctx: QueueContext, case_id: str, *, now: datetime) -> in
         if row is None or row["state"] != "open" or row["escalated_at"] is not None:
             return 0
         # The policy in force (sla_auto_decision) may decide instead of escalating; an
-        # encroachment case approves no registration, so it is only ever escalated.
+        # encroachment case approves no registration, so it is only ever escalated; an
+        # extension request in review is always left to a person.
         at_deadline = (
             None
-            if row["reason_code"] == ENCROACHMENT
+            if row["reason_code"] in (ENCROACHMENT, EXTENSION_REVIEW)
             else await review.deadline_decision(
                 session,
                 registration_id=row["registration_id"],

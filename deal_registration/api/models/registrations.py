@@ -122,6 +122,54 @@ class RegistrationCreate(_Input):
 # --- registrations: output --------------------------------------------------------------
 
 
+class Appeal(_Input):
+    """The partner's appeal of a rejection by sales ops' review (once)."""
+
+    note: LongText = Field(
+        description="Why the rejection should be reconsidered (read by sales ops only).",
+        examples=["The customer signed a letter of intent with us on 2 December."],
+    )
+
+
+class RegistrationEdit(_Input):
+    """A partner's change: of a registration returned for edit, only the fields named by the
+    reviewer (``editable_fields``); of an approved one, only ``amount``,
+    ``expected_close_date`` and ``contact``. Fields left out stay as they are."""
+
+    customer: Customer | None = Field(
+        default=None,
+        description="The end customer (all three fields).",
+        examples=[{"name": "Acme Corporation", "domain": "acme.com", "country": "US"}],
+    )
+    product_line: Slug | None = Field(
+        default=None,
+        description="Never changes once returned or approved: a change answers 422.",
+        examples=["network-security"],
+    )
+    deal_type: DealType | None = Field(
+        default=None, description="`new`, `renewal` or `upsell`.", examples=["new"]
+    )
+    amount: Amount | None = Field(
+        default=None,
+        description="Expected deal value.",
+        examples=[{"value": "150000.00", "currency": "USD"}],
+    )
+    expected_close_date: date | None = Field(
+        default=None, description="Expected close date.", examples=["2027-04-30"]
+    )
+    contact: Contact | None = Field(
+        default=None,
+        description="Customer contact.",
+        examples=[{"name": "Dana Lee", "email": "dana.lee@acme.com"}],
+    )
+    description: LongText | None = Field(
+        default=None, description="What the deal is.", examples=["Firewall refresh"]
+    )
+    partner_reference: Reference | None = Field(
+        default=None, description="Your own reference.", examples=["PO-2026-118"]
+    )
+
+
 class CustomerView(_Output):
     name: str = Field(description="Customer company name.", examples=["Acme Corporation"])
     domain: str | None = Field(
@@ -213,6 +261,11 @@ class RegistrationView(_Output):
         default=None,
         description="State of the latest extension request, if any (the policy decides how many).",
         examples=["requested"],
+    )
+    editable_fields: list[str] | None = Field(
+        default=None,
+        description="When `action_required`: the fields the reviewer asked you to change.",
+        examples=[["customer.domain"]],
     )
     crm: CrmLink | None = Field(
         default=None, description="The CRM opportunity, once the deal is mirrored."

@@ -26,6 +26,7 @@ from deal_registration.api.models import (
     RegistrationPage,
     RegistrationView,
 )
+from deal_registration.api.models.registrations import Appeal, RegistrationEdit
 from deal_registration.domain.lifecycle import Status
 from deal_registration.domain.validation import SLUG_PATTERN
 
@@ -41,11 +42,14 @@ def _accepted(answer: handlers.Answer) -> JSONResponse:
 
 
 def _idempotent(
-    key: str | None, path: str, body: RegistrationCreate | None = None
+    key: str | None,
+    path: str,
+    body: RegistrationCreate | Appeal | RegistrationEdit | None = None,
+    method: str = "POST",
 ) -> handlers.IdempotentRequest:
     """The request as its Idempotency-Key remembers it: method, path and body."""
     fingerprint = handlers.request_fingerprint(
-        "POST", path, body.model_dump(mode="json") if body is not None else None
+        method, path, body.model_dump(mode="json") if body is not None else None
     )
     return handlers.IdempotentRequest(key=key, fingerprint=fingerprint)
 
@@ -200,6 +204,77 @@ async def request_extension(
     request = _idempotent(idempotency_key, f"/v1/registrations/{registration_id}/extension")
     return _accepted(
         await handlers.request_extension(ctx, caller, registration_id, request, views.accepted)
+    )
+
+
+@router.post(
+    "/registrations/{registration_id}/appeal",
+    status_code=202,
+    response_model=RegistrationView,
+    tags=["registrations"],
+    summary="Appeal a rejection by sales ops' review, once; its case reopens (partner)",
+    responses={202: {"headers": _LOCATION}, **problems(*WRITE, 409)},
+)
+async def appeal_registration(
+    registration_id: RegistrationId,
+    body: Appeal,
+    ctx: Ctx,
+    caller: PartnerCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    request = _idempotent(idempotency_key, f"/v1/registrations/{registration_id}/appeal", body)
+    return _accepted(
+        await handlers.appeal_registration(
+            ctx, caller, registration_id, body.note, request, views.accepted
+        )
+    )
+
+
+def _edit_of(body: RegistrationEdit) -> handlers.Edit:
+    values: dict[str, object] = {}
+    if body.customer is not None:
+        values |= {
+            "customer_name": body.customer.name,
+            "customer_domain": body.customer.domain,
+            "customer_country": body.customer.country,
+        }
+    if body.amount is not None:
+        values |= {"amount_value": body.amount.value, "amount_currency": body.amount.currency}
+    if body.contact is not None:
+        values |= {"contact_name": body.contact.name, "contact_email": str(body.contact.email)}
+    for name in ("product_line", "deal_type", "expected_close_date", "description"):
+        if getattr(body, name) is not None:
+            values[name] = getattr(body, name)
+    if body.partner_reference is not None:
+        values["partner_reference"] = body.partner_reference
+    return handlers.Edit(values)
+
+
+@router.patch(
+    "/registrations/{registration_id}",
+    status_code=202,
+    response_model=RegistrationView,
+    tags=["registrations"],
+    summary="Edit a registration returned for edit, or amend an approved one (partner)",
+    responses={202: {"headers": _LOCATION}, **problems(*WRITE, 409)},
+)
+async def edit_registration(
+    registration_id: RegistrationId,
+    body: RegistrationEdit,
+    ctx: Ctx,
+    caller: PartnerCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Only the fields the reviewer returned it for (``editable_fields``), or, approved,
+    ``amount``, ``expected_close_date`` and ``contact``: any other changed field answers 422
+    naming it. A returned registration goes through the rules again."""
+    request = _idempotent(
+        idempotency_key, f"/v1/registrations/{registration_id}", body, method="PATCH"
+    )
+    return _accepted(
+        await handlers.edit_registration(
+            ctx, caller, registration_id, _edit_of(body), request, views.accepted
+        )
     )
 
 
