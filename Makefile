@@ -77,6 +77,8 @@ bench: install system-deps
 	$(BIN)/python -m tests.bench.bench_matching 1000000
 	$(BIN)/python -m tests.bench.bench_whatif 100000
 	$(BIN)/python -m tests.bench.bench_flow 1000
+	$(BIN)/python -m tests.bench.bench_drain
+	$(BIN)/python -m tests.bench.bench_visible
 
 catalogue: install
 	$(BIN)/python -m schemas.catalogue docs/events
