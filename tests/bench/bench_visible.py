@@ -18,7 +18,9 @@ Beside it, from the same registrations: the recorded time to decision, from the 
 the relay, Kafka and the resolver). What the partner waits beyond it is the way back (the
 decision's outbox, Kafka, deal_registration's consumer) and the polling.
 
-Prints a table and writes ``docs/bench/visible.png`` (percentiles against offered rate).
+Each database's stack is warmed up first (10 registrations at 5 a second, not counted), then
+the rates run one after another on it. Prints a table and writes ``docs/bench/visible.png``
+(percentiles against offered rate).
 """
 
 from __future__ import annotations
@@ -264,6 +266,9 @@ def main() -> None:
     try:
         for database in databases:
             with stack_on(database, bootstrap, pg_server) as stack:
+                # Warm-up, not counted: consumer groups joined, the policy stored, pools filled.
+                warm = measure(stack, database, 5, 2, args.poll_ms / 1000, "warm")
+                print(f"warm-up: {warm.row()}", flush=True)
                 for number, rate in enumerate(rates):
                     point = measure(
                         stack, database, rate, args.seconds, args.poll_ms / 1000, f"r{number}"
