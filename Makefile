@@ -77,6 +77,8 @@ bench: install system-deps
 	$(BIN)/python -m tests.bench.bench_matching 1000000
 	$(BIN)/python -m tests.bench.bench_whatif 100000
 	$(BIN)/python -m tests.bench.bench_flow 1000
+	$(BIN)/python -m tests.bench.bench_drain
+	$(BIN)/python -m tests.bench.bench_visible
 
 # Matching quality on the labelled set and public names (issue 17): precision, recall, review
 # share before and after calibrating the review band; tables to stdout, plots to docs/bench/.

@@ -101,8 +101,9 @@ def unit_of_work(ctx: handlers.Context) -> UnitOfWork:
 def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
     """Everything the resolver consumes: topic (from the payload type) -> handler."""
     registrations = (
-        # One consumer group, so that one registration's events are applied in order.
-        Subscriptions(consumer=handlers.SUBMISSIONS_CONSUMER, unit=unit)
+        # One consumer group, so that one registration's events are applied in order; a
+        # partition's run of events is decided in one transaction (``batched``).
+        Subscriptions(consumer=handlers.SUBMISSIONS_CONSUMER, unit=unit, batched=True)
         .on(RegistrationSubmitted, handlers.decide_submission)
         .on(RegistrationWithdrawn, handlers.withdraw)
         .on(ExtensionRequested, handlers.request_extension)

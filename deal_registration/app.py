@@ -132,7 +132,8 @@ def add_consumers(runtime: ServiceRuntime, ctx: handlers.Context) -> None:
 def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
     """Decisions and CRM changes: everything that changes what a partner sees."""
     decisions = (
-        Subscriptions(consumer=handlers.DECISIONS_CONSUMER, unit=unit)
+        # A partition's run of decisions is applied in one transaction (``batched``).
+        Subscriptions(consumer=handlers.DECISIONS_CONSUMER, unit=unit, batched=True)
         .on(RegistrationApproved, handlers.apply_decision)
         .on(RegistrationRejected, handlers.apply_decision)
         .on(RegistrationSentToReview, handlers.apply_decision)

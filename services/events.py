@@ -24,6 +24,13 @@ The inbox records each event under the block's consumer name, unless a route nam
 (``inbox_consumer=...``): a group merged from several keeps their historical inbox names, so
 events processed before the merge are still recognised. A handler that must act once its
 effects are committed (wake a worker) registers that with ``EventContext.after_commit``.
+
+A block declared with ``batched=True`` also hands the consumer a batch handler: a partition's
+run of events is applied in one transaction (one inbox statement claims them all; each new
+event goes to its handler in order, with its own :class:`EventContext` on the shared session;
+one commit). The handlers are the same; a batch that fails is retried by the consumer one
+event at a time through the per-event path (``services.kafka.consumer``), so poison and
+transient faults mean what they mean without batches.
 """
 
 from __future__ import annotations
@@ -33,14 +40,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+import structlog
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.envelope import EventEnvelope, EventPayload, new_envelope
 from schemas.topics import topic_for
 from services.clock import Clock, new_id
-from services.inbox import claim_event
-from services.kafka.consumer import EventHandler, PoisonEventError
+from services.inbox import claim_event, claim_events
+from services.kafka.consumer import BatchHandler, EventHandler, PoisonEventError
 from services.kafka.sources import check_source
 from services.outbox import stage_events
 from services.uow import TransactionRunner
@@ -151,11 +159,17 @@ class Subscriptions:
     """One consumer group: which payload type goes to which handler."""
 
     def __init__(
-        self, *, consumer: str, unit: UnitOfWork, trusted_senders_only: bool = False
+        self,
+        *,
+        consumer: str,
+        unit: UnitOfWork,
+        trusted_senders_only: bool = False,
+        batched: bool = False,
     ) -> None:
         self.consumer = consumer
         self._unit = unit
         self.trusted_senders_only = trusted_senders_only
+        self.batched = batched
         self._routes: dict[str, _Route[Any]] = {}
 
     def on(
@@ -192,16 +206,58 @@ class Subscriptions:
         """The envelope handlers the Kafka consumer dispatches to, by event type."""
         return {event_type: self._bind(route) for event_type, route in self._routes.items()}
 
+    def batch_handler(self) -> BatchHandler | None:
+        """For a ``batched`` block: the handler that applies a run of events in one
+        transaction (None otherwise)."""
+        if not self.batched:
+            return None
+        unit, routes = self._unit, self._routes
+
+        async def handle_batch(envelopes: list[EventEnvelope[Any]]) -> None:
+            routed = [(envelope, routes[envelope.type]) for envelope in envelopes]
+            for envelope, route in routed:
+                _check(envelope, route)
+            async with unit.transactions.transaction() as session:
+                new = await claim_events(
+                    session,
+                    unit.inbox,
+                    [
+                        (route.inbox_consumer, envelope.id, envelope.type)
+                        for envelope, route in routed
+                    ],
+                    now=unit.clock.now(),
+                )
+                contexts: list[EventContext] = []
+                for envelope, route in routed:
+                    claim = (route.inbox_consumer, envelope.id)
+                    if claim not in new:
+                        continue  # redelivered (applied once already), or twice in this batch
+                    new.discard(claim)
+                    context = EventContext(
+                        session=session,
+                        now=unit.clock.now(),
+                        cause=Cause(envelope.id, envelope.correlationid),
+                        envelope=envelope,
+                        emitter=unit.emitter,
+                    )
+                    with structlog.contextvars.bound_contextvars(
+                        correlation_id=envelope.correlationid,
+                        event_id=envelope.id,
+                        event_type=envelope.type,
+                    ):
+                        await route.handler(envelope.data, context)
+                    contexts.append(context)
+            for context in contexts:
+                for callback in context._after_commit:
+                    callback()
+
+        return handle_batch
+
     def _bind(self, route: _Route[Any]) -> EventHandler:
         unit = self._unit
 
         async def handle(envelope: EventEnvelope[Any]) -> None:
-            if not isinstance(envelope.data, route.payload_type):
-                raise PoisonEventError(
-                    f"expected {route.payload_type.event_type}, got {envelope.type}"
-                )
-            if route.trusted_senders_only:
-                check_source(envelope, route.payload_type)
+            _check(envelope, route)
             now = unit.clock.now()
             async with unit.transactions.transaction() as session:
                 claimed = await claim_event(
@@ -226,3 +282,11 @@ class Subscriptions:
                 callback()
 
         return handle
+
+
+def _check(envelope: EventEnvelope[Any], route: _Route[Any]) -> None:
+    """Poison unless the payload is of the route's type (and, where asked, from its sender)."""
+    if not isinstance(envelope.data, route.payload_type):
+        raise PoisonEventError(f"expected {route.payload_type.event_type}, got {envelope.type}")
+    if route.trusted_senders_only:
+        check_source(envelope, route.payload_type)

@@ -34,3 +34,28 @@ async def claim_event(
     statement = upsert_into(session, inbox).values(**values).on_conflict_do_nothing()
     result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def claim_events(
+    session: AsyncSession,
+    inbox: Table,
+    events: list[tuple[str, str, str]],
+    *,
+    now: datetime,
+) -> set[tuple[str, str]]:
+    """Record many events at once, each ``(consumer, event id, event type)``; the
+    ``(consumer, event id)`` pairs that were new (one statement, however many events)."""
+    if not events:
+        return set()
+    values = [
+        {"consumer": consumer, "event_id": event_id, "event_type": event_type, "processed_at": now}
+        for consumer, event_id, event_type in dict.fromkeys(events)
+    ]
+    statement = (
+        upsert_into(session, inbox)
+        .values(values)
+        .on_conflict_do_nothing()
+        .returning(inbox.c.consumer, inbox.c.event_id)
+    )
+    result = await session.execute(statement)
+    return {(row.consumer, row.event_id) for row in result}

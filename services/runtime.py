@@ -33,7 +33,7 @@ from services.db import (
 from services.events import Subscriptions
 from services.http.health import CheckResult, ReadinessCheck
 from services.kafka.admin import ensure_topics
-from services.kafka.consumer import EventHandler, KafkaEventConsumer
+from services.kafka.consumer import BatchHandler, EventHandler, KafkaEventConsumer
 from services.kafka.probe import BrokerProbe
 from services.kafka.producer import KafkaEventPublisher
 from services.kafka.security import client_options
@@ -100,16 +100,23 @@ class ServiceRuntime:
             batch_size=settings.outbox.batch_size,
         )
         self.transactions = TransactionRunner(self.sessions, self.relay.wake)
-        self._consumer_specs: list[tuple[str, list[str], Mapping[str, EventHandler]]] = []
+        self._consumer_specs: list[
+            tuple[str, list[str], Mapping[str, EventHandler], BatchHandler | None]
+        ] = []
         self.consumers: dict[str, KafkaEventConsumer] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.kafka_connected = False
 
     def add_consumer(
-        self, *, group_id: str, topics: list[str], handlers: Mapping[str, EventHandler]
+        self,
+        *,
+        group_id: str,
+        topics: list[str],
+        handlers: Mapping[str, EventHandler],
+        batch_handler: BatchHandler | None = None,
     ) -> None:
-        self._consumer_specs.append((group_id, topics, handlers))
+        self._consumer_specs.append((group_id, topics, handlers, batch_handler))
 
     def subscribe(self, subscriptions: Subscriptions) -> None:
         """One consumer group for a typed subscription block (``services.events``)."""
@@ -117,6 +124,7 @@ class ServiceRuntime:
             group_id=subscriptions.consumer,
             topics=subscriptions.topics,
             handlers=subscriptions.handlers(),
+            batch_handler=subscriptions.batch_handler(),
         )
 
     def add_background(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
@@ -159,19 +167,25 @@ class ServiceRuntime:
         self.kafka_connected = True
         log.info("connected to the brokers; starting the outbox relay and the consumers")
         self.add_background("outbox-relay", self.relay.run)
-        for group_id, topics, handlers in self._consumer_specs:
+        for group_id, topics, handlers, batch_handler in self._consumer_specs:
             self.add_background(
-                f"consumer:{group_id}", self._consumer_job(group_id, topics, handlers)
+                f"consumer:{group_id}",
+                self._consumer_job(group_id, topics, handlers, batch_handler),
             )
 
     def _consumer_job(
-        self, group_id: str, topics: list[str], handlers: Mapping[str, EventHandler]
+        self,
+        group_id: str,
+        topics: list[str],
+        handlers: Mapping[str, EventHandler],
+        batch_handler: BatchHandler | None = None,
     ) -> Callable[[], Awaitable[None]]:
         async def job() -> None:
             consumer = KafkaEventConsumer(
                 group_id=group_id,
                 topics=topics,
                 handlers=handlers,
+                batch_handler=batch_handler,
                 bootstrap_servers=self.settings.kafka.bootstrap_servers,
                 dead_letters=self.publisher,
                 topic_prefix=self.settings.kafka.topic_prefix,
@@ -264,7 +278,7 @@ class ServiceRuntime:
         """Every consumer running and no partition paused on a failing record."""
         details: dict[str, Any] = {}
         ready = True
-        for group_id, _topics, _handlers in self._consumer_specs:
+        for group_id, *_rest in self._consumer_specs:
             consumer = self.consumers.get(group_id)
             running = consumer is not None and bool(consumer.running)
             paused = consumer.paused_partitions() if consumer is not None else {}

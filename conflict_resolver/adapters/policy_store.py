@@ -2,18 +2,28 @@
 
 Version 1 of the policy is the checked-in ``conflict_resolver/default_policy.yaml``; it is
 stored on first use so that the history is complete even if the file changes later.
+
+**Cached by version.** Every decision needs the policy and the house-account list in force;
+reading and validating both documents for each event was a measurable share of a decision.
+A transaction now asks only which versions are the latest (one small statement for both
+tables, once per transaction: a batch of decisions shares it), and a version's document is
+parsed once per process and kept. Versions are never edited, only appended, so a cached
+version cannot go stale; a version published by any instance (or by this one) is seen by the
+next transaction that asks, exactly as before. The cache is keyed by the database too (a
+process, such as the tests, may speak to several).
 """
 
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from datetime import datetime
 from importlib import resources
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, insert, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters.tables import house_account_lists, policies
@@ -68,6 +78,75 @@ async def _latest(session: AsyncSession, table: Table) -> StoredVersion | None:
     return None if row is None else StoredVersion.model_validate(dict(row))
 
 
+# (database, table, version, created_at) -> the parsed document; a few versions are plenty.
+_PARSED: OrderedDict[tuple[str, str, int, datetime], Any] = OrderedDict()
+_PARSED_LIMIT = 32
+# session.info key: the latest (version, created_at) of each table, read once per transaction.
+_LATEST = "conflict_resolver.latest_versions"
+# session.info key: this transaction appended a version (not committed yet: nothing it reads
+# back goes into the cache, in case it rolls back).
+_APPENDED = "conflict_resolver.appended_version"
+
+
+def _database_of(session: AsyncSession) -> str:
+    return session.get_bind().engine.url.render_as_string(hide_password=True)
+
+
+async def _latest_versions(session: AsyncSession) -> dict[str, tuple[int, datetime]]:
+    """Table name -> the latest (version, created_at), both tables in one statement; read once
+    per session (one transaction) unless the session appends a version itself."""
+    known: dict[str, tuple[int, datetime]] | None = session.info.get(_LATEST)
+    if known is not None:
+        return known
+    newest = [
+        select(table.c.version, table.c.created_at)
+        .order_by(table.c.version.desc())
+        .limit(1)
+        .subquery()
+        for table in (policies, house_account_lists)
+    ]
+    statement = union_all(
+        *[
+            select(literal(table.name).label("name"), sub.c.version, sub.c.created_at)
+            for table, sub in zip((policies, house_account_lists), newest, strict=True)
+        ]
+    )
+    rows = (await session.execute(statement)).all()
+    known = {row.name: (row.version, row.created_at) for row in rows}
+    session.info[_LATEST] = known
+    return known
+
+
+async def _cached_latest(session: AsyncSession, table: Table) -> tuple[int, Any] | None:
+    """(version, document) of the table's latest version, the document parsed by ``parse``
+    at most once per version; None while the table is empty."""
+    latest = (await _latest_versions(session)).get(table.name)
+    if latest is None:
+        return None
+    version, created_at = latest
+    key = (_database_of(session), table.name, version, created_at)
+    if key in _PARSED:
+        _PARSED.move_to_end(key)
+        return version, _PARSED[key]
+    row = (
+        (await session.execute(select(table.c.document).where(table.c.version == version)))
+        .scalars()
+        .first()
+    )
+    if row is None:
+        return None
+    parsed = (
+        Policy.model_validate({**row, "version": version})
+        if table is policies
+        else HouseAccountList.model_validate(row)
+    )
+    if not session.info.get(_APPENDED):
+        _PARSED[key] = parsed
+        while len(_PARSED) > _PARSED_LIMIT:
+            _PARSED.popitem(last=False)
+    return version, parsed
+
+
 async def _append(
     session: AsyncSession,
     table: Table,
@@ -81,6 +160,8 @@ async def _append(
         await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(table.name))))
     latest = (await session.execute(select(func.max(table.c.version)))).scalar_one_or_none()
     version = (latest or 0) + 1
+    session.info.pop(_LATEST, None)  # this transaction's next read sees the new version
+    session.info[_APPENDED] = True
     await session.execute(
         insert(table).values(
             version=version, document=document, created_at=now, created_by=created_by
@@ -94,13 +175,15 @@ async def current_policy(
 ) -> Policy:
     """The latest policy version; the default file is version 1 (stored on first use, unless
     the caller must not write)."""
-    latest = await _latest(session, policies)
+    latest = await _cached_latest(session, policies)
     if latest is None:
         policy = default_policy()
         if store_default:
             await _append(session, policies, policy.document(), created_by="default", now=now)
         return policy
-    return Policy.model_validate({**latest.document, "version": latest.version})
+    _version, policy = latest
+    assert isinstance(policy, Policy)  # noqa: S101 - parsed from the policies table
+    return policy
 
 
 async def policy_version(session: AsyncSession, version: int) -> Policy | None:
@@ -135,10 +218,12 @@ async def latest_policy_record(session: AsyncSession, *, now: datetime) -> Store
 
 async def current_house_accounts(session: AsyncSession) -> tuple[int, HouseAccountList]:
     """(version, list); version 0 and an empty list before the first PUT."""
-    latest = await _latest(session, house_account_lists)
+    latest = await _cached_latest(session, house_account_lists)
     if latest is None:
         return 0, HouseAccountList()
-    return latest.version, HouseAccountList.model_validate(latest.document)
+    version, accounts = latest
+    assert isinstance(accounts, HouseAccountList)  # noqa: S101 - parsed from its table
+    return version, accounts
 
 
 async def publish_house_accounts(

@@ -15,6 +15,15 @@ inbox, so a redelivery after a crash or a rebalance changes nothing twice.
   therefore never applied out of order, and a blip loses nothing.
 - Event types this consumer has no handler for are skipped.
 
+**Batches** (``batch_handler``): a partition's run of decodable records with a handler is
+handed over at once (at most ``max_batch``), for the handler to apply in one transaction, in
+the partition's order; offsets move past the batch only when it succeeded. A record that cannot
+be decoded, or that no handler takes, ends the run and is dealt with alone, as above. When a
+batch fails for any reason, its records are processed again one at a time through the
+per-record handlers: a poison record among them is dead-lettered alone and the others proceed,
+and a transient fault holds the partition at the very record that failed, exactly as without
+batches (after the wait the partition is fetched again from there, in batches again).
+
 :meth:`KafkaEventConsumer.paused_partitions` says what is waiting and why, for readiness.
 """
 
@@ -56,10 +65,13 @@ from services.tracing import extract_record_context, tracer
 log = structlog.get_logger(__name__)
 
 EventHandler = Callable[[EventEnvelope[Any]], Awaitable[None]]
+# Applies a partition's run of events, in order, all or nothing (one transaction).
+BatchHandler = Callable[[list[EventEnvelope[Any]]], Awaitable[None]]
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 _POLL_MS = 500
 _MAX_RECORDS = 200
+_MAX_BATCH = 100
 
 
 class PoisonEventError(Exception):
@@ -106,8 +118,14 @@ class KafkaEventConsumer:
         client_id: str | None = None,
         security: Mapping[str, Any] | None = None,
         group_instance_id: str | None = None,
+        batch_handler: BatchHandler | None = None,
+        max_batch: int = _MAX_BATCH,
     ) -> None:
-        """``security``: :func:`services.kafka.security.client_options` (none: PLAINTEXT).
+        """``handlers`` take one event each; ``batch_handler`` (optional) takes a partition's
+        run of them at once, and the per-record handlers remain the way a failed batch is
+        retried one event at a time (see the module doc).
+
+        ``security``: :func:`services.kafka.security.client_options` (none: PLAINTEXT).
 
         ``group_instance_id``: static group membership (KIP-345). A member with one (the pod's
         name) does not leave the group when it stops, so a rolling restart that brings it back
@@ -116,6 +134,8 @@ class KafkaEventConsumer:
         self.group_id = group_id
         self._topics = [topic_prefix + topic for topic in topics]
         self._handlers = dict(handlers)
+        self._batch_handler = batch_handler
+        self._max_batch = max(1, max_batch)
         self._dead_letters = dead_letters
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
@@ -223,12 +243,106 @@ class KafkaEventConsumer:
         self, tp: TopicPartition, records: list[Record], generation: int
     ) -> None:
         """Process in order; stop at a record that fails (its partition now waits)."""
+        if self._batch_handler is not None:
+            await self._process_partition_in_batches(tp, records, generation)
+            return
         for record in records:
             async with self._in_flight:
                 if generation != self._generation:
                     return  # revoked meanwhile: the next owner starts at the committed offset
                 if not await self._try(tp, record):
                     return
+
+    async def _process_partition_in_batches(
+        self, tp: TopicPartition, records: list[Record], generation: int
+    ) -> None:
+        """Runs of batchable records go as batches; any other record goes alone, in order."""
+        run: list[tuple[Record, EventEnvelope[Any]]] = []
+        for record in records:
+            envelope = self._batchable(record)
+            if envelope is not None:
+                run.append((record, envelope))
+                if len(run) < self._max_batch:
+                    continue
+            if run and not await self._try_batch(tp, run, generation):
+                return
+            run = []
+            if envelope is None:
+                async with self._in_flight:
+                    if generation != self._generation:
+                        return
+                    if not await self._try(tp, record):
+                        return
+        if run:
+            await self._try_batch(tp, run, generation)
+
+    def _batchable(self, record: Record) -> EventEnvelope[Any] | None:
+        """The record's envelope if a handler takes it; None for a record that goes alone
+        (ignored, or poison at decoding: the one-record path dead-letters it)."""
+        event_type = _header(record, "ce_type")
+        if event_type is not None and event_type not in self._handlers:
+            return None
+        try:
+            envelope = _decode(record)
+        except _POISON:
+            return None
+        return envelope if envelope.type in self._handlers else None
+
+    async def _try_batch(
+        self,
+        tp: TopicPartition,
+        run: list[tuple[Record, EventEnvelope[Any]]],
+        generation: int,
+    ) -> bool:
+        """Apply a run as one batch; on failure, one record at a time. False when a record
+        failed transiently and the partition now waits at it."""
+        assert self._batch_handler is not None  # noqa: S101 - only called in batch mode
+        async with self._in_flight:
+            if generation != self._generation:
+                return False  # revoked meanwhile: the next owner starts at the committed offset
+            if len(run) > 1:
+                try:
+                    await self._process_batch(self._batch_handler, run)
+                except Exception as error:
+                    log.info(
+                        "batch failed; its records one at a time",
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        first_offset=run[0][0].offset,
+                        size=len(run),
+                        error=f"{type(error).__name__}: {error}",
+                    )
+                else:
+                    self._processed[tp] = run[-1][0].offset + 1
+                    if self._stalls.succeeded(tp):
+                        log.info("partition resumed", topic=tp.topic, partition=tp.partition)
+                        self._publish_stall_count()
+                    return True
+            for record, _envelope in run:
+                if not await self._try(tp, record):
+                    return False
+            return True
+
+    async def _process_batch(
+        self, handler: BatchHandler, run: list[tuple[Record, EventEnvelope[Any]]]
+    ) -> None:
+        first = run[0][0]
+        with tracer.start_as_current_span(
+            f"process {first.topic}",
+            context=extract_record_context(first.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": first.topic,
+                "messaging.destination.partition.id": str(first.partition),
+                "messaging.kafka.offset": first.offset,
+                "messaging.batch.message_count": len(run),
+                "messaging.consumer.group.name": self.group_id,
+            },
+        ):
+            await handler([envelope for _record, envelope in run])
+        EVENTS_CONSUMED.labels(consumer=self.group_id, outcome="processed").inc(len(run))
 
     async def _try(self, tp: TopicPartition, record: Record) -> bool:
         """Process one record; False when it failed transiently and its partition now waits."""

@@ -61,6 +61,19 @@ async def deliver(ctx: handlers.Context, envelope: EventEnvelope[Any]) -> None:
     await routes[envelope.type](envelope)
 
 
+async def deliver_batch(ctx: handlers.Context, envelopes: list[EventEnvelope[Any]]) -> None:
+    """Apply a partition's run of registration events as the resolver's batched consumer does
+    (one transaction, the inbox claiming them all)."""
+    from conflict_resolver.app import subscriptions, unit_of_work
+
+    [batch] = [
+        handler
+        for subscription in subscriptions(unit_of_work(ctx))
+        if (handler := subscription.batch_handler()) is not None
+    ]
+    await batch(envelopes)
+
+
 def resolver_context(engine: AsyncEngine, clock: Any) -> handlers.Context:
     return handlers.Context(
         transactions=TransactionRunner(create_session_factory(engine), None),
