@@ -38,6 +38,7 @@ from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.rules import (
     ClaimState,
     DirectOpportunity,
+    Holdings,
     Incumbent,
     Match,
     Situation,
@@ -122,6 +123,7 @@ async def gather(
         house_account=house_account_hit(house, customer, submitted.account_key, policy),
         direct_opportunity=await _direct_opportunity(session, account_keys, line),
         incumbent=await _incumbent(session, same_keys, line),
+        holdings=await holdings_of(session, submitted.partner.id, policy, now=now),
     )
     return Gathered(
         situation=situation, keys=keys, stale_holders=protection.stale_holders(matches, now)
@@ -307,6 +309,21 @@ async def _incumbent(
 
 
 # --- Claims and protections ------------------------------------------------------------------
+
+
+async def holdings_of(
+    session: AsyncSession, partner_id: str, policy: Policy | None, *, now: datetime
+) -> Holdings:
+    """The product line of each live protection the partner holds (not read when the policy
+    caps no tier: nothing to count against)."""
+    if policy is not None and not policy.capacity.tiers:
+        return Holdings()
+    query = (
+        select(protections.c.product_line)
+        .where(protections.c.partner_id == partner_id, protections.c.expires_at > now)
+        .order_by(protections.c.product_line)
+    )
+    return Holdings(product_lines=tuple((await session.execute(query)).scalars()))
 
 
 async def claim_row(

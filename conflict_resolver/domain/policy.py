@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 SlaAutoDecision = Literal["none", "approve_first", "reject"]
 HouseAccountAction = Literal["reject", "review"]
+CapacityAction = Literal["reject", "review"]
 PartnerTier = Literal["registered", "silver", "gold", "platinum"]
 
 _TEN_YEARS = timedelta(days=3653)
@@ -69,6 +70,34 @@ class ExtensionPolicy(_Part):
     duration: Window = timedelta(days=30)
 
 
+Cap = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
+LineSlug = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class TierCapacity(_Part):
+    """The most live protections one partner of a tier may hold: overall, per product line
+    (any line), and per named line (over the per-line default). Left out: no cap."""
+
+    overall: Cap | None = None
+    per_product_line: Cap | None = None
+    product_lines: dict[LineSlug, Cap] = Field(default_factory=dict, max_length=1000)
+
+    def line_limit(self, product_line: str) -> int | None:
+        return self.product_lines.get(product_line, self.per_product_line)
+
+
+class CapacityPolicy(_Part):
+    """Rule: a partner over its tier's cap gets ``CAPACITY_LIMIT``, rejected or sent to review
+    (``action``). A tier left out is not capped."""
+
+    tiers: dict[PartnerTier, TierCapacity] = Field(default_factory=dict)
+    action: CapacityAction = "reject"
+
+    def for_tier(self, tier: str) -> TierCapacity:
+        caps = {str(name): cap for name, cap in self.tiers.items()}
+        return caps.get(tier, TierCapacity())
+
+
 class MatchingPolicy(_Part):
     """Rule 7: at or above ``same_account`` (or the same registrable domain) it is the same
     account; from ``review`` up to it, a possible duplicate that goes to review."""
@@ -105,6 +134,7 @@ class Policy(_Part):
     incumbency_period: Period = timedelta(days=365)
     review_sla: Window = timedelta(hours=48)
     sla_auto_decision: SlaAutoDecision = "none"
+    capacity: CapacityPolicy = Field(default_factory=CapacityPolicy)
 
     @model_validator(mode="after")
     def _positive_rates(self) -> Policy:
