@@ -33,6 +33,27 @@ def _money(value: Decimal, currency: str) -> str:
     return f"{value:,.2f} {currency}"
 
 
+def _capacity(policy: Policy) -> str:
+    caps = policy.capacity
+    over = "rejected" if caps.action == "reject" else "sent to review"
+    parts = []
+    for tier, cap in sorted(caps.tiers.items()):
+        words = [
+            *([f"{cap.overall} overall"] if cap.overall is not None else []),
+            *([f"{cap.per_product_line} per product line"] if cap.per_product_line else []),
+            *(f"{limit} for `{line}`" for line, limit in sorted(cap.product_lines.items())),
+        ]
+        parts.append(f"{tier} partners {', '.join(words) or 'no cap'}")
+    limits = "; ".join(parts) if parts else "no tier is capped"
+    return (
+        "**Capacity.** The policy may cap how many live protections one partner holds, by "
+        f"tier, overall or per product line ({limits}). A registration that would be approved "
+        f"while its partner is at its cap is {over} (`CAPACITY_LIMIT`); a protection that "
+        "ends frees its place. Approvals by sales operations and transfers are theirs to "
+        "decide and are not capped."
+    )
+
+
 def _lines(policy: Policy) -> list[str]:
     base = policy.base_currency
     tiers = ", ".join(
@@ -121,6 +142,7 @@ def _lines(policy: Policy) -> list[str]:
         f"{_duration(policy.protection_window)} from approval"
         + (f" ({tiers})" if tiers else "")
         + ".",
+        "   " + _capacity(policy),
         "",
         *(
             ["Product lines with their own terms:", "", *lines_overrides, ""]
