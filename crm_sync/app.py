@@ -29,6 +29,7 @@ from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from schemas.registration import (
     ProtectionExpired,
     ProtectionExtended,
+    ProtectionTransferred,
     RegistrationApproved,
     RegistrationWithdrawn,
 )
@@ -148,6 +149,7 @@ def subscriptions(unit: UnitOfWork, mirror: Mirror) -> Subscriptions:
         .on(RegistrationApproved, mirror.record_approval, inbox_consumer=approvals)
         .on(ProtectionExtended, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(ProtectionExpired, mirror.record_lifecycle, inbox_consumer=lifecycle)
+        .on(ProtectionTransferred, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(RegistrationWithdrawn, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(
             OpsKeyIssued,

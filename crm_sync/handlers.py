@@ -22,6 +22,7 @@ from crm_sync.settings import CrmSettings
 from schemas.registration import (
     ProtectionExpired,
     ProtectionExtended,
+    ProtectionTransferred,
     RegistrationApproved,
     RegistrationWithdrawn,
 )
@@ -76,7 +77,9 @@ def desired_fields(
     }
 
 
-LifecycleChange = ProtectionExtended | ProtectionExpired | RegistrationWithdrawn
+LifecycleChange = (
+    ProtectionExtended | ProtectionExpired | ProtectionTransferred | RegistrationWithdrawn
+)
 
 
 def lifecycle_note(change: LifecycleChange) -> LifecycleNote:
@@ -85,6 +88,8 @@ def lifecycle_note(change: LifecycleChange) -> LifecycleNote:
         return LifecycleNote(status="approved", protection_expires_at=change.protection_expires_at)
     if isinstance(change, ProtectionExpired):
         return LifecycleNote(status="expired")
+    if isinstance(change, ProtectionTransferred):
+        return LifecycleNote(status="transferred")
     return LifecycleNote(status="withdrawn")
 
 

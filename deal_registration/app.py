@@ -22,6 +22,7 @@ from schemas.registration import (
     ExtensionDenied,
     ProtectionExpired,
     ProtectionExtended,
+    ProtectionTransferred,
     RegistrationApproved,
     RegistrationRejected,
     RegistrationSentToReview,
@@ -137,6 +138,7 @@ def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         .on(ExtensionDenied, handlers.apply_decision)
         .on(ProtectionExpired, handlers.apply_decision)
         .on(WaitlistLeft, handlers.apply_decision)
+        .on(ProtectionTransferred, handlers.apply_decision)
     )
     crm_changes = (
         # Only crm_sync may speak on dealreg.crm: a forged source is dead-lettered.

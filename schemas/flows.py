@@ -53,6 +53,7 @@ DEAL_REGISTRATION = ServiceFlows(
         reg.ExtensionDenied,
         reg.ProtectionExpired,
         reg.WaitlistLeft,
+        reg.ProtectionTransferred,
         crm.CrmOpportunityMirrored,
         crm.CrmOpportunityChanged,
         crm.CrmDealClosed,
@@ -70,6 +71,7 @@ CONFLICT_RESOLVER = ServiceFlows(
         reg.ExtensionDenied,
         reg.ProtectionExpired,
         reg.WaitlistLeft,
+        reg.ProtectionTransferred,
         reg.ConflictEscalated,
     ),
     receives=(
@@ -98,6 +100,7 @@ CRM_SYNC = ServiceFlows(
         reg.RegistrationApproved,
         reg.ProtectionExtended,
         reg.ProtectionExpired,
+        reg.ProtectionTransferred,
         reg.RegistrationWithdrawn,
         principals.OpsKeyIssued,
         principals.ApiKeyRevoked,

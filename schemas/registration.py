@@ -216,6 +216,29 @@ class ProtectionExpired(EventPayload):
 
 
 @register
+class ProtectionTransferred(EventPayload):
+    """Sales ops moved the registration's live protection to another registration for the same
+    customer and product line: this one is ``transferred`` and holds nothing now. The other
+    registration is approved in the same step (``RegistrationApproved``, reason code
+    ``PROTECTION_TRANSFERRED``)."""
+
+    event_type = "dealreg.registration.protection_transferred"
+
+    registration_id: str
+    account_key: str
+    product_line: str
+    transferred_at: AwareDatetime
+    to_registration_id: str = Field(
+        description="The registration that holds the protection now (for ops and the CRM; "
+        "never shown to the partner)."
+    )
+    transfer_reason: Literal["customer_request", "first_to_register_conflict", "partner_merger"]
+    reason_code: str = Field(default="PROTECTION_TRANSFERRED", description="Why, as a code.")
+    reason: str = Field(description="A sentence the partner may read; never names another partner.")
+    decided_by: str = Field(description="`ops:<user id>`: who moved it.")
+
+
+@register
 class WaitlistLeft(EventPayload):
     """A waitlisted registration (``ALREADY_REGISTERED``) left the waitlist: its own expected
     close date passed before the protection ahead of it ended. It stays ``rejected`` and will

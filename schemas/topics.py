@@ -73,6 +73,7 @@ _EVENTS_BY_TOPIC: dict[TopicSpec, tuple[type[EventPayload], ...]] = {
         registration.ExtensionDenied,
         registration.ProtectionExpired,
         registration.WaitlistLeft,
+        registration.ProtectionTransferred,
         registration.ConflictEscalated,
     ),
     CRM: (

@@ -19,6 +19,7 @@ from schemas.registration import (
     ExtensionDenied,
     ProtectionExpired,
     ProtectionExtended,
+    ProtectionTransferred,
     RegistrationApproved,
     RegistrationRejected,
     RegistrationSentToReview,
@@ -35,6 +36,7 @@ class Status(StrEnum):
     LOST = "lost"
     EXPIRED = "expired"
     WITHDRAWN = "withdrawn"
+    TRANSFERRED = "transferred"  # sales ops moved its protection to another registration
 
 
 ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -42,7 +44,9 @@ ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
         {Status.APPROVED, Status.REJECTED, Status.PENDING_REVIEW, Status.WITHDRAWN}
     ),
     Status.PENDING_REVIEW: frozenset({Status.APPROVED, Status.REJECTED, Status.WITHDRAWN}),
-    Status.APPROVED: frozenset({Status.WON, Status.LOST, Status.EXPIRED, Status.WITHDRAWN}),
+    Status.APPROVED: frozenset(
+        {Status.WON, Status.LOST, Status.EXPIRED, Status.WITHDRAWN, Status.TRANSFERRED}
+    ),
     # A waitlisted rejection (ALREADY_REGISTERED) is re-evaluated when it is promoted: approved,
     # or sent to review (see ``_decided``: only from the waitlist).
     Status.REJECTED: frozenset({Status.APPROVED, Status.PENDING_REVIEW}),
@@ -51,6 +55,7 @@ ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
     # A deal won in the CRM after its protection window ended is still won.
     Status.EXPIRED: frozenset({Status.WON}),
     Status.WITHDRAWN: frozenset(),
+    Status.TRANSFERRED: frozenset(),
 }
 
 
@@ -77,7 +82,12 @@ def actor_of(event: EventPayload) -> str:
     match event:
         case CrmOpportunityMirrored() | CrmOpportunityChanged() | CrmDealClosed():
             return CRM
-        case RegistrationApproved() | RegistrationRejected() | ProtectionExtended():
+        case (
+            RegistrationApproved()
+            | RegistrationRejected()
+            | ProtectionExtended()
+            | ProtectionTransferred()
+        ):
             return event.decided_by
     return RULES
 
@@ -223,6 +233,15 @@ def change_for(event: EventPayload, current: Current, *, now: datetime) -> Chang
             return _extension_denied(current, event, now)
         case WaitlistLeft():
             return _left_waitlist(current, event, now)
+        case ProtectionTransferred():
+            return _closed(
+                current,
+                Status.TRANSFERRED,
+                event.reason_code,
+                event.reason,
+                event.transferred_at,
+                now,
+            )
         case ProtectionExpired():
             reason = "The protection window ended."
             return _closed(

@@ -14,6 +14,7 @@ from schemas.registration import (
     ExtensionDenied,
     ProtectionExpired,
     ProtectionExtended,
+    ProtectionTransferred,
     RegistrationApproved,
     RegistrationRejected,
     RegistrationSentToReview,
@@ -30,6 +31,7 @@ Decision = (
     | ExtensionDenied
     | ProtectionExpired
     | WaitlistLeft
+    | ProtectionTransferred
 )
 CrmChange = CrmOpportunityMirrored | CrmOpportunityChanged | CrmDealClosed
 

@@ -29,9 +29,7 @@ async def test_the_gold_cap_of_three_refuses_the_fourth(world: World) -> None:
     customers are approved, the fourth is rejected CAPACITY_LIMIT, and the partner is told."""
     policy = (await world.resolver.get("/v1/policy", headers=bearer(world.ops_key))).json()
     document = {**policy["policy"], "capacity": {"tiers": {"gold": {"overall": 3}}}}
-    published = await world.resolver.put(
-        "/v1/policy", json=document, headers=bearer(world.ops_key)
-    )
+    published = await world.resolver.put("/v1/policy", json=document, headers=bearer(world.ops_key))
     assert published.status_code == 200, published.text
     gold = await partner_with_webhook(world, "Gold Capacity Partners")
     for number in range(3):

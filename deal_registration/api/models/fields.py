@@ -77,6 +77,7 @@ RegistrationStatus = Literal[
     "lost",
     "expired",
     "withdrawn",
+    "transferred",
 ]
 
 
