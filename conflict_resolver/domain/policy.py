@@ -78,9 +78,18 @@ class TierCapacity(_Part):
     """The most live protections one partner of a tier may hold: overall, per product line
     (any line), and per named line (over the per-line default). Left out: no cap."""
 
-    overall: Cap | None = None
-    per_product_line: Cap | None = None
-    product_lines: dict[LineSlug, Cap] = Field(default_factory=dict, max_length=1000)
+    overall: Cap | None = Field(
+        default=None, description="Live protections in all lines; none: no cap.", examples=[3]
+    )
+    per_product_line: Cap | None = Field(
+        default=None, description="Live protections in any one line; none: no cap.", examples=[2]
+    )
+    product_lines: dict[LineSlug, Cap] = Field(
+        default_factory=dict,
+        max_length=1000,
+        description="A named line's own cap, over `per_product_line`.",
+        examples=[{"endpoint": 1}],
+    )
 
     def line_limit(self, product_line: str) -> int | None:
         return self.product_lines.get(product_line, self.per_product_line)
@@ -90,8 +99,16 @@ class CapacityPolicy(_Part):
     """Rule: a partner over its tier's cap gets ``CAPACITY_LIMIT``, rejected or sent to review
     (``action``). A tier left out is not capped."""
 
-    tiers: dict[PartnerTier, TierCapacity] = Field(default_factory=dict)
-    action: CapacityAction = "reject"
+    tiers: dict[PartnerTier, TierCapacity] = Field(
+        default_factory=dict,
+        description="The caps of each tier; a tier left out is not capped.",
+        examples=[{"gold": {"overall": 3}}],
+    )
+    action: CapacityAction = Field(
+        default="reject",
+        description="Over the cap: `reject` or send to `review` (`CAPACITY_LIMIT`).",
+        examples=["reject"],
+    )
 
     def for_tier(self, tier: str) -> TierCapacity:
         caps = {str(name): cap for name, cap in self.tiers.items()}
