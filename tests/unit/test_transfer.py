@@ -130,3 +130,9 @@ def test_the_new_holder_in_review_reads_approved() -> None:
     change = lifecycle.change_for(approved, current, now=NOW)
     assert change is not None
     assert change.updates["reason_code"] == "PROTECTION_TRANSFERRED"
+
+
+def test_the_target_s_case_is_closed_as_decided_by_the_operator_with_the_note() -> None:
+    (closing,) = move().cases_to_close
+    assert (closing.decided_by, closing.approved_registration_id) == ("ops:u1", "r-early")
+    assert "The earlier registration was accepted first." in closing.reason

@@ -88,7 +88,6 @@ def transfer(
     refusal = transfer_refusal(source, target, now=now)
     if refusal is not None:
         raise ProtectionConflictError(refusal)
-    del note  # recorded by the caller with the request; partners never read it
     why = _WHY[reason]
     away = ProtectionTransferred(
         registration_id=source.registration_id,
@@ -108,7 +107,17 @@ def transfer(
         key_filings=(KeyFiling(source.registration_id, source.product_line),),
         events=(emission_of(away, source.submitted, Cause(None, source.correlation_id)),),
     )
-    return ended.then(_approved(target, policy, why=why, actor=actor, now=now))
+    approved = _approved(target, policy, why=why, actor=actor, now=now)
+    if target.status == "pending_review":
+        closing = CaseToClose(
+            target.registration_id,
+            now,
+            decided_by=actor,
+            reason=f"Protection transferred to this registration ({reason}): {note}",
+            approved_registration_id=target.registration_id,
+        )
+        approved = approved.then(Outcome(cases_to_close=(closing,)))
+    return ended.then(approved)
 
 
 def _approved(target: Claim, policy: Policy, *, why: str, actor: str, now: datetime) -> Outcome:
@@ -133,12 +142,8 @@ def _approved(target: Claim, policy: Policy, *, why: str, actor: str, now: datet
         decided_by=actor,
         registration=summary_of(submitted),
     )
-    closing = (
-        (CaseToClose(target.registration_id, now),) if target.status == "pending_review" else ()
-    )
     return Outcome(
         claim_updates=(ClaimUpdate(target.registration_id, values),),
         protection_writes=(protection_of(submitted, target.protection_key, expires_at),),
-        cases_to_close=closing,
         events=(emission_of(event, submitted, Cause(None, target.correlation_id)),),
     )
