@@ -11,6 +11,7 @@ from conflict_resolver import handlers
 from conflict_resolver.adapters.outcomes import EMITTER
 from conflict_resolver.adapters.tables import inbox, outbox
 from conflict_resolver.api import policy as policy_api
+from conflict_resolver.api.transfers import router as transfers_router
 from conflict_resolver.console.routes import router as console_router
 from conflict_resolver.domain.policy import DEFAULT_POLICY
 from conflict_resolver.jobs import run_expiry_loop
@@ -83,7 +84,7 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
         title="dealreg: conflict resolver",
         description="Rules of engagement, exclusivity and the conflict queue (see API.md).",
         lifespan=lifespan,
-        routers=[policy_api.router, queue_router, console_router],
+        routers=[policy_api.router, queue_router, transfers_router, console_router],
     )
 
 

@@ -12,12 +12,15 @@ the primary key of ``protections`` refuses a second holder whatever else slips t
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from conflict_resolver.adapters import claims_store as store
 from conflict_resolver.adapters import outcomes, policy_store
+from conflict_resolver.adapters.guards import exclusivity_refusals
 from conflict_resolver.adapters.session import Session
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.protection import ProtectionConflictError, TransferReason
+from conflict_resolver.handlers.context import Context
 
 
 class UnknownRegistrationError(LookupError):
@@ -63,3 +66,44 @@ async def transfer_protection(
         source, target, policy, reason=reason, note=note, actor=actor, now=now
     )
     await outcomes.persist(session, outcome, now=now)
+
+
+async def transfer(
+    ctx: Context,
+    *,
+    from_registration_id: str,
+    to_registration_id: str,
+    reason: TransferReason,
+    note: str,
+    actor: str,
+) -> dict[str, Any]:
+    """The use case: one transaction; what each registration reads afterwards (for ops).
+    A protection another writer took meanwhile is a conflict too."""
+    now = ctx.clock.now()
+    taken = "Another registration took this protection meanwhile; nothing was transferred."
+    with exclusivity_refusals(taken):
+        async with ctx.transactions.transaction() as session:
+            await transfer_protection(
+                session,
+                from_registration_id=from_registration_id,
+                to_registration_id=to_registration_id,
+                reason=reason,
+                note=note,
+                actor=actor,
+                now=now,
+            )
+    async with ctx.transactions.transaction() as session:
+        source = await store.claim_row(session, from_registration_id)
+        target = await store.claim_row(session, to_registration_id)
+    assert source is not None  # noqa: S101 - both were just written
+    assert target is not None  # noqa: S101
+    return {
+        "from_registration_id": from_registration_id,
+        "from_status": source["status"],
+        "to_registration_id": to_registration_id,
+        "to_status": target["status"],
+        "protection_expires_at": target["protection_expires_at"],
+        "reason": reason,
+        "transferred_at": now,
+        "transferred_by": actor,
+    }
