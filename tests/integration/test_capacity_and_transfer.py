@@ -10,6 +10,7 @@ import pytest
 
 from tests.integration.test_partner_outcomes import (
     World,
+    history,
     partner_with_webhook,
     register,
     says_nothing_of,
@@ -42,3 +43,56 @@ async def test_the_gold_cap_of_three_refuses_the_fourth(world: World) -> None:
     deliveries = await told(world, gold, fourth["id"], "registration.rejected")
     assert deliveries[-1]["data"]["reason_code"] == "CAPACITY_LIMIT"
     says_nothing_of(json.dumps(view) + json.dumps(deliveries))
+
+
+async def test_a_transfer_tells_both_partners_without_naming_either(world: World) -> None:
+    """A holds the protection, B waits on the waitlist; at the customer's request sales ops
+    move the protection to B: A reads transferred, B reads approved, each by view, history
+    and signed webhook, and neither learns who the other is."""
+    a = await partner_with_webhook(world, "Alpha Transfer Partners")
+    b = await partner_with_webhook(world, "Bravo Transfer Partners")
+    customer, domain = "Transfer Request Holdings", "transferrequest.com"
+    reg_a = await register(world, a, customer, domain)
+    await until(world, a, reg_a, "approved")
+    reg_b = await register(world, b, customer, domain)
+    assert (await until(world, b, reg_b, "rejected"))["reason_code"] == "ALREADY_REGISTERED"
+
+    moved = await world.resolver.post(
+        "/v1/protections/transfer",
+        json={
+            "from_registration_id": reg_a["id"],
+            "to_registration_id": reg_b["id"],
+            "reason": "customer_request",
+            "note": "The customer's CIO asked for Bravo in writing.",
+        },
+        headers=bearer(world.ops_key),
+    )
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["from_status"], moved.json()["to_status"]) == ("transferred", "approved")
+
+    view_a = await until(world, a, reg_a, "transferred")
+    view_b = await until(world, b, reg_b, "approved")
+    assert view_a["reason_code"] == view_b["reason_code"] == "PROTECTION_TRANSFERRED"
+    steps_a = await history(world, a.key, reg_a["id"])
+    steps_b = await history(world, b.key, reg_b["id"])
+    assert (steps_a[-1]["status"], steps_a[-1]["actor"]) == ("transferred", "ops")
+    assert (steps_b[-1]["status"], steps_b[-1]["actor"]) == ("approved", "ops")
+    told_a = await told(world, a, reg_a["id"], "registration.transferred")
+    told_b = await told(world, b, reg_b["id"], "registration.approved")
+    says_nothing_of(json.dumps([view_a, steps_a, told_a]), b)
+    says_nothing_of(json.dumps([view_b, steps_b, told_b]), a)
+    assert reg_b["id"] not in json.dumps([view_a, steps_a, told_a])
+    assert reg_a["id"] not in json.dumps([view_b, steps_b, told_b])
+    assert "CIO" not in json.dumps([view_a, steps_a, told_a, view_b, steps_b, told_b])
+
+    again = await world.resolver.post(
+        "/v1/protections/transfer",
+        json={
+            "from_registration_id": reg_a["id"],
+            "to_registration_id": reg_b["id"],
+            "reason": "customer_request",
+            "note": "Twice.",
+        },
+        headers=bearer(world.ops_key),
+    )
+    assert again.status_code == 409, again.text
