@@ -164,6 +164,14 @@ def _lines(policy: Policy) -> list[str]:
         f"- **Extension.** A partner may extend {_times(policy.extension.max_extensions)}, by "
         f"{_duration(policy.extension.duration)}, before the window ends, while the deal is "
         "still open. Otherwise the extension is refused with the reason.",
+        "- **Expiry notices.** The holder is told by webhook that its protection expires in "
+        + (
+            ", ".join(_duration(n) for n in sorted(policy.expiry_notices, reverse=True))
+            if policy.expiry_notices
+            else "(no notices are set)"
+        )
+        + " (`PROTECTION_EXPIRING`), each notice once per expiry (an extension's new expiry is "
+        "told again). A notice whose time came before the protection was granted is not sent.",
         "- **Expiry.** When the window ends the registration becomes `expired`, automatically, "
         "and the waitlist moves on.",
         "- **Won, lost, withdrawn.** A win or loss in the CRM, or a withdrawal by the partner, "

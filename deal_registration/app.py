@@ -21,6 +21,7 @@ from schemas.crm import CrmDealClosed, CrmOpportunityChanged, CrmOpportunityMirr
 from schemas.registration import (
     ExtensionDenied,
     ProtectionExpired,
+    ProtectionExpiring,
     ProtectionExtended,
     ProtectionTransferred,
     RegistrationApproved,
@@ -139,6 +140,7 @@ def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         .on(ProtectionExpired, handlers.apply_decision)
         .on(WaitlistLeft, handlers.apply_decision)
         .on(ProtectionTransferred, handlers.apply_decision)
+        .on(ProtectionExpiring, handlers.apply_decision)
     )
     crm_changes = (
         # Only crm_sync may speak on dealreg.crm: a forged source is dead-lettered.

@@ -54,6 +54,7 @@ DEAL_REGISTRATION = ServiceFlows(
         reg.ProtectionExpired,
         reg.WaitlistLeft,
         reg.ProtectionTransferred,
+        reg.ProtectionExpiring,
         crm.CrmOpportunityMirrored,
         crm.CrmOpportunityChanged,
         crm.CrmDealClosed,
@@ -72,6 +73,7 @@ CONFLICT_RESOLVER = ServiceFlows(
         reg.ProtectionExpired,
         reg.WaitlistLeft,
         reg.ProtectionTransferred,
+        reg.ProtectionExpiring,
         reg.ConflictEscalated,
     ),
     receives=(

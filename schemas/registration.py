@@ -7,7 +7,7 @@ decisions. Every event's Kafka key is the customer account's matching key.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -213,6 +213,23 @@ class ProtectionExpired(EventPayload):
     account_key: str
     product_line: str
     expired_at: AwareDatetime
+
+
+@register
+class ProtectionExpiring(EventPayload):
+    """A notice to the holder: its protection expires soon (at a time the policy sets, each
+    notice once). Nothing changes; the registration stays ``approved``."""
+
+    event_type = "dealreg.registration.protection_expiring"
+
+    registration_id: str
+    account_key: str
+    product_line: str
+    protection_expires_at: AwareDatetime
+    notice: timedelta = Field(description="How long before the expiry this notice is (ISO 8601).")
+    noticed_at: AwareDatetime
+    reason_code: str = Field(default="PROTECTION_EXPIRING", description="What this is, as a code.")
+    reason: str = Field(description="A sentence the partner may read.")
 
 
 @register

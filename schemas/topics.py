@@ -74,6 +74,7 @@ _EVENTS_BY_TOPIC: dict[TopicSpec, tuple[type[EventPayload], ...]] = {
         registration.ProtectionExpired,
         registration.WaitlistLeft,
         registration.ProtectionTransferred,
+        registration.ProtectionExpiring,
         registration.ConflictEscalated,
     ),
     CRM: (

@@ -152,6 +152,12 @@ class Policy(_Part):
     review_sla: Window = timedelta(hours=48)
     sla_auto_decision: SlaAutoDecision = "none"
     capacity: CapacityPolicy = Field(default_factory=CapacityPolicy)
+    expiry_notices: list[Window] = Field(
+        default_factory=lambda: [timedelta(days=14), timedelta(days=3), timedelta(days=1)],
+        max_length=10,
+        description="How long before a protection expires its holder is told, once each.",
+        examples=[["P14D", "P3D", "P1D"]],
+    )
 
     @model_validator(mode="after")
     def _positive_rates(self) -> Policy:

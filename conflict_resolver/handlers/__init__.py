@@ -12,6 +12,7 @@ events (``services.events``; declared in ``app.subscriptions``):
 - ``queries``: read-only: the policy and house accounts as stored, a decision's record, and
   the policy what-if (a replay in memory).
 - ``review``: approving or rejecting from the conflict queue and the SLA deadline decision.
+- ``notices``: :func:`notices.notify_one`, "protection expires in N days" (each once).
 - ``transfers``: :func:`transfers.transfer`, sales ops move a live protection (one step).
 - ``protections``: the shared steps (evaluate under key locks, persist, move the waitlist).
 

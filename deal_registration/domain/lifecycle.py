@@ -18,6 +18,7 @@ from schemas.envelope import EventPayload
 from schemas.registration import (
     ExtensionDenied,
     ProtectionExpired,
+    ProtectionExpiring,
     ProtectionExtended,
     ProtectionTransferred,
     RegistrationApproved,
@@ -233,6 +234,8 @@ def change_for(event: EventPayload, current: Current, *, now: datetime) -> Chang
             return _extension_denied(current, event, now)
         case WaitlistLeft():
             return _left_waitlist(current, event, now)
+        case ProtectionExpiring():
+            return _expiring(current, event, now)
         case ProtectionTransferred():
             return _closed(
                 current,
@@ -347,6 +350,24 @@ def _extended(current: Current, event: ProtectionExtended, now: datetime) -> Cha
         },
         entry=Entry(
             Status.APPROVED, "PROTECTION_EXTENDED", event.reason, event.extended_at, "extended"
+        ),
+    )
+
+
+def _expiring(current: Current, event: ProtectionExpiring, now: datetime) -> Change | None:
+    """A notice, no change: told (history and webhook) while it still holds that expiry."""
+    if current.status is not Status.APPROVED:
+        return None
+    if current.protection_expires_at not in (None, event.protection_expires_at):
+        return None  # extended (or moved) since: this notice is about an expiry that is gone
+    return Change(
+        updates={"updated_at": now},
+        entry=Entry(
+            Status.APPROVED,
+            event.reason_code,
+            event.reason,
+            event.noticed_at,
+            "protection_expiring",
         ),
     )
 

@@ -13,6 +13,7 @@ from schemas.crm import CrmDealClosed, CrmOpportunityChanged, CrmOpportunityMirr
 from schemas.registration import (
     ExtensionDenied,
     ProtectionExpired,
+    ProtectionExpiring,
     ProtectionExtended,
     ProtectionTransferred,
     RegistrationApproved,
@@ -32,6 +33,7 @@ Decision = (
     | ProtectionExpired
     | WaitlistLeft
     | ProtectionTransferred
+    | ProtectionExpiring
 )
 CrmChange = CrmOpportunityMirrored | CrmOpportunityChanged | CrmDealClosed
 
