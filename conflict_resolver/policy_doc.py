@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from conflict_resolver.adapters.policy_store import default_policy
 from conflict_resolver.domain.policy import Policy
+from conflict_resolver.domain.protection.notices import notice_words
 
 
 def _duration(value: timedelta) -> str:
@@ -166,7 +167,7 @@ def _lines(policy: Policy) -> list[str]:
         "still open. Otherwise the extension is refused with the reason.",
         "- **Expiry notices.** The holder is told by webhook that its protection expires in "
         + (
-            ", ".join(_duration(n) for n in sorted(policy.expiry_notices, reverse=True))
+            ", ".join(notice_words(n) for n in sorted(policy.expiry_notices, reverse=True))
             if policy.expiry_notices
             else "(no notices are set)"
         )
