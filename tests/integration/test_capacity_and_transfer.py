@@ -1,10 +1,13 @@
-"""Capacity caps and protection transfers through the real services (issue 15, items 4-5):
+"""Capacity caps, protection transfers and expiry notices through the real services (issue 15,
+items 4, 5 and the notices of 1):
 deal_registration and the real conflict_resolver on one Kafka, read back as the partner reads
 it (view, history, signed webhook)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -16,6 +19,7 @@ from tests.integration.test_partner_outcomes import (
     says_nothing_of,
     told,
     until,
+    webhooks_of,
     world,
 )
 from tests.support.api import bearer
@@ -96,3 +100,28 @@ async def test_a_transfer_tells_both_partners_without_naming_either(world: World
         headers=bearer(world.ops_key),
     )
     assert again.status_code == 409, again.text
+
+
+async def test_an_expiry_notice_reaches_the_partner_s_webhook_once(world: World) -> None:
+    """Thirteen days before the end of a 90-day protection, the holder's webhook is told
+    once that it expires in 14 days; its history says so; the registration stays approved."""
+    holder = await partner_with_webhook(world, "Notice Holder Partners")
+    reg = await register(world, holder, "Expiry Notice Systems", "expirynotice.com")
+    await until(world, holder, reg, "approved")
+    world.clock.offset = timedelta(days=77)
+    try:
+        deliveries = await told(world, holder, reg["id"], "registration.protection_expiring")
+        await asyncio.sleep(2)  # the expiry loop runs every 0.2 s: time to send it again
+        notices = [
+            d
+            for d in webhooks_of(world, holder, reg["id"])
+            if d["type"] == "registration.protection_expiring"
+        ]
+    finally:
+        world.clock.offset = timedelta()
+    assert len(notices) == 1, deliveries
+    assert notices[0]["data"]["reason_code"] == "PROTECTION_EXPIRING"
+    assert "14 days" in notices[0]["data"]["reason"]
+    steps = await history(world, holder.key, reg["id"])
+    assert (steps[-1]["status"], steps[-1]["reason_code"]) == ("approved", "PROTECTION_EXPIRING")
+    assert (await world.intake.view(holder.key, reg["id"]))["status"] == "approved"
