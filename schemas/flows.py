@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import crm, principals
+from schemas import capacity, crm, principals
 from schemas import registration as reg
 from schemas.envelope import EventPayload
 
@@ -55,6 +55,7 @@ DEAL_REGISTRATION = ServiceFlows(
         reg.WaitlistLeft,
         reg.ProtectionTransferred,
         reg.ProtectionExpiring,
+        capacity.CapacityCapsPublished,
         crm.CrmOpportunityMirrored,
         crm.CrmOpportunityChanged,
         crm.CrmDealClosed,
@@ -74,6 +75,7 @@ CONFLICT_RESOLVER = ServiceFlows(
         reg.WaitlistLeft,
         reg.ProtectionTransferred,
         reg.ProtectionExpiring,
+        capacity.CapacityCapsPublished,
         reg.ConflictEscalated,
     ),
     receives=(

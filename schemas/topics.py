@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas import crm, principals, registration
+from schemas import capacity, crm, principals, registration
 from schemas.envelope import EventPayload
 
 
@@ -75,6 +75,7 @@ _EVENTS_BY_TOPIC: dict[TopicSpec, tuple[type[EventPayload], ...]] = {
         registration.WaitlistLeft,
         registration.ProtectionTransferred,
         registration.ProtectionExpiring,
+        capacity.CapacityCapsPublished,
         registration.ConflictEscalated,
     ),
     CRM: (

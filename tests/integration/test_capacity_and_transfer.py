@@ -47,6 +47,14 @@ async def test_the_gold_cap_of_three_refuses_the_fourth(world: World) -> None:
     deliveries = await told(world, gold, fourth["id"], "registration.rejected")
     assert deliveries[-1]["data"]["reason_code"] == "CAPACITY_LIMIT"
     says_nothing_of(json.dumps(view) + json.dumps(deliveries))
+    capacity = await world.intake.client.get("/v1/capacity", headers=bearer(gold.key))
+    assert capacity.status_code == 200, capacity.text
+    assert {k: capacity.json()[k] for k in ("tier", "held", "limit", "remaining")} == {
+        "tier": "gold",
+        "held": 3,
+        "limit": 3,
+        "remaining": 0,
+    }
 
 
 async def test_a_transfer_tells_both_partners_without_naming_either(world: World) -> None:

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from conflict_resolver.domain.policy import CapacityPolicy, Policy, TierCapacity
 from conflict_resolver.domain.replay import PastRegistration, replay
 from conflict_resolver.domain.rules import Holdings, Incumbent, Situation, Submission, decide
-from conflict_resolver.domain.rules.capacity import capacity_of
+from conflict_resolver.domain.rules.capacity import capacity_caps_of, capacity_of
+from deal_registration.domain.capacity import capacity_view
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 GOLD_THREE = Policy(capacity=CapacityPolicy(tiers={"gold": TierCapacity(overall=3)}))
@@ -163,3 +164,27 @@ def test_the_what_if_frees_capacity_when_a_protection_ended() -> None:
     ]
     tighter = Policy(capacity=CapacityPolicy(tiers={"gold": TierCapacity(overall=1)}))
     assert replay(history, tighter).changed == ()
+
+
+# --- What the partner reads (deal_registration) ----------------------------------------------
+
+
+def test_the_partner_reads_its_capacity_against_its_tier_s_caps() -> None:
+    caps = capacity_caps_of(
+        Policy(
+            version=4,
+            capacity=CapacityPolicy(
+                tiers={"gold": TierCapacity(overall=3, product_lines={"endpoint": 1})}
+            ),
+        ),
+        now=NOW,
+    )
+    view = capacity_view(caps, tier="gold", live_lines=["endpoint", "network-security"])
+    assert (view["held"], view["limit"], view["remaining"], view["policy_version"]) == (2, 3, 1, 4)
+    assert view["product_lines"] == [
+        {"product_line": "endpoint", "held": 1, "limit": 1},
+        {"product_line": "network-security", "held": 1, "limit": None},
+    ]
+    silver = capacity_view(caps, tier="silver", live_lines=["endpoint"])
+    assert (silver["limit"], silver["remaining"]) == (None, None)
+    assert capacity_view(None, tier="gold", live_lines=[])["policy_version"] is None

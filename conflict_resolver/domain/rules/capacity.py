@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.situation import Decision
+from schemas.capacity import CapacityCapsPublished, TierCaps
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,17 @@ class Capacity:
     def remaining(self) -> int | None:
         """How many more protections the overall cap allows (None: no overall cap)."""
         return None if self.overall_limit is None else max(self.overall_limit - self.held, 0)
+
+
+def capacity_caps_of(policy: Policy, *, now: datetime) -> CapacityCapsPublished:
+    """The event telling deal_registration a policy version's caps."""
+    caps = policy.capacity
+    return CapacityCapsPublished(
+        policy_version=policy.version,
+        published_at=now,
+        tiers={str(tier): TierCaps(**cap.model_dump()) for tier, cap in caps.tiers.items()},
+        action=caps.action,
+    )
 
 
 def capacity_of(policy: Policy, *, tier: str, product_lines: tuple[str, ...]) -> Capacity:
