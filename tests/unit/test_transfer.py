@@ -12,6 +12,8 @@ import pytest
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.protection import ProtectionConflictError
+from crm_sync.domain.lifecycle import merged_status
+from crm_sync.handlers import lifecycle_note
 from deal_registration.domain import lifecycle
 from schemas.registration import ProtectionTransferred, RegistrationApproved
 from tests.unit.test_protection import NOW, claim, event_types
@@ -136,3 +138,18 @@ def test_the_target_s_case_is_closed_as_decided_by_the_operator_with_the_note() 
     (closing,) = move().cases_to_close
     assert (closing.decided_by, closing.approved_registration_id) == ("ops:u1", "r-early")
     assert "The earlier registration was accepted first." in closing.reason
+
+
+# --- What the CRM shows (crm_sync) ---------------------------------------------------------------
+
+
+def test_the_old_holder_s_mirrored_deal_reads_transferred_whatever_the_order() -> None:
+    away = move().events[0].payload
+    assert isinstance(away, ProtectionTransferred)
+    note = lifecycle_note(away)
+    assert note.status == "transferred"
+    assert merged_status("approved", "transferred") == "transferred"
+    assert merged_status("transferred", "approved") == "transferred"
+    assert note.applied_to({"registration_status": "approved"})["registration_status"] == (
+        "transferred"
+    )
