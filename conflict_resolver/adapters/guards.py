@@ -1,4 +1,4 @@
-"""The database's word on exclusivity, in the domain's terms."""
+"""The database's word on a write another transaction made first, in the domain's terms."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from conflict_resolver.domain.protection import ProtectionConflictError
 
 @contextmanager
 def exclusivity_refusals(message: str) -> Iterator[None]:
-    """Around a transaction that writes a protection: the primary key of ``protections``
-    refusing a second holder (another writer took it after our read) becomes a
-    :class:`ProtectionConflictError` with ``message``."""
+    """Around a transaction whose write a primary key may refuse because another writer made
+    it after our read (``protections``: a second holder; ``expiry_notices``: a notice another
+    instance recorded): the refusal becomes a :class:`ProtectionConflictError` with
+    ``message``, and the whole transaction has rolled back."""
     try:
         yield
     except IntegrityError as error:
