@@ -32,7 +32,8 @@ async def notify_one(ctx: Context) -> bool:
 
 
 async def _notify_one(session: Session, *, now: datetime) -> bool:
-    policy = await policy_store.current_policy(session, now=now)
+    # A background job does not store the default policy (the first caller that must does).
+    policy = await policy_store.current_policy(session, now=now, store_default=False)
     for notice in sorted(policy.expiry_notices):
         row = await store.next_unnoticed(session, notice, now=now)
         if row is None:

@@ -11,11 +11,15 @@ from services.clock import new_id
 
 
 async def publish_policy(ctx: Context, policy: Policy, *, created_by: str) -> Policy:
-    """Store a new policy version; decisions from now on use it. Its capacity caps are told
-    to deal_registration in the same transaction (partners read their capacity there)."""
+    """Store a new policy version; decisions from now on use it. When its capacity caps
+    differ from the version before, they are told to deal_registration in the same
+    transaction (partners read their capacity there)."""
     now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
+        before = await policy_store.current_policy(session, now=now)
         stored = await policy_store.publish_policy(session, policy, created_by=created_by, now=now)
+        if stored.capacity == before.capacity:
+            return stored
         caps = capacity_caps_of(stored, now=now)
         subject = f"policy-{stored.version}"
         await outcomes.emit(

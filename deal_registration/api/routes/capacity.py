@@ -42,7 +42,7 @@ class CapacityView(BaseModel):
         examples=["reject"],
     )
     policy_version: int | None = Field(
-        description="The policy version whose caps these are; null: none published.",
+        description="The policy version that set these caps; null: none published.",
         examples=[4],
     )
 
