@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from conflict_resolver import handlers
 from conflict_resolver.adapters.outcomes import EMITTER
-from conflict_resolver.adapters.tables import inbox, outbox
+from conflict_resolver.adapters.tables import expiry_notices, inbox, outbox
 from conflict_resolver.api import policy as policy_api
+from conflict_resolver.api.transfers import router as transfers_router
 from conflict_resolver.console.routes import router as console_router
 from conflict_resolver.domain.policy import DEFAULT_POLICY
 from conflict_resolver.jobs import run_expiry_loop
@@ -30,7 +32,7 @@ from services.events import Subscriptions, UnitOfWork
 from services.http.app import build_api
 from services.http.state import install_state
 from services.principals import OpsAuthenticator, OpsKeyEvents
-from services.retention import bookkeeping_rules
+from services.retention import PruneRule, bookkeeping_rules
 from services.runtime import ServiceRuntime
 
 
@@ -74,7 +76,18 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
             "protection-expiry",
             lambda: run_expiry_loop(ctx, interval_seconds=resolved.expiry_interval_seconds),
         )
-        runtime.add_retention(bookkeeping_rules(resolved.retention, inbox=inbox, outbox=outbox))
+        runtime.add_retention(
+            [
+                *bookkeeping_rules(resolved.retention, inbox=inbox, outbox=outbox),
+                # A notice is about an expiry: once that has passed, its record serves no one.
+                PruneRule(
+                    name="expiry_notices",
+                    table=expiry_notices,
+                    timestamp=expiry_notices.c.expires_at,
+                    keep_for=timedelta(days=resolved.retention.inbox_days),
+                ),
+            ]
+        )
         runtime.add_background("conflict-live-feed", queue_feed.run)
         runtime.add_background(
             "conflict-sla", lambda: run_sla_loop(queue_ctx, interval_seconds=sla_interval)
@@ -88,7 +101,7 @@ def create_app(settings: ResolverSettings | None = None, clock: Clock | None = N
         title="dealreg: conflict resolver",
         description="Rules of engagement, exclusivity and the conflict queue (see API.md).",
         lifespan=lifespan,
-        routers=[policy_api.router, queue_router, console_router],
+        routers=[policy_api.router, queue_router, transfers_router, console_router],
     )
 
 

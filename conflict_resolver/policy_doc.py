@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from conflict_resolver.adapters.policy_store import default_policy
 from conflict_resolver.domain.policy import Policy
+from conflict_resolver.domain.protection.notices import notice_words
 from schemas.review_reasons import EDITABLE_FIELDS, REJECTION_REASONS
 
 
@@ -32,6 +33,27 @@ def _times(count: int) -> str:
 
 def _money(value: Decimal, currency: str) -> str:
     return f"{value:,.2f} {currency}"
+
+
+def _capacity(policy: Policy) -> str:
+    caps = policy.capacity
+    over = "rejected" if caps.action == "reject" else "sent to review"
+    parts = []
+    for tier, cap in sorted(caps.tiers.items()):
+        words = [
+            *([f"{cap.overall} overall"] if cap.overall is not None else []),
+            *([f"{cap.per_product_line} per product line"] if cap.per_product_line else []),
+            *(f"{limit} for `{line}`" for line, limit in sorted(cap.product_lines.items())),
+        ]
+        parts.append(f"{tier} partners {', '.join(words) or 'no cap'}")
+    limits = "; ".join(parts) if parts else "no tier is capped"
+    return (
+        "**Capacity.** The policy may cap how many live protections one partner holds, by "
+        f"tier, overall or per product line ({limits}). A registration that would be approved "
+        f"while its partner is at its cap is {over} (`CAPACITY_LIMIT`); a protection that "
+        "ends frees its place. Approvals by sales operations and transfers are theirs to "
+        "decide and are not capped."
+    )
 
 
 def _lines(policy: Policy) -> list[str]:
@@ -126,6 +148,7 @@ def _lines(policy: Policy) -> list[str]:
         f"{_duration(policy.protection_window)} from approval"
         + (f" ({tiers})" if tiers else "")
         + ".",
+        "   " + _capacity(policy),
         "",
         *(
             ["Product lines with their own terms:", "", *lines_overrides, ""]
@@ -155,6 +178,14 @@ def _lines(policy: Policy) -> list[str]:
             else " A request that qualifies is granted at once (the policy may send them to "
             "review instead)."
         ),
+        "- **Expiry notices.** The holder is told by webhook that its protection expires in "
+        + (
+            ", ".join(notice_words(n) for n in sorted(policy.expiry_notices, reverse=True))
+            if policy.expiry_notices
+            else "(no notices are set)"
+        )
+        + " (`PROTECTION_EXPIRING`), each notice once per expiry (an extension's new expiry is "
+        "told again). A notice whose time came before the protection was granted is not sent.",
         "- **Expiry.** When the window ends the registration becomes `expired`, automatically, "
         "and the waitlist moves on.",
         "- **Won, lost, withdrawn.** A win or loss in the CRM, or a withdrawal by the partner, "

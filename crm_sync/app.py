@@ -31,6 +31,7 @@ from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from schemas.registration import (
     ProtectionExpired,
     ProtectionExtended,
+    ProtectionTransferred,
     RegistrationApproved,
     RegistrationWithdrawn,
 )
@@ -156,6 +157,7 @@ def subscriptions(
         .on(RegistrationApproved, mirror.record_approval, inbox_consumer=approvals)
         .on(ProtectionExtended, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(ProtectionExpired, mirror.record_lifecycle, inbox_consumer=lifecycle)
+        .on(ProtectionTransferred, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(RegistrationWithdrawn, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(DirectEncroachmentRaised, notes.write_note, inbox_consumer=handlers.NOTES_CONSUMER)
         .on(RegistrationAmended, mirror.record_amendment, inbox_consumer=lifecycle)

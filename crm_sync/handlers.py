@@ -24,6 +24,7 @@ from schemas.crm import CrmOpportunityMirrored
 from schemas.registration import (
     ProtectionExpired,
     ProtectionExtended,
+    ProtectionTransferred,
     RegistrationApproved,
     RegistrationWithdrawn,
 )
@@ -80,7 +81,9 @@ def desired_fields(
     }
 
 
-LifecycleChange = ProtectionExtended | ProtectionExpired | RegistrationWithdrawn
+LifecycleChange = (
+    ProtectionExtended | ProtectionExpired | ProtectionTransferred | RegistrationWithdrawn
+)
 
 
 def lifecycle_note(change: LifecycleChange) -> LifecycleNote:
@@ -89,6 +92,8 @@ def lifecycle_note(change: LifecycleChange) -> LifecycleNote:
         return LifecycleNote(status="approved", protection_expires_at=change.protection_expires_at)
     if isinstance(change, ProtectionExpired):
         return LifecycleNote(status="expired")
+    if isinstance(change, ProtectionTransferred):
+        return LifecycleNote(status="transferred")
     return LifecycleNote(status="withdrawn")
 
 

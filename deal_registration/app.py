@@ -14,15 +14,19 @@ from deal_registration.adapters.rate_limit import RateLimiter
 from deal_registration.adapters.tables import idempotency_keys, inbox, outbox, webhook_deliveries
 from deal_registration.api import errors
 from deal_registration.api.routes import router
+from deal_registration.handlers import capacity
 from deal_registration.settings import RegistrationSettings
 from deal_registration.webhooks import SecretBox, WebhookDispatcher, WebhookSetup
 from deal_registration.webhooks.addresses import Resolver, system_resolver
+from schemas.capacity import CapacityCapsPublished
 from schemas.crm import CrmDealClosed, CrmOpportunityChanged, CrmOpportunityMirrored
 from schemas.encroachment import DirectEncroachmentRaised, DirectEncroachmentResolved
 from schemas.registration import (
     ExtensionDenied,
     ProtectionExpired,
+    ProtectionExpiring,
     ProtectionExtended,
+    ProtectionTransferred,
     RegistrationApproved,
     RegistrationRejected,
     RegistrationSentToReview,
@@ -144,6 +148,9 @@ def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         .on(WaitlistLeft, handlers.apply_decision)
         .on(DirectEncroachmentRaised, handlers.tell_encroachment)
         .on(DirectEncroachmentResolved, handlers.tell_encroachment)
+        .on(ProtectionTransferred, handlers.apply_decision)
+        .on(ProtectionExpiring, handlers.apply_decision)
+        .on(CapacityCapsPublished, capacity.record_caps)
     )
     crm_changes = (
         # Only crm_sync may speak on dealreg.crm: a forged source is dead-lettered.

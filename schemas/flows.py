@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import crm, principals, review
+from schemas import capacity, crm, principals, review
 from schemas import encroachment as enc
 from schemas import registration as reg
 from schemas.envelope import EventPayload
@@ -58,6 +58,9 @@ DEAL_REGISTRATION = ServiceFlows(
         reg.ProtectionExpired,
         reg.WaitlistLeft,
         review.RegistrationReturnedForEdit,
+        reg.ProtectionTransferred,
+        reg.ProtectionExpiring,
+        capacity.CapacityCapsPublished,
         crm.CrmOpportunityMirrored,
         crm.CrmOpportunityChanged,
         crm.CrmDealClosed,
@@ -77,6 +80,9 @@ CONFLICT_RESOLVER = ServiceFlows(
         reg.ExtensionDenied,
         reg.ProtectionExpired,
         reg.WaitlistLeft,
+        reg.ProtectionTransferred,
+        reg.ProtectionExpiring,
+        capacity.CapacityCapsPublished,
         reg.ConflictEscalated,
         enc.DirectEncroachmentRaised,
         enc.DirectEncroachmentResolved,
@@ -111,6 +117,7 @@ CRM_SYNC = ServiceFlows(
         reg.RegistrationApproved,
         reg.ProtectionExtended,
         reg.ProtectionExpired,
+        reg.ProtectionTransferred,
         reg.RegistrationWithdrawn,
         enc.DirectEncroachmentRaised,
         principals.OpsKeyIssued,

@@ -7,7 +7,7 @@ decisions. Every event's Kafka key is the customer account's matching key.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -219,6 +219,46 @@ class ProtectionExpired(EventPayload):
     account_key: str
     product_line: str
     expired_at: AwareDatetime
+
+
+@register
+class ProtectionExpiring(EventPayload):
+    """A notice to the holder: its protection expires soon (at a time the policy sets, each
+    notice once). Nothing changes; the registration stays ``approved``."""
+
+    event_type = "dealreg.registration.protection_expiring"
+
+    registration_id: str
+    account_key: str
+    product_line: str
+    protection_expires_at: AwareDatetime
+    notice: timedelta = Field(description="How long before the expiry this notice is (ISO 8601).")
+    noticed_at: AwareDatetime
+    reason_code: str = Field(default="PROTECTION_EXPIRING", description="What this is, as a code.")
+    reason: str = Field(description="A sentence the partner may read.")
+
+
+@register
+class ProtectionTransferred(EventPayload):
+    """Sales ops moved the registration's live protection to another registration for the same
+    customer and product line: this one is ``transferred`` and holds nothing now. The other
+    registration is approved in the same step (``RegistrationApproved``, reason code
+    ``PROTECTION_TRANSFERRED``)."""
+
+    event_type = "dealreg.registration.protection_transferred"
+
+    registration_id: str
+    account_key: str
+    product_line: str
+    transferred_at: AwareDatetime
+    to_registration_id: str = Field(
+        description="The registration that holds the protection now (for ops and the CRM; "
+        "never shown to the partner)."
+    )
+    transfer_reason: Literal["customer_request", "first_to_register_conflict", "partner_merger"]
+    reason_code: str = Field(default="PROTECTION_TRANSFERRED", description="Why, as a code.")
+    reason: str = Field(description="A sentence the partner may read; never names another partner.")
+    decided_by: str = Field(description="`ops:<user id>`: who moved it.")
 
 
 @register

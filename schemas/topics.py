@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas import crm, encroachment, principals, registration, review
+from schemas import capacity, crm, encroachment, principals, registration, review
 from schemas.envelope import EventPayload
 
 
@@ -76,6 +76,9 @@ _EVENTS_BY_TOPIC: dict[TopicSpec, tuple[type[EventPayload], ...]] = {
         registration.ExtensionDenied,
         registration.ProtectionExpired,
         registration.WaitlistLeft,
+        registration.ProtectionTransferred,
+        registration.ProtectionExpiring,
+        capacity.CapacityCapsPublished,
         registration.ConflictEscalated,
         encroachment.DirectEncroachmentRaised,
         encroachment.DirectEncroachmentResolved,

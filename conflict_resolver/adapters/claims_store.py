@@ -37,6 +37,7 @@ from conflict_resolver.domain.matching import (
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.rules import (
     ClaimState,
+    Holdings,
     Incumbent,
     Match,
     Situation,
@@ -123,6 +124,7 @@ async def gather(
             session, customer, account_keys, line, policy
         ),
         incumbent=await _incumbent(session, same_keys, line),
+        holdings=await holdings_of(session, submitted.partner.id, policy, now=now),
     )
     return Gathered(
         situation=situation, keys=keys, stale_holders=protection.stale_holders(matches, now)
@@ -284,6 +286,21 @@ async def _incumbent(
 
 
 # --- Claims and protections ------------------------------------------------------------------
+
+
+async def holdings_of(
+    session: AsyncSession, partner_id: str, policy: Policy | None, *, now: datetime
+) -> Holdings:
+    """The product line of each live protection the partner holds (not read when the policy
+    caps no tier: nothing to count against)."""
+    if policy is not None and not policy.capacity.tiers:
+        return Holdings()
+    query = (
+        select(protections.c.product_line)
+        .where(protections.c.partner_id == partner_id, protections.c.expires_at > now)
+        .order_by(protections.c.product_line)
+    )
+    return Holdings(product_lines=tuple((await session.execute(query)).scalars()))
 
 
 async def claim_row(

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters.tables import conflicts
 from conflict_resolver.domain.encroachment import REASON_CODE as ENCROACHMENT
+from conflict_resolver.domain.protection import CaseToClose
 from conflict_resolver.queue.tables import conflict_history
 from services.clock import new_id
 
@@ -70,18 +71,18 @@ async def open_case(
     return case_id
 
 
-async def close_case_withdrawn(
-    session: AsyncSession, registration_id: str, *, now: datetime
-) -> None:
-    """The partner withdrew a registration under review: its case leaves the queue."""
+async def close_open_case(session: AsyncSession, closing: CaseToClose) -> None:
+    """A registration under review leaves the queue without a decision on its case: the
+    partner withdrew it, or sales ops transferred a protection to it."""
     await session.execute(
         update(conflicts)
-        .where(conflicts.c.registration_id == registration_id, conflicts.c.state == "open")
+        .where(conflicts.c.registration_id == closing.registration_id, conflicts.c.state == "open")
         .values(
             state="decided",
-            decided_at=now,
-            decided_by="partner",
-            decision_reason="The partner withdrew the registration.",
+            decided_at=closing.closed_at,
+            decided_by=closing.decided_by,
+            decision_reason=closing.reason,
+            approved_registration_id=closing.approved_registration_id,
         )
     )
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters import claims_store as store
 from conflict_resolver.adapters import direct_matching
-from conflict_resolver.adapters.conflicts import close_case_withdrawn, open_case, reopen_case
+from conflict_resolver.adapters.conflicts import close_open_case, open_case, reopen_case
 from conflict_resolver.adapters.dialect import upsert
 from conflict_resolver.adapters.tables import claims, incumbents, outbox, protections
 from conflict_resolver.domain.protection import Cause, Claim, IncumbentWrite, Outcome
@@ -103,7 +103,7 @@ async def persist(session: AsyncSession, outcome: Outcome, *, now: datetime) -> 
             due_at=case.due_at,
         )
     for closing in outcome.cases_to_close:
-        await close_case_withdrawn(session, closing.registration_id, now=closing.closed_at)
+        await close_open_case(session, closing)
     for reopening in outcome.cases_to_reopen:
         await reopen_case(
             session,

@@ -126,6 +126,18 @@ protections = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
 )
 
+# Each "protection expires in N days" notice once per expiry (sent, or passed unsent): the
+# primary key makes it once across restarts and instances.
+expiry_notices = Table(
+    "expiry_notices",
+    metadata,
+    Column("registration_id", String(36), primary_key=True),
+    Column("expires_at", UtcDateTime(), primary_key=True),
+    Column("notice_seconds", Integer, primary_key=True),
+    Column("sent", Boolean, nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
 conflicts = Table(
     "conflicts",
     metadata,

@@ -18,6 +18,7 @@ from conflict_resolver.domain.calibration import Step, probability
 
 SlaAutoDecision = Literal["none", "approve_first", "reject"]
 HouseAccountAction = Literal["reject", "review"]
+CapacityAction = Literal["reject", "review"]
 PartnerTier = Literal["registered", "silver", "gold", "platinum"]
 
 _TEN_YEARS = timedelta(days=3653)
@@ -99,6 +100,51 @@ class CalibrationStep(_Part):
     support: int = Field(ge=1, strict=True, description="Decisions pooled.", examples=[25])
 
 
+Cap = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
+LineSlug = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class TierCapacity(_Part):
+    """The most live protections one partner of a tier may hold: overall, per product line
+    (any line), and per named line (over the per-line default). Left out: no cap."""
+
+    overall: Cap | None = Field(
+        default=None, description="Live protections in all lines; none: no cap.", examples=[3]
+    )
+    per_product_line: Cap | None = Field(
+        default=None, description="Live protections in any one line; none: no cap.", examples=[2]
+    )
+    product_lines: dict[LineSlug, Cap] = Field(
+        default_factory=dict,
+        max_length=1000,
+        description="A named line's own cap, over `per_product_line`.",
+        examples=[{"endpoint": 1}],
+    )
+
+    def line_limit(self, product_line: str) -> int | None:
+        return self.product_lines.get(product_line, self.per_product_line)
+
+
+class CapacityPolicy(_Part):
+    """Rule: a partner over its tier's cap gets ``CAPACITY_LIMIT``, rejected or sent to review
+    (``action``). A tier left out is not capped."""
+
+    tiers: dict[PartnerTier, TierCapacity] = Field(
+        default_factory=dict,
+        description="The caps of each tier; a tier left out is not capped.",
+        examples=[{"gold": {"overall": 3}}],
+    )
+    action: CapacityAction = Field(
+        default="reject",
+        description="Over the cap: `reject` or send to `review` (`CAPACITY_LIMIT`).",
+        examples=["reject"],
+    )
+
+    def for_tier(self, tier: str) -> TierCapacity:
+        caps = {str(name): cap for name, cap in self.tiers.items()}
+        return caps.get(tier, TierCapacity())
+
+
 class MatchingPolicy(_Part):
     """Rule 7: at or above ``same_account`` (or the same registrable domain) it is the same
     account; from ``review`` up to it, a possible duplicate that goes to review.
@@ -158,6 +204,13 @@ class Policy(_Part):
     review_sla: Window = timedelta(hours=48)
     sla_auto_decision: SlaAutoDecision = "none"
     reviews: ReviewPolicy = Field(default_factory=ReviewPolicy)
+    capacity: CapacityPolicy = Field(default_factory=CapacityPolicy)
+    expiry_notices: list[Window] = Field(
+        default_factory=lambda: [timedelta(days=14), timedelta(days=3), timedelta(days=1)],
+        max_length=10,
+        description="How long before a protection expires its holder is told, once each.",
+        examples=[["P14D", "P3D", "P1D"]],
+    )
 
     @model_validator(mode="after")
     def _positive_rates(self) -> Policy:

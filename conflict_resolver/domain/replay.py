@@ -11,6 +11,9 @@ exactly as it does for real (``domain.protection.waitlist_move``): the next in l
 submission order, is decided again at that moment, and its final decision is the one compared
 with what was recorded (a promoted registration was recorded as approved).
 
+Capacity caps count the live protections the replay itself has granted each partner, so a
+tighter cap shows which later registrations it would have refused.
+
 Known simplification: a case sent to review stays in review (the human's answer under the
 draft policy is unknown).
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import count
 from typing import Any
@@ -37,6 +40,7 @@ from conflict_resolver.domain.rules import (
     ClaimState,
     Decision,
     DirectOpportunity,
+    Holdings,
     HouseAccountHit,
     Incumbent,
     Match,
@@ -102,6 +106,7 @@ class _State:
         self.claims: dict[str, _Claim] = {}
         self.waitlists: dict[tuple[str, str], dict[str, int]] = {}  # key, line -> id: seq
         self.final: dict[str, tuple[Decision, datetime | None]] = {}  # decision, promoted at
+        self.held: dict[str, set[str]] = {}  # partner -> registrations holding protection
         # Endings and expiries by time, soonest first, so ending is O(log n) per protection
         # rather than a scan of every claim at every step (which made a long replay quadratic).
         self._order = count()
@@ -138,6 +143,7 @@ class _State:
     def end(self, registration_id: str) -> _Claim | None:
         claim = self.claims.pop(registration_id, None)
         if claim is not None:
+            self.held.get(claim.partner_id, set()).discard(registration_id)
             self.indexes[claim.product_line].remove(registration_id)
             line = (claim.protection_key, claim.product_line)
             self.waitlists.get(line, {}).pop(registration_id, None)
@@ -159,7 +165,16 @@ class _State:
     def decide(self, past: PastRegistration, now: datetime) -> Decision:
         customer = _normalised(past)
         matches = self.matches(customer, past.submission.product_line)
-        return decide(past.submission, _situation(past, matches), self.policy, now=now)
+        situation = replace(_situation(past, matches), holdings=self.holdings(past, now))
+        return decide(past.submission, situation, self.policy, now=now)
+
+    def holdings(self, past: PastRegistration, now: datetime) -> Holdings:
+        """The partner's live protections in the replay (counted only under a cap)."""
+        if not self.policy.capacity.tiers:
+            return Holdings()
+        held = (self.claims[rid] for rid in self.held.get(past.submission.partner_id, ()))
+        lines = [c.product_line for c in held if c.expires_at is None or c.expires_at > now]
+        return Holdings(product_lines=tuple(sorted(lines)))
 
     def _move_waitlist(self, protection_key: str, product_line: str, now: datetime) -> None:
         line = self.waitlists.get((protection_key, product_line), {})
@@ -206,6 +221,8 @@ class _State:
         if state == "waitlisted":
             line = (decision.protection_key, sub.product_line)
             self.waitlists.setdefault(line, {})[sub.registration_id] = sub.submission_seq
+        if state == "protected":
+            self.held.setdefault(sub.partner_id, set()).add(sub.registration_id)
         if state == "protected" and decision.protection_expires_at is not None:
             self._push(decision.protection_expires_at, "expired", sub.registration_id)
 

@@ -76,6 +76,13 @@ class HouseAccountHit:
 
 
 @dataclass(frozen=True)
+class Holdings:
+    """The live protections the registering partner already holds: one product line each."""
+
+    product_lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Situation:
     """Everything the rules look at besides the registration and the policy."""
 
@@ -83,6 +90,7 @@ class Situation:
     house_account: HouseAccountHit | None = None
     direct_opportunity: DirectOpportunity | None = None
     incumbent: Incumbent | None = None
+    holdings: Holdings = field(default_factory=Holdings)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ events (``services.events``; declared in ``app.subscriptions``):
 - ``review``: approving or rejecting from the conflict queue and the SLA deadline decision.
 - ``answers``: :func:`appeal` (reopens a reviewer's rejection's case) and :func:`edited`
   (a registration returned for edit, through the rules again).
+- ``notices``: :func:`notices.notify_one`, "protection expires in N days" (each once).
+- ``transfers``: :func:`transfers.transfer`, sales ops move a live protection (one step).
 - ``protections``: the shared steps (evaluate under key locks, persist, move the waitlist).
 
 What each change does to a protection is decided in ``domain.protection``; SQL lives in

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from conflict_resolver.adapters import policy_store
+from conflict_resolver.adapters import outcomes, policy_store
 from conflict_resolver.domain.policy import Policy
+from conflict_resolver.domain.protection import Cause
+from conflict_resolver.domain.rules.capacity import capacity_caps_of
 from conflict_resolver.handlers.context import Context
+from services.clock import new_id
 
 
 async def publish_policy(ctx: Context, policy: Policy, *, created_by: str) -> Policy:
-    """Store a new policy version; decisions from now on use it."""
+    """Store a new policy version; decisions from now on use it. When its capacity caps
+    differ from the version before, they are told to deal_registration in the same
+    transaction (partners read their capacity there)."""
+    now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
-        return await policy_store.publish_policy(
-            session, policy, created_by=created_by, now=ctx.clock.now()
-        )
+        before = await policy_store.current_policy(session, now=now)
+        stored = await policy_store.publish_policy(session, policy, created_by=created_by, now=now)
+        if stored.capacity == before.capacity:
+            return stored
+        caps = capacity_caps_of(stored, now=now)
+        subject = f"policy-{stored.version}"
+        await outcomes.emit(
+            session, caps, registration_id=subject, partition_key="policy",
+            cause=Cause(None, new_id()), now=now,
+        )  # fmt: skip
+        return stored
 
 
 async def publish_house_accounts(

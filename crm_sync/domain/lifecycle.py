@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 # Higher rank wins; equal ranks are the same status.
-_RANK = {"approved": 0, "expired": 1, "withdrawn": 2}
+_RANK = {"approved": 0, "expired": 1, "withdrawn": 2, "transferred": 3}
 
 
 def merged_status(current: str | None, incoming: str) -> str:
-    """The status after ``incoming``: withdrawn beats expired beats approved."""
+    """The status after ``incoming``: transferred (to another registration) beats withdrawn
+    beats expired beats approved."""
     if current is None:
         return incoming
     return max(current, incoming, key=lambda status: _RANK.get(status, -1))

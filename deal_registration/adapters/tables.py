@@ -114,6 +114,16 @@ idempotency_keys = Table(
     Index("ix_idempotency_keys_created", "created_at"),  # retention
 )
 
+# The capacity caps of each published policy version (CapacityCapsPublished): what partners
+# read their capacity against. The latest version is the one in force.
+capacity_caps = Table(
+    "capacity_caps",
+    metadata,
+    Column("policy_version", Integer, primary_key=True, autoincrement=False),
+    Column("caps", JSON, nullable=False),
+    Column("published_at", UtcDateTime(), nullable=False),
+)
+
 partner_webhooks = Table(
     "partner_webhooks",
     metadata,

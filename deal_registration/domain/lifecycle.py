@@ -18,7 +18,9 @@ from schemas.envelope import EventPayload
 from schemas.registration import (
     ExtensionDenied,
     ProtectionExpired,
+    ProtectionExpiring,
     ProtectionExtended,
+    ProtectionTransferred,
     RegistrationApproved,
     RegistrationRejected,
     RegistrationSentToReview,
@@ -38,6 +40,7 @@ class Status(StrEnum):
     EXPIRED = "expired"
     WITHDRAWN = "withdrawn"
     ACTION_REQUIRED = "action_required"
+    TRANSFERRED = "transferred"  # sales ops moved its protection to another registration
 
 
 ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -49,7 +52,9 @@ ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
     ),
     # Returned for edit: the partner's edit submits it again (or it withdraws).
     Status.ACTION_REQUIRED: frozenset({Status.SUBMITTED, Status.WITHDRAWN}),
-    Status.APPROVED: frozenset({Status.WON, Status.LOST, Status.EXPIRED, Status.WITHDRAWN}),
+    Status.APPROVED: frozenset(
+        {Status.WON, Status.LOST, Status.EXPIRED, Status.WITHDRAWN, Status.TRANSFERRED}
+    ),
     # A waitlisted rejection (ALREADY_REGISTERED) is re-evaluated when it is promoted: approved,
     # or sent to review (see ``_decided``: only from the waitlist); a reviewer's rejection goes
     # back to review once, on the partner's appeal.
@@ -59,6 +64,7 @@ ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
     # A deal won in the CRM after its protection window ended is still won.
     Status.EXPIRED: frozenset({Status.WON}),
     Status.WITHDRAWN: frozenset(),
+    Status.TRANSFERRED: frozenset(),
 }
 
 
@@ -90,6 +96,7 @@ def actor_of(event: EventPayload) -> str:
             | RegistrationRejected()
             | ProtectionExtended()
             | RegistrationReturnedForEdit()
+            | ProtectionTransferred()
         ):
             return event.decided_by
     return RULES
@@ -315,6 +322,17 @@ def change_for(event: EventPayload, current: Current, *, now: datetime) -> Chang
             return _left_waitlist(current, event, now)
         case RegistrationReturnedForEdit():
             return _returned_for_edit(current, event, now)
+        case ProtectionExpiring():
+            return _expiring(current, event, now)
+        case ProtectionTransferred():
+            return _closed(
+                current,
+                Status.TRANSFERRED,
+                event.reason_code,
+                event.reason,
+                event.transferred_at,
+                now,
+            )
         case ProtectionExpired():
             reason = "The protection window ended."
             return _closed(
@@ -447,6 +465,24 @@ def _extended(current: Current, event: ProtectionExtended, now: datetime) -> Cha
         },
         entry=Entry(
             Status.APPROVED, "PROTECTION_EXTENDED", event.reason, event.extended_at, "extended"
+        ),
+    )
+
+
+def _expiring(current: Current, event: ProtectionExpiring, now: datetime) -> Change | None:
+    """A notice, no change: told (history and webhook) while it still holds that expiry."""
+    if current.status is not Status.APPROVED:
+        return None
+    if current.protection_expires_at not in (None, event.protection_expires_at):
+        return None  # extended (or moved) since: this notice is about an expiry that is gone
+    return Change(
+        updates={"updated_at": now},
+        entry=Entry(
+            Status.APPROVED,
+            event.reason_code,
+            event.reason,
+            event.noticed_at,
+            "protection_expiring",
         ),
     )
 

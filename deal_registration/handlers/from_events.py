@@ -13,7 +13,9 @@ from schemas.crm import CrmDealClosed, CrmOpportunityChanged, CrmOpportunityMirr
 from schemas.registration import (
     ExtensionDenied,
     ProtectionExpired,
+    ProtectionExpiring,
     ProtectionExtended,
+    ProtectionTransferred,
     RegistrationApproved,
     RegistrationRejected,
     RegistrationSentToReview,
@@ -32,6 +34,8 @@ Decision = (
     | ProtectionExpired
     | WaitlistLeft
     | RegistrationReturnedForEdit
+    | ProtectionTransferred
+    | ProtectionExpiring
 )
 CrmChange = CrmOpportunityMirrored | CrmOpportunityChanged | CrmDealClosed
 

@@ -120,6 +120,7 @@ ROUTES: list[tuple[str, str, Any, dict[str, str | int]]] = [
     ("DELETE", "/v1/webhook", None, _expect(partner_a=404, partner_b=404, suspended=403,
                                              ops=403, admin=403)),
     ("GET", "/v1/webhook/deliveries", None, PARTNER_READ),
+    ("GET", "/v1/capacity", None, PARTNER_READ),
 ]  # fmt: skip
 
 

@@ -243,6 +243,8 @@ RESOLVER_ROUTES: list[tuple[str, str, Any, dict[str, str | int]]] = [
     ("GET", "/v1/house-accounts", None, OPS_ONLY),
     ("PUT", "/v1/house-accounts", {"accounts": "none"}, OPS_ONLY),
     ("GET", "/v1/decisions/{registration}", None, OPS_ONLY),
+    ("POST", "/v1/protections/transfer", {"from_registration_id": "not-a-claim",
+     "to_registration_id": "nor-this", "reason": "customer_request", "note": "x"}, OPS_ONLY),
 ]  # fmt: skip
 CRM_ROUTES: list[tuple[str, str, Any, dict[str, str | int]]] = [
     ("GET", "/v1/sync/status", None, OPS_ONLY),

@@ -19,6 +19,8 @@ Rules of engagement written here, in DOMAIN.md's words:
   protection ends first or the waitlist job finds it.
 - A partner may extend (``policy.extension.max_extensions`` times, by its duration) before the
   window ends, while it holds protection (``rules.decide_extension``).
+- Sales ops may move a live protection to a registration in review or on the waitlist for
+  the same customer and product line, in one step (``transfers``).
 - A holder whose window has passed holds nothing, even before the expiry job has ended it:
   whoever finds it (a decision, an ops approval, the SLA policy) ends it properly first.
 - Sales ops (or the SLA policy) approving a registration from the queue gives it the same
@@ -88,6 +90,11 @@ from conflict_resolver.domain.protection.review import (
     decision_at_deadline,
     reject_from_review,
 )
+from conflict_resolver.domain.protection.transfers import (
+    TransferReason,
+    transfer,
+    transfer_refusal,
+)
 from conflict_resolver.domain.protection.verdicts import (
     DeadlineDecision,
     ExtensionDecision,
@@ -122,6 +129,7 @@ __all__ = [
     "ProtectionMove",
     "ProtectionWrite",
     "ReviewSituation",
+    "TransferReason",
     "WaitlistMove",
     "WaitlistStep",
     "WaitlistToMove",
@@ -147,6 +155,8 @@ __all__ = [
     "stale_holders",
     "submission_of",
     "summary_of",
+    "transfer",
+    "transfer_refusal",
     "waitlist_move",
     "waitlist_step",
     "withdraw",

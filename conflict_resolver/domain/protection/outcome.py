@@ -135,10 +135,14 @@ class CaseToOpen:
 
 @dataclass(frozen=True)
 class CaseToClose:
-    """The registration's open case leaves the queue (the partner withdrew it)."""
+    """The registration's open case leaves the queue (the partner withdrew it, or sales ops
+    gave it a protection by transfer)."""
 
     registration_id: str
     closed_at: datetime
+    decided_by: str = "partner"
+    reason: str = "The partner withdrew the registration."
+    approved_registration_id: str | None = None
 
 
 @dataclass(frozen=True)

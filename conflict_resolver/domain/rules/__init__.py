@@ -8,6 +8,7 @@ which never names another partner.
 
 - ``facts``: the situation as the rules read it (matches classified, the protection key).
 - ``engagement``: the eight rules, one function each, in order (:data:`RULES`).
+- ``capacity``: the partner's capacity under its tier's caps (``CAPACITY_LIMIT``).
 - ``evidence``: what a decision shows sales ops.
 - ``deciding``: :func:`decide`, the rules applied in order.
 """
@@ -19,6 +20,7 @@ from conflict_resolver.domain.situation import (
     ClaimState,
     Decision,
     DirectOpportunity,
+    Holdings,
     HouseAccountHit,
     Incumbent,
     Match,
@@ -32,6 +34,7 @@ __all__ = [
     "ClaimState",
     "Decision",
     "DirectOpportunity",
+    "Holdings",
     "HouseAccountHit",
     "Incumbent",
     "Match",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from conflict_resolver.domain.rules.capacity import over_capacity
 from conflict_resolver.domain.rules.facts import Facts, is_live, rejected, review
 from conflict_resolver.domain.situation import Decision
 
@@ -182,8 +183,10 @@ def incumbent_protection(facts: Facts) -> Decision | None:
     if facts.now - incumbent.won_at > facts.policy.incumbency_period:
         return None
     if incumbent.partner_id == sub.partner_id:
-        decision = approve(facts)
-        return replace(decision, rule="incumbent_protection")
+        over = capacity(facts)
+        if over is not None:
+            return over
+        return replace(approve(facts), rule="incumbent_protection")
     return review(
         "incumbent_protection",
         "INCUMBENT_CONFLICT",
@@ -208,6 +211,22 @@ def uncertain_match(facts: Facts) -> Decision | None:
         "This customer resembles an existing registration; sales operations will confirm "
         "whether it is the same account.",
         competing=tuple(m.registration_id for m in doubtful),
+    )
+
+
+# --- Capacity -----------------------------------------------------------------------------------
+
+
+def capacity(facts: Facts) -> Decision | None:
+    """A registration that would be approved while its partner already holds as many live
+    protections as its tier's cap allows (overall, or for the product line) is over capacity:
+    ``CAPACITY_LIMIT``, rejected or sent to review by the policy."""
+    sub = facts.submission
+    return over_capacity(
+        facts.policy,
+        tier=sub.partner_tier,
+        product_line=sub.product_line,
+        held=facts.situation.holdings.product_lines,
     )
 
 
@@ -236,4 +255,5 @@ RULES: tuple[Callable[[Facts], Decision | None], ...] = (
     incumbent_protection,
     claim_in_review,
     uncertain_match,
+    capacity,
 )

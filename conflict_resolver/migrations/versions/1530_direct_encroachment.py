@@ -2,7 +2,7 @@
 have several conflict cases (``DIRECT_ENCROACHMENT`` cases name the protected registration)
 
 Revision ID: 1530
-Revises: 1510
+Revises: 1520
 Create Date: 2026-12-02 17:30:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "1530"
-down_revision: str | Sequence[str] | None = "1510"
+down_revision: str | Sequence[str] | None = "1520"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -78,6 +78,7 @@ RegistrationStatus = Literal[
     "expired",
     "withdrawn",
     "action_required",
+    "transferred",
 ]
 
 

@@ -1,15 +1,16 @@
 """deal_registration's HTTP routes: read the transport, call one handler, shape the answer.
 
-One module per part of the API (``admin``, ``registrations``, ``webhook``); what they share
-(the caller as a dependency, parameters, documented problems) is in ``api.dependencies``.
+One module per part of the API (``admin``, ``registrations``, ``webhook``, ``capacity``); what
+they share (the caller as a dependency, parameters, documented problems) is in
+``api.dependencies``.
 """
 
 from fastapi import APIRouter
 
-from deal_registration.api.routes import admin, registrations, webhook
+from deal_registration.api.routes import admin, capacity, registrations, webhook
 
 router = APIRouter()
-for part in (admin, registrations, webhook):
+for part in (admin, registrations, webhook, capacity):
     router.include_router(part.router)
 
 __all__ = ["router"]
