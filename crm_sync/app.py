@@ -157,7 +157,7 @@ def subscriptions(
         .on(RegistrationApproved, mirror.record_approval, inbox_consumer=approvals)
         .on(ProtectionExtended, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(ProtectionExpired, mirror.record_lifecycle, inbox_consumer=lifecycle)
-        .on(ProtectionTransferred, mirror.record_lifecycle, inbox_consumer=lifecycle)
+        .on(ProtectionTransferred, mirror.record_transfer, inbox_consumer=lifecycle)
         .on(RegistrationWithdrawn, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(DirectEncroachmentRaised, notes.write_note, inbox_consumer=handlers.NOTES_CONSUMER)
         .on(RegistrationAmended, mirror.record_amendment, inbox_consumer=lifecycle)

@@ -15,8 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from crm_sync.adapters import mirror
+from crm_sync.adapters.db import Session
 from crm_sync.adapters.tables import outbox
 from crm_sync.domain.amendments import SalesAmendment, with_amendment
+from crm_sync.domain.handover import HANDED_OVER, Opportunity, adopted
 from crm_sync.domain.lifecycle import LifecycleNote
 from crm_sync.ports import CrmConnector
 from crm_sync.settings import CrmSettings
@@ -145,6 +147,9 @@ class Mirror:
                 "traceparent": current_traceparent(),
             },
         )
+        source = await mirror.handed_over_to(session, approved.registration_id)
+        if source is not None:  # the transfer came first (it usually does: same partition)
+            await _adopt(session, source, approved.registration_id)
         event.after_commit(self.wake_pusher.set)
 
     async def record_amendment(self, amended: RegistrationAmended, event: EventContext) -> None:
@@ -199,13 +204,54 @@ class Mirror:
             session,
             registration_id,
             desired=desired,
-            sync_state="pending" if row.sync_state != "dead" else "dead",
+            sync_state="pending" if row.sync_state not in ("dead", HANDED_OVER) else row.sync_state,
             pending_since=now,
             next_attempt_at=now,
             updated_at=now,
             traceparent=current_traceparent(),
         )
         event.after_commit(self.wake_pusher.set)
+
+    async def record_transfer(self, moved: ProtectionTransferred, event: EventContext) -> None:
+        """The old holder's deal is ``transferred`` and hands its CRM opportunity to the new
+        holder's (``domain.handover``): one opportunity for the customer, its partner fields
+        moved. The new holder's approval may be mirrored before or after this."""
+        await self.record_lifecycle(moved, event)
+        session = event.session
+        source = await mirror.deal(session, moved.registration_id)
+        if source is None or source.sync_state == HANDED_OVER:
+            return  # never mirrored (nothing to hand over), or handed over already
+        await mirror.lock_note(session, moved.to_registration_id, event.now)
+        target = await mirror.deal(session, moved.to_registration_id)
+        if target is not None and target.crm_opportunity_id is not None:
+            return  # the new holder has its own opportunity already; the old one says so
+        await mirror.update_deal(
+            session,
+            moved.registration_id,
+            handed_over_to=moved.to_registration_id,
+            sync_state=HANDED_OVER,
+            pending_since=None,
+            next_attempt_at=None,
+        )
+        if target is not None:
+            await _adopt(session, source, moved.to_registration_id)
+
+
+async def _adopt(session: Session, source: mirror.MirroredDeal, registration_id: str) -> None:
+    """The new holder's deal becomes the mirror of the old holder's opportunity."""
+    values = adopted(
+        Opportunity(
+            crm_system=source.crm_system,
+            crm_opportunity_id=source.crm_opportunity_id,
+            last_written=source.last_written,
+            applied=source.applied,
+            applied_modified_at=source.applied_modified_at,
+            written_modified_at=source.written_modified_at,
+        )
+    )
+    if values:
+        await mirror.update_deal(session, registration_id, **values)
+        await mirror.update_deal(session, source.registration_id, crm_opportunity_id=None)
 
 
 async def record_mirrored(mirrored: CrmOpportunityMirrored, event: EventContext) -> None:

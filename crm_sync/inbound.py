@@ -20,6 +20,7 @@ from crm_sync.adapters.connector_state import count_echo, record_success
 from crm_sync.adapters.db import Session
 from crm_sync.adapters.mirror import MirroredDeal
 from crm_sync.adapters.tables import outbox
+from crm_sync.domain.handover import HANDED_OVER
 from crm_sync.domain.model import CrmDeal, SalesState
 from crm_sync.domain.rules import AppliedState, decide_direct, decide_inbound
 from crm_sync.handlers import EMITTER, Context
@@ -113,6 +114,8 @@ async def _apply_mirrored(
     row = await mirror.deal(session, deal.registration_id or "")
     if row is None:
         return [], 0  # not one of ours (another environment's registration)
+    if row.sync_state == HANDED_OVER:
+        return [], 0  # a transfer gave it to another deal; our next push relabels it
     applied = None
     if row.applied is not None:
         applied = AppliedState(

@@ -22,6 +22,7 @@ from crm_sync.adapters.connector_state import record_failure, record_success
 from crm_sync.adapters.mirror import MirroredDeal
 from crm_sync.adapters.tables import outbox
 from crm_sync.domain.amendments import pending_amendment
+from crm_sync.domain.handover import known_by_another_key
 from crm_sync.domain.model import DealSeed, DealWrite, SalesState, WriteResult
 from crm_sync.domain.rules import outbound_changes
 from crm_sync.handlers import EMITTER, Context
@@ -55,8 +56,15 @@ def write_for(row: MirroredDeal) -> DealWrite:
     seed = seed_of(row) if row.crm_opportunity_id is None else None
     # A new opportunity's seed already carries the amended values (see Mirror.record_amendment).
     amendment = pending_amendment(desired, row.last_written) if seed is None else None
+    handed_over = known_by_another_key(
+        row.registration_id, row.crm_opportunity_id, row.last_written
+    )
     return DealWrite(
-        registration_id=row.registration_id, changes=changes, seed=seed, amendment=amendment
+        registration_id=row.registration_id,
+        changes=changes,
+        seed=seed,
+        amendment=amendment,
+        crm_id=row.crm_opportunity_id if handed_over else None,
     )
 
 

@@ -30,7 +30,8 @@ class CrmConnector(Protocol):
     stages: StageTable
 
     async def upsert(self, writes: Sequence[DealWrite]) -> list[WriteResult]:
-        """Create or update opportunities by the registration-id external key, in one batch."""
+        """Create or update opportunities by the registration-id external key, in one batch; a
+        write with a ``crm_id`` (a handed-over opportunity) updates that opportunity by its id."""
         ...
 
     async def read(self, crm_ids: Sequence[str]) -> list[CrmDeal]:

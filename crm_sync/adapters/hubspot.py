@@ -119,6 +119,27 @@ class HubSpotConnector:
 
     # --- writes -------------------------------------------------------------------------
     async def upsert(self, writes: Sequence[DealWrite]) -> list[WriteResult]:
+        keyed = [write for write in writes if write.crm_id is None]
+        results = {r.registration_id: r for r in (await self._upsert(keyed) if keyed else [])}
+        for write in writes:
+            if write.crm_id is not None:  # handed over: the CRM knows it by another key
+                results[write.registration_id] = await self._update(write.crm_id, write)
+        return [results[write.registration_id] for write in writes]
+
+    async def _update(self, crm_id: str, write: DealWrite) -> WriteResult:
+        response = await self._http.call(
+            "PATCH",
+            f"/crm/v3/objects/deals/{crm_id}",
+            json={"properties": self._properties(write)},
+        )
+        body = response.json()
+        return WriteResult(
+            registration_id=write.registration_id,
+            crm_id=str(body.get("id", crm_id)),
+            modified_at=_parse_time(body.get("updatedAt")),
+        )
+
+    async def _upsert(self, writes: Sequence[DealWrite]) -> list[WriteResult]:
         inputs = [
             {
                 "idProperty": ID_PROPERTY,

@@ -99,6 +99,15 @@ async def deal(session: AsyncSession, registration_id: str) -> MirroredDeal | No
     ).first()
 
 
+async def handed_over_to(session: AsyncSession, registration_id: str) -> MirroredDeal | None:
+    """The deal whose opportunity a protection transfer handed to this registration, if any."""
+    return (
+        await session.execute(
+            select(mirrored_deals).where(mirrored_deals.c.handed_over_to == registration_id)
+        )
+    ).first()
+
+
 async def update_deal(session: AsyncSession, registration_id: str, **values: Any) -> None:
     await session.execute(
         update(mirrored_deals)

@@ -139,6 +139,21 @@ class SalesforceConnector:
 
     async def upsert(self, writes: Sequence[DealWrite]) -> list[WriteResult]:
         await self._ensure_token()
+        keyed = [write for write in writes if write.crm_id is None]
+        results = {r.registration_id: r for r in (await self._upsert(keyed) if keyed else [])}
+        for write in writes:
+            if write.crm_id is not None:  # handed over: the CRM knows it by another key
+                await self._http.call(
+                    "PATCH",
+                    f"{self._base}/sobjects/Opportunity/{write.crm_id}",
+                    json=self._fields(write),
+                )
+                results[write.registration_id] = WriteResult(
+                    registration_id=write.registration_id, crm_id=write.crm_id
+                )
+        return [results[write.registration_id] for write in writes]
+
+    async def _upsert(self, writes: Sequence[DealWrite]) -> list[WriteResult]:
         external = FIELD_OF["registration_id"]
         records = [
             {"attributes": {"type": "Opportunity"}, **self._fields(write)} for write in writes

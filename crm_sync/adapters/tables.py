@@ -52,6 +52,9 @@ mirrored_deals = Table(
     Column("correlation_id", String(64), nullable=True),
     # W3C trace context of the event that made the deal pending: the CRM push continues it.
     Column("traceparent", String(64), nullable=True),
+    # A protection transfer handed this deal's opportunity to that registration's deal
+    # (``domain.handover``); this one is never pushed again.
+    Column("handed_over_to", String(36), nullable=True, index=True),
 )
 
 direct_opportunities = Table(

@@ -47,6 +47,9 @@ class DealWrite:
     seed: DealSeed | None = None
     # A partner's amendment of the sales fields, sent once (``domain.amendments``).
     amendment: SalesAmendment | None = None
+    # Set when the CRM still knows the opportunity by another registration id (a protection
+    # transfer handed it over, ``domain.handover``): this write goes by the CRM's own id.
+    crm_id: str | None = None
 
 
 @dataclass(frozen=True)
