@@ -13,10 +13,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from conflict_resolver import handlers
 from conflict_resolver.adapters.tables import conflicts
 from conflict_resolver.domain.policy import DEFAULT_POLICY
+from conflict_resolver.handlers import transfers
 from conflict_resolver.queue import handlers as queue_handlers
-from conflict_resolver.queue.domain import QueueError
+from conflict_resolver.queue.domain import CaseFilters, QueueError
+from conflict_resolver.queue.handlers.reading import list_cases
 from schemas.accounts import account_key
 from schemas.crm import DirectOpportunityOpened
 from schemas.registration import CustomerData, RegistrationWithdrawn
@@ -192,3 +195,44 @@ async def test_an_encroachment_case_closes_when_the_protection_ends(engine: Asyn
     assert case["state"] == "decided"
     assert case["decided_by"] == "rules"
     assert case["decision_reason"] == "The partner's protection ended."
+
+
+async def test_an_encroachment_case_leaves_the_queue_when_its_protection_is_transferred(
+    engine: AsyncEngine,
+) -> None:
+    """Ops move the holder's protection to a waitlisted registration: the holder's
+    ``DIRECT_ENCROACHMENT`` case has nothing left to protect and leaves the queue, as when a
+    protection expires or is withdrawn (through the one protection path)."""
+    clock = HandClock()
+    ctx = resolver_context(engine, clock)
+    await handlers.publish_policy(ctx, DEFAULT_POLICY, created_by="test")
+    holder = submitted(partner="p1", name="Acme Corporation", domain=None)
+    await deliver(ctx, holder)
+    waiting = submitted(partner="p2", name="Acme Corporation", domain=None)
+    await deliver(ctx, waiting)
+    waiter = (await recorded(engine))[waiting.data.registration_id]
+    assert (waiter.status, waiter.reason_code) == ("rejected", "ALREADY_REGISTERED")
+    await deliver(ctx, acme_inc_direct_deal())
+    [before] = [c for c in await cases(engine) if c["reason_code"] == "DIRECT_ENCROACHMENT"]
+    assert before["state"] == "open"
+
+    clock.advance(hours=1)
+    await transfers.transfer(
+        ctx,
+        from_registration_id=holder.data.registration_id,
+        to_registration_id=waiting.data.registration_id,
+        reason="customer_request",
+        note="The customer asked for p2.",
+        actor="ops:u1",
+    )
+    [case] = [c for c in await cases(engine) if c["id"] == before["id"]]
+    assert case["state"] == "decided"
+    assert case["decided_by"] == "rules"
+    assert case["decided_at"] is not None
+    queue = queue_handlers.QueueContext(
+        transactions=ctx.transactions, clock=clock, policy=DEFAULT_POLICY, admin_token="x" * 32
+    )
+    listed, _ = await list_cases(
+        queue, CaseFilters(state="open"), sort="due", cursor=None, limit=50
+    )
+    assert before["id"] not in [item["id"] for item in listed]
