@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from crm_sync import app as crm_app
 from crm_sync import handlers
 from crm_sync.adapters.tables import inbox, metadata, mirrored_deals, ops_keys
 from crm_sync.handlers import Mirror
+from crm_sync.outbound import write_for
 from schemas.envelope import EventEnvelope, new_envelope
 from schemas.principals import OpsKeyIssued
+from schemas.registration import ProtectionTransferred
 from schemas.topics import DECISIONS, PRINCIPALS, REGISTRATIONS
 from services.clock import SystemClock, new_id
 from services.db import create_engine, create_session_factory
@@ -162,3 +164,70 @@ async def test_only_deal_registration_may_issue_ops_keys(mirroring: Mirroring) -
         keys = (await session.execute(select(ops_keys.c.key_id))).scalars().all()
     assert keys == [genuine.data.key_id]
     assert forged.id not in await _inbox(mirroring)
+
+
+def _transfer(source: EventEnvelope[Any], target: EventEnvelope[Any]) -> EventEnvelope[Any]:
+    """Sales ops moved ``source``'s protection to ``target`` (on dealreg.decisions)."""
+    now = datetime.now(UTC)
+    payload = ProtectionTransferred(
+        registration_id=source.data.registration_id,
+        account_key=source.data.account_key,
+        product_line=source.data.product_line,
+        transferred_at=now,
+        to_registration_id=target.data.registration_id,
+        transfer_reason="partner_merger",
+        reason="transferred",
+        decided_by="ops:u1",
+    )
+    return new_envelope(
+        payload,
+        event_id=new_id(),
+        source="/tests",
+        subject=payload.registration_id,
+        time=now,
+        correlation_id=payload.registration_id,
+        causation_id=None,
+        partition_key=payload.account_key,
+    )
+
+
+@pytest.mark.parametrize("transfer_first", [True, False])
+async def test_a_transfer_hands_the_crm_opportunity_to_the_new_holder_in_either_order(
+    mirroring: Mirroring, transfer_first: bool
+) -> None:
+    old = approval(5, domain="handover.example")
+    await mirroring.deliver(old)
+    async with mirroring.unit.transactions.transaction() as session:  # as the pusher would
+        row = (
+            await session.execute(
+                select(mirrored_deals).where(mirrored_deals.c.registration_id == old.subject)
+            )
+        ).one()
+        await session.execute(
+            update(mirrored_deals)
+            .where(mirrored_deals.c.registration_id == old.subject)
+            .values(crm_opportunity_id="crm-1", last_written=row.desired, sync_state="synced")
+        )
+    new = approval(6, domain="handover.example")
+    summary = new.data.registration.model_copy(
+        update={"partner_id": "partner-2", "partner_name": "Bravo Networks"}
+    )
+    new = new.model_copy(update={"data": new.data.model_copy(update={"registration": summary})})
+    moved = _transfer(old, new)
+    for event in [moved, new] if transfer_first else [new, moved]:
+        await mirroring.deliver(event)
+
+    async with mirroring.unit.transactions.transaction() as session:
+        rows = {r.registration_id: r for r in (await session.execute(select(mirrored_deals))).all()}
+    source, target = rows[old.subject], rows[new.subject]
+    assert (source.sync_state, source.crm_opportunity_id) == ("handed_over", None)
+    assert source.desired["registration_status"] == "transferred"
+    assert (target.sync_state, target.crm_opportunity_id) == ("pending", "crm-1")
+    write = write_for(target)
+    assert write.crm_id == "crm-1"  # the CRM knows it by the old id until this push
+    assert write.seed is None  # no second opportunity
+    assert write.changes["registration_id"] == new.subject
+    assert (write.changes["partner_id"], write.changes["partner_name"]) == (
+        "partner-2",
+        "Bravo Networks",
+    )
