@@ -1,38 +1,76 @@
 """A protection transfer moves the CRM opportunity's partner fields to the new holder: the
-processes, Kafka and the CRM sandbox (HubSpot). One opportunity for the customer, before and
-after; no second deal, no echo."""
+processes, Kafka and the CRM sandbox (HubSpot; Salesforce on PostgreSQL). One opportunity for
+the customer, before and after; no second deal, no echo."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from tests.e2e.crm.conftest import wire_hubspot
+from crm_sync.adapters.hubspot import PROPERTY_OF
+from crm_sync.adapters.salesforce import FIELD_OF
+from tests.e2e.crm.conftest import wire_hubspot, wire_salesforce
 from tests.support.api import bearer, create_partner, registration_body, wait_for_status
 from tests.support.crm_events import wait_until
 from tests.support.crm_sandbox import CrmSandbox
+from tests.support.databases import only_on
 from tests.support.stack import ServiceStack
 
 pytestmark = pytest.mark.e2e
 
 
-def _ours(sandbox: CrmSandbox, *registration_ids: str) -> list[dict[str, Any]]:
-    """The live sandbox deals that carry one of these registration ids."""
-    return [
-        deal
-        for deal in sandbox.control("GET", "/hubspot/deals")
-        if not deal["archived"]
-        and deal["properties"].get("dealreg_registration_id") in registration_ids
-    ]
+@dataclass(frozen=True)
+class Crm:
+    """How a test reads one CRM of the sandbox in dealreg's canonical field names."""
+
+    system: str
+    wire: Callable[..., None]
+    path: str
+    id_field: str
+    fields: dict[str, str]
+    stage: str
+
+    def deals(self, sandbox: CrmSandbox, *registration_ids: str) -> list[dict[str, str]]:
+        """The live deals that carry one of these registration ids, canonical names first."""
+        found = []
+        for raw in sandbox.control("GET", self.path):
+            record = raw.get("properties", raw)
+            if raw.get("archived") or raw.get("IsDeleted"):
+                continue
+            canonical = {name: record.get(field) for name, field in self.fields.items()}
+            if canonical["registration_id"] in registration_ids:
+                found.append({**canonical, "id": raw[self.id_field], "stage": record[self.stage]})
+        return found
+
+
+HUBSPOT = Crm("hubspot", wire_hubspot, "/hubspot/deals", "id", PROPERTY_OF, "dealstage")
+SALESFORCE = Crm(
+    "salesforce", wire_salesforce, "/salesforce/opportunities", "Id", FIELD_OF, "StageName"
+)
 
 
 async def test_a_transfer_moves_the_crm_opportunity_to_the_new_holder_once(
     stack: ServiceStack, sandbox: CrmSandbox, crm_sync_port: int
 ) -> None:
-    wire_hubspot(stack, sandbox, crm_sync_port)
+    await _moves_once(stack, sandbox, crm_sync_port, HUBSPOT)
+
+
+# PostgreSQL only: the same path as above in the other CRM (the storage is the same).
+@only_on("postgresql")
+async def test_a_transfer_moves_the_salesforce_opportunity_to_the_new_holder_once(
+    stack: ServiceStack, sandbox: CrmSandbox, crm_sync_port: int
+) -> None:
+    await _moves_once(stack, sandbox, crm_sync_port, SALESFORCE)
+
+
+async def _moves_once(
+    stack: ServiceStack, sandbox: CrmSandbox, crm_sync_port: int, crm: Crm
+) -> None:
+    crm.wire(stack, sandbox, crm_sync_port)
     await asyncio.to_thread(stack.start_all)
     body = registration_body(domain="handover.com", name="Handover Industries")
     with httpx.Client(base_url=stack.url("deal_registration"), timeout=10) as intake:
@@ -41,7 +79,7 @@ async def test_a_transfer_moves_the_crm_opportunity_to_the_new_holder_once(
         held = intake.post("/v1/registrations", json=body, headers=bearer(alpha["api_key"]))
         source = held.json()["id"]
         assert wait_for_status(intake, alpha["api_key"], source)["status"] == "approved"
-        [before] = await wait_until(lambda: _ours(sandbox, source), timeout=10)
+        [before] = await wait_until(lambda: crm.deals(sandbox, source), timeout=10)
         waiting = intake.post("/v1/registrations", json=body, headers=bearer(bravo["api_key"]))
         target = waiting.json()["id"]
         assert wait_for_status(intake, bravo["api_key"], target)["status"] == "rejected"
@@ -59,9 +97,9 @@ async def test_a_transfer_moves_the_crm_opportunity_to_the_new_holder_once(
             )
         assert moved.status_code == 200, moved.text
 
-        def handed_over() -> dict[str, Any] | None:
-            deals = _ours(sandbox, source, target)
-            moved_to = [d for d in deals if d["properties"]["dealreg_registration_id"] == target]
+        def handed_over() -> dict[str, str] | None:
+            deals = crm.deals(sandbox, source, target)
+            moved_to = [d for d in deals if d["registration_id"] == target]
             return moved_to[0] if moved_to else None
 
         after = await wait_until(handed_over, timeout=15)
@@ -70,17 +108,16 @@ async def test_a_transfer_moves_the_crm_opportunity_to_the_new_holder_once(
 
     # The same opportunity, now carrying the new holder's partner and protection.
     assert after["id"] == before["id"]
-    props = after["properties"]
-    assert props["dealreg_partner_id"] == bravo["id"]
-    assert props["dealreg_partner_name"] == "Bravo Handover Partners"
-    assert props["dealreg_registration_status"] == "approved"
-    assert props["dealstage"] == before["properties"]["dealstage"]
+    assert after["partner_id"] == bravo["id"]
+    assert after["partner_name"] == "Bravo Handover Partners"
+    assert after["registration_status"] == "approved"
+    assert after["stage"] == before["stage"]
 
     # Exactly once, and no echo: two reconciliation sweeps and the webhooks change nothing.
     stats = await asyncio.to_thread(sandbox.control, "GET", "/stats")
     await asyncio.sleep(4.5)
-    assert await asyncio.to_thread(_ours, sandbox, source, target) == [after]
+    assert await asyncio.to_thread(crm.deals, sandbox, source, target) == [after]
     later = await asyncio.to_thread(sandbox.control, "GET", "/stats")
-    assert later["creations"]["hubspot"] == stats["creations"]["hubspot"] == 1
-    assert later["deal_writes"]["hubspot"] == stats["deal_writes"]["hubspot"]
+    assert later["creations"][crm.system] == stats["creations"][crm.system] == 1
+    assert later["deal_writes"][crm.system] == stats["deal_writes"][crm.system]
     assert later["echo_writes"] == 0
