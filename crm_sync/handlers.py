@@ -237,6 +237,17 @@ class Mirror:
             await _adopt(session, source, moved.to_registration_id)
 
 
+async def hand_over_late(session: Session, registration_id: str) -> None:
+    """The push that created this deal's opportunity ran while a transfer handed the deal over
+    (it had no opportunity to give then): give it now, unless the new holder has its own."""
+    source = await mirror.deal(session, registration_id)
+    if source is None or source.sync_state != HANDED_OVER or not source.handed_over_to:
+        return
+    target = await mirror.deal(session, source.handed_over_to)
+    if target is not None and target.crm_opportunity_id is None:
+        await _adopt(session, source, source.handed_over_to)
+
+
 async def _adopt(session: Session, source: mirror.MirroredDeal, registration_id: str) -> None:
     """The new holder's deal becomes the mirror of the old holder's opportunity."""
     values = adopted(

@@ -25,7 +25,7 @@ from crm_sync.domain.amendments import pending_amendment
 from crm_sync.domain.handover import known_by_another_key
 from crm_sync.domain.model import DealSeed, DealWrite, SalesState, WriteResult
 from crm_sync.domain.rules import outbound_changes
-from crm_sync.handlers import EMITTER, Context
+from crm_sync.handlers import EMITTER, Context, hand_over_late
 from crm_sync.ports import CrmConnector, CrmRejectedError, CrmUnavailableError
 from schemas.crm import CrmOpportunityMirrored, CrmSystem
 from schemas.envelope import EventEnvelope
@@ -179,6 +179,8 @@ async def _succeeded(
             await mirror.update_deal(session, row.registration_id, **values)
             # Synced only if nothing changed the desired fields while we were writing.
             await mirror.mark_synced_unless_changed(session, row)
+            if write.seed is not None and crm_id:
+                await hand_over_late(session, row.registration_id)
         await stage_events(session, outbox, events, now=now)
         await record_success(session, connector.system, now)
 

@@ -7,7 +7,7 @@ keeps its historical inbox name, and only deal_registration may speak on dealreg
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +17,12 @@ import pytest
 from sqlalchemy import select, update
 
 from crm_sync import app as crm_app
-from crm_sync import handlers
+from crm_sync import handlers, outbound
 from crm_sync.adapters.tables import inbox, metadata, mirrored_deals, ops_keys
+from crm_sync.domain.model import HUBSPOT_DEFAULT_STAGES, DealWrite, WriteResult
 from crm_sync.handlers import Mirror
 from crm_sync.outbound import write_for
+from crm_sync.ports import CrmConnector
 from schemas.envelope import EventEnvelope, new_envelope
 from schemas.principals import OpsKeyIssued
 from schemas.registration import ProtectionTransferred
@@ -231,3 +233,46 @@ async def test_a_transfer_hands_the_crm_opportunity_to_the_new_holder_in_either_
         "partner-2",
         "Bravo Networks",
     )
+
+
+class _TransferDuringPush:
+    """A CRM whose first upsert (creating the old holder's opportunity) is slow: the transfer
+    and the new holder's approval are consumed while it runs."""
+
+    system = "hubspot"
+    batch_size = 100
+    stages = HUBSPOT_DEFAULT_STAGES
+
+    def __init__(self, meanwhile: Callable[[], Awaitable[None]]) -> None:
+        self.meanwhile: Callable[[], Awaitable[None]] | None = meanwhile
+        self.writes: list[DealWrite] = []
+
+    async def upsert(self, writes: Sequence[DealWrite]) -> list[WriteResult]:
+        self.writes.extend(writes)
+        if self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            await meanwhile()
+        return [
+            WriteResult(registration_id=w.registration_id, crm_id=w.crm_id or "crm-7", created=True)
+            for w in writes
+        ]
+
+
+async def test_a_transfer_during_the_push_creating_the_old_opportunity_still_hands_it_over(
+    mirroring: Mirroring,
+) -> None:
+    old = approval(7, domain="inflight.example")
+    new = approval(8, domain="inflight.example")
+    await mirroring.deliver(old)
+
+    async def consumed() -> None:
+        await mirroring.deliver(_transfer(old, new))
+        await mirroring.deliver(new)
+
+    crm = _TransferDuringPush(consumed)
+    ctx = handlers.Context(transactions=mirroring.unit.transactions, clock=SystemClock())
+    await outbound.push_pending(ctx, cast(CrmConnector, crm))
+    await outbound.push_pending(ctx, cast(CrmConnector, crm))
+
+    assert [w.seed is not None for w in crm.writes] == [True, False]  # one opportunity
+    assert (crm.writes[1].registration_id, crm.writes[1].crm_id) == (new.subject, "crm-7")
