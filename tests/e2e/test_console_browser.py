@@ -304,9 +304,21 @@ def test_ops_reject_with_a_published_reason_code_the_partner_reads(stack: Servic
             page.keyboard.press("Enter")
             expect(page.locator("#case")).to_contain_text("Decided by Olivia Ops", timeout=5_000)
             expect(page.locator("#case")).to_contain_text("INSUFFICIENT_DETAILS")
+            view = partner_view(client, seeded.partner_key, seeded.registration_id, "rejected")
+            assert (view["status"], view["reason_code"]) == ("rejected", "INSUFFICIENT_DETAILS")
+
+            # The partner appeals: the case reopens, live, labelled as an appeal.
+            appealed = client.post(
+                f"/v1/registrations/{seeded.registration_id}/appeal",
+                json={"note": "The customer's domain is acme-networks.example."},
+                headers=bearer(seeded.partner_key),
+            )
+            assert appealed.status_code == 202, appealed.text
+            case = page.locator("#case")
+            expect(case.locator(".kind")).to_contain_text("Appeal", timeout=30_000)
+            expect(case).to_contain_text("appealed by")
+            expect(case.locator("#decide")).to_be_visible()
             assert errors == []
-        view = partner_view(client, seeded.partner_key, seeded.registration_id, "rejected")
-        assert (view["status"], view["reason_code"]) == ("rejected", "INSUFFICIENT_DETAILS")
 
 
 @only_on("sqlite")
