@@ -332,6 +332,8 @@ def test_ops_return_a_case_for_edit_with_chosen_fields(stack: ServiceStack) -> N
         seeded = post_conflicting_registrations(stack, client, ops_key)
         with console_page(stack, ops_key) as (page, errors):
             open_case_by_keyboard(page, seeded.case_id)
+            # A similar customer, not the same one: its holder's protection cannot move here.
+            expect(page.locator("#transfer")).to_have_count(0)
             returning = page.locator("#return")
             returning.get_by_label("customer.domain").focus()
             page.keyboard.press("Space")

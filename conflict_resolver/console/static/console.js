@@ -386,11 +386,16 @@ const TRANSFER_REASONS = [
   ["partner_merger", "The partners merged"],
 ];
 
-// A case whose registration waits behind another partner's live protection: ops may move the
-// protection to it (POST /v1/protections/transfer), which approves it and closes the case.
+// A case whose registration waits behind another partner's live protection on the same
+// customer (the evidence files both under one protection key, e.g. FIRST_TO_REGISTER_CONFLICT):
+// ops may move the protection to it (POST /v1/protections/transfer), which approves it and
+// closes the case. A merely similar customer (another key) holds nothing this one could take.
 function transferForm(item) {
+  const evidence = item.evidence || {};
+  const sameKey = new Set((evidence.matches || []).filter((m) => evidence.protection_key &&
+    m.protection_key === evidence.protection_key).map((m) => m.registration_id));
   const subject = item.claims.find((c) => c.role === "under_review");
-  const holder = item.claims.find((c) => c.role !== "under_review" && c.status === "approved" &&
+  const holder = item.claims.find((c) => sameKey.has(c.registration_id) && c.status === "approved" &&
     c.protection_expires_at && new Date(c.protection_expires_at) > Date.now());
   if (!holder || subject?.status !== "pending_review") return null;
   const error = el("p", { class: "error", role: "alert" });
