@@ -384,3 +384,55 @@ def test_ops_transfer_a_protection_from_the_console(stack: ServiceStack) -> None
             expect(case).to_contain_text("Protection transferred", timeout=5_000)
             expect(case).to_contain_text("Decided by Olivia Ops")
             assert errors == []
+
+
+@only_on("sqlite")
+def test_ops_grant_an_extension_request_labelled_as_one(stack: ServiceStack) -> None:
+    """The policy sends extension requests to review: the console names the case's kind and
+    offers grant or refuse (no partner code, no return, no transfer)."""
+    require(Path(CHROMIUM).exists(), "Chromium (/usr/bin/chromium)")
+    from playwright.sync_api import expect
+
+    stack.start_all()
+    with httpx.Client(base_url=stack.url("deal_registration"), timeout=10) as client:
+        ops_key = grant_console_key(stack, client)
+        published = httpx.put(
+            f"{stack.url('conflict_resolver')}/v1/policy",
+            json={"extension": {"review": True}},
+            headers=bearer(ops_key),
+        )
+        assert published.status_code == 200, published.text
+        partner = create_partner(client, stack.admin_token, name="Northwind Networks")
+        held = client.post(
+            "/v1/registrations", json=registration_body(), headers=bearer(partner["api_key"])
+        ).json()["id"]
+        approved = wait_for_status(client, partner["api_key"], held)
+        assert approved["status"] == "approved"
+        asked = client.post(
+            f"/v1/registrations/{held}/extension", headers=bearer(partner["api_key"])
+        )
+        assert asked.status_code == 202, asked.text
+        with console_page(stack, ops_key) as (page, errors):
+            row = page.locator("#cases li", has_text="EXTENSION_REVIEW")
+            row.wait_for(timeout=30_000)
+            row.click()
+            case = page.locator("#case")
+            expect(case.locator(".kind")).to_contain_text("Extension request")
+            expect(case.locator("#reason-code, #return, #transfer")).to_have_count(0)
+            case.get_by_label("Grant the extension").check()
+            case.get_by_label("Reason (required)").fill("The customer's board meets next month.")
+            case.get_by_role("button", name="Decide").focus()
+            page.keyboard.press("Enter")
+            expect(case).to_contain_text("Decided by Olivia Ops", timeout=5_000)
+            assert errors == []
+        deadline = time.monotonic() + 10
+        view: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            view = client.get(
+                f"/v1/registrations/{held}", headers=bearer(partner["api_key"])
+            ).json()
+            if view["extension"] == "granted":
+                break
+            time.sleep(0.1)
+        assert view["extension"] == "granted"
+        assert view["protection_expires_at"] > approved["protection_expires_at"]
