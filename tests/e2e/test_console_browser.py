@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +21,12 @@ import pytest
 from schemas.accounts import account_key
 from schemas.crm import DirectOpportunityOpened
 from schemas.registration import CustomerData
-from schemas.topics import CRM
+from schemas.topics import CRM, REGISTRATIONS
 from tests.support.api import bearer, create_partner, registration_body, wait_for_status
 from tests.support.crm_events import publish
 from tests.support.databases import only_on
 from tests.support.infra import ROOT, require
-from tests.support.resolver import envelope_of
+from tests.support.resolver import envelope_of, submitted
 from tests.support.stack import ServiceStack
 
 pytestmark = pytest.mark.e2e
@@ -225,3 +227,212 @@ def _save_screenshot(png: bytes) -> None:
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     (artifacts / "console-case.png").write_bytes(png)
+
+
+# --- Reviewers' answers: coded rejection, return for edit, protection transfer --------------
+
+
+@contextmanager
+def console_page(stack: ServiceStack, ops_key: str) -> Iterator[tuple[Any, list[str]]]:
+    """A signed-in console page and the errors its console and scripts report."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{stack.url('conflict_resolver')}/console")
+        page.fill("#key", ops_key)
+        page.keyboard.press("Enter")
+        expect(page.locator("#live")).to_have_text("live", timeout=10_000)
+        yield page, errors
+        browser.close()
+
+
+def open_case_by_keyboard(page: Any, case_id: str) -> None:
+    row = page.locator(f'#cases li[data-id="{case_id}"]')
+    row.wait_for(timeout=30_000)
+    page.locator("#cases").focus()
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    page.locator("#case table.claims").wait_for()
+
+
+def partner_view(
+    client: httpx.Client, partner_key: str, registration_id: str, status: str
+) -> dict[str, Any]:
+    view: dict[str, Any] = {}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        view = client.get(
+            f"/v1/registrations/{registration_id}", headers=bearer(partner_key)
+        ).json()
+        if view["status"] == status:
+            break
+        time.sleep(0.1)
+    return view
+
+
+@only_on("sqlite")
+def test_ops_reject_with_a_published_reason_code_the_partner_reads(stack: ServiceStack) -> None:
+    require(Path(CHROMIUM).exists(), "Chromium (/usr/bin/chromium)")
+    from playwright.sync_api import expect
+
+    stack.start_all()
+    with httpx.Client(base_url=stack.url("deal_registration"), timeout=10) as client:
+        ops_key = grant_console_key(stack, client)
+        seeded = post_conflicting_registrations(stack, client, ops_key)
+        with console_page(stack, ops_key) as (page, errors):
+            open_case_by_keyboard(page, seeded.case_id)
+            code = page.get_by_label("Reason code for the partner")
+            expect(code).to_be_disabled()  # only a rejection carries a code
+            page.get_by_label("Approve none (reject)").check()
+            expect(code).to_be_enabled()
+            code.focus()
+            code.select_option("INSUFFICIENT_DETAILS")
+            expect(page.locator("#reason-sentence")).to_contain_text(
+                "the customer or opportunity details are incomplete"
+            )
+            page.keyboard.press("Escape")  # leave the select, so that `r` is a shortcut again
+            page.keyboard.press("r")
+            page.keyboard.type("No contact and no domain; nothing to verify.")
+            page.locator('#decide button[type="submit"]').focus()
+            page.keyboard.press("Enter")
+            expect(page.locator("#case")).to_contain_text("Decided by Olivia Ops", timeout=5_000)
+            expect(page.locator("#case")).to_contain_text("INSUFFICIENT_DETAILS")
+            view = partner_view(client, seeded.partner_key, seeded.registration_id, "rejected")
+            assert (view["status"], view["reason_code"]) == ("rejected", "INSUFFICIENT_DETAILS")
+
+            # The partner appeals: the case reopens, live, labelled as an appeal.
+            appealed = client.post(
+                f"/v1/registrations/{seeded.registration_id}/appeal",
+                json={"note": "The customer's domain is acme-networks.example."},
+                headers=bearer(seeded.partner_key),
+            )
+            assert appealed.status_code == 202, appealed.text
+            case = page.locator("#case")
+            expect(case.locator(".kind")).to_contain_text("Appeal", timeout=30_000)
+            expect(case).to_contain_text("appealed by")
+            expect(case.locator("#decide")).to_be_visible()
+            assert errors == []
+
+
+@only_on("sqlite")
+def test_ops_return_a_case_for_edit_with_chosen_fields(stack: ServiceStack) -> None:
+    require(Path(CHROMIUM).exists(), "Chromium (/usr/bin/chromium)")
+    from playwright.sync_api import expect
+
+    stack.start_all()
+    with httpx.Client(base_url=stack.url("deal_registration"), timeout=10) as client:
+        ops_key = grant_console_key(stack, client)
+        seeded = post_conflicting_registrations(stack, client, ops_key)
+        with console_page(stack, ops_key) as (page, errors):
+            open_case_by_keyboard(page, seeded.case_id)
+            # A similar customer, not the same one: its holder's protection cannot move here.
+            expect(page.locator("#transfer")).to_have_count(0)
+            returning = page.locator("#return")
+            returning.get_by_label("customer.domain").focus()
+            page.keyboard.press("Space")
+            returning.get_by_label("contact").check()
+            returning.get_by_label("Comments for the partner").fill(
+                "Please give the customer's web domain and a contact."
+            )
+            returning.get_by_role("button", name="Return for edit").focus()
+            page.keyboard.press("Enter")
+            case = page.locator("#case")
+            expect(case).to_contain_text("returned by", timeout=5_000)
+            expect(case).to_contain_text("customer.domain, contact")
+            assert errors == []
+        view = partner_view(client, seeded.partner_key, seeded.registration_id, "action_required")
+        assert view["status"] == "action_required"
+        assert view["editable_fields"] == ["customer.domain", "contact"]
+
+
+@only_on("sqlite")
+def test_ops_transfer_a_protection_from_the_console(stack: ServiceStack) -> None:
+    """A later registration was decided first (a cross-partition race) and holds protection;
+    the earlier one waits in review (FIRST_TO_REGISTER_CONFLICT). Ops move the protection."""
+    require(Path(CHROMIUM).exists(), "Chromium (/usr/bin/chromium)")
+    from playwright.sync_api import expect
+
+    stack.start_all()
+    with httpx.Client(base_url=stack.url("deal_registration"), timeout=10) as client:
+        ops_key = grant_console_key(stack, client)
+        earlier = submitted(partner="p1", name="Acme Inc", domain=None, seq=900_003)
+        later = submitted(partner="p2", seq=900_005)
+        asyncio.run(publish(stack.kafka_bootstrap, stack.topic_prefix, REGISTRATIONS.name, [later]))
+        asyncio.run(
+            publish(stack.kafka_bootstrap, stack.topic_prefix, REGISTRATIONS.name, [earlier])
+        )
+        with console_page(stack, ops_key) as (page, errors):
+            row = page.locator("#cases li", has_text="FIRST_TO_REGISTER_CONFLICT")
+            row.wait_for(timeout=30_000)
+            row.click()
+            case = page.locator("#case")
+            expect(case).to_contain_text("first to register conflict")
+            holder = later.data.registration_id
+            transfer = page.locator("#transfer")
+            expect(transfer).to_contain_text(holder)
+            transfer.get_by_label("Why").select_option("first_to_register_conflict")
+            transfer.get_by_label("Note for sales ops").fill("Accepted first; customer agrees.")
+            transfer.get_by_role("button", name="Transfer protection to this registration").focus()
+            page.keyboard.press("Enter")
+            expect(case).to_contain_text("Protection transferred", timeout=5_000)
+            expect(case).to_contain_text("Decided by Olivia Ops")
+            assert errors == []
+
+
+@only_on("sqlite")
+def test_ops_grant_an_extension_request_labelled_as_one(stack: ServiceStack) -> None:
+    """The policy sends extension requests to review: the console names the case's kind and
+    offers grant or refuse (no partner code, no return, no transfer)."""
+    require(Path(CHROMIUM).exists(), "Chromium (/usr/bin/chromium)")
+    from playwright.sync_api import expect
+
+    stack.start_all()
+    with httpx.Client(base_url=stack.url("deal_registration"), timeout=10) as client:
+        ops_key = grant_console_key(stack, client)
+        published = httpx.put(
+            f"{stack.url('conflict_resolver')}/v1/policy",
+            json={"extension": {"review": True}},
+            headers=bearer(ops_key),
+        )
+        assert published.status_code == 200, published.text
+        partner = create_partner(client, stack.admin_token, name="Northwind Networks")
+        held = client.post(
+            "/v1/registrations", json=registration_body(), headers=bearer(partner["api_key"])
+        ).json()["id"]
+        approved = wait_for_status(client, partner["api_key"], held)
+        assert approved["status"] == "approved"
+        asked = client.post(
+            f"/v1/registrations/{held}/extension", headers=bearer(partner["api_key"])
+        )
+        assert asked.status_code == 202, asked.text
+        with console_page(stack, ops_key) as (page, errors):
+            row = page.locator("#cases li", has_text="EXTENSION_REVIEW")
+            row.wait_for(timeout=30_000)
+            row.click()
+            case = page.locator("#case")
+            expect(case.locator(".kind")).to_contain_text("Extension request")
+            expect(case.locator("#reason-code, #return, #transfer")).to_have_count(0)
+            case.get_by_label("Grant the extension").check()
+            case.get_by_label("Reason (required)").fill("The customer's board meets next month.")
+            case.get_by_role("button", name="Decide").focus()
+            page.keyboard.press("Enter")
+            expect(case).to_contain_text("Decided by Olivia Ops", timeout=5_000)
+            assert errors == []
+        deadline = time.monotonic() + 10
+        view: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            view = client.get(
+                f"/v1/registrations/{held}", headers=bearer(partner["api_key"])
+            ).json()
+            if view["extension"] == "granted":
+                break
+            time.sleep(0.1)
+        assert view["extension"] == "granted"
+        assert view["protection_expires_at"] > approved["protection_expires_at"]

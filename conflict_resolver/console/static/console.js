@@ -10,7 +10,7 @@
 // the page asks for a new token with growing back-off; a revoked key signs the page out.
 "use strict";
 
-const state = { key: sessionStorage.getItem("dealreg.opsKey"), cases: [], selected: null,
+const state = { key: sessionStorage.getItem("dealreg.opsKey"), cases: [], selected: null, reasons: {}, fields: [],
                 current: null, cursor: null, source: null, retry: 1000, countdown: null };
 const $ = (id) => document.getElementById(id);
 
@@ -204,9 +204,31 @@ const ROWS = [
       : (c.role === "under_review" ? "(this claim)" : "—")],
 ];
 
+// The published rejection codes (with the sentence the partner reads) and the fields a case
+// may be returned for edit with: schemas/review_reasons.py, served once per page.
+let reviewReasons = null;
+function loadReasons() {
+  reviewReasons ??= api("/console/review-reasons.json").then((body) => {
+    state.reasons = body.rejection_reasons; state.fields = body.editable_fields;
+  }, (error) => { reviewReasons = null; throw error; });
+  return reviewReasons;
+}
+
+// What kind of case this is, beyond its rule's code (an appeal is a reopened case).
+const KINDS = {
+  EXTENSION_REVIEW: "Extension request: grant or refuse more protection time",
+  DIRECT_ENCROACHMENT: "Direct sales' deal on a protected account",
+  FIRST_TO_REGISTER_CONFLICT: "Registered first, but another partner holds protection",
+};
+function kinds(item) {
+  const labels = [KINDS[item.reason_code],
+    (item.history || []).some((h) => h.action === "appealed") ? "Appeal: the partner appealed a rejection; the case is open again" : null];
+  return labels.filter(Boolean).map((label) => el("span", { class: "kind" }, label));
+}
+
 async function openCase(id, { focus = true } = {}) {
   try {
-    const item = await api(`/v1/conflicts/${encodeURIComponent(id)}`);
+    const [item] = await Promise.all([api(`/v1/conflicts/${encodeURIComponent(id)}`), loadReasons()]);
     state.current = item;
     renderCase(item);
     if (focus) $("case").focus();
@@ -225,6 +247,7 @@ function renderCase(item) {
   const evidence = item.evidence || {};
   const children = [
     el("h2", {}, `${item.reason_code.replaceAll("_", " ").toLowerCase()} · ${item.product_line}`),
+    el("p", { class: "kinds" }, kinds(item)),
     el("div", { class: "meta" },
        el("span", {}, "Rule: ", item.rule),
        el("span", {}, "Owner: ", item.owner_name ?? item.owner ?? "unassigned"),
@@ -237,14 +260,16 @@ function renderCase(item) {
     evidence.incumbent ? el("p", { class: "evidence" }, "Incumbent: ", JSON.stringify(evidence.incumbent)) : null,
     el("div", { class: "history" }, el("strong", {}, "History"),
        el("ol", {}, (item.history || []).map((h) => el("li", {},
-         `${new Date(h.at).toLocaleString()} · ${h.action} by ${h.actor}`, h.reason ? ` — ${h.reason}` : "")))),
+         `${new Date(h.at).toLocaleString()} · ${h.action} by ${h.actor}`, h.reason ? ` — ${h.reason}` : "",
+         h.detail?.reason_code ? ` · code ${h.detail.reason_code}` : "",
+         h.detail?.fields ? ` · fields: ${h.detail.fields.join(", ")}` : "")))),
   ];
-  if (item.reason_code === "DIRECT_ENCROACHMENT") children.splice(3, 1, directDeal(item));
-  if (item.state === "open") {
-    children.push(item.reason_code === "DIRECT_ENCROACHMENT" ? resolutionForm(item) : decisionForm(item));
-  } else if (item.resolution) {
-    children.push(el("p", { class: "resolution" }, "Resolution: ", item.resolution.replaceAll("_", " ")));
-  }
+  if (item.reason_code === "DIRECT_ENCROACHMENT") children.splice(4, 1, directDeal(item));
+  if (item.state !== "open") {
+    if (item.resolution) children.push(el("p", { class: "resolution" }, "Resolution: ", item.resolution.replaceAll("_", " ")));
+  } else if (item.reason_code === "DIRECT_ENCROACHMENT") children.push(resolutionForm(item));
+  else if (item.reason_code === "EXTENSION_REVIEW") children.push(decisionForm(item));
+  else children.push(decisionForm(item), transferForm(item), returnForm(item));
   $("case").replaceChildren(...children.filter(Boolean));
   clearInterval(state.countdown);
   if (item.state === "open") {
@@ -255,35 +280,39 @@ function renderCase(item) {
 }
 
 function decisionForm(item) {
-  const choices = [
-    ...item.claims.filter((c) => c.role === "under_review" || c.status === "approved").map((c) =>
-      el("label", {}, el("input", { type: "radio", name: "approve", value: c.registration_id,
-                                    required: true }),
-         ` Approve ${c.partner?.name ?? c.registration_id}${c.role === "under_review" ? "" : " (keep)"}`)),
-    el("label", {}, el("input", { type: "radio", name: "approve", value: "" }), " Approve none (reject)"),
-  ];
+  const extension = item.reason_code === "EXTENSION_REVIEW";
+  const radio = (value, label) => el("label", {},
+    el("input", { type: "radio", name: "approve", value, required: true }), ` ${label}`);
+  const choices = extension
+    ? [radio(item.registration_id, "Grant the extension"), radio("", "Refuse the extension")]
+    : [...item.claims.filter((c) => c.role === "under_review" || c.status === "approved").map((c) =>
+         radio(c.registration_id, `Approve ${c.partner?.name ?? c.registration_id}${c.role === "under_review" ? "" : " (keep)"}`)),
+       radio("", "Approve none (reject)")];
+  // A rejection of the case's registration may carry a published code: the partner reads its
+  // sentence (and may appeal), the reason below stays with sales ops.
+  const sentence = el("p", { class: "sub", id: "reason-sentence", "aria-live": "polite" });
+  const codes = el("select", { id: "reason-code", name: "reason_code", disabled: true,
+                               "aria-describedby": "reason-sentence" },
+    el("option", { value: "" }, "none (REVIEW_REJECTED)"),
+    Object.keys(state.reasons).map((code) => el("option", { value: code }, code)));
+  codes.addEventListener("change", () => { sentence.textContent = state.reasons[codes.value] ?? ""; });
   const error = el("p", { class: "error", role: "alert" });
   const form = el("form", { class: "decide", id: "decide" },
-    el("fieldset", {}, el("legend", {}, "Decision"), choices),
+    el("fieldset", {}, el("legend", {}, extension ? "Extension" : "Decision"), choices),
+    extension ? null : el("label", { for: "reason-code" }, "Reason code for the partner"),
+    extension ? null : codes, extension ? null : sentence,
     el("label", { for: "reason" }, "Reason (required)"),
     el("textarea", { id: "reason", name: "reason", required: true, maxlength: "2000" }),
     el("div", { class: "actions" },
        el("button", { type: "submit", class: "primary" }, "Decide"),
        el("button", { type: "button", onclick: () => assignToMe(item.id) }, "Assign to me")),
     error);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const data = new FormData(form);
-    try {
-      await api(`/v1/conflicts/${encodeURIComponent(item.id)}/decision`, { method: "POST",
-        body: JSON.stringify({ approve: data.get("approve") || null, reason: data.get("reason") }) });
-      await openCase(item.id, { focus: false }); reload(); loadStats();
-    } catch (failure) {
-      if (failure instanceof Unauthorized) return guard(failure);
-      error.textContent = failure.message;
-    }
+  form.addEventListener("change", () => {
+    codes.disabled = new FormData(form).get("approve") === item.registration_id || !form.querySelector("[name=approve]:checked");
   });
-  return form;
+  return onSubmit(form, error, item, (data) => api(`/v1/conflicts/${encodeURIComponent(item.id)}/decision`, {
+    method: "POST", body: JSON.stringify({ approve: data.get("approve") || null, reason: data.get("reason"),
+                                           reason_code: data.get("reason_code") || null }) }));
 }
 
 // A DIRECT_ENCROACHMENT case: direct sales' CRM deal against the protected registration.
@@ -315,12 +344,16 @@ function resolutionForm(item) {
        el("button", { type: "submit", class: "primary" }, "Resolve"),
        el("button", { type: "button", onclick: () => assignToMe(item.id) }, "Assign to me")),
     error);
+  return onSubmit(form, error, item, (data) => api(`/v1/conflicts/${encodeURIComponent(item.id)}/resolution`, {
+    method: "POST", body: JSON.stringify({ resolution: data.get("resolution"), reason: data.get("reason") }) }));
+}
+
+// Submit a case's form: send it, then show the case (and the queue) as they now are.
+function onSubmit(form, error, item, send) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const data = new FormData(form);
     try {
-      await api(`/v1/conflicts/${encodeURIComponent(item.id)}/resolution`, { method: "POST",
-        body: JSON.stringify({ resolution: data.get("resolution"), reason: data.get("reason") }) });
+      await send(new FormData(form));
       await openCase(item.id, { focus: false }); reload(); loadStats();
     } catch (failure) {
       if (failure instanceof Unauthorized) return guard(failure);
@@ -328,6 +361,57 @@ function resolutionForm(item) {
     }
   });
   return form;
+}
+
+// Return the case's registration to its partner for edit: the fields it may change, and why.
+function returnForm(item) {
+  const error = el("p", { class: "error", role: "alert" });
+  const form = el("form", { class: "decide", id: "return" },
+    el("fieldset", {}, el("legend", {}, "Or return it to the partner for edit: fields they may change"),
+       state.fields.map((field) => el("label", {}, el("input", { type: "checkbox", name: "fields", value: field }), ` ${field}`))),
+    el("label", { for: "comments" }, "Comments for the partner"),
+    el("textarea", { id: "comments", name: "comments", required: true, maxlength: "2000" }),
+    el("div", { class: "actions" }, el("button", { type: "submit" }, "Return for edit")),
+    error);
+  return onSubmit(form, error, item, (data) => {
+    if (!data.getAll("fields").length) throw new Error("Choose at least one field the partner may change.");
+    return api(`/v1/conflicts/${encodeURIComponent(item.id)}/return`, { method: "POST",
+      body: JSON.stringify({ comments: data.get("comments"), fields: data.getAll("fields") }) });
+  });
+}
+
+const TRANSFER_REASONS = [
+  ["first_to_register_conflict", "It was registered first"],
+  ["customer_request", "The customer asked for it"],
+  ["partner_merger", "The partners merged"],
+];
+
+// A case whose registration waits behind another partner's live protection on the same
+// customer (the evidence files both under one protection key, e.g. FIRST_TO_REGISTER_CONFLICT):
+// ops may move the protection to it (POST /v1/protections/transfer), which approves it and
+// closes the case. A merely similar customer (another key) holds nothing this one could take.
+function transferForm(item) {
+  const evidence = item.evidence || {};
+  const sameKey = new Set((evidence.matches || []).filter((m) => evidence.protection_key &&
+    m.protection_key === evidence.protection_key).map((m) => m.registration_id));
+  const subject = item.claims.find((c) => c.role === "under_review");
+  const holder = item.claims.find((c) => sameKey.has(c.registration_id) && c.status === "approved" &&
+    c.protection_expires_at && new Date(c.protection_expires_at) > Date.now());
+  if (!holder || subject?.status !== "pending_review") return null;
+  const error = el("p", { class: "error", role: "alert" });
+  const form = el("form", { class: "decide", id: "transfer" },
+    el("p", {}, "Or move the protection ", el("strong", {}, holder.partner?.name ?? "?"), " holds (",
+       el("code", {}, holder.registration_id), `, until ${holder.protection_expires_at.slice(0, 10)}) to this registration.`),
+    el("label", { for: "transfer-reason" }, "Why"),
+    el("select", { id: "transfer-reason", name: "reason", required: true },
+       TRANSFER_REASONS.map(([value, label]) => el("option", { value }, label))),
+    el("label", { for: "transfer-note" }, "Note for sales ops"),
+    el("textarea", { id: "transfer-note", name: "note", required: true, maxlength: "2000" }),
+    el("div", { class: "actions" }, el("button", { type: "submit" }, "Transfer protection to this registration")),
+    error);
+  return onSubmit(form, error, item, (data) => api("/v1/protections/transfer", { method: "POST",
+    body: JSON.stringify({ from_registration_id: holder.registration_id, to_registration_id: item.registration_id,
+                           reason: data.get("reason"), note: data.get("note") }) }));
 }
 
 async function assignToMe(id) {
