@@ -79,6 +79,8 @@ bench: install system-deps
 	$(BIN)/python -m tests.bench.bench_flow 1000
 	$(BIN)/python -m tests.bench.bench_drain
 	$(BIN)/python -m tests.bench.bench_visible
+	$(BIN)/python -m tests.bench.bench_crm_drain
+	$(BIN)/python -m tests.bench.bench_memory
 
 # Matching quality on the labelled set and public names (issue 17): precision, recall, review
 # share before and after calibrating the review band; tables to stdout, plots to docs/bench/.

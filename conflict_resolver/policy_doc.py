@@ -155,6 +155,7 @@ def _lines(policy: Policy) -> list[str]:
             if lines_overrides
             else []
         ),
+        *_families(policy),
         "## First to register",
         "",
         '"First" means first accepted by the registration service (a server-side order), not '
@@ -219,7 +220,139 @@ def _lines(policy: Policy) -> list[str]:
         "(that one is re-evaluated first when the protection ends). A protection whose window "
         "has already passed is ended (`expired`) before the approval takes its place.",
         "",
+        *_attribution(policy),
         *_answers(policy),
+        *_roles(policy),
+    ]
+
+
+def _roles(policy: Policy) -> list[str]:
+    """Roles on an opportunity: influence claims and co-sell partners."""
+    house = (
+        "An influence claim on a house account is rejected (`HOUSE_ACCOUNT`), as a "
+        "registration on one is."
+        if policy.house_account_action == "reject"
+        else "An influence claim on a house account is accepted: the policy sends "
+        "registrations on house accounts to review, and a claim that protects nothing has "
+        "nothing for a reviewer to decide."
+    )
+    return [
+        "## Roles on an opportunity",
+        "",
+        "A registration is **sourced** (the exclusive claim every rule above decides; the "
+        "default) or **influence**: the partner declares it helped on the customer.",
+        "",
+        "- **Influence.** Never exclusive: it holds no protection, blocks no one, never joins "
+        "a waitlist, never waits in review, and plays no part in first-to-register, "
+        "duplicates, capacity or matching for anyone else. No partner learns of another's "
+        "influence. It is decided at once: `rejected` `PARTNER_INELIGIBLE` or "
+        f"`PRODUCT_NOT_AUTHORIZED` by the eligibility rule (no minimum amount). {house} "
+        "Otherwise it is `accepted` (`INFLUENCE_ACCEPTED`), whether or not the customer has "
+        "an opportunity yet: the claim stays on the account and product line, and the "
+        "opportunity a sourced registration gets there, now or later, carries it. A partner "
+        "files one influence claim per customer and product line while it is live (a second "
+        "is refused with 409); it may withdraw it.",
+        "- **Co-sell.** The holder of an approved sourced registration may invite other "
+        "partners, each with a role: `distributor`, `reseller`, `msp` or `referral`. Each "
+        "invitee accepts or declines, once; it can accept only while the registration is still "
+        "approved. The holder sees whom it invited and each answer; an invitee sees only its "
+        "own invitation (the customer, the product line and its role, never the holder, the "
+        "amount or the other invitees); no one else sees anything. Co-sell partners hold no "
+        "protection either.",
+        "- **The CRM opportunity** lists every partner and its role: the sourced holder "
+        "(`sourced`), each co-sell partner that accepted, and each accepted influence claim "
+        "(`influence`).",
+        "",
+    ]
+
+
+def _families(policy: Policy) -> list[str]:
+    """Company families and aliases from the CRM."""
+    families = policy.company_families
+    words = {
+        "separate": "each company is its own account",
+        "one_account": "the whole family is one account, under its top parent",
+    }
+    overrides = [
+        f"- `{line}`: {words[mode]}" for line, mode in sorted(families.product_lines.items())
+    ]
+    return [
+        "## Company families and aliases from the CRM",
+        "",
+        "The CRM's company records (name, primary and alias domains, former names, parent "
+        "company) are kept by the resolver. A registration that names one of a company's "
+        "domains (an alias too) or its name or a former name is that CRM company: it competes "
+        "with every other registration of the company, however they spelled it, so the first "
+        "to register holds protection for all of them. A name alone is not enough when the "
+        "registration names a web domain the company does not list.",
+        "",
+        "A parent and its subsidiaries are a **family**. By default "
+        f"{words[families.mode]}"
+        + (
+            "; on these product lines:"
+            if overrides
+            else ". The policy may count a family as one account, overall or per product line "
+            "(`company_families`)."
+        ),
+        "",
+        *([*overrides, ""] if overrides else []),
+        "Reviewers see which CRM company the customer is, how it was recognised (domain, alias "
+        'domain, name, former name) and its family ("subsidiary of X"), with the family policy '
+        "that applied.",
+        "",
+    ]
+
+
+_MODELS = {
+    "sourced_only": "the partner that sourced the deal (its approved, protecting registration, "
+    "after any transfer) is credited with all of it",
+    "first_touch": "the partner involved first is credited with all of it (on a tie, the one "
+    "that sourced it)",
+    "even_split": "every partner involved is credited an equal part",
+    "role_weights": "each partner involved is credited its role's weight over the sum of the "
+    "weights of the partners involved (an even split when those sum to nothing)",
+}
+
+
+def _attribution(policy: Policy) -> list[str]:
+    """Who is credited at closed-won, in the words of DOMAIN.md."""
+    rules = policy.attribution
+    weights = ", ".join(
+        f"{role} {weight.normalize():f}" for role, weight in sorted(rules.role_weights.items())
+    )
+    return [
+        "## Attribution at closed-won",
+        "",
+        "When the CRM reports a deal closed-won, its amount (the CRM's at closing, else the "
+        f"registered one) is credited to the partners involved by the policy's model, today "
+        f"`{rules.model}`: {_MODELS[rules.model]}. The other models are "
+        + "; ".join(f"`{name}`: {words}" for name, words in _MODELS.items() if name != rules.model)
+        + f". Role weights: {weights or 'none'}. Credits are whole cents that add up to the "
+        "amount (the cents left over go to the largest remainders). A partner involved in two "
+        "roles counts once, with the role it joined with first. Each credit is recorded as an "
+        "event (`DealAttributed`, one line per partner and role, in the deal's currency and in "
+        f"the base currency, {policy.base_currency}, at the policy's rates). A lost or expired "
+        "deal credits no one, and a win is credited once however often the CRM reports it.",
+        "",
+        "Changing the model is a new policy version like any other, and it changes only deals "
+        "won afterwards; the policy what-if shows what past won deals would have been credited "
+        "under a draft model.",
+        "",
+        "The partners involved in a won deal are: the sourced holder (role `sourced`, joined "
+        "when it registered); each co-sell partner that accepted the holder's invitation (its "
+        "role, `distributor`, `reseller`, `msp` or `referral`, joined when it accepted); and "
+        "each accepted, not withdrawn, influence claim on the same customer and product line "
+        "(role `influence`, joined when it was accepted). First touch goes by those times. A "
+        "declined invitation, a withdrawn influence claim and a waitlisted partner are not "
+        "involved.",
+        "",
+        "**After a transfer.** Co-sell partners are the holder's: they accepted an invitation "
+        "on its registration. When sales ops transfer protection, the new holder's deal keeps "
+        "the influence claims (they are on the customer) but not the previous holder's "
+        "co-sell partners: they are not credited on the new holder's win, and the partner list "
+        "the new holder's deal writes to the CRM opportunity names the new holder, its own "
+        "co-sell partners and the influence claims; the new holder invites its own.",
+        "",
     ]
 
 
@@ -258,6 +391,27 @@ def _answers(policy: Policy) -> list[str]:
         "An approved registration may amend its sales fields (amount, expected close date, "
         "contact); the CRM opportunity follows. Its customer, product line and deal type do "
         "not change.",
+        "",
+        *_overlap_lines(),
+    ]
+
+
+def _overlap_lines() -> list[str]:
+    """Account overlap (issue 16): not a rule of the policy, but a promise of the program."""
+    return [
+        "## Account overlap",
+        "",
+        "A partner may compare its customer and prospect list with the vendor's accounts "
+        "(open registrations, open direct opportunities in the CRM, house accounts) without "
+        "either side showing the other anything outside the overlap. Sales operations issue "
+        "each partner its own overlap key (and rotate it); the partner sends only keyed "
+        "hashes of its accounts' registrable domains, never the domains, and hashes made "
+        "with one partner's key say nothing under another's. Both sides see how many "
+        "accounts each holds and how many both do. Only when both the partner and sales "
+        "operations have opted in does either see which accounts overlap, and then only "
+        "those; either may withdraw its opt-in at any time. An overlapping account tells "
+        "the partner nothing about who else works on it: registering it goes through these "
+        "rules like any other registration, first to register included.",
         "",
     ]
 

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
-from crm_sync import dead_letters, handlers, outbound, reconcile
+from crm_sync import companies, dead_letters, handlers, outbound, reconcile
 from crm_sync.adapters.connectors import build_connector
 from crm_sync.adapters.tables import inbox, ops_keys, outbox
 from crm_sync.adapters.webhook_inbox import CRM_WEBHOOK_DEDUP_CONSUMER
@@ -26,6 +26,7 @@ from crm_sync.protection_notes import ProtectionNotes
 from crm_sync.routes import router
 from crm_sync.settings import CrmSyncSettings
 from crm_sync.state import CrmSyncState
+from schemas.cosell import CoSellAccepted, CoSellDeclined, InfluenceAccepted
 from schemas.encroachment import DirectEncroachmentRaised
 from schemas.principals import ApiKeyRevoked, OpsKeyIssued
 from schemas.registration import (
@@ -146,14 +147,18 @@ def subscriptions(
 
     The mirror's handlers are robust to the order across decisions and registrations (see
     ``crm_sync.domain.lifecycle``); the inbox keeps each handler's historical consumer name, so
-    redelivery stays a no-op. Only deal_registration may speak on ``dealreg.principals``: a
-    principal event from any other source is dead-lettered and mints nothing.
+    redelivery stays a no-op. A partition's run of events is applied in one transaction
+    (``batched``): each handler reads what the one before wrote, so a run holding an approval,
+    its transfer and an amendment ends where one transaction per event would
+    (tests/integration/test_crm_lifecycle_order.py). Only deal_registration may speak on
+    ``dealreg.principals``: a principal event from any other source is dead-lettered and mints
+    nothing.
     """
     approvals, lifecycle = handlers.APPROVALS_CONSUMER, handlers.LIFECYCLE_CONSUMER
     keys = OpsKeyEvents(ops_keys)
     notes = notes or ProtectionNotes()
     return (
-        Subscriptions(consumer=handlers.MIRROR_GROUP, unit=unit)
+        Subscriptions(consumer=handlers.MIRROR_GROUP, unit=unit, batched=True)
         .on(RegistrationApproved, mirror.record_approval, inbox_consumer=approvals)
         .on(ProtectionExtended, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(ProtectionExpired, mirror.record_lifecycle, inbox_consumer=lifecycle)
@@ -161,6 +166,9 @@ def subscriptions(
         .on(RegistrationWithdrawn, mirror.record_lifecycle, inbox_consumer=lifecycle)
         .on(DirectEncroachmentRaised, notes.write_note, inbox_consumer=handlers.NOTES_CONSUMER)
         .on(RegistrationAmended, mirror.record_amendment, inbox_consumer=lifecycle)
+        .on(InfluenceAccepted, mirror.record_influence, inbox_consumer=handlers.PARTNERS_CONSUMER)
+        .on(CoSellAccepted, mirror.record_co_sell, inbox_consumer=handlers.PARTNERS_CONSUMER)
+        .on(CoSellDeclined, mirror.record_co_sell, inbox_consumer=handlers.PARTNERS_CONSUMER)
         .on(
             OpsKeyIssued,
             keys.issued,
@@ -196,7 +204,9 @@ def retention_rules(retention: RetentionSettings) -> list[PruneRule]:
 
 
 def _pusher(ctx: Context, connector: CrmConnector) -> Callable[[], Awaitable[None]]:
+    """Push due deals, two pushes in flight at most (``outbound.PushPipeline``)."""
     revived_at = -math.inf
+    pipeline = outbound.PushPipeline(ctx, connector)
 
     async def step() -> bool:
         nonlocal revived_at
@@ -204,12 +214,29 @@ def _pusher(ctx: Context, connector: CrmConnector) -> Callable[[], Awaitable[Non
             revived_at = time.monotonic()
             if revived := await dead_letters.revive_transient(ctx):
                 log.info("revived outage dead letters", count=revived)
-        return await outbound.push_pending(ctx, connector) > 0
+        return await pipeline.step()
 
     async def run() -> None:
-        await poll(step, idle_seconds=0.25, wake=ctx.wake_pusher)
+        nonlocal pipeline
+        pipeline = outbound.PushPipeline(ctx, connector)
+        try:
+            await poll(step, idle_seconds=0.25, wake=ctx.wake_pusher)
+        finally:
+            await pipeline.aclose()
 
     return run
+
+
+async def _sweep_companies(ctx: Context, connector: CrmConnector) -> None:
+    """The companies' sweep (families and aliases for the resolver), beside the deals'."""
+    source = companies.company_source(connector)
+    if source is None:
+        return
+    try:
+        read = await companies.sweep_companies(ctx, source)
+        log.info("company sweep", crm_system=connector.system, read=read)
+    except Exception:
+        log.exception("company sweep failed", crm_system=connector.system)
 
 
 def _reconciler(
@@ -238,5 +265,6 @@ def _reconciler(
                 log.info("reconciliation sweep", crm_system=connector.system, examined=examined)
             except Exception:
                 log.exception("reconciliation sweep failed", crm_system=connector.system)
+            await _sweep_companies(ctx, connector)
 
     return run

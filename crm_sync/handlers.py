@@ -14,15 +14,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from crm_sync.adapters import mirror
+from crm_sync.adapters import deal_partners, mirror
 from crm_sync.adapters.db import Session
 from crm_sync.adapters.tables import outbox
 from crm_sync.domain.amendments import SalesAmendment, with_amendment
 from crm_sync.domain.handover import HANDED_OVER, Opportunity, adopted
 from crm_sync.domain.lifecycle import LifecycleNote
+from crm_sync.domain.partners import DealPartner, partner_roles
 from crm_sync.ports import CrmConnector
 from crm_sync.settings import CrmSettings
+from schemas.cosell import CoSellAccepted, CoSellDeclined, InfluenceAccepted
 from schemas.crm import CrmOpportunityMirrored
+from schemas.envelope import EventEnvelope
 from schemas.registration import (
     ProtectionExpired,
     ProtectionExtended,
@@ -43,6 +46,7 @@ MIRROR_GROUP = "crm_sync.mirror"
 APPROVALS_CONSUMER = "crm_sync.approvals"
 LIFECYCLE_CONSUMER = "crm_sync.lifecycle"
 NOTES_CONSUMER = "crm_sync.protection_notes"
+PARTNERS_CONSUMER = "crm_sync.deal_partners"
 SOURCE = "/dealreg/crm_sync"
 EMITTER = Emitter(source=SOURCE, outbox=outbox)
 
@@ -99,11 +103,65 @@ def lifecycle_note(change: LifecycleChange) -> LifecycleNote:
     return LifecycleNote(status="withdrawn")
 
 
+@dataclass
+class _ApprovalsView:
+    """What the approvals of one batch read, read once for all of them (their notes locked)."""
+
+    batch: tuple[EventEnvelope[Any], ...]
+    session: Session
+    notes: dict[str, LifecycleNote]
+    mirrored: set[str]
+    handed_over: dict[str, mirror.MirroredDeal]
+    partners: list[Any]
+    # New deals, inserted together before the batch commits (or before one is adopted into).
+    new_deals: list[dict[str, Any]] = field(default_factory=list)
+
+    async def insert_new_deals(self) -> None:
+        deals, self.new_deals = self.new_deals, []
+        await mirror.insert_deals(self.session, deals)
+
+
 @dataclass(frozen=True)
 class Mirror:
     """The mirror's consumer handlers; each wakes the pusher once its change is committed."""
 
     wake_pusher: asyncio.Event
+    # The last batch of approvals' view (``_approvals_view``); a one-element list so that this
+    # frozen handler object can replace it.
+    _views: list[_ApprovalsView] = field(default_factory=list, compare=False, repr=False)
+
+    async def _approvals_view(self, event: EventContext) -> _ApprovalsView | None:
+        """For a batch of nothing but approvals: what each approval reads, read for all in
+        five statements instead of five per approval (the backlog drain's cost). Nothing an
+        approval writes is read by another one of a different registration, so reading first
+        sees what reading one by one would; any other event in the batch (a transfer, an
+        amendment) and the approvals are read one by one, as without batches."""
+        batch = event.batch
+        if len(batch) < 2 or not all(isinstance(e.data, RegistrationApproved) for e in batch):
+            return None
+        if (
+            self._views
+            and self._views[0].batch is batch
+            and self._views[0].session is event.session
+        ):
+            return self._views[0]
+        session = event.session
+        approvals = [e.data for e in batch if isinstance(e.data, RegistrationApproved)]
+        ids = [a.registration_id for a in approvals]
+        notes = await mirror.lock_notes(session, ids, event.now)
+        view = _ApprovalsView(
+            batch=batch,
+            session=session,
+            notes=notes,
+            mirrored=await mirror.mirrored_among(session, ids),
+            handed_over=await mirror.handed_over_to_any(session, ids),
+            partners=await deal_partners.partners_of_any(
+                session, registration_ids=ids, account_keys=[a.account_key for a in approvals]
+            ),
+        )
+        self._views[:] = [view]
+        event.before_commit(view.insert_new_deals)
+        return view
 
     async def record_approval(self, approved: RegistrationApproved, event: EventContext) -> None:
         """Remember an approved registration as a deal to mirror into the CRM (once).
@@ -112,13 +170,32 @@ class Mirror:
         the deal is created already withdrawn, never approved for good (``domain.lifecycle``).
         """
         session, now = event.session, event.now
-        early = await mirror.lock_note(session, approved.registration_id, now)
-        if await mirror.is_mirrored(session, approved.registration_id):
-            return
+        registration_id = approved.registration_id
+        view = await self._approvals_view(event)
+        if view is not None:
+            early = view.notes[registration_id]
+            if registration_id in view.mirrored:
+                return
+            partners = deal_partners.partners_among(
+                view.partners,
+                registration_id=registration_id,
+                account_key=approved.account_key,
+                product_line=approved.product_line,
+            )
+        else:
+            early = await mirror.lock_note(session, registration_id, now)
+            if await mirror.is_mirrored(session, registration_id):
+                return
+            partners = await deal_partners.partners_of(
+                session,
+                registration_id=registration_id,
+                account_key=approved.account_key,
+                product_line=approved.product_line,
+            )
         summary = approved.registration
         desired = early.applied_to(
             desired_fields(
-                registration_id=approved.registration_id,
+                registration_id=registration_id,
                 partner_id=summary.partner_id,
                 partner_name=summary.partner_name,
                 product_line=approved.product_line,
@@ -126,30 +203,38 @@ class Mirror:
                 status="approved",
             )
         )
-        await mirror.insert_deal(
-            session,
-            {
-                "registration_id": approved.registration_id,
-                "account_key": approved.account_key,
-                "partner_id": summary.partner_id,
-                "product_line": approved.product_line,
-                "amount_value": summary.amount.value,
-                "amount_currency": summary.amount.currency,
-                "protection_expires_at": approved.protection_expires_at,
-                "registration": summary.model_dump(mode="json"),
-                "sync_state": "pending",
-                "approved_at": approved.decided_at,
-                "updated_at": now,
-                "desired": desired,
-                "pending_since": now,
-                "next_attempt_at": now,
-                "correlation_id": event.cause.correlation_id,
-                "traceparent": current_traceparent(),
-            },
+        desired["partner_roles"] = partner_roles(
+            [DealPartner(summary.partner_id, summary.partner_name, "sourced"), *partners]
         )
-        source = await mirror.handed_over_to(session, approved.registration_id)
+        deal = {
+            "registration_id": registration_id,
+            "account_key": approved.account_key,
+            "partner_id": summary.partner_id,
+            "product_line": approved.product_line,
+            "amount_value": summary.amount.value,
+            "amount_currency": summary.amount.currency,
+            "protection_expires_at": approved.protection_expires_at,
+            "registration": summary.model_dump(mode="json"),
+            "sync_state": "pending",
+            "approved_at": approved.decided_at,
+            "updated_at": now,
+            "desired": desired,
+            "pending_since": now,
+            "next_attempt_at": now,
+            "correlation_id": event.cause.correlation_id,
+            "traceparent": current_traceparent(),
+        }
+        if view is not None:
+            view.mirrored.add(registration_id)
+            view.new_deals.append(deal)
+            source = view.handed_over.get(registration_id)
+            if source is not None:
+                await view.insert_new_deals()  # the adopting deal must exist
+        else:
+            await mirror.insert_deal(session, deal)
+            source = await mirror.handed_over_to(session, registration_id)
         if source is not None:  # the transfer came first (it usually does: same partition)
-            await _adopt(session, source, approved.registration_id)
+            await _adopt(session, source, registration_id)
         event.after_commit(self.wake_pusher.set)
 
     async def record_amendment(self, amended: RegistrationAmended, event: EventContext) -> None:
@@ -187,8 +272,72 @@ class Mirror:
         )
         event.after_commit(self.wake_pusher.set)
 
+    async def record_influence(self, accepted: InfluenceAccepted, event: EventContext) -> None:
+        """An accepted influence claim: its partner goes on every deal of the account and
+        product line, now or when one is approved later."""
+        await deal_partners.record(
+            event.session,
+            {
+                "id": accepted.registration_id,
+                "kind": "influence",
+                "registration_id": None,
+                "account_key": accepted.account_key,
+                "product_line": accepted.product_line,
+                "partner_id": accepted.partner_id,
+                "partner_name": accepted.partner_name,
+                "role": "influence",
+                "active": True,
+                "updated_at": event.now,
+            },
+        )
+        await self._refresh_account(event, accepted.account_key, accepted.product_line)
+
+    async def record_co_sell(
+        self, answered: CoSellAccepted | CoSellDeclined, event: EventContext
+    ) -> None:
+        """An invitee accepted (its partner and role go on the sourced deal) or declined
+        (nothing goes on it; an earlier acceptance cannot be declined). The deal's note lock
+        orders it with the approval's mirroring, which reads the partners it finds."""
+        await mirror.lock_note(event.session, answered.registration_id, event.now)
+        if isinstance(answered, CoSellDeclined):
+            await deal_partners.deactivate(event.session, answered.invitation_id, now=event.now)
+        else:
+            await deal_partners.record(
+                event.session,
+                {
+                    "id": answered.invitation_id,
+                    "kind": "co_sell",
+                    "registration_id": answered.registration_id,
+                    "account_key": answered.account_key,
+                    "product_line": answered.product_line,
+                    "partner_id": answered.partner_id,
+                    "partner_name": answered.partner_name,
+                    "role": answered.role,
+                    "active": True,
+                    "updated_at": event.now,
+                },
+            )
+        if await refresh_partners(event.session, answered.registration_id, now=event.now):
+            event.after_commit(self.wake_pusher.set)
+
+    async def _refresh_account(self, event: EventContext, account_key: str, line: str) -> None:
+        changed = False
+        for registration_id in await deal_partners.deals_on(event.session, account_key, line):
+            await mirror.lock_note(event.session, registration_id, event.now)
+            changed |= await refresh_partners(event.session, registration_id, now=event.now)
+        if changed:
+            event.after_commit(self.wake_pusher.set)
+
     async def record_lifecycle(self, change: LifecycleChange, event: EventContext) -> None:
-        """Extended, expired or withdrawn: note it (approved yet or not) and update the deal."""
+        """Extended, expired or withdrawn: note it (approved yet or not) and update the deal.
+        A withdrawn influence claim leaves the deals of its account and product line."""
+        if isinstance(change, RegistrationWithdrawn):
+            ended = await deal_partners.deactivate(
+                event.session, change.registration_id, now=event.now
+            )
+            if ended is not None:
+                await self._refresh_account(event, ended.account_key, ended.product_line)
+                return
         note = lifecycle_note(change)
         session, now = event.session, event.now
         registration_id = change.registration_id
@@ -235,6 +384,40 @@ class Mirror:
         )
         if target is not None:
             await _adopt(session, source, moved.to_registration_id)
+
+
+async def refresh_partners(session: Session, registration_id: str, *, now: datetime) -> bool:
+    """Recompute the deal's ``partner_roles`` (``domain.partners``); mark it pending when the
+    text changed. False when there is no such deal (yet) or nothing changed."""
+    row = await mirror.deal(session, registration_id)
+    if row is None or row.sync_state == HANDED_OVER:
+        return False
+    desired: dict[str, str] = dict(row.desired or {})
+    holder = DealPartner(
+        desired.get("partner_id", row.partner_id),
+        desired.get("partner_name", (row.registration or {}).get("partner_name", "")),
+        "sourced",
+    )
+    others = await deal_partners.partners_of(
+        session,
+        registration_id=registration_id,
+        account_key=row.account_key,
+        product_line=row.product_line,
+    )
+    text = partner_roles([holder, *others])
+    if desired.get("partner_roles") == text:
+        return False
+    await mirror.update_deal(
+        session,
+        registration_id,
+        desired={**desired, "partner_roles": text},
+        sync_state="pending" if row.sync_state != "dead" else "dead",
+        pending_since=now,
+        next_attempt_at=now,
+        updated_at=now,
+        traceparent=current_traceparent(),
+    )
+    return True
 
 
 async def hand_over_late(session: Session, registration_id: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from crm_sync import companies
 from crm_sync.adapters import direct, mirror, webhook_inbox
 from crm_sync.adapters.connector_state import count_echo, record_success
 from crm_sync.adapters.db import Session
@@ -22,9 +23,10 @@ from crm_sync.adapters.mirror import MirroredDeal
 from crm_sync.adapters.tables import outbox
 from crm_sync.domain.handover import HANDED_OVER
 from crm_sync.domain.model import CrmDeal, SalesState
-from crm_sync.domain.rules import AppliedState, decide_direct, decide_inbound
+from crm_sync.domain.rules import AppliedState, created_sales, decide_direct, decide_inbound
 from crm_sync.handlers import EMITTER, Context
 from crm_sync.notices import Notice
+from crm_sync.outbound import seed_of
 from crm_sync.ports import CrmConnector
 from schemas.accounts import account_key
 from schemas.crm import (
@@ -48,6 +50,14 @@ async def receive_notices(ctx: Context, connector: CrmConnector, notices: list[N
     """Apply a webhook delivery; returns how many notices were new. Raises if the CRM could not
     be re-read, so the CRM delivers again."""
     fresh = await _unseen(ctx, notices)
+    about_companies = [n for n in fresh if n.object_type == "company"]
+    fresh = [n for n in fresh if n.object_type != "company"]
+    source = companies.company_source(connector)
+    company_count = 0
+    if about_companies and source is not None:
+        company_count = await companies.receive_company_notices(ctx, source, about_companies)
+    if not fresh:
+        return company_count
     echoes = [n for n in fresh if n.echo]
     real = [n for n in fresh if not n.echo]
     ids = sorted({n.object_id for n in real})
@@ -57,7 +67,7 @@ async def receive_notices(ctx: Context, connector: CrmConnector, notices: list[N
     async with ctx.transactions.transaction() as session:
         claimed = [n for n in fresh if await webhook_inbox.claim(session, n.key, now)]
         if not claimed:
-            return 0
+            return company_count
         for notice in real:
             for merged in notice.merged_ids:
                 await mirror.remap_opportunity(
@@ -69,7 +79,7 @@ async def receive_notices(ctx: Context, connector: CrmConnector, notices: list[N
         if echoes:
             await count_echo(session, connector.system, len(echoes))
         await record_success(session, connector.system, now)
-    return len(claimed)
+    return len(claimed) + company_count
 
 
 async def _unseen(ctx: Context, notices: list[Notice]) -> list[Notice]:
@@ -120,6 +130,13 @@ async def _apply_mirrored(
     if row.applied is not None:
         applied = AppliedState(
             modified_at=row.applied_modified_at or _EPOCH, sales=SalesState.from_json(row.applied)
+        )
+    elif row.crm_opportunity_id is None:
+        # Read between the CRM creating it and the push recording so (two pushes are in
+        # flight, and a sweep or a webhook's re-read runs meanwhile): what it holds is what we
+        # wrote, unless sales already moved it. Only a difference from that is theirs.
+        applied = AppliedState(
+            modified_at=_EPOCH, sales=created_sales(connector.stages, seed_of(row))
         )
     by_us = deal.modified_by_us or (
         row.written_modified_at is not None and deal.modified_at == row.written_modified_at
@@ -194,6 +211,11 @@ def _sales_events(
                 opportunity_id=deal.crm_id,
                 outcome=closed,
                 closed_at=deal.modified_at,
+                amount=AmountData(
+                    value=sales.amount, currency=sales.currency or row.amount_currency
+                )
+                if sales.amount is not None
+                else None,
             )
         )
     return [

@@ -71,6 +71,7 @@ class Notice:
     kind: str  # changed, deleted, restored, merged
     merged_ids: list[str] = field(default_factory=list)
     echo: bool = False
+    object_type: str = "deal"  # or "company" (HubSpot's company.* subscriptions)
 
 
 def composite_key(*parts: object) -> str:
@@ -105,6 +106,9 @@ def hubspot_notices(events: Iterable[dict[str, Any]], app_id: str) -> list[Notic
                 echo=bool(app_id)
                 and event.get("changeSource") == "INTEGRATION"
                 and str(event.get("sourceId")) == str(app_id),
+                object_type="company"
+                if str(event.get("subscriptionType", "")).startswith("company.")
+                else "deal",
             )
         )
     return notices

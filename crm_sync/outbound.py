@@ -9,8 +9,9 @@ opportunity may not exist yet.
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,8 +24,8 @@ from crm_sync.adapters.mirror import MirroredDeal
 from crm_sync.adapters.tables import outbox
 from crm_sync.domain.amendments import pending_amendment
 from crm_sync.domain.handover import known_by_another_key
-from crm_sync.domain.model import DealSeed, DealWrite, SalesState, WriteResult
-from crm_sync.domain.rules import outbound_changes
+from crm_sync.domain.model import DealSeed, DealWrite, WriteResult
+from crm_sync.domain.rules import created_sales, outbound_changes
 from crm_sync.handlers import EMITTER, Context, hand_over_late
 from crm_sync.ports import CrmConnector, CrmRejectedError, CrmUnavailableError
 from schemas.crm import CrmOpportunityMirrored, CrmSystem
@@ -70,12 +71,23 @@ def write_for(row: MirroredDeal) -> DealWrite:
 
 async def push_pending(ctx: Context, connector: CrmConnector) -> int:
     """Push one batch of due deals; returns how many were attempted."""
-    now = ctx.clock.now()
+    rows = await due_batch(ctx, connector)
+    return await push_rows(ctx, connector, rows) if rows else 0
+
+
+async def due_batch(
+    ctx: Context, connector: CrmConnector, *, excluding: Collection[str] = ()
+) -> list[MirroredDeal]:
+    """The next batch of due deals, none of ``excluding`` (held by a push in flight)."""
     batch = min(ctx.settings.push_batch_size, connector.batch_size)
     async with ctx.transactions.transaction() as session:
-        rows = await mirror.due_deals(session, now=now, limit=batch)
-    if not rows:
-        return 0
+        return await mirror.due_deals(
+            session, now=ctx.clock.now(), limit=batch, excluding=excluding
+        )
+
+
+async def push_rows(ctx: Context, connector: CrmConnector, rows: list[MirroredDeal]) -> int:
+    """Push these deals (read by :func:`due_batch`); returns how many were attempted."""
     # One push serves several deals: it continues the trace of the first (the longest waiting)
     # and links the others' (services.tracing).
     first = rows[0]
@@ -94,6 +106,78 @@ async def push_pending(ctx: Context, connector: CrmConnector) -> int:
         ),
     ):
         return await _push(ctx, connector, rows)
+
+
+class PushPipeline:
+    """Pushes with up to ``depth`` in flight: the next batch is read and sent while the
+    previous one is in the CRM or being recorded, so the CRM's budget is not idle while the
+    database works.
+
+    Never two pushes for one deal: a push's deals are held from its read until its outcome is
+    committed, and every read leaves the held deals out, so a deal read after that sees what
+    the push recorded (synced, or pending again because it changed meanwhile). A second push
+    starts only with a full batch: a partial one would spend a CRM request budget that a
+    later, fuller push uses better.
+    """
+
+    def __init__(self, ctx: Context, connector: CrmConnector, *, depth: int = 2) -> None:
+        self._ctx = ctx
+        self._connector = connector
+        self._depth = max(1, depth)
+        self._held: set[str] = set()
+        self._running: set[asyncio.Task[int]] = set()
+
+    @property
+    def held(self) -> frozenset[str]:
+        """The deals of the pushes in flight."""
+        return frozenset(self._held)
+
+    async def step(self) -> bool:
+        """Start a push if a slot is free and deals are due; False when nothing is due and
+        nothing is in flight (idle)."""
+        if len(self._running) >= self._depth:
+            await self._reap(wait=True)
+        await self._reap(wait=False)
+        rows = await due_batch(self._ctx, self._connector, excluding=self._held)
+        full = min(self._ctx.settings.push_batch_size, self._connector.batch_size)
+        if not rows or (self._running and len(rows) < full):
+            if not self._running:
+                return False
+            await self._reap(wait=True)
+            return True
+        held = {row.registration_id for row in rows}
+        self._held |= held
+        self._running.add(asyncio.create_task(self._push(rows, held)))
+        return True
+
+    async def drain(self) -> None:
+        """Wait for the pushes in flight."""
+        while self._running:
+            await self._reap(wait=True)
+
+    async def aclose(self) -> None:
+        """Cancel the pushes in flight (the lease was lost or the service stops); a cancelled
+        push is pushed again later, idempotently (the upsert is keyed by the registration)."""
+        for task in self._running:
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+        self._running.clear()
+        self._held.clear()
+
+    async def _push(self, rows: list[MirroredDeal], held: set[str]) -> int:
+        try:
+            return await push_rows(self._ctx, self._connector, rows)
+        finally:
+            self._held -= held
+
+    async def _reap(self, *, wait: bool) -> None:
+        if not self._running:
+            return
+        if wait:
+            await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+        for task in [t for t in self._running if t.done()]:
+            self._running.discard(task)
+            task.result()  # a push's own failures are recorded by it; anything else is a bug
 
 
 async def _push(ctx: Context, connector: CrmConnector, rows: list[MirroredDeal]) -> int:
@@ -149,38 +233,37 @@ async def _succeeded(
     writes: list[DealWrite],
     results: dict[str, WriteResult],
 ) -> None:
+    """Record what the CRM took, for the whole push in one statement (``mirror.mark_pushed``),
+    then give a just-created opportunity to the new holder of a deal handed over meanwhile."""
     now = ctx.clock.now()
-    initial = SalesState()
     events = []
+    pushed: list[mirror.Pushed] = []
+    created: list[str] = []
+    for row, write in zip(rows, writes, strict=True):
+        result = results.get(row.registration_id)
+        if result is not None and result.error is not None:
+            continue
+        crm_id = (result.crm_id if result else None) or row.crm_opportunity_id
+        applied = None
+        if row.crm_opportunity_id is None and write.seed is not None:
+            initial = created_sales(connector.stages, write.seed)
+            applied = initial.as_json()
+            events.append(_mirrored(row, connector.system, crm_id or "", initial.stage, now))
+        pushed.append(
+            mirror.Pushed(
+                row=row,
+                crm_system=connector.system,
+                crm_opportunity_id=crm_id,
+                written_modified_at=result.modified_at if result else None,
+                applied=applied,
+            )
+        )
+        if write.seed is not None and crm_id:
+            created.append(row.registration_id)
     async with ctx.transactions.transaction() as session:
-        for row, write in zip(rows, writes, strict=True):
-            result = results.get(row.registration_id)
-            if result is not None and result.error is not None:
-                continue
-            crm_id = (result.crm_id if result else None) or row.crm_opportunity_id
-            values: dict[str, Any] = {
-                "last_written": row.desired,
-                "crm_system": connector.system,
-                "crm_opportunity_id": crm_id,
-                "attempts": 0,
-                "last_error": None,
-                "written_modified_at": result.modified_at if result else None,
-            }
-            if row.crm_opportunity_id is None and write.seed is not None:
-                seed = write.seed
-                initial = SalesState(
-                    stage=connector.stages.name_of(connector.stages.initial),
-                    amount=seed.amount,
-                    currency=seed.currency,
-                    close_date=seed.close_date,
-                )
-                values["applied"] = initial.as_json()
-                events.append(_mirrored(row, connector.system, crm_id or "", initial.stage, now))
-            await mirror.update_deal(session, row.registration_id, **values)
-            # Synced only if nothing changed the desired fields while we were writing.
-            await mirror.mark_synced_unless_changed(session, row)
-            if write.seed is not None and crm_id:
-                await hand_over_late(session, row.registration_id)
+        await mirror.mark_pushed(session, pushed)
+        for registration_id in await mirror.handed_over_among(session, created):
+            await hand_over_late(session, registration_id)
         await stage_events(session, outbox, events, now=now)
         await record_success(session, connector.system, now)
 

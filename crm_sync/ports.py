@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from crm_sync.domain.companies import CrmCompanyRecord
 from crm_sync.domain.model import CrmDeal, DealWrite, StageTable, WriteResult
 from schemas.crm import CrmSystem
 
@@ -44,3 +45,21 @@ class CrmConnector(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class CompanySource(Protocol):
+    """A CRM whose company records (names, alias domains, former names, parent) we publish to
+    the resolver (``crm_sync.companies``). A connector may implement it besides
+    :class:`CrmConnector`."""
+
+    system: CrmSystem
+
+    def changed_companies(
+        self, since: datetime, until: datetime
+    ) -> AsyncIterator[list[CrmCompanyRecord]]:
+        """Companies modified from ``since`` to ``until``, page by page, oldest first."""
+        ...
+
+    async def read_companies(self, crm_ids: Sequence[str]) -> list[CrmCompanyRecord]:
+        """These companies now; deleted or merged-away ones are left out."""
+        ...

@@ -1,7 +1,8 @@
 """What ``dealreg replay crm_sync`` rebuilds, and how (``services.replay``).
 
 crm_sync's own consumer handlers rebuild the mirrored deals and the lifecycle notes from the
-approvals, extensions, expiries and withdrawals, and its ops keys from the principal events,
+approvals, extensions, expiries and withdrawals, the partners on each deal from the accepted
+influence claims and co-sell answers, and its ops keys from the principal events,
 exactly as in production. The CRM is never called: the pusher does not run during a replay,
 and each ``CrmOpportunityMirrored`` event crm_sync published when it created an opportunity
 records that opportunity's id on its deal (:func:`crm_sync.handlers.record_mirrored`).
@@ -17,6 +18,7 @@ import asyncio
 
 from crm_sync import handlers
 from crm_sync.adapters.tables import (
+    deal_partners,
     inbox,
     mirrored_deals,
     ops_keys,
@@ -40,6 +42,6 @@ PLAN = ReplayPlan(
     service="crm_sync",
     emitter=handlers.EMITTER,
     inbox=inbox,
-    state_tables=(mirrored_deals, registration_lifecycle, ops_keys),
+    state_tables=(mirrored_deals, registration_lifecycle, ops_keys, deal_partners),
     subscriptions=replay_subscriptions,
 )

@@ -38,7 +38,9 @@ class CrmSettings(BaseSettings):
     hubspot_won_stages: list[str] = Field(default_factory=lambda: ["closedwon"])
     hubspot_lost_stages: list[str] = Field(default_factory=lambda: ["closedlost"])
     hubspot_initial_stage: str = "appointmentscheduled"
-    hubspot_per_ten_seconds: int = Field(default=90, description="Under HubSpot's 100/10 s.")
+    hubspot_per_ten_seconds: int = Field(
+        default=90, description="Under HubSpot's 100/10 s, until its headers state the limit."
+    )
     hubspot_per_day: int = Field(default=240_000, description="Under HubSpot's 250,000/day.")
     hubspot_search_per_second: int = Field(default=4, description="Under search's 5/s.")
     # Salesforce (connected app, OAuth 2.0 client credentials)

@@ -14,11 +14,13 @@ from deal_registration.adapters.rate_limit import RateLimiter
 from deal_registration.adapters.tables import idempotency_keys, inbox, outbox, webhook_deliveries
 from deal_registration.api import errors
 from deal_registration.api.routes import router
-from deal_registration.handlers import capacity
+from deal_registration.handlers import analytics, capacity
 from deal_registration.settings import RegistrationSettings
 from deal_registration.webhooks import SecretBox, WebhookDispatcher, WebhookSetup
 from deal_registration.webhooks.addresses import Resolver, system_resolver
+from schemas.attribution import DealAttributed, ExchangeRatesPublished
 from schemas.capacity import CapacityCapsPublished
+from schemas.cosell import InfluenceAccepted, InfluenceRejected
 from schemas.crm import CrmDealClosed, CrmOpportunityChanged, CrmOpportunityMirrored
 from schemas.encroachment import DirectEncroachmentRaised, DirectEncroachmentResolved
 from schemas.registration import (
@@ -30,6 +32,8 @@ from schemas.registration import (
     RegistrationApproved,
     RegistrationRejected,
     RegistrationSentToReview,
+    RegistrationSubmitted,
+    RegistrationWithdrawn,
     WaitlistLeft,
 )
 from schemas.review import RegistrationReturnedForEdit
@@ -150,6 +154,8 @@ def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         .on(DirectEncroachmentResolved, handlers.tell_encroachment)
         .on(ProtectionTransferred, handlers.apply_decision)
         .on(ProtectionExpiring, handlers.apply_decision)
+        .on(InfluenceAccepted, handlers.apply_decision)
+        .on(InfluenceRejected, handlers.apply_decision)
         .on(CapacityCapsPublished, capacity.record_caps)
     )
     crm_changes = (
@@ -159,7 +165,25 @@ def subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         .on(CrmOpportunityChanged, handlers.apply_crm_change)
         .on(CrmDealClosed, handlers.apply_crm_change)
     )
-    return [decisions, crm_changes]
+    # Partners' outcome figures: a projection of the events in a group of its own, so that
+    # replaying it from the start of the topics rebuilds the same figures. Every sender is
+    # checked (a forged close or attribution is dead-lettered).
+    figures = (
+        Subscriptions(consumer=analytics.ANALYTICS_CONSUMER, unit=unit, trusted_senders_only=True)
+        .on(RegistrationSubmitted, analytics.project)
+        .on(RegistrationWithdrawn, analytics.project)
+        .on(RegistrationApproved, analytics.project)
+        .on(RegistrationRejected, analytics.project)
+        .on(RegistrationSentToReview, analytics.project)
+        .on(ProtectionExtended, analytics.project)
+        .on(ProtectionExpired, analytics.project)
+        .on(ProtectionTransferred, analytics.project)
+        .on(WaitlistLeft, analytics.project)
+        .on(CrmDealClosed, analytics.project)
+        .on(DealAttributed, analytics.project_attribution)
+        .on(ExchangeRatesPublished, analytics.project_rates)
+    )
+    return [decisions, crm_changes, figures]
 
 
 def retention_rules(retention: RetentionSettings) -> list[PruneRule]:

@@ -60,6 +60,9 @@ class CrmDealClosed(EventPayload):
     opportunity_id: str
     outcome: Literal["won", "lost"]
     closed_at: AwareDatetime
+    amount: AmountData | None = Field(
+        default=None, description="The CRM's amount at closing (what attribution credits)."
+    )
 
 
 @register

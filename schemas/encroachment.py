@@ -8,7 +8,7 @@ deal_registration tells the holder (history and webhook, naming no one), crm_syn
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -38,6 +38,12 @@ class DirectEncroachmentRaised(EventPayload):
     )
     partner_reason: str = Field(description="What the holder reads: it names no one.")
     raised_at: AwareDatetime
+    evidence: dict[str, Any] | None = Field(
+        default=None,
+        description="Internal: the case's evidence as the resolver records it (the direct "
+        "deal, the holder, the match). Never shown to partners.",
+    )
+    due_at: AwareDatetime | None = Field(default=None, description="When the case's SLA runs out.")
 
 
 @register

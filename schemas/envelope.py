@@ -13,6 +13,7 @@ registration through all services), ``causationid`` (the event that caused this 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -199,6 +200,13 @@ def decode_event(
         raise MalformedEventError(f"{type(error).__name__}: {error}") from error
 
 
+@functools.cache
+def _envelope_class(payload_type: type[EventPayload]) -> Any:
+    """``EventEnvelope[payload_type]``, made once a type (pydantic's own look-up of a
+    parametrised model costs about as much as validating a small one)."""
+    return EventEnvelope[payload_type]  # type: ignore[valid-type]
+
+
 def new_envelope(
     payload: EventPayload,
     *,
@@ -211,7 +219,7 @@ def new_envelope(
     partition_key: str,
 ) -> EventEnvelope[Any]:
     """Wrap a payload in its envelope; type and schema version come from the payload's class."""
-    envelope_type: Any = EventEnvelope[type(payload)]  # type: ignore[misc]
+    envelope_type = _envelope_class(type(payload))
     envelope: EventEnvelope[Any] = envelope_type(
         id=event_id,
         source=source,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import capacity, crm, principals, review
+from schemas import attribution, capacity, companies, cosell, crm, policies, principals, review
 from schemas import encroachment as enc
 from schemas import registration as reg
 from schemas.envelope import EventPayload
@@ -46,10 +46,17 @@ DEAL_REGISTRATION = ServiceFlows(
         review.RegistrationAppealed,
         review.RegistrationEdited,
         review.RegistrationAmended,
+        cosell.CoSellInvited,
+        cosell.CoSellAccepted,
+        cosell.CoSellDeclined,
         principals.OpsKeyIssued,
+        principals.PartnerKeyIssued,
         principals.ApiKeyRevoked,
+        principals.PartnerStatusChanged,
     ),
     receives=(
+        reg.RegistrationSubmitted,
+        reg.RegistrationWithdrawn,
         reg.RegistrationApproved,
         reg.RegistrationRejected,
         reg.RegistrationSentToReview,
@@ -66,6 +73,10 @@ DEAL_REGISTRATION = ServiceFlows(
         crm.CrmDealClosed,
         enc.DirectEncroachmentRaised,
         enc.DirectEncroachmentResolved,
+        cosell.InfluenceAccepted,
+        cosell.InfluenceRejected,
+        attribution.DealAttributed,
+        attribution.ExchangeRatesPublished,
     ),
 )
 CONFLICT_RESOLVER = ServiceFlows(
@@ -80,13 +91,21 @@ CONFLICT_RESOLVER = ServiceFlows(
         reg.ExtensionDenied,
         reg.ProtectionExpired,
         reg.WaitlistLeft,
+        reg.WaitlistReevaluated,
         reg.ProtectionTransferred,
         reg.ProtectionExpiring,
         capacity.CapacityCapsPublished,
+        policies.PolicyPublished,
+        policies.HouseAccountsPublished,
         reg.ConflictEscalated,
+        reg.ConflictCaseRecorded,
         enc.DirectEncroachmentRaised,
         enc.DirectEncroachmentResolved,
         review.RegistrationReturnedForEdit,
+        cosell.InfluenceAccepted,
+        cosell.InfluenceRejected,
+        attribution.DealAttributed,
+        attribution.ExchangeRatesPublished,
     ),
     receives=(
         reg.RegistrationSubmitted,
@@ -94,11 +113,17 @@ CONFLICT_RESOLVER = ServiceFlows(
         reg.ExtensionRequested,
         review.RegistrationAppealed,
         review.RegistrationEdited,
+        cosell.CoSellAccepted,
+        cosell.CoSellDeclined,
         crm.CrmDealClosed,
         crm.DirectOpportunityOpened,
         crm.DirectOpportunityClosed,
+        companies.CrmCompanyUpserted,
+        companies.CrmCompanyRemoved,
         principals.OpsKeyIssued,
+        principals.PartnerKeyIssued,
         principals.ApiKeyRevoked,
+        principals.PartnerStatusChanged,
     ),
 )
 CRM_SYNC = ServiceFlows(
@@ -111,6 +136,8 @@ CRM_SYNC = ServiceFlows(
         crm.CrmDealClosed,
         crm.DirectOpportunityOpened,
         crm.DirectOpportunityClosed,
+        companies.CrmCompanyUpserted,
+        companies.CrmCompanyRemoved,
     ),
     receives=(
         review.RegistrationAmended,
@@ -120,6 +147,9 @@ CRM_SYNC = ServiceFlows(
         reg.ProtectionTransferred,
         reg.RegistrationWithdrawn,
         enc.DirectEncroachmentRaised,
+        cosell.InfluenceAccepted,
+        cosell.CoSellAccepted,
+        cosell.CoSellDeclined,
         principals.OpsKeyIssued,
         principals.ApiKeyRevoked,
     ),

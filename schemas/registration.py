@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -18,6 +18,7 @@ from schemas.envelope import EventPayload, register
 DealType = Literal["new", "renewal", "upsell"]
 PartnerTier = Literal["registered", "silver", "gold", "platinum"]
 PartnerStatus = Literal["active", "suspended"]
+RegistrationRole = Literal["sourced", "influence"]
 
 
 class _Part(BaseModel):
@@ -69,6 +70,11 @@ class RegistrationSubmitted(EventPayload):
     deal_type: DealType
     amount: AmountData
     expected_close_date: date
+    role: RegistrationRole = Field(
+        default="sourced",
+        description="`sourced`: the exclusive claim the rules of engagement decide; "
+        "`influence`: the partner declares it helped (never exclusive, never blocks anyone).",
+    )
 
 
 class RegistrationSummary(_Part):
@@ -108,6 +114,16 @@ class RegistrationApproved(EventPayload):
     extensions_allowed: int | None = Field(
         default=None, description="How many extensions the policy allows this protection."
     )
+    protection_key: str | None = Field(
+        default=None,
+        description="Internal: the canonical account the claim competes on (a fuzzy match "
+        "adopts the holder's key); absent from events published before it was added.",
+    )
+    evidence: dict[str, Any] | None = Field(
+        default=None,
+        description="Internal: what the rules saw, as the resolver records it (matches, "
+        "holders, house account, direct opportunity). Never shown to partners.",
+    )
 
 
 @register
@@ -132,6 +148,16 @@ class RegistrationRejected(EventPayload):
         default=False, description="True when it waits behind the holder (ALREADY_REGISTERED)."
     )
     decided_by: str = "rules"
+    protection_key: str | None = Field(
+        default=None,
+        description="Internal: the canonical account the claim competes on (a fuzzy match "
+        "adopts the holder's key); absent from events published before it was added.",
+    )
+    evidence: dict[str, Any] | None = Field(
+        default=None,
+        description="Internal: what the rules saw, as the resolver records it (matches, "
+        "holders, house account, direct opportunity). Never shown to partners.",
+    )
 
 
 @register
@@ -150,6 +176,19 @@ class RegistrationSentToReview(EventPayload):
     reason: str = Field(description="A sentence the partner may read.")
     conflict_id: str
     due_at: AwareDatetime = Field(description="When the conflict's SLA runs out.")
+    protection_key: str | None = Field(
+        default=None,
+        description="Internal: the canonical account the claim competes on (a fuzzy match "
+        "adopts the holder's key); absent from events published before it was added.",
+    )
+    evidence: dict[str, Any] | None = Field(
+        default=None,
+        description="Internal: what the rules saw, as the resolver records it (matches, "
+        "holders, house account, direct opportunity). Never shown to partners.",
+    )
+    competing_registration_ids: tuple[str, ...] = Field(
+        default=(), description="Internal: the claims the case weighs it against."
+    )
 
 
 @register
@@ -235,6 +274,11 @@ class ProtectionExpiring(EventPayload):
     notice: timedelta = Field(description="How long before the expiry this notice is (ISO 8601).")
     noticed_at: AwareDatetime
     reason_code: str = Field(default="PROTECTION_EXPIRING", description="What this is, as a code.")
+    passed: tuple[timedelta, ...] = Field(
+        default=(),
+        description="Internal: earlier notices of this expiry recorded as passed with this one "
+        "(the job was paused); never sent.",
+    )
     reason: str = Field(description="A sentence the partner may read.")
 
 
@@ -259,6 +303,25 @@ class ProtectionTransferred(EventPayload):
     reason_code: str = Field(default="PROTECTION_TRANSFERRED", description="Why, as a code.")
     reason: str = Field(description="A sentence the partner may read; never names another partner.")
     decided_by: str = Field(description="`ops:<user id>`: who moved it.")
+
+
+@register
+class WaitlistReevaluated(EventPayload):
+    """Internal to the resolver: the head of a waitlist was re-evaluated when the protection
+    ahead of it ended, and still waits (another registration took the protection first). Its
+    record changes (the canonical key it waits on) without a decision partners are told of;
+    nothing partners read."""
+
+    event_type = "dealreg.registration.waitlist_reevaluated"
+
+    registration_id: str
+    account_key: str
+    product_line: str
+    reevaluated_at: AwareDatetime
+    protection_key: str = Field(description="The canonical account it now waits on.")
+    blocking_registration_id: str | None = Field(
+        default=None, description="The registration that holds the protection now."
+    )
 
 
 @register
@@ -290,3 +353,31 @@ class ConflictEscalated(EventPayload):
     product_line: str
     due_at: AwareDatetime
     escalated_at: AwareDatetime
+
+
+@register
+class ConflictCaseRecorded(EventPayload):
+    """One line of a conflict case's history (assigned, escalated, decided, returned for edit,
+    resolved, appealed) with the case as it stands after it. Internal to the resolver (its
+    record of the queue, so it can be rebuilt from the topics); nothing partners read."""
+
+    event_type = "dealreg.conflict.case_recorded"
+
+    conflict_id: str
+    registration_id: str
+    account_key: str
+    product_line: str
+    at: AwareDatetime
+    action: str = Field(description="`assigned`, `escalated`, `decided`, `returned`, ...")
+    actor: str = Field(description="`ops:<user id>`, `partner:<id>` or the SLA policy.")
+    reason: str | None = None
+    detail: dict[str, Any] | None = None
+    state: Literal["open", "decided"] = Field(description="The case after this line.")
+    owner: str | None = None
+    due_at: AwareDatetime
+    escalated_at: AwareDatetime | None = None
+    decided_at: AwareDatetime | None = None
+    decided_by: str | None = None
+    decision_reason: str | None = None
+    approved_registration_id: str | None = None
+    resolution: str | None = None

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas import capacity, crm, encroachment, principals, registration, review
+from schemas import (
+    attribution,
+    capacity,
+    companies,
+    cosell,
+    crm,
+    encroachment,
+    policies,
+    principals,
+    registration,
+    review,
+)
 from schemas.envelope import EventPayload
 
 
@@ -47,7 +58,10 @@ PRINCIPALS = TopicSpec(
     name="dealreg.principals",
     partitions=3,
     config=_FOREVER,
-    description="Ops keys issued and keys revoked (hashes only). Keyed by principal id.",
+    description=(
+        "Ops and partner keys issued and keys revoked (hashes only), partners suspended and "
+        "reinstated. Keyed by principal id (a key's, or the partner's)."
+    ),
 )
 DEAD_LETTERS = TopicSpec(
     name="dealreg.dead-letters",
@@ -67,6 +81,9 @@ _EVENTS_BY_TOPIC: dict[TopicSpec, tuple[type[EventPayload], ...]] = {
         review.RegistrationAppealed,
         review.RegistrationEdited,
         review.RegistrationAmended,
+        cosell.CoSellInvited,
+        cosell.CoSellAccepted,
+        cosell.CoSellDeclined,
     ),
     DECISIONS: (
         registration.RegistrationApproved,
@@ -76,13 +93,21 @@ _EVENTS_BY_TOPIC: dict[TopicSpec, tuple[type[EventPayload], ...]] = {
         registration.ExtensionDenied,
         registration.ProtectionExpired,
         registration.WaitlistLeft,
+        registration.WaitlistReevaluated,
         registration.ProtectionTransferred,
         registration.ProtectionExpiring,
         capacity.CapacityCapsPublished,
+        policies.PolicyPublished,
+        policies.HouseAccountsPublished,
         registration.ConflictEscalated,
+        registration.ConflictCaseRecorded,
         encroachment.DirectEncroachmentRaised,
         encroachment.DirectEncroachmentResolved,
         review.RegistrationReturnedForEdit,
+        cosell.InfluenceAccepted,
+        cosell.InfluenceRejected,
+        attribution.DealAttributed,
+        attribution.ExchangeRatesPublished,
     ),
     CRM: (
         crm.CrmOpportunityMirrored,
@@ -90,8 +115,15 @@ _EVENTS_BY_TOPIC: dict[TopicSpec, tuple[type[EventPayload], ...]] = {
         crm.CrmDealClosed,
         crm.DirectOpportunityOpened,
         crm.DirectOpportunityClosed,
+        companies.CrmCompanyUpserted,
+        companies.CrmCompanyRemoved,
     ),
-    PRINCIPALS: (principals.OpsKeyIssued, principals.ApiKeyRevoked),
+    PRINCIPALS: (
+        principals.OpsKeyIssued,
+        principals.PartnerKeyIssued,
+        principals.ApiKeyRevoked,
+        principals.PartnerStatusChanged,
+    ),
 }
 _TOPIC_OF_EVENT: dict[str, TopicSpec] = {
     payload.event_type: topic

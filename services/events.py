@@ -28,9 +28,10 @@ effects are committed (wake a worker) registers that with ``EventContext.after_c
 A block declared with ``batched=True`` also hands the consumer a batch handler: a partition's
 run of events is applied in one transaction (one inbox statement claims them all; each new
 event goes to its handler in order, with its own :class:`EventContext` on the shared session;
-one commit). The handlers are the same; a batch that fails is retried by the consumer one
-event at a time through the per-event path (``services.kafka.consumer``), so poison and
-transient faults mean what they mean without batches.
+then what the handlers left for ``before_commit``; one commit). The handlers are the same; a
+batch that fails is retried by the consumer one event at a time through the per-event path
+(``services.kafka.consumer``), so poison and transient faults mean what they mean without
+batches.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from services.clock import Clock, new_id
 from services.inbox import claim_event, claim_events
 from services.kafka.consumer import BatchHandler, EventHandler, PoisonEventError
 from services.kafka.sources import check_source
-from services.outbox import stage_events
+from services.outbox import defer_staging, stage_events, write_deferred
 from services.uow import TransactionRunner
 
 PayloadT = TypeVar("PayloadT", bound=EventPayload)
@@ -117,11 +118,21 @@ class EventContext:
     cause: Cause
     envelope: EventEnvelope[Any]
     emitter: Emitter
+    # The events of the batch this one is applied with, in the same transaction (empty when
+    # applied alone): a handler may read what all of them need in one statement.
+    batch: tuple[EventEnvelope[Any], ...] = ()
     _after_commit: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    _before_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the handler's transaction committed (not if it rolled back)."""
         self._after_commit.append(callback)
+
+    def before_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Await ``callback`` in the handler's transaction once the handler (in a batch: every
+        handler of the batch) has run, before the commit: writes gathered over a batch go in
+        one statement."""
+        self._before_commit.append(callback)
 
     async def emit(self, payload: EventPayload, *, subject: str, partition_key: str) -> None:
         await self.emitter.emit(
@@ -227,7 +238,9 @@ class Subscriptions:
                     ],
                     now=unit.clock.now(),
                 )
+                defer_staging(session)  # the batch's events go to the outbox in one statement
                 contexts: list[EventContext] = []
+                batch = tuple(envelope for envelope, _ in routed)
                 for envelope, route in routed:
                     claim = (route.inbox_consumer, envelope.id)
                     if claim not in new:
@@ -239,6 +252,7 @@ class Subscriptions:
                         cause=Cause(envelope.id, envelope.correlationid),
                         envelope=envelope,
                         emitter=unit.emitter,
+                        batch=batch,
                     )
                     with structlog.contextvars.bound_contextvars(
                         correlation_id=envelope.correlationid,
@@ -247,6 +261,10 @@ class Subscriptions:
                     ):
                         await route.handler(envelope.data, context)
                     contexts.append(context)
+                for context in contexts:
+                    for flush in context._before_commit:
+                        await flush()
+                await write_deferred(session)  # after the flushes: they may stage events
             for context in contexts:
                 for callback in context._after_commit:
                     callback()
@@ -278,6 +296,8 @@ class Subscriptions:
                     emitter=unit.emitter,
                 )
                 await route.handler(envelope.data, context)
+                for flush in context._before_commit:
+                    await flush()
             for callback in context._after_commit:
                 callback()
 

@@ -69,13 +69,38 @@ async def stage_events(
         }
         for envelope in envelopes
     ]
-    if rows:
+    if not rows:
+        return
+    deferred: list[tuple[Table, list[dict[str, Any]]]] | None = session.info.get(DEFERRED)
+    if deferred is None:
         await session.execute(outbox.insert(), rows)
-        session.info[STAGED] = True
+    else:
+        deferred.append((outbox, rows))
+    session.info[STAGED] = True
 
 
 # Set on a session that staged events, so only those transactions wake the relay.
 STAGED = "dealreg_outbox_staged"
+# Set (to a list) on a session whose staged events are written together, in the order they were
+# staged, by ``write_deferred`` before it commits (a batch of consumed events: one statement
+# instead of one per event). Nothing reads the outbox in the transaction that stages it.
+DEFERRED = "dealreg_outbox_deferred"
+
+
+def defer_staging(session: AsyncSession) -> None:
+    """Hold this transaction's staged events until ``write_deferred``."""
+    session.info.setdefault(DEFERRED, [])
+
+
+async def write_deferred(session: AsyncSession) -> None:
+    """Write the events staged since ``defer_staging``, in staging order (one statement a
+    table), and stage directly again."""
+    deferred: list[tuple[Table, list[dict[str, Any]]]] = session.info.pop(DEFERRED, [])
+    by_table: dict[Table, list[dict[str, Any]]] = {}
+    for outbox, rows in deferred:
+        by_table.setdefault(outbox, []).extend(rows)
+    for outbox, rows in by_table.items():
+        await session.execute(outbox.insert(), rows)
 
 
 def envelope_from_row(row: Row[Any]) -> EventEnvelope[Any]:
@@ -107,29 +132,45 @@ class OutboxRelay:
         self.running = False
 
     async def run(self) -> None:
-        """Relay until cancelled. Waits for the relay lock first (PostgreSQL)."""
+        """Relay until cancelled. Waits for the relay lock first (PostgreSQL).
+
+        On PostgreSQL every step runs on the connection that holds the lock, in autocommit:
+        reading a batch is one round trip and marking it one more, where a pooled connection
+        cost a pre-ping, a BEGIN and a COMMIT or ROLLBACK around each, plus a ``SELECT 1`` to
+        confirm the lock. On a busy host each round trip waits for two processes to be
+        scheduled, and a relay step sits on every event's way to the partner (twice: the
+        submission and the decision). A statement on the lock's own session also proves the
+        lock is still held: if that session died (a PostgreSQL restart releases the lock with
+        it), the statement fails, the step raises, and the supervisor restarts the relay, which
+        locks again before it publishes.
+        """
         async with self._engine.connect() as lock_connection:
             await self._acquire_relay_lock(lock_connection)
+            own: AsyncConnection | None = None
+            if lock_connection.dialect.name == "postgresql":
+                own = await lock_connection.execution_options(isolation_level="AUTOCOMMIT")
             self.running = True
 
             async def step() -> bool:
-                await self._confirm_relay_lock(lock_connection)
-                return await self.relay_once() >= self._batch_size  # a full batch: more wait
+                return await self.relay_once(own) >= self._batch_size  # a full batch: more wait
 
             try:
                 await poll(step, idle_seconds=self._poll_interval, wake=self.wake)
             finally:
                 self.running = False
 
-    async def relay_once(self) -> int:
+    async def relay_once(self, connection: AsyncConnection | None = None) -> int:
         """Publish one batch of pending events; returns how many were published.
 
         Three steps, so no transaction is open while Kafka is slow or away (on SQLite an open
         transaction holds the one write lock, and every API write would queue behind the send):
         read a batch, publish it, mark it published. A crash between the last two republishes
         the batch with the same event ids, which consumers' inboxes drop.
+
+        ``connection``: an autocommit connection to read and mark through (PostgreSQL: the
+        relay lock's, see :meth:`run`); without one, a pooled connection for each step.
         """
-        rows = await self._pending_batch()
+        rows = await self._pending_batch(connection)
         await self._record_backlog(rows)
         if not rows:
             return 0
@@ -141,25 +182,30 @@ class OutboxRelay:
         for topic, envelopes in by_topic.items():
             await self._publisher.publish(topic, envelopes, traceparents=traceparents[topic])
             OUTBOX_PUBLISHED.labels(topic=topic).inc(len(envelopes))
-        async with self._engine.begin() as connection:
-            await connection.execute(
-                update(self._outbox)
-                .where(self._outbox.c.id.in_([row.id for row in rows]))
-                .values(published_at=self._clock.now())
-            )
+        mark = (
+            update(self._outbox)
+            .where(self._outbox.c.id.in_([row.id for row in rows]))
+            .values(published_at=self._clock.now())
+        )
+        if connection is not None:
+            await connection.execute(mark)  # one statement: atomic in autocommit
+        else:
+            async with self._engine.begin() as pooled:
+                await pooled.execute(mark)
         return len(rows)
 
-    async def _pending_batch(self) -> Sequence[Row[Any]]:
-        async with read_only_connection(self._engine) as connection:
-            rows = (
-                await connection.execute(
-                    select(self._outbox)
-                    .where(self._outbox.c.published_at.is_(None))
-                    .order_by(self._outbox.c.id)
-                    .limit(self._batch_size)
-                )
-            ).all()
-            await connection.rollback()
+    async def _pending_batch(self, connection: AsyncConnection | None) -> Sequence[Row[Any]]:
+        query = (
+            select(self._outbox)
+            .where(self._outbox.c.published_at.is_(None))
+            .order_by(self._outbox.c.id)
+            .limit(self._batch_size)
+        )
+        if connection is not None:
+            return (await connection.execute(query)).all()
+        async with read_only_connection(self._engine) as pooled:
+            rows = (await pooled.execute(query)).all()
+            await pooled.rollback()
         return rows
 
     async def _record_backlog(self, rows: Sequence[Row[Any]]) -> None:
@@ -179,13 +225,6 @@ class OutboxRelay:
         oldest = min((row.created_at for row in rows), default=None)
         age = (self._clock.now() - oldest).total_seconds() if oldest is not None else 0.0
         OUTBOX_OLDEST_AGE.set(max(age, 0.0))
-
-    async def _confirm_relay_lock(self, connection: AsyncConnection) -> None:
-        """Fail (so the supervisor restarts the relay and it locks again) if the connection
-        holding the lock died: a PostgreSQL restart releases the lock with the session."""
-        if connection.dialect.name == "postgresql":
-            await connection.execute(text("SELECT 1"))
-            await connection.commit()
 
     async def _acquire_relay_lock(self, connection: AsyncConnection) -> None:
         if connection.dialect.name != "postgresql":

@@ -61,6 +61,9 @@ class ReplayPlan:
     inbox: Table
     state_tables: Sequence[Table]
     subscriptions: Callable[[UnitOfWork], list[Subscriptions]]
+    # Event types whose effect the plan cannot rebuild yet, with what they hold: a history
+    # holding one is refused (never a rebuilt database that silently differs from the live one).
+    cannot_apply: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,6 +84,10 @@ class ReplaySummary:
 
 class NotRebuildableError(Exception):
     """The service's state is not all on the topics (its ``replay`` module says what is not)."""
+
+
+class UnsupportedHistoryError(NotRebuildableError):
+    """The topics hold an event the plan cannot apply yet: what was written is partial."""
 
 
 class DatabaseNotEmptyError(Exception):
@@ -218,7 +225,7 @@ async def replay(
             summary.end_offsets = snapshot.end_offsets
             async for record in snapshot.records():
                 summary.records += 1
-                await _apply(record, handlers, clock, summary)
+                await _apply(record, handlers, clock, summary, plan)
                 if progress is not None:
                     progress(summary.records, snapshot.total)
         summary.outbox_suppressed = await _suppress_outbox(engine, plan.emitter.outbox)
@@ -229,11 +236,24 @@ async def replay(
 
 
 async def _apply(
-    record: Record, handlers: Mapping[str, EventHandler], clock: ReplayClock, summary: ReplaySummary
+    record: Record,
+    handlers: Mapping[str, EventHandler],
+    clock: ReplayClock,
+    summary: ReplaySummary,
+    plan: ReplayPlan,
 ) -> None:
-    """As the service's consumer would: poison is counted and skipped (it was dead-lettered)."""
+    """As the service's consumer would: poison is counted and skipped (it was dead-lettered).
+    An event the plan cannot apply yet stops the replay (:class:`UnsupportedHistoryError`)."""
     try:
         envelope: EventEnvelope[Any] = decode_event(record.value, list(record.headers))
+        if envelope.type in plan.cannot_apply:
+            raise UnsupportedHistoryError(
+                f"{plan.service} cannot be rebuilt from these topics yet: "
+                f"{record.topic}:{record.partition} at offset {record.offset} holds "
+                f"{envelope.type} ({plan.cannot_apply[envelope.type]}), which the replay "
+                "cannot apply yet. What was written is partial: drop the database and restore "
+                "the service from a backup (docs/operations.md, 'Backups and restore')"
+            )
         handler = handlers.get(envelope.type)
         if handler is None:
             summary.ignored += 1

@@ -99,7 +99,11 @@ class ServiceRuntime:
             poll_interval_seconds=settings.outbox.poll_interval_seconds,
             batch_size=settings.outbox.batch_size,
         )
-        self.transactions = TransactionRunner(self.sessions, self.relay.wake)
+        self.transactions = TransactionRunner(
+            self.sessions,
+            self.relay.wake,
+            sqlite_writer_wait=settings.database.sqlite_busy_timeout_seconds,
+        )
         self._consumer_specs: list[
             tuple[str, list[str], Mapping[str, EventHandler], BatchHandler | None]
         ] = []

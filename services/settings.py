@@ -178,6 +178,12 @@ class RetentionSettings(BaseSettings):
     idempotency_hours: float = Field(default=48, ge=24)
     webhook_deliveries_days: float = Field(default=30, ge=1)
     crm_webhook_dedup_days: float = Field(default=14, ge=1)
+    match_decisions_days: float = Field(
+        default=365,
+        ge=30,
+        description="Ops' decisions on possible duplicates, which the review band is "
+        "calibrated from (conflict_resolver).",
+    )
 
 
 class SecuritySettings(BaseSettings):

@@ -14,7 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select, text, update
+from sqlalchemy import (
+    Select,
+    and_,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters import direct_matching
@@ -23,10 +35,13 @@ from conflict_resolver.adapters.policy_store import HouseAccountList
 from conflict_resolver.adapters.tables import (
     claim_keys,
     claims,
+    direct_opportunities,
     incumbents,
     protections,
 )
 from conflict_resolver.domain import protection
+from conflict_resolver.domain.encroachment import ANY_LINE
+from conflict_resolver.domain.families import AccountContext, protection_keys
 from conflict_resolver.domain.matching import (
     NormalisedCustomer,
     blocking_keys,
@@ -61,16 +76,49 @@ def normalised(customer: CustomerData | dict[str, Any]) -> NormalisedCustomer:
 
 async def lock_keys(session: AsyncSession, keys: Iterable[str], product_line: str) -> None:
     """Serialise decisions that share a blocking key (PostgreSQL; SQLite has one writer)."""
+    await _advisory_locks(session, {f"{key}|{product_line}" for key in keys})
+
+
+async def lock_partner(session: AsyncSession, partner_id: str) -> None:
+    """Serialise the decisions of one partner whose protections are counted (capacity caps):
+    its registrations name different customers, so no blocking key is shared, and two
+    instances (each in its batch's transaction) would both count the same holdings and
+    both approve. Taken after the key locks, as every decision takes them."""
+    await _advisory_locks(session, {f"partner:{partner_id}"})
+
+
+# Per transaction (``session.info``): the advisory locks it holds (held to its end), so that
+# a batch's locks taken at once (``lock_batch``) are not asked for again decision by decision.
+_LOCKS_HELD = "conflict_resolver.locks_held"
+
+
+async def lock_batch(
+    session: AsyncSession, keys: Iterable[tuple[str, str]], partner_ids: Iterable[str]
+) -> None:
+    """Take the locks a batch's decisions will ask for, in two statements: every (blocking
+    key, product line), sorted, then every capped partner, sorted (each decision takes its
+    keys before its partner; here all keys come before all partners, still one order)."""
+    await _advisory_locks(session, {f"{key}|{line}" for key, line in keys})
+    await _advisory_locks(session, {f"partner:{partner_id}" for partner_id in partner_ids})
+
+
+async def _advisory_locks(session: AsyncSession, names: set[str]) -> None:
+    """Transaction-scoped advisory locks, in sorted order (PostgreSQL; SQLite has one writer).
+    A lock this transaction already holds is not asked for again."""
     if dialect_name(session) != "postgresql":
         return
-    names = sorted({f"{key}|{product_line}" for key in keys})
+    held: set[str] = session.info.setdefault(_LOCKS_HELD, set())
+    wanted = names - held
+    if not wanted:
+        return
     await session.execute(
         text(
             "SELECT pg_advisory_xact_lock(hashtext(k)) "
             "FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS sorted_keys"
         ),
-        {"keys": names},
+        {"keys": sorted(wanted)},
     )
+    held.update(wanted)
 
 
 async def file_keys(
@@ -82,10 +130,59 @@ async def file_keys(
     ]
     if rows:
         await session.execute(insert(claim_keys), rows)
+        sizes: dict[tuple[str, str], int] = session.info.get(_KEY_SIZES, {})
+        for row in rows:
+            known = (row["blocking_key"], product_line)
+            if known in sizes:
+                sizes[known] += 1
 
 
 async def drop_keys(session: AsyncSession, registration_id: str) -> None:
     await session.execute(delete(claim_keys).where(claim_keys.c.registration_id == registration_id))
+    session.info.pop(_KEY_SIZES, None)  # which keys it dropped is not known here: read again
+
+
+# Per transaction (``session.info``): (blocking key, product line) -> how many claims are filed
+# under it, read for a batch's keys at once (``read_key_sizes``, under the batch's key locks,
+# so no other decision changes them), kept up to date by ``file_keys``; ``drop_keys`` forgets
+# them all.
+_KEY_SIZES = "conflict_resolver.key_sizes"
+
+
+async def read_key_sizes(session: AsyncSession, keys: Iterable[tuple[str, str]]) -> None:
+    """Count the claims under each of ``keys`` (blocking key, product line) in one statement,
+    for this transaction's decisions (``_key_sizes``)."""
+    sizes: dict[tuple[str, str], int] = session.info.setdefault(_KEY_SIZES, {})
+    wanted = set(keys) - sizes.keys()
+    if not wanted:
+        return
+    lines = sorted({line for _, line in wanted})
+    names = sorted({key for key, _ in wanted})
+    query = (
+        select(claim_keys.c.blocking_key, claim_keys.c.product_line, func.count())
+        .where(claim_keys.c.product_line.in_(lines), claim_keys.c.blocking_key.in_(names))
+        .group_by(claim_keys.c.blocking_key, claim_keys.c.product_line)
+    )
+    counted = {(key, line): int(size) for key, line, size in (await session.execute(query)).all()}
+    sizes.update((known, counted.get(known, 0)) for known in wanted)
+
+
+async def _key_sizes(session: AsyncSession, keys: list[str], product_line: str) -> dict[str, int]:
+    """How many claims are filed under each of ``keys`` in the line (from this transaction's
+    batch read when it has them all, else one grouped count)."""
+    sizes: dict[tuple[str, str], int] = session.info.get(_KEY_SIZES, {})
+    if all((key, product_line) in sizes for key in keys):
+        return {key: sizes[key, product_line] for key in keys}
+    in_line = claim_keys.c.product_line == product_line
+    return dict(
+        (
+            await session.execute(
+                select(claim_keys.c.blocking_key, func.count())
+                .where(in_line, claim_keys.c.blocking_key.in_(keys))
+                .group_by(claim_keys.c.blocking_key)
+            )
+        ).all()
+    )
 
 
 @dataclass(frozen=True)
@@ -101,19 +198,32 @@ async def gather(
     policy: Policy,
     *,
     house: tuple[int, HouseAccountList],
+    company: AccountContext | None,
     now: datetime,
 ) -> Gathered:
-    """Everything the rules need for one registration, read under its key locks."""
+    """Everything the rules need for one registration, read under its key locks; ``company``
+    is the CRM company the customer is (``crm_companies.context_for``), if any."""
     customer = normalised(submitted.customer)
     keys = blocking_keys(customer)
     line = submitted.product_line
-    found = await _scored_candidates(
-        session, customer, keys, line, submitted.registration_id, floor=policy.matching.review
+    _, company_keys = protection_keys(
+        company, policy.company_families.mode_for(line), default_key=submitted.account_key
     )
-    same_keys = {submitted.account_key} | {
+    found, linked, held = await _scored_candidates(
+        session,
+        customer,
+        keys,
+        line,
+        submitted.registration_id,
+        floor=policy.matching.review,
+        holder_keys=set(company_keys),
+    )
+    same_keys = set(company_keys) | {
         m.protection_key for m, _ in found if classify_match(m, policy) == "same"
     }
-    found += await _linked_holders(session, customer, same_keys, line, found)
+    found += await _linked_holders(
+        session, customer, same_keys - set(company_keys), line, found, linked, held
+    )
     matches = [m for m, _ in found]
     # Each same-account claim's own account key, read with the match (not queried again).
     account_keys = same_keys | {key for m, key in found if classify_match(m, policy) == "same"}
@@ -125,6 +235,7 @@ async def gather(
         ),
         incumbent=await _incumbent(session, same_keys, line),
         holdings=await holdings_of(session, submitted.partner.id, policy, now=now),
+        company=company,
     )
     return Gathered(
         situation=situation, keys=keys, stale_holders=protection.stale_holders(matches, now)
@@ -139,71 +250,95 @@ async def _scored_candidates(
     exclude: str,
     *,
     floor: float,
-) -> list[tuple[Match, str]]:
+    holder_keys: set[str],
+) -> tuple[list[tuple[Match, str]], list[tuple[Match, str]], set[str]]:
     """The claims blocking finds, scored; one the policy would call a different account (below
     ``floor``, the review threshold) is left out unless it holds a protection, which the rules
     never look at but a decision may end (``stale_holders``) and ``_linked_holders`` must
-    not add again."""
+    not add again.
+
+    Read with them, in the same statement: the holders of the protections under
+    ``holder_keys`` (the company's account keys, known before any match) that blocking did not
+    find, as linked matches; and the account keys of every protection in this line held by a
+    claim read (``_linked_holders`` need not look them up again).
+    """
     in_line = claim_keys.c.product_line == product_line
-    sizes: dict[str, int] = dict(
-        (
-            await session.execute(
-                select(claim_keys.c.blocking_key, func.count())
-                .where(in_line, claim_keys.c.blocking_key.in_(keys))
-                .group_by(claim_keys.c.blocking_key)
-            )
-        ).all()
-    )
+    sizes = await _key_sizes(session, keys, product_line)
     probe = choose_probe_keys(keys, lambda key: int(sizes.get(key, 0)))
-    if not probe:
-        return []
-    ids = (
-        select(claim_keys.c.registration_id)
-        .where(in_line, claim_keys.c.blocking_key.in_(probe))
-        .distinct()
+    blocked: Any = false()
+    if probe:
+        ids = (
+            select(claim_keys.c.registration_id)
+            .where(in_line, claim_keys.c.blocking_key.in_(probe))
+            .distinct()
+        )
+        blocked = and_(claims.c.registration_id.in_(ids), claims.c.registration_id != exclude)
+    holders = select(protections.c.registration_id).where(
+        protections.c.account_key.in_(sorted(holder_keys)),
+        protections.c.product_line == product_line,
     )
-    return await _matches_for(
-        session, customer, claims.c.registration_id.in_(ids), exclude, floor=floor
+    rows = await _live_rows(
+        session,
+        or_(blocked, claims.c.registration_id.in_(holders)),
+        blocked.label("blocked"),
+        protections.c.account_key.label("held_key"),
+        protections.c.product_line.label("held_line"),
+    )
+    held = {row["held_key"] for row, _ in rows if row["held_line"] == product_line}
+    found = [(row, state) for row, state in rows if row["blocked"]]
+    linked = [(row, state) for row, state in rows if not row["blocked"]]
+    return (
+        _scored(customer, found, linked=False, floor=floor),
+        _scored(customer, linked, linked=True),
+        held,
     )
 
 
-async def _matches_for(
-    session: AsyncSession,
-    customer: NormalisedCustomer,
-    condition: Any,
-    exclude: str,
-    *,
-    linked: bool = False,
-    floor: float | None = None,
-) -> list[tuple[Match, str]]:
-    """Live claims that meet ``condition``, scored against ``customer``, each with the claim's
-    account key. With a ``floor``, an unprotected claim that provably scores below it
-    (``could_reach``) is not scored one by one and left out."""
+_MATCH_COLUMNS = (
+    claims.c.registration_id,
+    claims.c.partner_id,
+    claims.c.submission_seq,
+    claims.c.protection_key,
+    claims.c.account_key,
+    claims.c.status,
+    claims.c.waitlisted,
+    claims.c.submitted["customer"].label("customer"),
+    protections.c.expires_at.label("holds_until"),
+)
+
+
+async def _live_rows(
+    session: AsyncSession, condition: Any, *extra: Any
+) -> list[tuple[Any, ClaimState]]:
+    """Live claims that meet ``condition`` in submission order, each with its standing."""
     # Only the columns a match needs: a claim's evidence and decision can be large JSON, and
     # decoding them for every candidate was most of a decision's time. Of the submission, only
     # its customer.
     query = (
-        select(
-            claims.c.registration_id,
-            claims.c.partner_id,
-            claims.c.submission_seq,
-            claims.c.protection_key,
-            claims.c.account_key,
-            claims.c.status,
-            claims.c.waitlisted,
-            claims.c.submitted["customer"].label("customer"),
-            protections.c.expires_at.label("holds_until"),
-        )
+        select(*_MATCH_COLUMNS, *extra)
         .outerjoin(protections, protections.c.registration_id == claims.c.registration_id)
         .where(condition, claims.c.status.in_(_LIVE_STATUSES))
-        .where(claims.c.registration_id != exclude)
         .order_by(claims.c.submission_seq)
     )
     live = []
     for row in (await session.execute(query)).mappings():
         state = _state(row)
         if state is not None:
-            live.append((row, state, normalised(row["customer"])))
+            live.append((row, state))
+    return live
+
+
+def _scored(
+    customer: NormalisedCustomer,
+    rows: list[tuple[Any, ClaimState]],
+    *,
+    linked: bool,
+    floor: float | None = None,
+) -> list[tuple[Match, str]]:
+    """The claims' rows scored against ``customer``, each with the claim's account key. With a
+    ``floor``, an unprotected claim that provably scores below it (``could_reach``) is not
+    scored one by one and left out."""
+    live = [(row, state, normalised(row["customer"])) for row, state in rows]
     if floor is not None:
         reach = could_reach(customer, [theirs for _, _, theirs in live], floor)
         live = [
@@ -250,25 +385,78 @@ def _state(row: Any) -> ClaimState | None:
 async def _linked_holders(
     session: AsyncSession,
     customer: NormalisedCustomer,
-    same_keys: set[str],
+    more_keys: set[str],
     product_line: str,
-    already: list[tuple[Match, str]],
+    found: list[tuple[Match, str]],
+    linked: list[tuple[Match, str]],
+    held: set[str],
 ) -> list[tuple[Match, str]]:
     """Holders of the protections this customer's account keys name, even when blocking did
-    not find them: one canonical account, so the same account by construction."""
-    seen = {m.registration_id for m, _ in already}
-    holders = select(protections.c.registration_id).where(
-        protections.c.account_key.in_(same_keys), protections.c.product_line == product_line
-    )
-    linked = await _matches_for(
-        session, customer, claims.c.registration_id.in_(holders), "", linked=True
-    )
+    not find them: one canonical account, so the same account by construction.
+
+    ``linked`` are the holders under the company's keys, read with the candidates; ``held``
+    the keys whose holder was read there (a key has one holder). Only the rest of
+    ``more_keys`` (the protection keys of same-account matches) are looked up, and nothing is
+    when there are none."""
+    seen = {m.registration_id for m, _ in found}
+    rest = more_keys - held
+    if rest:
+        read = {m.registration_id for m, _ in linked}
+        holders = select(protections.c.registration_id).where(
+            protections.c.account_key.in_(sorted(rest)),
+            protections.c.product_line == product_line,
+        )
+        rows = await _live_rows(session, claims.c.registration_id.in_(holders))
+        more = _scored(customer, rows, linked=True)
+        linked = sorted(
+            [*linked, *((m, key) for m, key in more if m.registration_id not in read)],
+            key=lambda pair: pair[0].submission_seq,
+        )
     return [(m, key) for m, key in linked if m.registration_id not in seen]
+
+
+# Per transaction (``session.info``): product lines with no incumbent at all, read once for a
+# batch (``read_empty_lines``). Incumbents are set when a deal is won (the CRM consumer), and
+# ``outcomes`` forgets this if an outcome in the transaction ever sets one.
+NO_INCUMBENTS = "conflict_resolver.no_incumbents"
+
+
+async def read_empty_lines(session: AsyncSession, lines: Iterable[str]) -> None:
+    """Which of ``lines`` have no incumbent and no open direct opportunity, in one statement,
+    so that a batch's decisions in such a line do not ask one by one (both tables are written
+    only by the CRM consumer; a line that has any is asked as before)."""
+    wanted = sorted(set(lines))
+    if not wanted:
+        return
+    opened = direct_opportunities.c.closed_at.is_(None)
+    checks = [
+        *(
+            exists().where(incumbents.c.product_line == line).label(f"incumbent_{n}")
+            for n, line in enumerate(wanted)
+        ),
+        *(
+            exists()
+            .where(opened, direct_opportunities.c.product_line.in_([line, ANY_LINE]))
+            .label(f"direct_{n}")
+            for n, line in enumerate(wanted)
+        ),
+    ]
+    row = (await session.execute(select(*checks))).one()
+    found = list(row)
+    count = len(wanted)
+    session.info.setdefault(NO_INCUMBENTS, set()).update(
+        line for n, line in enumerate(wanted) if not found[n]
+    )
+    session.info.setdefault(direct_matching.NO_OPEN_DIRECT, set()).update(
+        line for n, line in enumerate(wanted) if not found[count + n]
+    )
 
 
 async def _incumbent(
     session: AsyncSession, account_keys: set[str], product_line: str
 ) -> Incumbent | None:
+    if product_line in session.info.get(NO_INCUMBENTS, ()):
+        return None  # the line has none (``read_empty_lines``)
     query = (
         select(incumbents)
         .where(
@@ -310,29 +498,52 @@ async def claim_row(
     return await _first_row(session, query, for_update=for_update)
 
 
+# Per transaction (``session.info``): registration id -> whether its claim exists, read once
+# for a batch's submissions and kept up to date by ``insert_claim``.
+_CLAIMS_KNOWN = "conflict_resolver.claims_known"
+
+
+async def claim_exists(
+    session: AsyncSession, registration_id: str, batch_ids: Iterable[str] = ()
+) -> bool:
+    """Whether the registration has a claim. The first ask in a transaction reads it for
+    ``batch_ids`` too (the other submissions of the batch, decided next in the same
+    transaction), so a batch asks once; claims inserted since are known by ``insert_claim``."""
+    known: dict[str, bool] = session.info.setdefault(_CLAIMS_KNOWN, {})
+    if registration_id not in known:
+        wanted = sorted({registration_id, *batch_ids} - known.keys())
+        query = select(claims.c.registration_id).where(claims.c.registration_id.in_(wanted))
+        existing = set((await session.execute(query)).scalars())
+        known.update((rid, rid in existing) for rid in wanted)
+    return known[registration_id]
+
+
 async def insert_claim(
     session: AsyncSession,
     submitted: RegistrationSubmitted,
     *,
     protection_key: str,
     correlation_id: str,
+    decided: dict[str, Any] | None = None,
 ) -> None:
-    """The resolver's record of a registration, before its decision is applied."""
-    await session.execute(
-        insert(claims).values(
-            registration_id=submitted.registration_id,
-            submission_seq=submitted.submission_seq,
-            partner_id=submitted.partner.id,
-            account_key=submitted.account_key,
-            product_line=submitted.product_line,
-            submitted=submitted.model_dump(mode="json"),
-            status="submitted",
-            correlation_id=correlation_id,
-            protection_key=protection_key,
-            waitlisted=False,
-            extension_count=0,
-        )
-    )
+    """The resolver's record of a registration; ``decided``, the claim's columns its decision
+    sets (``status`` and the rest), when it is inserted decided."""
+    values: dict[str, Any] = {
+        "registration_id": submitted.registration_id,
+        "submission_seq": submitted.submission_seq,
+        "partner_id": submitted.partner.id,
+        "account_key": submitted.account_key,
+        "product_line": submitted.product_line,
+        "submitted": submitted.model_dump(mode="json"),
+        "status": "submitted",
+        "correlation_id": correlation_id,
+        "protection_key": protection_key,
+        "waitlisted": False,
+        "extension_count": 0,
+    }
+    values.update(decided or {})
+    await session.execute(insert(claims).values(**values))
+    session.info.setdefault(_CLAIMS_KNOWN, {})[submitted.registration_id] = True
 
 
 async def protection_of(

@@ -14,11 +14,14 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conflict_resolver.adapters.emitter import EMITTER
 from conflict_resolver.adapters.tables import conflicts
 from conflict_resolver.domain.encroachment import REASON_CODE as ENCROACHMENT
 from conflict_resolver.domain.protection import CaseToClose
 from conflict_resolver.queue.tables import conflict_history
+from schemas.registration import ConflictCaseRecorded
 from services.clock import new_id
+from services.events import Cause
 
 
 async def open_case(
@@ -122,9 +125,95 @@ async def reopen_case(
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         return False
+    await add_history(session, case_id, at=reopened_at, action="appealed", actor=actor, reason=note)
+    return True
+
+
+async def add_history(
+    session: AsyncSession,
+    case_id: str,
+    *,
+    at: datetime,
+    action: str,
+    actor: str,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append a line to the case's history, once the case itself is changed, and tell it with
+    the case as it now stands (``ConflictCaseRecorded``: the queue's record on the topics)."""
+    await record_history_line(
+        session, case_id, at=at, action=action, actor=actor, reason=reason, detail=detail
+    )
+    case = (await session.execute(select(conflicts).where(conflicts.c.id == case_id))).mappings()
+    row = case.one()
+    recorded = ConflictCaseRecorded(
+        conflict_id=case_id,
+        registration_id=row["registration_id"],
+        account_key=row["account_key"],
+        product_line=row["product_line"],
+        at=at,
+        action=action,
+        actor=actor,
+        reason=reason,
+        detail=detail,
+        **{field: row[field] for field in CASE_STANDING},
+    )
+    await EMITTER.emit(
+        session,
+        recorded,
+        subject=row["registration_id"],
+        partition_key=row["account_key"],
+        cause=Cause(None, new_id()),
+        time=at,
+    )
+
+
+# What a case's history changes (the rest is fixed when the case opens).
+CASE_STANDING = (
+    "state",
+    "owner",
+    "due_at",
+    "escalated_at",
+    "decided_at",
+    "decided_by",
+    "decision_reason",
+    "approved_registration_id",
+    "resolution",
+)
+
+
+async def record_history_line(
+    session: AsyncSession,
+    case_id: str,
+    *,
+    at: datetime,
+    action: str,
+    actor: str,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """The one write of a history line (told by :func:`add_history`; replayed as told)."""
     await session.execute(
         insert(conflict_history).values(
-            conflict_id=case_id, at=reopened_at, action="appealed", actor=actor, reason=note
+            conflict_id=case_id, at=at, action=action, actor=actor, reason=reason, detail=detail
         )
     )
-    return True
+
+
+async def replay_history_line(
+    session: AsyncSession,
+    case_id: str,
+    *,
+    standing: dict[str, Any],
+    at: datetime,
+    action: str,
+    actor: str,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """A line :func:`add_history` told (``ConflictCaseRecorded``), replayed: the case as it
+    stood after it (``CASE_STANDING``), and the line itself, telling nothing again."""
+    await session.execute(update(conflicts).where(conflicts.c.id == case_id).values(**standing))
+    await record_history_line(
+        session, case_id, at=at, action=action, actor=actor, reason=reason, detail=detail
+    )

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters.tables import (
@@ -71,6 +71,13 @@ async def drop_direct_keys(session: AsyncSession, crm_system: str, opportunity_i
 # --- Rule 4: a registration finds the direct opportunities on its account -------------------
 
 
+# Per transaction (``session.info``): product lines in which no direct opportunity is open
+# (none naming the line, none naming no line), read once for a batch (``read_empty_lines``).
+# Direct opportunities are recorded by the CRM consumer, never by a transaction deciding
+# submissions; ``record_opened`` forgets them in case one ever is.
+NO_OPEN_DIRECT = "conflict_resolver.no_open_direct"
+
+
 async def direct_opportunity_for(
     session: AsyncSession,
     customer: NormalisedCustomer,
@@ -80,12 +87,11 @@ async def direct_opportunity_for(
 ) -> DirectOpportunity | None:
     """The open direct opportunity rule 4 sees: same account by the matcher or by account
     key, in this product line or naming none."""
+    if product_line in session.info.get(NO_OPEN_DIRECT, ()):
+        return None  # what the statement below would find nothing for
     table = direct_opportunities
     open_in_line = (table.c.closed_at.is_(None), table.c.product_line.in_([product_line, ANY_LINE]))
-    by_key = await session.execute(
-        select(table).where(*open_in_line, table.c.account_key.in_(sorted(set(account_keys))))
-    )
-    candidates = [_direct_candidate(row, linked=True) for row in by_key.mappings()]
+    by_key = table.c.account_key.in_(sorted(set(account_keys)))
     filed = (
         select(_keys.c.opportunity_id)
         .where(
@@ -95,8 +101,21 @@ async def direct_opportunity_for(
         )
         .exists()
     )
-    blocked = await session.execute(select(table).where(*open_in_line, filed))
-    candidates += [_direct_candidate(row, linked=False) for row in blocked.mappings()]
+    # One statement for both ways of finding one (it was two): an opportunity found both ways
+    # is a candidate of each, as before.
+    rows = (
+        (
+            await session.execute(
+                select(table, by_key.label("by_key"), filed.label("filed")).where(
+                    *open_in_line, or_(by_key, filed)
+                )
+            )
+        )
+        .mappings()
+        .all()
+    )
+    candidates = [_direct_candidate(row, linked=True) for row in rows if row["by_key"]]
+    candidates += [_direct_candidate(row, linked=False) for row in rows if row["filed"]]
     return matching_direct_opportunity(customer, product_line, candidates, policy)
 
 

@@ -8,12 +8,14 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters.dialect import upsert
+from conflict_resolver.adapters.direct_matching import NO_OPEN_DIRECT
 from conflict_resolver.adapters.tables import direct_opportunities
 from schemas.crm import DirectOpportunityOpened
 
 
 async def record_opened(session: AsyncSession, opened: DirectOpportunityOpened) -> None:
     """Insert the opportunity, or reopen and re-point it when the CRM reports it again."""
+    session.info.pop(NO_OPEN_DIRECT, None)
     values = {
         "crm_system": opened.crm_system,
         "opportunity_id": opened.opportunity_id,

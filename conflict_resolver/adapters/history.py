@@ -1,4 +1,5 @@
-"""Past decisions as the policy what-if replays them (``domain.replay``): read, never written."""
+"""Past decisions as the policy what-if replays them (``domain.replay``), and past deals
+credited at closed-won (credited again under a draft model): read, never written."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conflict_resolver.adapters.tables import claims
+from conflict_resolver.adapters.tables import claims, deal_attributions
 from conflict_resolver.domain.protection import submission_of
 from conflict_resolver.domain.replay import PastRegistration
+from schemas.attribution import DealAttributed
 from schemas.registration import RegistrationSubmitted
 
 # Statuses that end a protection at a known time (expiry is simulated instead).
@@ -42,3 +44,26 @@ async def past_registrations(
             )
         )
     return found
+
+
+async def past_attributions(
+    session: AsyncSession, *, since: datetime | None, until: datetime | None
+) -> list[tuple[DealAttributed, RegistrationSubmitted]]:
+    """Each deal credited at closed-won, closed from ``since`` until ``until``, with the
+    registration it was credited through."""
+    query = (
+        select(deal_attributions.c.attributed, claims.c.submitted)
+        .join(claims, claims.c.registration_id == deal_attributions.c.registration_id)
+        .order_by(deal_attributions.c.closed_at)
+    )
+    if since is not None:
+        query = query.where(deal_attributions.c.closed_at >= since)
+    if until is not None:
+        query = query.where(deal_attributions.c.closed_at < until)
+    return [
+        (
+            DealAttributed.model_validate(row["attributed"]),
+            RegistrationSubmitted.model_validate(row["submitted"]),
+        )
+        for row in (await session.execute(query)).mappings()
+    ]

@@ -21,17 +21,20 @@ from conflict_resolver.adapters import claims_store as store
 from conflict_resolver.adapters import direct_matching
 from conflict_resolver.adapters.conflicts import close_open_case, open_case, reopen_case
 from conflict_resolver.adapters.dialect import upsert
-from conflict_resolver.adapters.tables import claims, incumbents, outbox, protections
+from conflict_resolver.adapters.emitter import EMITTER as EMITTER  # re-exported
+from conflict_resolver.adapters.emitter import SOURCE as SOURCE
+from conflict_resolver.adapters.tables import (
+    claims,
+    deal_attributions,
+    incumbents,
+    outbox,
+    protections,
+)
 from conflict_resolver.domain.protection import Cause, Claim, IncumbentWrite, Outcome
 from schemas.envelope import EventEnvelope, EventPayload
 from schemas.registration import RegistrationSubmitted
 from services import events
-from services.events import Emitter
 from services.outbox import stage_events
-
-SOURCE = "/dealreg/conflict_resolver"
-# The resolver's one emitter: these adapters and the event runtime (``app.unit_of_work``).
-EMITTER = Emitter(source=SOURCE, outbox=outbox)
 
 
 def envelope_for(
@@ -125,9 +128,18 @@ async def persist(session: AsyncSession, outcome: Outcome, *, now: datetime) -> 
     ]
     if envelopes:
         await stage_events(session, outbox, envelopes, now=now)
+    for attributed in outcome.attributions:
+        await session.execute(
+            insert(deal_attributions).values(
+                registration_id=attributed.registration_id,
+                attributed=attributed.model_dump(mode="json"),
+                closed_at=attributed.closed_at,
+            )
+        )
 
 
 async def _set_incumbent(session: AsyncSession, incumbent: IncumbentWrite) -> None:
+    session.info.pop(store.NO_INCUMBENTS, None)  # the batch's read no longer holds
     await session.execute(
         upsert(
             session,

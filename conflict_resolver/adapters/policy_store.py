@@ -26,9 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Table, func, insert, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conflict_resolver.adapters.emitter import EMITTER
 from conflict_resolver.adapters.tables import house_account_lists, policies
 from conflict_resolver.domain.policy import Policy
+from schemas.policies import HouseAccountsPublished, PolicyPublished
+from services.clock import new_id
 from services.db import dialect_name
+from services.events import Cause
 
 
 @functools.cache
@@ -147,19 +151,28 @@ async def _cached_latest(session: AsyncSession, table: Table) -> tuple[int, Any]
     return version, parsed
 
 
-async def _append(
+async def _latest_locked(session: AsyncSession, table: Table) -> int | None:
+    """The highest stored version, read under the table's lock (PostgreSQL; SQLite's
+    transactions begin immediate, so they already exclude each other)."""
+    if dialect_name(session) == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(table.name))))
+    latest: int | None = (
+        await session.execute(select(func.max(table.c.version)))
+    ).scalar_one_or_none()
+    return latest
+
+
+async def record_version(
     session: AsyncSession,
     table: Table,
+    version: int,
     document: dict[str, Any],
     *,
     created_by: str,
     now: datetime,
 ) -> int:
-    """Store the next version. Concurrent PUTs collide on the primary key: one retries."""
-    if dialect_name(session) == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(table.name))))
-    latest = (await session.execute(select(func.max(table.c.version)))).scalar_one_or_none()
-    version = (latest or 0) + 1
+    """Write one version as it was stored (``policies`` or ``house_account_lists``); the one
+    write of a version, whether published now or replayed from its event."""
     session.info.pop(_LATEST, None)  # this transaction's next read sees the new version
     session.info[_APPENDED] = True
     await session.execute(
@@ -170,6 +183,65 @@ async def _append(
     return version
 
 
+def published_event(
+    table: Table, version: int, document: dict[str, Any], *, created_by: str, now: datetime
+) -> PolicyPublished | HouseAccountsPublished:
+    """The event telling a stored version, whole (the resolver is rebuilt from it)."""
+    kind = PolicyPublished if table is policies else HouseAccountsPublished
+    return kind(version=version, document=document, published_at=now, published_by=created_by)
+
+
+async def _insert_version(
+    session: AsyncSession,
+    table: Table,
+    version: int,
+    document: dict[str, Any],
+    *,
+    created_by: str,
+    now: datetime,
+) -> int:
+    """Store a version and stage its event in the same transaction."""
+    await record_version(session, table, version, document, created_by=created_by, now=now)
+    event = published_event(table, version, document, created_by=created_by, now=now)
+    subject = f"{'policy' if table is policies else 'house-accounts'}-{version}"
+    await EMITTER.emit(
+        session,
+        event,
+        subject=subject,
+        partition_key="policy",
+        cause=Cause(None, new_id()),
+        time=now,
+    )
+    return version
+
+
+async def _append(
+    session: AsyncSession,
+    table: Table,
+    document: dict[str, Any],
+    *,
+    created_by: str,
+    now: datetime,
+) -> int:
+    """Store the next version. Concurrent PUTs collide on the primary key: one retries."""
+    latest = await _latest_locked(session, table)
+    return await _insert_version(
+        session, table, (latest or 0) + 1, document, created_by=created_by, now=now
+    )
+
+
+async def _store_first(
+    session: AsyncSession, table: Table, document: dict[str, Any], *, now: datetime
+) -> bool:
+    """Store the default file as version 1, unless another transaction stored a version since
+    this one found the table empty (it must not land on top of a published one)."""
+    if await _latest_locked(session, table) is not None:
+        session.info.pop(_LATEST, None)  # read again: the version stored meanwhile
+        return False
+    await _insert_version(session, table, 1, document, created_by="default", now=now)
+    return True
+
+
 async def current_policy(
     session: AsyncSession, *, now: datetime, store_default: bool = True
 ) -> Policy:
@@ -178,9 +250,14 @@ async def current_policy(
     latest = await _cached_latest(session, policies)
     if latest is None:
         policy = default_policy()
-        if store_default:
-            await _append(session, policies, policy.document(), created_by="default", now=now)
-        return policy
+        if not store_default:
+            return policy
+        # Only as version 1: ops may have published a policy since the read above, and the
+        # default stored on top of it would silently replace it.
+        if await _store_first(session, policies, policy.document(), now=now):
+            return policy
+        latest = await _cached_latest(session, policies)
+        assert latest is not None  # noqa: S101 - another transaction stored a version
     _version, policy = latest
     assert isinstance(policy, Policy)  # noqa: S101 - parsed from the policies table
     return policy

@@ -65,6 +65,38 @@ claim_keys = Table(
     Index("ix_claim_keys_registration", "registration_id"),
 )
 
+# Influence claims: decided apart from the rules of engagement, never in ``claims`` (so never in
+# matching, protections, waitlists or first-to-register). Read by the CRM deal's partner list
+# and by attribution: the accepted claims on an account and product line.
+influence_claims = Table(
+    "influence_claims",
+    metadata,
+    Column("registration_id", String(36), primary_key=True),
+    Column("partner_id", String(36), nullable=False),
+    Column("account_key", String(300), nullable=False),
+    Column("product_line", String(64), nullable=False),
+    Column("status", String(20), nullable=False),  # accepted, rejected, withdrawn
+    Column("reason_code", String(40), nullable=False),
+    Column("policy_version", BigInteger, nullable=False),
+    Column("submitted", JSON, nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=False),
+    Column("ended_at", UtcDateTime(), nullable=True),
+    Column("correlation_id", String(36), nullable=False),
+    Index("ix_influence_claims_account_line", "account_key", "product_line"),
+)
+
+co_sell_partners = Table(
+    "co_sell_partners",
+    metadata,
+    Column("invitation_id", String(36), primary_key=True),
+    Column("registration_id", String(36), nullable=False),  # the sourced registration
+    Column("partner_id", String(36), nullable=False),
+    Column("role", String(20), nullable=False),  # distributor, reseller, msp, referral
+    Column("status", String(20), nullable=False),  # accepted, declined
+    Column("answered_at", UtcDateTime(), nullable=False),
+    Index("ix_co_sell_partners_registration", "registration_id"),
+)
+
 policies = Table(
     "policies",
     metadata,
@@ -106,6 +138,16 @@ direct_opportunity_keys = Table(
 )
 
 # The partner of record per canonical account and product line (the last win).
+# Each deal credited at closed-won (DealAttributed as emitted): what the policy what-if
+# credits again under a draft model.
+deal_attributions = Table(
+    "deal_attributions",
+    metadata,
+    Column("registration_id", String(36), primary_key=True),
+    Column("attributed", JSON, nullable=False),
+    Column("closed_at", UtcDateTime(), nullable=False),
+)
+
 incumbents = Table(
     "incumbents",
     metadata,
@@ -169,3 +211,80 @@ conflicts = Table(
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+
+# Company records from the CRM (``schemas.companies``): names, domains, former names, parent.
+crm_companies = Table(
+    "crm_companies",
+    metadata,
+    Column("crm_system", String(20), primary_key=True),
+    Column("company_id", String(100), primary_key=True),
+    Column("account_key", String(300), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("domains", JSON, nullable=False),
+    Column("former_names", JSON, nullable=False),
+    Column("country", String(2), nullable=True),
+    Column("parent_company_id", String(100), nullable=True),
+    Column("changed_at", UtcDateTime(), nullable=False),
+    Index("ix_crm_companies_parent", "crm_system", "parent_company_id"),
+)
+
+# Each company under its lookup keys (``d:<domain>``, ``n:<normalised name>``), aliases included.
+crm_company_keys = Table(
+    "crm_company_keys",
+    metadata,
+    Column("lookup_key", String(300), primary_key=True),
+    Column("crm_system", String(20), primary_key=True),
+    Column("company_id", String(100), primary_key=True),
+)
+
+# Account overlap (issue 16). The resolver's copy of the partner keys deal_registration issues
+# (hashes only, from dealreg.principals): the overlap routes are the one place partners call.
+partner_keys = Table(
+    "partner_keys",
+    metadata,
+    Column("key_id", String(36), primary_key=True),
+    Column("partner_id", String(36), nullable=False, index=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("issued_at", UtcDateTime(), nullable=True),  # null: a revocation's tombstone
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+# Each partner's standing as deal_registration last published it (dealreg.principals): a
+# suspended partner may read its overlap but not upload a list or opt in. No row: active.
+partner_statuses = Table(
+    "partner_statuses",
+    metadata,
+    Column("partner_id", String(36), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("changed_at", UtcDateTime(), nullable=False),
+)
+
+# The current overlap-key version of each partner: the key is derived, never stored.
+overlap_keys = Table(
+    "overlap_keys",
+    metadata,
+    Column("partner_id", String(36), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("issued_by", String(100), nullable=False),
+)
+
+# A partner's current list (replaced whole) and each side's opt-in to showing the overlap.
+overlap_uploads = Table(
+    "overlap_uploads",
+    metadata,
+    Column("partner_id", String(36), primary_key=True),
+    Column("key_version", Integer, nullable=True),
+    Column("uploaded_at", UtcDateTime(), nullable=True),  # null: opt-ins only, no list yet
+    Column("accounts", Integer, nullable=True),
+    Column("partner_opted_in_at", UtcDateTime(), nullable=True),
+    Column("vendor_opted_in_at", UtcDateTime(), nullable=True),
+    Column("vendor_opted_in_by", String(100), nullable=True),
+)
+
+overlap_hashes = Table(
+    "overlap_hashes",
+    metadata,
+    Column("partner_id", String(36), primary_key=True),
+    Column("hash", String(64), primary_key=True),
+)

@@ -1,5 +1,6 @@
 """The resolver's one ops-authentication dependency, for every ops route: the policy, the
-house accounts, the decisions and the conflict queue.
+house accounts, the decisions and the conflict queue; and the overlap routes' caller, the one
+place a partner key is taken (:func:`overlap_caller`).
 
 It accepts the admin token or a live ops key learnt from ``dealreg.principals``
 (``services.principals.OpsAuthenticator``, built once in ``app.create_app``); anything else is
@@ -13,7 +14,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from conflict_resolver.handlers.overlap import OverlapCaller, partner_caller
 from conflict_resolver.state import ResolverState
+from services.http.security import bearer_token, hash_api_key
 from services.http.state import service_state
 from services.principals import OpsAuthenticator, OpsCaller
 
@@ -21,7 +24,7 @@ from services.principals import OpsAuthenticator, OpsCaller
 Operator = OpsCaller
 
 
-def ops_keys(request: Request) -> OpsAuthenticator:
+async def ops_keys(request: Request) -> OpsAuthenticator:
     """The process's authenticator (the admin token and the live ops keys)."""
     return service_state(request, ResolverState).ops_auth
 
@@ -35,3 +38,18 @@ async def current_operator(request: Request, keys: OpsKeys) -> Operator:
 
 
 Caller = Annotated[Operator, Depends(current_operator)]
+
+
+async def overlap_caller(request: Request, keys: OpsKeys) -> OverlapCaller:
+    """A live partner key (learnt from ``dealreg.principals``: acts for its partner only), or
+    the admin token or an ops key (the vendor's side); anything else is a 401 problem."""
+    token = bearer_token(request)
+    state = service_state(request, ResolverState)
+    partner = await partner_caller(state.overlap, hash_api_key(token))
+    if partner is not None:
+        return partner
+    operator = await keys.authenticate(token)
+    return OverlapCaller(actor=operator.actor)
+
+
+AnyCaller = Annotated[OverlapCaller, Depends(overlap_caller)]

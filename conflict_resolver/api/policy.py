@@ -21,7 +21,7 @@ from services.http.state import service_state
 router = APIRouter(prefix="/v1", tags=["policy"])
 
 
-def context(request: Request) -> handlers.Context:
+async def context(request: Request) -> handlers.Context:
     return service_state(request, ResolverState).context
 
 
@@ -87,6 +87,53 @@ class WhatIfChange(BaseModel):
     why: str = Field(description="What made the difference.", examples=["below the minimum"])
 
 
+class CreditLine(BaseModel):
+    partner_id: str = Field(description="The partner credited.", examples=["p-7"])
+    role: str = Field(description="Its role on the deal.", examples=["sourced"])
+    amount: str = Field(description="Its credit, in the deal's currency.", examples=["50000.00"])
+
+
+class AttributionChange(BaseModel):
+    registration_id: str = Field(
+        description="The sourced registration of the won deal.", examples=["r-1"]
+    )
+    amount: dict[str, str] = Field(
+        description="The amount won (`value`, `currency`).",
+        examples=[{"value": "50000.00", "currency": "USD"}],
+    )
+    model_before: str = Field(description="The model that credited it.", examples=["sourced_only"])
+    before: list[CreditLine] = Field(description="The credits as recorded.", examples=[[]])
+    after: list[CreditLine] = Field(description="The credits under the draft.", examples=[[]])
+
+
+class PartnerCredit(BaseModel):
+    partner_id: str = Field(description="A partner credited before or after.", examples=["p-7"])
+    before: str = Field(
+        description="Its credits as recorded, in the base currency.", examples=["50000.00"]
+    )
+    after: str = Field(
+        description="Its credits under the draft, in the base currency.", examples=["25000.00"]
+    )
+
+
+class AttributionWhatIf(BaseModel):
+    """Past closed-won deals credited again under the draft's attribution model."""
+
+    model: str = Field(description="The draft's model.", examples=["even_split"])
+    deals: int = Field(description="Won deals in the period.", examples=[12])
+    changed: int = Field(description="Deals whose credits would change.", examples=[4])
+    base_currency: str = Field(description="The draft's base currency.", examples=["USD"])
+    unconverted: list[str] = Field(
+        description="Currencies without a rate, left out of totals.", examples=[[]]
+    )
+    partners: list[PartnerCredit] = Field(
+        description="Each partner's total before and after.", examples=[[]]
+    )
+    changes: list[AttributionChange] = Field(
+        description="Each deal whose credits would change.", examples=[[]]
+    )
+
+
 class WhatIfView(BaseModel):
     current_policy_version: int = Field(description="The policy in force.", examples=[1])
     replayed: int = Field(description="Decisions replayed.", examples=[120])
@@ -95,6 +142,9 @@ class WhatIfView(BaseModel):
         description="Count per `before->after`.", examples=[{"approved->rejected": 3}]
     )
     changes: list[WhatIfChange] = Field(description="Each decision that would change.")
+    attribution: AttributionWhatIf = Field(
+        description="Past closed-won deals credited again under the draft's model."
+    )
 
 
 @router.get("/policy", response_model=PolicyView, responses=problems(*READ))

@@ -22,7 +22,7 @@ RegistrationId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 Reason = Literal["customer_request", "first_to_register_conflict", "partner_merger"]
 
 
-def context(request: Request) -> handlers.Context:
+async def context(request: Request) -> handlers.Context:
     return service_state(request, ResolverState).context
 
 

@@ -10,12 +10,14 @@ the event contract). Pure: no database, network, clock or randomness.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from schemas.accounts import (
     COUNTRY_WORDS,
@@ -60,12 +62,28 @@ _COUNTRY_TOKENS: Final = frozenset(word for phrase in COUNTRY_WORDS for word in 
 # the other's initials ("IBM" / "International Business Machines"): the review band, never more.
 _SUBSET_SCORE: Final = 0.86
 _ACRONYM_SCORE: Final = 0.84
+# Score given when every distinctive word of one name is in the other, which adds distinctive
+# words of its own ("Google" / "Google Jigsaw", "Apple" / "Apple Leisure Group"): a division, a
+# department or another company of the same word; the bottom of the review band, never more.
+_CONTAINED_SCORE: Final = 0.82
 _SPACING_ONLY_SCORE: Final = 0.97
 _COUNTRY_MISMATCH_FACTOR: Final = 0.88
 _DOMAIN_MISMATCH_FACTOR: Final = 0.85
 _NAME_AGREES_AT: Final = 0.80
 _FUZZY_TOKEN_FLOOR: Final = 0.70  # token similarity below which a token earns no credit
 _FUZZY_TOKEN_MIN_LENGTH: Final = 5
+# A slip of the hand (one transposition, insertion or deletion) is only trusted in words at
+# least this long: "Marvel" and "Marvell", "Norte" and "Nortel" are different companies.
+_SLIP_MIN_LENGTH: Final = 7
+# Long generic words, and spellings the name normaliser folds into one, whose slips are folded
+# into them for comparison: "technolgies" is the generic "technology", not a distinctive word.
+_GENERIC_SPELLINGS: Final[Mapping[str, str]] = {
+    **{word: word for word in sorted(GENERIC_WORDS) if len(word) >= _SLIP_MIN_LENGTH},
+    "technologies": "technology",
+    "laboratory": "laboratories",
+}
+# Short forms the name normaliser keeps but that mean a generic word when comparing names.
+_SHORT_GENERIC_FORMS: Final[Mapping[str, str]] = {"uni": "university"}
 
 
 @dataclass(frozen=True)
@@ -137,6 +155,88 @@ def _token_weight(token: str) -> float:
     return 1.0
 
 
+def is_slip(a: str, b: str) -> bool:
+    """Whether two words differ by one slip of the hand: one transposition of neighbouring
+    letters, one letter added or one dropped ("mircosoft", "micrsoft", "microssoft" against
+    "microsoft"); both at least seven letters, all letters, with the same first letter.
+
+    A substitution is not a slip ("rational" / "national", "vintela" / "viptela"): it is as
+    often another word as a typo. The distance is rapidfuzz's optimal string alignment (a
+    Damerau-Levenshtein distance where a transposition costs one edit).
+    """
+    if a == b or min(len(a), len(b)) < _SLIP_MIN_LENGTH or a[0] != b[0]:
+        return False
+    if not (a.isalpha() and b.isalpha()) or OSA.distance(a, b, score_cutoff=1) != 1:
+        return False
+    # One edit between words of equal length is a transposition only when the letters agree.
+    return len(a) != len(b) or sorted(a) == sorted(b)
+
+
+# The matching caches are bounded so that, full, they are a small, known share of the
+# resolver's resident memory (issue 12, goal 5: under 200 MB a process). Measured with
+# tracemalloc on the benchmarks' made-up companies, these two full take about 7 MB (a word's
+# generic form, a name's folded words); ``protection.outcome``'s normalised customers about
+# 10 MB more. They were 65,536 and 100,000 entries, about 80 MB full. A miss costs
+# microseconds (the words are folded again), and the working set is the customers a
+# registration is compared with, which recur: the hit rate is reported by the
+# ``dealreg_matching_cache_*`` metrics (``tests.bench.bench_memory`` prints it).
+GENERIC_FORM_CACHE_ENTRIES: Final = 16_384
+FOLDED_CACHE_ENTRIES: Final = 16_384
+
+
+@functools.lru_cache(maxsize=GENERIC_FORM_CACHE_ENTRIES)
+def _generic_form(token: str) -> str:
+    """The generic word a token misspells ("technolgies" -> "technology") or shortens ("uni"),
+    else the token."""
+    if token in _SHORT_GENERIC_FORMS:
+        return _SHORT_GENERIC_FORMS[token]
+    if len(token) < _SLIP_MIN_LENGTH or _token_weight(token) < 1.0:
+        return token
+    for spelling, generic in _GENERIC_SPELLINGS.items():
+        near = spelling[0] == token[0] and abs(len(spelling) - len(token)) <= 1
+        if near and is_slip(token, spelling):
+            return generic
+    return token
+
+
+@functools.lru_cache(maxsize=FOLDED_CACHE_ENTRIES)
+def _folded(tokens: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The tokens with misspelt generic words folded, and those of them that are distinctive."""
+    folded = tuple(map(_generic_form, tokens))
+    return folded, tuple(token for token in folded if _token_weight(token) == 1.0)
+
+
+def cache_info() -> dict[str, functools._CacheInfo]:
+    """Hits, misses and size of the matching caches, by name (for the resolver's metrics)."""
+    return {"generic_form": _generic_form.cache_info(), "folded": _folded.cache_info()}
+
+
+def _generic_spelling(customer: NormalisedCustomer) -> str:
+    """The name without spaces, misspelt generic words spelt right ("acmetechnology")."""
+    return "".join(_folded(customer.tokens)[0])
+
+
+def _align(tokens: tuple[str, ...], others: tuple[str, ...]) -> tuple[str, ...]:
+    """``tokens`` with misspelt generic words folded and each distinctive word that is a slip
+    of one of ``others`` spelt as there, so that a slip counts as the same word."""
+    folded, distinctive = _folded(tokens)
+    distinctive_others = _folded(others)[1]
+    if not distinctive_others or all(token in distinctive_others for token in distinctive):
+        return folded
+    long_others = [o for o in distinctive_others if len(o) >= _SLIP_MIN_LENGTH]
+    aligned = []
+    for token in folded:
+        if len(token) >= _SLIP_MIN_LENGTH and token in distinctive:
+            slips = (
+                o
+                for o in long_others
+                if o[0] == token[0] and abs(len(o) - len(token)) <= 1 and is_slip(token, o)
+            )
+            token = next(slips, token)
+        aligned.append(token)
+    return tuple(aligned)
+
+
 def _token_credit(token: str, others: frozenset[str]) -> float:
     """1 for a token the other name has; partial credit for a close misspelling of a long one."""
     if token in others:
@@ -162,15 +262,58 @@ def _distinctive(tokens: tuple[str, ...]) -> frozenset[str]:
     return frozenset(token for token in tokens if _token_weight(token) == 1.0)
 
 
-def _differs_only_by_generic_words(a: NormalisedCustomer, b: NormalisedCustomer) -> bool:
-    distinctive_a = _distinctive(a.tokens)
-    return bool(distinctive_a) and distinctive_a == _distinctive(b.tokens)
+def _aligned_pair(
+    a: NormalisedCustomer, b: NormalisedCustomer
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Both token lists with generic slips folded, and ``a``'s distinctive slips spelt as in
+    ``b`` (one side only: aligning both would swap the spellings)."""
+    return _align(a.tokens, b.tokens), _folded(b.tokens)[0]
+
+
+def _differs_only_by_generic_words(tokens_a: tuple[str, ...], tokens_b: tuple[str, ...]) -> bool:
+    """One name is the other plus generic words ("Juniper" / "Juniper Networks"): the same
+    distinctive words, and the generic words of one among those of the other. Two names that
+    share their distinctive words but each have a generic word the other lacks ("Summit
+    Health" / "Summit Materials") are told apart by exactly those words, so they do not count.
+    """
+    distinctive_a = _distinctive(tokens_a)
+    if not distinctive_a or distinctive_a != _distinctive(tokens_b):
+        return False
+    words_a, words_b = _significant(tokens_a), _significant(tokens_b)
+    return words_a <= words_b or words_b <= words_a
+
+
+def _significant(tokens: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(token for token in tokens if token not in STOP_WORDS)
+
+
+def _is_contained_in(tokens_a: tuple[str, ...], tokens_b: tuple[str, ...]) -> bool:
+    """One name begins with the whole of the other and goes on with distinctive words of its
+    own ("Google" / "Google Jigsaw", "Airbus" / "Airbus Defence and Space"): most often a
+    division of the same organisation, sometimes another company ("Apple" / "Apple Leisure
+    Group"), so it is for review. The shorter needs a distinctive word of four letters or more:
+    "AT" or "UK" at the head of a long name says nothing. Only the head counts: a shared word
+    elsewhere ("Berlin" / "Technical University of Berlin") is as often a place or a partner."""
+    words_a = [token for token in tokens_a if token not in STOP_WORDS]
+    words_b = [token for token in tokens_b if token not in STOP_WORDS]
+    short, long = (words_a, words_b) if len(words_a) <= len(words_b) else (words_b, words_a)
+    return (
+        0 < len(short) < len(long)
+        and long[: len(short)] == short
+        and any(_token_weight(word) == 1.0 and len(word) >= 4 for word in short)
+        and _distinctive(tuple(short)) != _distinctive(tuple(long))
+    )
 
 
 def _is_acronym_of(a: NormalisedCustomer, b: NormalisedCustomer) -> bool:
     """One name is a single word made of the other's initials ("ibm" / "intl business machines")."""
     short, long = (a, b) if len(a.tokens) < len(b.tokens) else (b, a)
-    return len(short.tokens) == 1 and len(long.tokens) >= 3 and short.acronym == long.acronym
+    return (
+        len(short.tokens) == 1
+        and len(long.tokens) >= 3
+        and short.acronym is not None
+        and short.acronym == long.acronym
+    )
 
 
 def name_similarity(a: NormalisedCustomer, b: NormalisedCustomer) -> float:
@@ -187,11 +330,15 @@ def name_similarity(a: NormalisedCustomer, b: NormalisedCustomer) -> float:
         return 1.0
     if a.compact_name == b.compact_name:
         return _SPACING_ONLY_SCORE
+    tokens_a, tokens_b = _aligned_pair(a, b)
     characters = max(
-        fuzz.ratio(a.compact_name, b.compact_name), fuzz.token_sort_ratio(a.name, b.name)
+        fuzz.ratio(_generic_spelling(a), _generic_spelling(b)),
+        fuzz.token_sort_ratio(a.name, b.name),
     )
-    blended = (characters / 100 + _weighted_token_overlap(a.tokens, b.tokens)) / 2
-    if _differs_only_by_generic_words(a, b):
+    blended = (characters / 100 + _weighted_token_overlap(tokens_a, tokens_b)) / 2
+    if _is_contained_in(tokens_a, tokens_b):
+        blended = max(blended, _CONTAINED_SCORE)
+    if _differs_only_by_generic_words(tokens_a, tokens_b):
         blended = max(blended, _SUBSET_SCORE)
     if _is_acronym_of(a, b):
         blended = max(blended, _ACRONYM_SCORE)
@@ -254,9 +401,10 @@ def could_reach(
 
     The bound, from `score` and `name_similarity`: the same domain scores 1.0 (kept); the
     country and domain factors only lower a name's score; a name's score is 1.0 or 0.97 only
-    when the compact names are equal (character score 100), the generic-word and acronym
-    overrides are checked as they are there, and otherwise it is the mean of a character score
-    and a token overlap of at most 1, hence at most ``(characters / 100 + 1) / 2``. The
+    when the compact names are equal (checked as it is there), the generic-word,
+    contained-name and acronym overrides are checked as they are there, and otherwise it is the
+    mean of a character score (on the names with misspelt generic words spelt right) and a
+    token overlap of at most 1, hence at most ``(characters / 100 + 1) / 2``. The
     character scores of every candidate come from two batch calls (``rapidfuzz.process.cdist``)
     instead of one Python call each.
     """
@@ -266,7 +414,7 @@ def could_reach(
     if needed <= 0:
         return [True] * len(candidates)
     compact = process.cdist(
-        [customer.compact_name], [c.compact_name for c in candidates], scorer=fuzz.ratio
+        [_generic_spelling(customer)], [_generic_spelling(c) for c in candidates], scorer=fuzz.ratio
     )[0].tolist()
     sorted_tokens = process.cdist(
         [customer.name], [c.name for c in candidates], scorer=fuzz.token_sort_ratio
@@ -276,10 +424,19 @@ def could_reach(
         reach.append(
             (customer.domain is not None and customer.domain == candidate.domain)
             or max(by_characters, by_tokens) >= needed
-            or (floor <= _SUBSET_SCORE and _differs_only_by_generic_words(customer, candidate))
+            or customer.compact_name == candidate.compact_name
+            or (floor <= _SUBSET_SCORE and _may_be_raised(customer, candidate, floor))
             or (floor <= _ACRONYM_SCORE and _is_acronym_of(customer, candidate))
         )
     return reach
+
+
+def _may_be_raised(a: NormalisedCustomer, b: NormalisedCustomer, floor: float) -> bool:
+    """Whether the generic-word or contained-name override lifts a pair to ``floor``."""
+    tokens_a, tokens_b = _aligned_pair(a, b)
+    return (floor <= _SUBSET_SCORE and _differs_only_by_generic_words(tokens_a, tokens_b)) or (
+        floor <= _CONTAINED_SCORE and _is_contained_in(tokens_a, tokens_b)
+    )
 
 
 MatchClass = Literal["same", "possible", "different"]
@@ -306,7 +463,7 @@ def classify(
 
 _ALWAYS_PROBED_PREFIXES: Final = ("d:", "n:")
 # How many keys of each rarity-ranked kind a query probes, rarest first.
-_RANKED_KEY_QUOTAS: Final[Mapping[str, int]] = {"t:": 2, "k:": 1}
+_RANKED_KEY_QUOTAS: Final[Mapping[str, int]] = {"t:": 2, "k:": 1, "l:": 1}
 _SKELETON_MIN_LENGTH: Final = 5
 _VOWELS: Final = re.compile("[aeiouy]")
 _REPEATS: Final = re.compile(r"(.)\1+")
@@ -319,6 +476,12 @@ def _consonant_skeleton(token: str) -> str:
     return _REPEATS.sub(r"\1", token[0] + _VOWELS.sub("", token[1:]))
 
 
+def _consonant_set(token: str) -> str:
+    """A token's first letter and the set of its other consonants, in order: "microsoft" and
+    "mircosoft" both give "mcfrst", so a transposition still meets the right spelling."""
+    return token[0] + "".join(sorted(set(_VOWELS.sub("", token[1:]))))
+
+
 def blocking_keys(customer: NormalisedCustomer) -> list[str]:
     """The keys under which a customer is filed, so that likely matches share at least one.
 
@@ -329,6 +492,10 @@ def blocking_keys(customer: NormalisedCustomer) -> list[str]:
     - `k:<skeleton>`: each distinctive token of five letters or more without its inner vowels
       and doubled letters, so that a typo ("Verisgn") or a transliteration ("Tuebingen" /
       "Tübingen") still meets the right spelling;
+    - `l:<first letter + sorted consonants>`: each distinctive token of seven letters or more,
+      first letter kept and the other consonants as a set, so that a transposition
+      ("Mircosoft") meets the right spelling (added in issue 17: claims filed before it lack
+      these keys, which only costs their typo'd look-alikes);
     - `a:<initials>`: the initials of a long name, or a short one-word name, so that "IBM"
       meets "International Business Machines".
 
@@ -348,6 +515,8 @@ def blocking_keys(customer: NormalisedCustomer) -> list[str]:
     keys.extend(f"t:{token}" for token in dict.fromkeys(distinctive or fallback))
     long_tokens = (token for token in distinctive if len(token) >= _SKELETON_MIN_LENGTH)
     keys.extend(f"k:{_consonant_skeleton(token)}" for token in long_tokens)
+    slip_tokens = (token for token in distinctive if len(token) >= _SLIP_MIN_LENGTH)
+    keys.extend(f"l:{_consonant_set(token)}" for token in slip_tokens if token.isalpha())
     if customer.acronym:
         keys.append(f"a:{customer.acronym}")
     return list(dict.fromkeys(keys))
@@ -360,12 +529,12 @@ def choose_probe_keys(
     max_postings: int = _MAX_POSTINGS_PER_KEY,
 ) -> list[str]:
     """The keys worth looking up: every domain and name key, the initials key, the two rarest
-    token keys and the rarest skeleton key.
+    token keys, the rarest skeleton key and the rarest consonant-set key.
 
     Two names of one company share their rarest words, so probing the rarest keys finds most
     aliases with few candidates. A token, skeleton or initials key filed by more than
     `max_postings` claims is as good as a stop word and skipped, which bounds the candidates
-    per query (to about 4 x `max_postings` plus the claims on the same domain or name) however
+    per query (to about 5 x `max_postings` plus the claims on the same domain or name) however
     large the index grows. `posting_size` says how many claims a key has (0 for none); a
     database adapter answers it from its key table, in one grouped count.
     """

@@ -144,6 +144,11 @@ class CapacityPolicy(_Part):
         caps = {str(name): cap for name, cap in self.tiers.items()}
         return caps.get(tier, TierCapacity())
 
+    def caps(self, tier: str) -> bool:
+        """Whether the tier is capped at all (its partners' protections are counted)."""
+        cap = self.for_tier(tier)
+        return bool(cap.overall or cap.per_product_line or cap.product_lines)
+
 
 class MatchingPolicy(_Part):
     """Rule 7: at or above ``same_account`` (or the same registrable domain) it is the same
@@ -181,6 +186,60 @@ class MatchingPolicy(_Part):
         return probability(steps, similarity)
 
 
+FamilyMode = Literal["separate", "one_account"]
+
+
+class CompanyFamiliesPolicy(_Part):
+    """Whether a parent company and its subsidiaries (as the CRM links them) count as one
+    account: ``separate`` (each company its own account, the default) or ``one_account`` (the
+    family competes under its top parent's key), overall or per named product line."""
+
+    mode: FamilyMode = Field(
+        default="separate",
+        description="`separate` or `one_account`, for product lines not named below.",
+        examples=["separate"],
+    )
+    product_lines: dict[LineSlug, FamilyMode] = Field(
+        default_factory=dict,
+        max_length=1000,
+        description="A named line's own mode, over `mode`.",
+        examples=[{"network-security": "one_account"}],
+    )
+
+    def mode_for(self, product_line: str) -> FamilyMode:
+        return self.product_lines.get(product_line, self.mode)
+
+
+AttributionModel = Literal["sourced_only", "first_touch", "even_split", "role_weights"]
+Weight = Annotated[Decimal, Field(ge=0, le=1000, allow_inf_nan=False)]
+
+
+class AttributionPolicy(_Part):
+    """Who is credited when the CRM reports a deal closed-won (lost and expired credit no one):
+    ``sourced_only`` (the sourced holder, all of it), ``first_touch`` (the partner involved
+    first), ``even_split`` (every partner involved, equally) or ``role_weights`` (each
+    partner by its role's weight, over the sum of the weights involved)."""
+
+    model: AttributionModel = Field(
+        default="sourced_only",
+        description="How a closed-won amount is credited.",
+        examples=["sourced_only"],
+    )
+    role_weights: dict[Annotated[str, Field(min_length=1, max_length=40)], Weight] = Field(
+        default_factory=lambda: {
+            "sourced": Decimal(60),
+            "reseller": Decimal(20),
+            "distributor": Decimal(10),
+            "msp": Decimal(10),
+            "referral": Decimal(10),
+            "influence": Decimal(10),
+        },
+        max_length=50,
+        description="For `role_weights`: a role's weight; a role left out weighs nothing.",
+        examples=[{"sourced": "60", "influence": "20"}],
+    )
+
+
 class Policy(_Part):
     """One version of the policy."""
 
@@ -205,12 +264,14 @@ class Policy(_Part):
     sla_auto_decision: SlaAutoDecision = "none"
     reviews: ReviewPolicy = Field(default_factory=ReviewPolicy)
     capacity: CapacityPolicy = Field(default_factory=CapacityPolicy)
+    company_families: CompanyFamiliesPolicy = Field(default_factory=CompanyFamiliesPolicy)
     expiry_notices: list[Window] = Field(
         default_factory=lambda: [timedelta(days=14), timedelta(days=3), timedelta(days=1)],
         max_length=10,
         description="How long before a protection expires its holder is told, once each.",
         examples=[["P14D", "P3D", "P1D"]],
     )
+    attribution: AttributionPolicy = Field(default_factory=AttributionPolicy)
 
     @model_validator(mode="after")
     def _positive_rates(self) -> Policy:

@@ -4,7 +4,8 @@ Pure: an in-memory blocking index and protection table stand in for the database
 replay has no side effects. Registrations are replayed in submission order, each at the time
 it was originally decided; protections end at their (simulated) expiry, or when the
 registration was really withdrawn, won or lost. External facts (house account, direct
-opportunity, incumbent) are taken from the original decision's evidence.
+opportunity, incumbent, and the CRM company with its family) are taken from the original
+decision's evidence; the draft's family policy says whether that family is one account.
 
 When a protection ends without a win (expired, withdrawn, lost), the waitlist behind it moves
 exactly as it does for real (``domain.protection.waitlist_move``): the next in line, by
@@ -27,6 +28,7 @@ from datetime import datetime
 from itertools import count
 from typing import Any
 
+from conflict_resolver.domain.families import AccountContext, protection_keys
 from conflict_resolver.domain.matching import (
     CandidateIndex,
     CustomerProfile,
@@ -107,6 +109,7 @@ class _State:
         self.waitlists: dict[tuple[str, str], dict[str, int]] = {}  # key, line -> id: seq
         self.final: dict[str, tuple[Decision, datetime | None]] = {}  # decision, promoted at
         self.held: dict[str, set[str]] = {}  # partner -> registrations holding protection
+        self.keyed: dict[tuple[str, str], set[str]] = {}  # protection key, line -> claims
         # Endings and expiries by time, soonest first, so ending is O(log n) per protection
         # rather than a scan of every claim at every step (which made a long replay quadratic).
         self._order = count()
@@ -119,12 +122,21 @@ class _State:
     def _push(self, at: datetime, kind: str, registration_id: str) -> None:
         heapq.heappush(self._due, (at, next(self._order), kind, registration_id))
 
-    def matches(self, customer: NormalisedCustomer, product_line: str) -> tuple[Match, ...]:
+    def matches(
+        self,
+        customer: NormalisedCustomer,
+        product_line: str,
+        company_keys: Iterable[str] = (),
+    ) -> tuple[Match, ...]:
+        """Claims blocking finds, and those held under the CRM company's (or family's) keys."""
         index = self.indexes.get(product_line)
         if index is None:
             return ()
+        ids = set(index.candidates(customer))
+        for key in company_keys:
+            ids |= self.keyed.get((key, product_line), set())
         found = []
-        for claim_id in sorted(index.candidates(customer)):
+        for claim_id in sorted(ids):
             claim = self.claims[claim_id]
             found.append(
                 Match(
@@ -146,6 +158,7 @@ class _State:
             self.held.get(claim.partner_id, set()).discard(registration_id)
             self.indexes[claim.product_line].remove(registration_id)
             line = (claim.protection_key, claim.product_line)
+            self.keyed.get(line, set()).discard(registration_id)
             self.waitlists.get(line, {}).pop(registration_id, None)
         return claim
 
@@ -164,8 +177,18 @@ class _State:
 
     def decide(self, past: PastRegistration, now: datetime) -> Decision:
         customer = _normalised(past)
-        matches = self.matches(customer, past.submission.product_line)
-        situation = replace(_situation(past, matches), holdings=self.holdings(past, now))
+        line = past.submission.product_line
+        company = _company(past)
+        company_keys: frozenset[str] = frozenset()
+        if company is not None:
+            mode = self.policy.company_families.mode_for(line)
+            _, company_keys = protection_keys(
+                company, mode, default_key=past.submission.account_key
+            )
+        matches = self.matches(customer, line, sorted(company_keys))
+        situation = replace(
+            _situation(past, matches), holdings=self.holdings(past, now), company=company
+        )
         return decide(past.submission, situation, self.policy, now=now)
 
     def holdings(self, past: PastRegistration, now: datetime) -> Holdings:
@@ -218,6 +241,8 @@ class _State:
         self.indexes.setdefault(sub.product_line, CandidateIndex()).add(
             sub.registration_id, _normalised(past)
         )
+        keyed = (decision.protection_key, sub.product_line)
+        self.keyed.setdefault(keyed, set()).add(sub.registration_id)
         if state == "waitlisted":
             line = (decision.protection_key, sub.product_line)
             self.waitlists.setdefault(line, {})[sub.registration_id] = sub.submission_seq
@@ -232,6 +257,12 @@ def _normalised(past: PastRegistration) -> NormalisedCustomer:
     return normalise_customer(
         CustomerProfile(customer["name"], customer.get("domain"), customer.get("country"))
     )
+
+
+def _company(past: PastRegistration) -> AccountContext | None:
+    """The CRM company the original decision recognised (its family policy is the draft's)."""
+    recorded = past.evidence.get("crm_company")
+    return AccountContext.from_evidence(recorded) if recorded else None
 
 
 def _situation(past: PastRegistration, matches: tuple[Match, ...]) -> Situation:

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from conflict_resolver.domain.families import AccountContext
 from conflict_resolver.domain.matching import MatchEvidence
 
 Outcome = Literal["approved", "rejected", "pending_review"]
@@ -91,6 +92,8 @@ class Situation:
     direct_opportunity: DirectOpportunity | None = None
     incumbent: Incumbent | None = None
     holdings: Holdings = field(default_factory=Holdings)
+    # The CRM company the customer is, with its family (``domain.families``); None: unknown.
+    company: AccountContext | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,10 @@ events (``services.events``; declared in ``app.subscriptions``):
   close date.
 - ``extensions``: :func:`request_extension`, by the policy's ``max_extensions``.
 - ``direct``: :func:`open_direct_opportunity` / :func:`close_direct_opportunity` (crm_sync).
+- ``co_sell``: :func:`co_sell_answered`, an accepted or declined co-sell invitation remembered
+  for attribution.
+- ``companies``: :func:`upsert_company` / :func:`remove_company`, the CRM's company records
+  (aliases, former names, parent) that ``domain.families`` reads.
 - ``policy``: :func:`publish_policy`, :func:`publish_house_accounts` (sales ops).
 - ``queries``: read-only: the policy and house accounts as stored, a decision's record, and
   the policy what-if (a replay in memory).
@@ -26,6 +30,8 @@ What each change does to a protection is decided in ``domain.protection``; SQL l
 from conflict_resolver.domain.protection import submission_of
 from conflict_resolver.handlers.answers import appeal, edited
 from conflict_resolver.handlers.calibration import propose_calibration
+from conflict_resolver.handlers.co_sell import co_sell_answered
+from conflict_resolver.handlers.companies import remove_company, upsert_company
 from conflict_resolver.handlers.context import CRM_CONSUMER, SUBMISSIONS_CONSUMER, Context
 from conflict_resolver.handlers.direct import close_direct_opportunity, open_direct_opportunity
 from conflict_resolver.handlers.endings import (
@@ -54,6 +60,7 @@ __all__ = [
     "close_deal",
     "close_direct_opportunity",
     "close_one_waitlisted",
+    "co_sell_answered",
     "deadline_decision",
     "decide_submission",
     "decision_record",
@@ -66,8 +73,10 @@ __all__ = [
     "propose_calibration",
     "publish_house_accounts",
     "publish_policy",
+    "remove_company",
     "request_extension",
     "submission_of",
+    "upsert_company",
     "what_if",
     "withdraw",
 ]

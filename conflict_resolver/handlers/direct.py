@@ -55,6 +55,10 @@ async def _open_case(
     if await direct_matching.case_exists(session, case_id):
         return
     assert match.expires_at is not None  # noqa: S101 - a protected match has its expiry
+    evidence = encroachment.encroachment_evidence(
+        deal, holder, opened.customer.model_dump(mode="json")
+    )
+    due_at = now + due_in
     await open_case(
         session,
         case_id=case_id,
@@ -63,12 +67,10 @@ async def _open_case(
         product_line=holder.product_line,
         rule=encroachment.RULE,
         reason_code=encroachment.REASON_CODE,
-        evidence=encroachment.encroachment_evidence(
-            deal, holder, opened.customer.model_dump(mode="json")
-        ),
+        evidence=evidence,
         competing_registration_ids=[],
         opened_at=now,
-        due_at=now + due_in,
+        due_at=due_at,
     )
     raised = DirectEncroachmentRaised(
         conflict_id=case_id,
@@ -81,6 +83,8 @@ async def _open_case(
         crm_note=encroachment.crm_protected_until(match.expires_at),
         partner_reason=encroachment.partner_notice(match.expires_at),
         raised_at=now,
+        evidence=evidence,  # the case's record, so it can be rebuilt from the topics
+        due_at=due_at,
     )
     await emit(
         session,

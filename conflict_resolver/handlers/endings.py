@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from conflict_resolver.adapters import claims_store as store
-from conflict_resolver.adapters import outcomes, policy_store
+from conflict_resolver.adapters import influence, involvements, outcomes, policy_store
 from conflict_resolver.domain import protection
+from conflict_resolver.domain.attribution import Involvement
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.protection import Cause, Claim, Outcome
 from conflict_resolver.handlers.context import Context
@@ -61,16 +62,49 @@ async def withdraw(withdrawn: RegistrationWithdrawn, event: EventContext) -> Non
     def change(claim: Claim | None, _policy: Policy, cause: Cause, now: datetime) -> Outcome:
         return Outcome() if claim is None else protection.withdraw(claim, now=now, cause=cause)
 
+    if await influence.end(event.session, withdrawn.registration_id, now=event.now):
+        return  # an influence claim: it held nothing, so nothing else changes
     await change_claim(event, registration_id=withdrawn.registration_id, change=change)
 
 
 async def close_deal(closed: CrmDealClosed, event: EventContext) -> None:
-    """Won or lost in the CRM ends protection; won makes the partner the incumbent, lost frees
-    the waitlist."""
+    """Won or lost in the CRM ends protection; won makes the partner the incumbent and credits
+    the amount to the partners involved (``DealAttributed``, once), lost frees the waitlist.
+    The partners besides the holder (accepted co-sell partners and influence claims) are read
+    in the event's transaction, before the pure change."""
+    others: tuple[Involvement, ...] = ()
+    if closed.outcome == "won":
+        row = await store.claim_row(event.session, closed.registration_id)
+        if row is not None:
+            others = await involvements.others_involved(
+                event.session,
+                registration_id=closed.registration_id,
+                account_key=row["account_key"],
+                product_line=row["product_line"],
+            )
 
-    def change(claim: Claim | None, _policy: Policy, cause: Cause, now: datetime) -> Outcome:
+    def change(claim: Claim | None, policy: Policy, cause: Cause, now: datetime) -> Outcome:
         if claim is None:
             return Outcome()
-        return protection.close_deal(claim, closed.outcome, now=now, cause=cause)
+        ended = protection.close_deal(claim, closed.outcome, now=now, cause=cause)
+        if closed.outcome != "won" or not _becomes_won(ended, claim.registration_id):
+            return ended
+        credited = protection.attribute_win(
+            claim,
+            policy,
+            amount=closed.amount,
+            closed_at=closed.closed_at,
+            now=now,
+            cause=cause,
+            others=others,
+        )
+        return ended.then(credited)
 
     await change_claim(event, registration_id=closed.registration_id, change=change)
+
+
+def _becomes_won(outcome: Outcome, registration_id: str) -> bool:
+    return any(
+        update.registration_id == registration_id and update.values.get("status") == "won"
+        for update in outcome.claim_updates
+    )

@@ -55,12 +55,15 @@ async def _notify_one(session: Session, *, now: datetime) -> bool:
             now=now,
         )
         if plan.send is not None:
-            await outcomes.persist(session, _told(row, plan.send, now=now), now=now)
+            passed = tuple(n for n in plan.record if n != plan.send)
+            await outcomes.persist(session, _told(row, plan.send, passed, now=now), now=now)
         return True
     return False
 
 
-def _told(row: dict[str, Any], notice: timedelta, *, now: datetime) -> Outcome:
+def _told(
+    row: dict[str, Any], notice: timedelta, passed: tuple[timedelta, ...], *, now: datetime
+) -> Outcome:
     submitted = RegistrationSubmitted.model_validate(row["submitted"])
     expires_at: datetime = row["expires_at"]
     expiring = ProtectionExpiring(
@@ -70,6 +73,7 @@ def _told(row: dict[str, Any], notice: timedelta, *, now: datetime) -> Outcome:
         protection_expires_at=expires_at,
         notice=notice,
         noticed_at=now,
+        passed=passed,  # recorded with it: the resolver's record of this expiry's notices
         reason=(
             f"Your protection expires in {notice_words(notice)}, at "
             f"{expires_at.isoformat(timespec='minutes')}. You may ask to extend it before then "

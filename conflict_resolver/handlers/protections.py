@@ -12,9 +12,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from conflict_resolver.adapters import claims_store as store
-from conflict_resolver.adapters import outcomes, policy_store
+from conflict_resolver.adapters import crm_companies, outcomes, policy_store
 from conflict_resolver.adapters.session import Session
 from conflict_resolver.domain import protection
+from conflict_resolver.domain.families import company_lock_keys
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.protection import Cause, Claim, Outcome, submission_of
 from conflict_resolver.domain.rules import Decision, decide
@@ -56,13 +57,20 @@ async def evaluate(
     first (with its waitlist, which came earlier than this registration).
     """
     house = await policy_store.current_house_accounts(session)
-    keys = protection.customer_keys(submitted.customer)
+    # The CRM company's keys too: registrations naming two aliases of one company share no
+    # blocking key, and would otherwise race for its one protection.
+    company = await crm_companies.context_for(session, submitted.customer.model_dump())
+    keys = [*protection.customer_keys(submitted.customer), *company_lock_keys(company)]
     await store.lock_keys(session, keys, submitted.product_line)
-    gathered = await store.gather(session, submitted, policy, house=house, now=now)
+    if policy.capacity.caps(submitted.partner.tier):
+        await store.lock_partner(session, submitted.partner.id)
+    gathered = await store.gather(session, submitted, policy, house=house, company=company, now=now)
     if gathered.stale_holders:
         for registration_id in gathered.stale_holders:
             await expire_if_due(session, registration_id, policy, now=now)
-        gathered = await store.gather(session, submitted, policy, house=house, now=now)
+        gathered = await store.gather(
+            session, submitted, policy, house=house, company=company, now=now
+        )
     return decide(submission_of(submitted), gathered.situation, policy, now=now)
 
 

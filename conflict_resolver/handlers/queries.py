@@ -12,6 +12,7 @@ from typing import Any
 
 from conflict_resolver.adapters import claims_store, history, policy_store
 from conflict_resolver.adapters.policy_store import StoredVersion
+from conflict_resolver.domain import protection
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.replay import replay
 from conflict_resolver.handlers.context import Context
@@ -65,6 +66,7 @@ async def what_if(
         now = ctx.clock.now()
         current = await policy_store.current_policy(session, now=now, store_default=False)
         past = await history.past_registrations(session, since=since, until=until)
+        won = await history.past_attributions(session, since=since, until=until)
     result = replay(past, draft, until=now, progress=progress)
     return {
         "current_policy_version": current.version,
@@ -72,6 +74,7 @@ async def what_if(
         "changed": len(result.changed),
         "transitions": result.transitions,
         "changes": [change.__dict__ for change in result.changed],
+        "attribution": protection.attribution_what_if(won, draft),
     }
 
 

@@ -44,7 +44,7 @@ SSE_EVENT: dict[str, Any] = {
 RECHECK_KEY_SECONDS = 60.0
 
 
-def queue_context(request: Request) -> handlers.QueueContext:
+async def queue_context(request: Request) -> handlers.QueueContext:
     return service_state(request, ResolverState).queue
 
 

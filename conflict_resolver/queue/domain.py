@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from conflict_resolver.domain.policy import DEFAULT_POLICY, Policy
+
 SortKey = Literal["due", "oldest", "amount"]
 SORTS: tuple[SortKey, ...] = ("due", "oldest", "amount")
 CaseState = Literal["open", "decided"]
@@ -204,6 +206,10 @@ def diff_open_cases(
 # --- The numbers sales ops ask for ----------------------------------------------------------
 
 
+# The statuses whose amounts make the partner-sourced pipeline.
+PIPELINE_STATUSES = frozenset({"approved", "won"})
+
+
 @dataclass(frozen=True)
 class ClaimFact:
     """One registration as the resolver recorded it (from the submitted and decision events)."""
@@ -253,9 +259,15 @@ def percentile(values: Sequence[float], pct: int) -> float | None:
 
 
 def compute_stats(
-    claims: Iterable[ClaimFact], cases: Iterable[CaseFact], *, now: datetime
+    claims: Iterable[ClaimFact],
+    cases: Iterable[CaseFact],
+    *,
+    now: datetime,
+    policy: Policy = DEFAULT_POLICY,
 ) -> dict[str, Any]:
-    """Registrations per day and partner, approval rate, time to decision, queue, SLA, pipeline."""
+    """Registrations per day and partner, approval rate, time to decision, queue, SLA, pipeline
+    (per currency, and in the policy's base currency at its rates: amounts in a currency it
+    has no rate for are left out of that total and named)."""
     per_day: Counter[str] = Counter()
     by_status: Counter[str] = Counter()
     per_partner: dict[str, dict[str, Any]] = {}
@@ -276,7 +288,7 @@ def compute_stats(
             if claim.decided_at is not None:
                 taken = (claim.decided_at - claim.submitted_at).total_seconds()
                 (manual if claim.decided_by_ops else automatic).seconds.append(max(taken, 0.0))
-        if claim.status in {"approved", "won"}:
+        if claim.status in PIPELINE_STATUSES:
             pipeline[claim.currency] += claim.amount
     return {
         "registrations_per_day": [{"day": d, "count": n} for d, n in sorted(per_day.items())],
@@ -284,11 +296,30 @@ def compute_stats(
         "registrations_by_status": dict(sorted(by_status.items())),
         "approval_rate": round(approved / decided, 4) if decided else None,
         "time_to_decision": {"automatic": automatic.summary(), "manual": manual.summary()},
-        "partner_sourced_pipeline": [
-            {"currency": currency, "value": str(value)}
-            for currency, value in sorted(pipeline.items())
-        ],
+        "partner_sourced_pipeline": pipeline_entries(pipeline),
+        "partner_sourced_pipeline_base": _in_base_currency(pipeline, policy),
         **_queue_numbers(list(cases), now=now),
+    }
+
+
+def pipeline_entries(pipeline: Mapping[str, Decimal]) -> list[dict[str, str]]:
+    return [
+        {"currency": currency, "value": str(value)} for currency, value in sorted(pipeline.items())
+    ]
+
+
+def _in_base_currency(pipeline: dict[str, Decimal], policy: Policy) -> dict[str, Any]:
+    total, unconverted = Decimal(0), []
+    for currency, value in sorted(pipeline.items()):
+        converted = policy.to_base_currency(value, currency)
+        if converted is None:
+            unconverted.append(currency)
+        else:
+            total += converted
+    return {
+        "currency": policy.base_currency,
+        "value": str(total.quantize(Decimal("0.01"))),
+        "unconverted": unconverted,
     }
 
 

@@ -21,14 +21,15 @@ STATS_WINDOW_DAYS = 30
 
 
 async def run_sla_loop(ctx: handlers.QueueContext, *, interval_seconds: float) -> None:
-    """Until cancelled: escalate what is due, and refresh the gauges every few seconds."""
+    """Until cancelled: escalate what is due, and refresh the gauges every few seconds (counted
+    and summed in the database, so a refresh costs the same however many claims there are)."""
     refreshed = -GAUGE_REFRESH_SECONDS
 
     async def step() -> bool:
         nonlocal refreshed
         await handlers.escalate_due(ctx)
         if time.monotonic() - refreshed >= GAUGE_REFRESH_SECONDS:
-            publish_gauges(await handlers.stats(ctx, days=STATS_WINDOW_DAYS))
+            publish_gauges(await handlers.gauge_numbers(ctx, days=STATS_WINDOW_DAYS))
             refreshed = time.monotonic()
         return False  # one pass an interval
 

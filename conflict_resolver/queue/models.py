@@ -268,6 +268,14 @@ class Pipeline(_View):
     value: str = Field(description="Approved or won amounts, a decimal.", examples=["250000.00"])
 
 
+class BasePipeline(_View):
+    currency: str = Field(description="The policy's base currency.", examples=["USD"])
+    value: str = Field(description="Approved or won amounts, converted.", examples=["312000.00"])
+    unconverted: list[str] = Field(
+        description="Currencies left out: the policy holds no rate for them.", examples=[[]]
+    )
+
+
 class QueueNumbers(_View):
     open: int = Field(description="Open cases.", examples=[2])
     overdue: int = Field(description="Open past their deadline.", examples=[0])
@@ -288,6 +296,9 @@ class Stats(_View):
     approval_rate: float | None = Field(description="Approved / decided.", examples=[0.6667])
     time_to_decision: TimeToDecision = Field(description="Automatic and manual.")
     partner_sourced_pipeline: list[Pipeline] = Field(description="Per currency.")
+    partner_sourced_pipeline_base: BasePipeline = Field(
+        description="All currencies in the policy's base currency, at the rates it holds."
+    )
     queue: QueueNumbers = Field(description="The queue now.")
     sla_breaches: int = Field(description="Cases past their deadline.", examples=[0])
     conflicts_by_reason: dict[str, int] = Field(

@@ -6,22 +6,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    Numeric,
     Select,
     and_,
+    case,
+    cast,
     func,
     insert,
+    literal,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conflict_resolver.adapters import conflicts as conflicts_store
 from conflict_resolver.adapters.tables import claims, conflicts
 from conflict_resolver.queue.domain import CaseFilters, Cursor, QueueError, SortKey
 from conflict_resolver.queue.tables import conflict_history, match_decisions, ops_keys
@@ -133,10 +141,9 @@ async def add_history(
     reason: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    await session.execute(
-        insert(conflict_history).values(
-            conflict_id=case_id, at=at, action=action, actor=actor, reason=reason, detail=detail
-        )
+    """A line of the case's history, told on the topics (``adapters.conflicts.add_history``)."""
+    await conflicts_store.add_history(
+        session, case_id, at=at, action=action, actor=actor, reason=reason, detail=detail
     )
 
 
@@ -245,16 +252,132 @@ async def open_snapshot(session: AsyncSession) -> dict[str, tuple[str, ...]]:
 
 
 async def all_claims(session: AsyncSession, *, since: datetime | None) -> list[RowMapping]:
-    query = select(claims)
-    if since is not None:
-        query = query.where(or_(claims.c.decided_at.is_(None), claims.c.decided_at >= since))
-    return list((await session.execute(query)).mappings().all())
+    """What the numbers need of each claim (``stats``, refreshed every few seconds for the
+    gauges): its standing and, of its submitted event, the partner, time and amount. Not the
+    whole row: a claim's evidence, decision and submission are JSON of several KB each, and
+    decoding them for every claim of the window made each refresh allocate about 20 KB a
+    registration, which the process kept as resident memory (issue 12, goal 5)."""
+    submitted = claims.c.submitted
+    query = select(
+        claims.c.registration_id,
+        claims.c.partner_id,
+        claims.c.status,
+        claims.c.reason_code,
+        claims.c.decided_at,
+        submitted["partner"].label("partner"),
+        submitted["submitted_at"].label("submitted_at"),
+        submitted["amount"].label("amount"),
+    )
+    return list((await session.execute(query.where(_claims_in_window(since)))).mappings().all())
+
+
+def _claims_in_window(since: datetime | None) -> ColumnElement[bool]:
+    """The claims the numbers count: undecided, or decided since ``since``."""
+    if since is None:
+        return true()
+    return or_(claims.c.decided_at.is_(None), claims.c.decided_at >= since)
+
+
+def _cases_in_window(since: datetime | None) -> ColumnElement[bool]:
+    """The cases the numbers count: open, or opened since ``since``."""
+    if since is None:
+        return true()
+    return or_(conflicts.c.state == "open", conflicts.c.opened_at >= since)
+
+
+async def claims_by_status(session: AsyncSession, *, since: datetime | None) -> dict[str, int]:
+    """How many claims of the window stand at each status (one row a status)."""
+    query = select(claims.c.status, func.count()).group_by(claims.c.status)
+    rows = await session.execute(query.where(_claims_in_window(since)))
+    return {status: int(count) for status, count in rows}
+
+
+async def pipeline_sums(
+    session: AsyncSession, *, since: datetime | None, statuses: Iterable[str]
+) -> dict[str, Decimal]:
+    """The exact sum of the submitted amounts of the window's claims at ``statuses``, per
+    currency, added up in the database (one row a currency; on SQLite one a currency and
+    number of decimals). A claim whose amount is missing counts for 0 in the currency ``""``,
+    as ``domain.amount_of`` has it."""
+    value = claims.c.submitted[("amount", "value")].as_string()
+    currency = func.coalesce(claims.c.submitted[("amount", "currency")].as_string(), "")
+    wanted = claims.c.status.in_(sorted(statuses))
+    if dialect_name(session) == "postgresql":
+        query = select(currency, func.sum(cast(value, Numeric))).where(wanted).group_by(currency)
+        rows = await session.execute(query.where(_claims_in_window(since)))
+        return {str(cur): Decimal(total or 0) for cur, total in rows}
+    return await _pipeline_sums_sqlite(session, since=since, wanted=wanted)
+
+
+async def _pipeline_sums_sqlite(
+    session: AsyncSession, *, since: datetime | None, wanted: ColumnElement[bool]
+) -> dict[str, Decimal]:
+    # SQLite has no decimal type: its SUM of "0.10" and "0.20" is a float. The amount is a
+    # decimal string, so the sum is taken in integers of its last decimal ("125000.50" is
+    # 12500050 at 2 decimals) per number of decimals, exact, and scaled back here. A value
+    # in exponent notation ("1E+3", which no client sends but Decimal allows) is grouped by
+    # itself and multiplied out here.
+    value = claims.c.submitted[("amount", "value")].as_string()
+    currency = func.coalesce(claims.c.submitted[("amount", "currency")].as_string(), "")
+    point = func.instr(value, ".")
+    exponent = func.instr(func.lower(value), "e") > 0
+    decimals = case((exponent, literal(0)), (point > 0, func.length(value) - point), else_=0)
+    odd = case((exponent, value), else_=None)
+    digits = case((exponent, None), else_=cast(func.replace(value, ".", ""), BigInteger))
+    query = (
+        select(currency, decimals, odd, func.sum(digits), func.count())
+        .where(wanted)
+        .group_by(currency, decimals, odd)
+    )
+    sums: dict[str, Decimal] = {}
+    for cur, places, odd_value, total, count in await session.execute(
+        query.where(_claims_in_window(since))
+    ):
+        if odd_value is not None:
+            part = _decimal_or_zero(str(odd_value)) * count
+        else:
+            part = Decimal(int(total or 0)).scaleb(-int(places))
+        sums[str(cur)] = sums.get(str(cur), Decimal(0)) + part
+    return sums
+
+
+def _decimal_or_zero(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return Decimal(0)
+
+
+async def case_counts(
+    session: AsyncSession, *, since: datetime | None, now: datetime
+) -> RowMapping:
+    """Of the window's cases: open, overdue, the oldest open one's opening, and the SLA breaches
+    (escalated, decided after the due time, or open past it). One row."""
+    open_ = conflicts.c.state == "open"
+    overdue = and_(open_, conflicts.c.due_at <= now)
+    breach = or_(
+        conflicts.c.escalated_at.is_not(None),
+        and_(conflicts.c.decided_at.is_not(None), conflicts.c.decided_at > conflicts.c.due_at),
+        overdue,
+    )
+    query = select(
+        func.count().filter(open_).label("open"),
+        func.count().filter(overdue).label("overdue"),
+        func.min(conflicts.c.opened_at).filter(open_).label("oldest_opened_at"),
+        func.count().filter(breach).label("sla_breaches"),
+    )
+    row: RowMapping = (await session.execute(query.where(_cases_in_window(since)))).mappings().one()
+    return row
+
+
+async def cases_by_reason(session: AsyncSession, *, since: datetime | None) -> dict[str, int]:
+    query = select(conflicts.c.reason_code, func.count()).group_by(conflicts.c.reason_code)
+    rows = await session.execute(query.where(_cases_in_window(since)))
+    return {reason: int(count) for reason, count in rows}
 
 
 async def all_cases(session: AsyncSession, *, since: datetime | None) -> list[RowMapping]:
-    query = select(conflicts)
-    if since is not None:
-        query = query.where(or_(conflicts.c.state == "open", conflicts.c.opened_at >= since))
+    query = select(conflicts).where(_cases_in_window(since))
     return list((await session.execute(query)).mappings().all())
 
 

@@ -37,7 +37,13 @@ CRM_CALLS = Counter(
 class SlidingWindowLimiter:
     """At most ``limit`` acquisitions in any ``period`` seconds, for each (limit, period) pair.
 
-    ``clock`` and ``sleep`` are injectable so the rule is tested without waiting.
+    A call counts from its acquisition; once it is answered (:meth:`settle`) it counts from the
+    answer instead, in the windows of a minute or less. The CRM counted it somewhere between
+    the two, so the call leaves our window no sooner than it leaves the CRM's, however slow the
+    network or the CRM: a limiter at the CRM's exact limit does not overshoot it.
+
+    The limits can be learnt from the CRM's answers (:meth:`learn`). ``clock`` and ``sleep`` are
+    injectable so the rule is tested without waiting.
     """
 
     def __init__(
@@ -47,7 +53,7 @@ class SlidingWindowLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._windows = [(limit, period, deque[float]()) for limit, period in windows if limit > 0]
+        self._windows = [_Window(limit, period) for limit, period in windows if limit > 0]
         self._clock = clock
         self._sleep = sleep
         self._lock = asyncio.Lock()
@@ -55,24 +61,81 @@ class SlidingWindowLimiter:
     def delay(self) -> float:
         """Seconds until one more call fits every window (0 when it fits now)."""
         now = self._clock()
-        wait = 0.0
-        for limit, period, stamps in self._windows:
-            while stamps and stamps[0] <= now - period:
-                stamps.popleft()
-            if len(stamps) >= limit:
-                wait = max(wait, stamps[0] + period - now)
-        return wait
+        return max((window.delay(now) for window in self._windows), default=0.0)
 
-    def record(self) -> None:
+    def record(self) -> list[list[float]]:
+        """Count a call now; what :meth:`settle` takes once it is answered."""
         now = self._clock()
-        for _limit, _period, stamps in self._windows:
-            stamps.append(now)
+        return [stamp for window in self._windows if (stamp := window.add(now)) is not None]
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> list[list[float]]:
         async with self._lock:
             while (wait := self.delay()) > 0:
                 await self._sleep(wait)
-            self.record()
+            return self.record()
+
+    def settle(self, ticket: list[list[float]]) -> None:
+        """The call of ``ticket`` (from :meth:`acquire`) was answered: it counts from now."""
+        now = self._clock()
+        for stamp in ticket:
+            stamp[0] = max(stamp[0], now)
+
+    def learn(
+        self, index: int, *, limit: int, period: float | None = None, remaining: int | None = None
+    ) -> None:
+        """What the CRM said of window ``index`` (in the order given): its limit, its period,
+        and how many calls it still takes now. Calls the CRM counts beyond ours (another client
+        of the same token) are counted as made now."""
+        if not 0 <= index < len(self._windows) or limit <= 0:
+            return
+        window = self._windows[index]
+        window.limit = limit
+        if period is not None and period > 0:
+            window.period = period
+        if remaining is not None:
+            now = self._clock()
+            window.expire(now)
+            for _ in range(max(0, limit - remaining - len(window.stamps))):
+                window.add(now)
+
+    @property
+    def limits(self) -> list[tuple[int, float]]:
+        """Each window's (limit, period), as configured or learnt."""
+        return [(window.limit, window.period) for window in self._windows]
+
+
+class _Window:
+    """One (limit, period) of a limiter. Stamps are one-element lists so that a call's stamp can
+    move to its answer (``settle``); a window longer than a minute (the day's) is not settled:
+    a second either way is nothing to it."""
+
+    SETTLED_UP_TO = 60.0
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = limit
+        self.period = period
+        self.stamps: deque[list[float]] = deque()
+
+    def expire(self, now: float) -> None:
+        # Stamps are in acquisition order; one settled late may hide a later one that expired,
+        # which only makes the window count a call a little longer than it must.
+        while self.stamps and self.stamps[0][0] <= now - self.period:
+            self.stamps.popleft()
+
+    def delay(self, now: float) -> float:
+        self.expire(now)
+        if len(self.stamps) < self.limit:
+            return 0.0
+        live = sorted(s[0] for s in self.stamps if s[0] > now - self.period)
+        if len(live) < self.limit:
+            return 0.0
+        # The oldest ``len - limit + 1`` calls must leave before one more fits.
+        return live[len(live) - self.limit] + self.period - now
+
+    def add(self, now: float) -> list[float] | None:
+        stamp = [now]
+        self.stamps.append(stamp)
+        return stamp if self.period <= self.SETTLED_UP_TO else None
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -119,7 +182,10 @@ class CrmHttp:
         max_backoff: float,
         classify: Callable[[httpx.Response], Exception | None],
         on_unauthorized: Callable[[], Awaitable[None]] | None = None,
+        learn: Callable[[SlidingWindowLimiter, httpx.Response], None] | None = None,
     ) -> None:
+        """``learn`` reads the limits the CRM states in an answer into the limiter the call
+        counted on (HubSpot's ``X-HubSpot-RateLimit-*``)."""
         self.system = system
         self.client = client
         self._limiter = limiter
@@ -127,6 +193,7 @@ class CrmHttp:
         self._wait = _WaitHonouringRetryAfter(initial_backoff, max_backoff)
         self._classify = classify
         self._on_unauthorized = on_unauthorized
+        self._learn = learn
 
     async def call(
         self, method: str, url: str, *, limiter: SlidingWindowLimiter | None = None, **kwargs: Any
@@ -145,17 +212,22 @@ class CrmHttp:
     async def _once(
         self, method: str, url: str, limiter: SlidingWindowLimiter | None, **kwargs: Any
     ) -> httpx.Response:
-        await self._limiter.acquire()
-        if limiter is not None:
-            await limiter.acquire()
-        with crm_call_span(self.system, method, self.client.base_url.join(url)) as span:
-            # The CRM may take part in the trace too: W3C `traceparent` on the request.
-            headers = dict(kwargs.pop("headers", None) or {})
-            inject(headers)
-            response = await self._send(method, url, headers=headers, **kwargs)
-            span.set_attribute("http.response.status_code", response.status_code)
-            if response.status_code >= 400:
-                span.set_status(StatusCode.ERROR)
+        # A call with a limiter of its own (HubSpot's search) counts on that one only.
+        counted_on = limiter or self._limiter
+        ticket = await counted_on.acquire()
+        try:
+            with crm_call_span(self.system, method, self.client.base_url.join(url)) as span:
+                # The CRM may take part in the trace too: W3C `traceparent` on the request.
+                headers = dict(kwargs.pop("headers", None) or {})
+                inject(headers)
+                response = await self._send(method, url, headers=headers, **kwargs)
+                span.set_attribute("http.response.status_code", response.status_code)
+                if response.status_code >= 400:
+                    span.set_status(StatusCode.ERROR)
+        finally:
+            counted_on.settle(ticket)
+        if self._learn is not None:
+            self._learn(counted_on, response)
         if response.status_code == 401 and self._on_unauthorized is not None:
             CRM_CALLS.labels(crm_system=self.system, outcome="401").inc()
             await self._on_unauthorized()

@@ -9,7 +9,9 @@ found with ``POST /crm/v3/objects/deals/search`` on ``hs_lastmodifieddate``, in 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -19,6 +21,7 @@ import httpx
 
 from crm_sync.adapters.http import CrmHttp, SlidingWindowLimiter, default_classify
 from crm_sync.adapters.hubspot_search import modified_between
+from crm_sync.domain.companies import CrmCompanyRecord, split_list
 from crm_sync.domain.model import (
     CrmDeal,
     DealSeed,
@@ -37,6 +40,8 @@ PROPERTY_OF: dict[str, str] = {
     "product_line": "dealreg_product_line",
     "protection_expires_at": "dealreg_protection_expires_at",
     "registration_status": "dealreg_registration_status",
+    # Every partner on the deal and its role, one per line (``domain.partners``).
+    "partner_roles": "dealreg_partner_roles",
 }
 ID_PROPERTY = PROPERTY_OF["registration_id"]
 # On a direct deal (not ours): "partner-protected until <date>" (crm_sync.protection_notes).
@@ -52,6 +57,18 @@ SALES_PROPERTIES = (
     "hs_lastmodifieddate",
 )
 READ_PROPERTIES = [*PROPERTY_OF.values(), *SALES_PROPERTIES]
+# A company's names and domains (``crm_sync.domain.companies``): alias domains are HubSpot's
+# own ``hs_additional_domains``; former names are our custom property.
+FORMER_NAMES_PROPERTY = "dealreg_former_names"
+COMPANY_PROPERTIES = [
+    "name",
+    "domain",
+    "hs_additional_domains",
+    "country",
+    "hs_parent_company_id",
+    FORMER_NAMES_PROPERTY,
+    "hs_lastmodifieddate",
+]
 
 
 def _parse_time(raw: str | None) -> datetime:
@@ -73,6 +90,65 @@ def _parse_amount(raw: str | None) -> Decimal | None:
 
 def _ms(moment: datetime) -> str:
     return str(max(0, int(moment.timestamp() * 1000)))
+
+
+def hubspot_limiter(
+    per_ten_seconds: int,
+    per_day: int,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> SlidingWindowLimiter:
+    """The general limiter of one HubSpot token: the rolling 10 seconds, the day, and a tenth of
+    the 10-second budget in any second (HubSpot's ``X-HubSpot-RateLimit-Secondly``). Without the
+    last, a backlog spent the whole 10-second budget in its first seconds on small batches and
+    then stalled for the rest of the window (tests/bench/bench_crm_drain.py)."""
+    windows = [
+        (per_ten_seconds, 10.0),
+        (max(1, per_ten_seconds // 10), 1.0),
+        (per_day, 86_400.0),
+    ]
+    return SlidingWindowLimiter(windows, clock=clock, sleep=sleep)
+
+
+# The windows of ``hubspot_limiter``, in order.
+TEN_SECONDLY, SECONDLY, DAILY = 0, 1, 2
+
+
+def _header_int(response: httpx.Response, name: str) -> int | None:
+    value = response.headers.get(name, "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def learn_rate_limits(limiter: SlidingWindowLimiter, response: httpx.Response) -> None:
+    """HubSpot states the token's limits on every answer counted on them (a 429 too):
+    ``X-HubSpot-RateLimit-Max`` calls per ``-Interval-Milliseconds``, ``-Secondly`` a second,
+    ``-Daily`` a day, each with its ``-Remaining``. The limiter takes them as they are, so the
+    configured budget holds only until the first answer (and a raised limit is used at once);
+    calls HubSpot counts beyond ours (another app of the token) are counted as made now."""
+    most = _header_int(response, "x-hubspot-ratelimit-max")
+    if most:
+        interval = _header_int(response, "x-hubspot-ratelimit-interval-milliseconds")
+        limiter.learn(
+            TEN_SECONDLY,
+            limit=most,
+            period=interval / 1000 if interval else None,
+            remaining=_header_int(response, "x-hubspot-ratelimit-remaining"),
+        )
+    secondly = _header_int(response, "x-hubspot-ratelimit-secondly")
+    if secondly or most:
+        limiter.learn(
+            SECONDLY,
+            limit=secondly or max(1, (most or 0) // 10),
+            remaining=_header_int(response, "x-hubspot-ratelimit-secondly-remaining"),
+        )
+    daily = _header_int(response, "x-hubspot-ratelimit-daily")
+    if daily:
+        limiter.learn(
+            DAILY,
+            limit=daily,
+            remaining=_header_int(response, "x-hubspot-ratelimit-daily-remaining"),
+        )
 
 
 class HubSpotConnector:
@@ -102,10 +178,12 @@ class HubSpotConnector:
             timeout=timeout,
             trust_env=False,
         )
+        self._limiter = hubspot_limiter(per_ten_seconds, per_day)
         self._http = CrmHttp(
             system=self.system,
             client=client,
-            limiter=SlidingWindowLimiter([(per_ten_seconds, 10.0), (per_day, 86_400.0)]),
+            limiter=self._limiter,
+            learn=self._learn,
             attempts=attempts,
             initial_backoff=initial_backoff,
             max_backoff=max_backoff,
@@ -113,9 +191,22 @@ class HubSpotConnector:
         )
         self._search_limiter = SlidingWindowLimiter([(search_per_second, 1.0)])
         self._company_of_domain: dict[str, str] = {}
+        # Two pushes in flight (``outbound.PushPipeline``) may both need a new domain's company:
+        # the first finds or creates it, the other waits for that and finds it here.
+        self._finding: dict[str, asyncio.Future[None]] = {}
 
     async def aclose(self) -> None:
         await self._http.client.aclose()
+
+    def _learn(self, limiter: SlidingWindowLimiter, response: httpx.Response) -> None:
+        """The general limits, from an answer counted on them (a search counts on its own)."""
+        if limiter is self._limiter:
+            learn_rate_limits(limiter, response)
+
+    @property
+    def limits(self) -> list[tuple[int, float]]:
+        """The general limiter's (limit, period) windows, as configured or learnt."""
+        return self._limiter.limits
 
     # --- writes -------------------------------------------------------------------------
     async def upsert(self, writes: Sequence[DealWrite]) -> list[WriteResult]:
@@ -214,7 +305,39 @@ class HubSpotConnector:
 
     async def _associate_companies(self, created: list[tuple[str, DealSeed]]) -> None:
         domains = sorted({seed.customer_domain for _, seed in created if seed.customer_domain})
-        missing = [domain for domain in domains if domain not in self._company_of_domain]
+        for _ in range(2):  # the second round: a domain another push failed to find or create
+            missing = [domain for domain in domains if domain not in self._company_of_domain]
+            others = {self._finding[d] for d in missing if d in self._finding}
+            mine = [domain for domain in missing if domain not in self._finding]
+            if mine:
+                found = asyncio.get_running_loop().create_future()
+                self._finding.update(dict.fromkeys(mine, found))
+                try:
+                    await self._find_or_create_companies(mine, created)
+                finally:
+                    for domain in mine:
+                        del self._finding[domain]
+                    found.set_result(None)
+            if not others:
+                break
+            await asyncio.gather(*others)
+        pairs = [
+            {"from": {"id": deal_id}, "to": {"id": self._company_of_domain[seed.customer_domain]}}
+            for deal_id, seed in created
+            if seed.customer_domain and seed.customer_domain in self._company_of_domain
+        ]
+        if pairs:
+            await self._http.call(
+                "POST",
+                "/crm/v4/associations/deals/companies/batch/associate/default",
+                json={"inputs": pairs},
+            )
+
+    async def _find_or_create_companies(
+        self, missing: list[str], created: list[tuple[str, DealSeed]]
+    ) -> None:
+        """The companies of these domains, found by domain or created (``_company_of_domain``).
+        Only one push at a time looks for a domain (``_finding``): never two companies."""
         for start in range(0, len(missing), 100):
             chunk = missing[start : start + 100]
             found = await self._search(
@@ -250,17 +373,6 @@ class HubSpotConnector:
             )
             for company in response.json().get("results", []):
                 self._company_of_domain[company["properties"]["domain"]] = str(company["id"])
-        pairs = [
-            {"from": {"id": deal_id}, "to": {"id": self._company_of_domain[seed.customer_domain]}}
-            for deal_id, seed in created
-            if seed.customer_domain and seed.customer_domain in self._company_of_domain
-        ]
-        if pairs:
-            await self._http.call(
-                "POST",
-                "/crm/v4/associations/deals/companies/batch/associate/default",
-                json={"inputs": pairs},
-            )
 
     async def note_protection(self, crm_id: str, note: str) -> None:
         """Write the protection note onto a direct deal (one property, by its id)."""
@@ -306,6 +418,40 @@ class HubSpotConnector:
             search, since_ms=int(_ms(since)), until_ms=int(_ms(until)), properties=READ_PROPERTIES
         ):
             yield await self._to_deals(raw)
+
+    # --- companies (families and aliases, ``crm_sync.companies``) ----------------------------
+    def changed_companies(
+        self, since: datetime, until: datetime
+    ) -> AsyncIterator[list[CrmCompanyRecord]]:
+        return self._changed_companies(since, until)
+
+    async def _changed_companies(
+        self, since: datetime, until: datetime
+    ) -> AsyncIterator[list[CrmCompanyRecord]]:
+        async def search(request: dict[str, Any]) -> dict[str, Any]:
+            return await self._search("companies", request)
+
+        async for raw in modified_between(
+            search,
+            since_ms=int(_ms(since)),
+            until_ms=int(_ms(until)),
+            properties=COMPANY_PROPERTIES,
+        ):
+            yield [_to_company(item) for item in raw if not item.get("archived")]
+
+    async def read_companies(self, crm_ids: Sequence[str]) -> list[CrmCompanyRecord]:
+        """These companies as they are now; deleted (archived) ones are left out."""
+        companies: list[CrmCompanyRecord] = []
+        for start in range(0, len(crm_ids), self.batch_size):
+            chunk = list(crm_ids[start : start + self.batch_size])
+            response = await self._http.call(
+                "POST",
+                "/crm/v3/objects/companies/batch/read",
+                json={"inputs": [{"id": i} for i in chunk], "properties": COMPANY_PROPERTIES},
+            )
+            results = response.json().get("results", [])
+            companies.extend(_to_company(item) for item in results if not item.get("archived"))
+        return companies
 
     async def _search(self, object_type: str, request: dict[str, Any]) -> dict[str, Any]:
         response = await self._http.call(
@@ -376,6 +522,21 @@ class HubSpotConnector:
             name=props.get("dealname") or "",
             extra={"product_line": props.get(PROPERTY_OF["product_line"]) or ""},
         )
+
+
+def _to_company(item: dict[str, Any]) -> CrmCompanyRecord:
+    props: dict[str, str | None] = item.get("properties", {})
+    primary = (props.get("domain") or "").strip()
+    aliases = split_list(props.get("hs_additional_domains"))
+    return CrmCompanyRecord(
+        crm_id=str(item["id"]),
+        name=props.get("name") or "",
+        domains=tuple(dict.fromkeys(d for d in (primary, *aliases) if d)),
+        former_names=split_list(props.get(FORMER_NAMES_PROPERTY)),
+        country=props.get("country") or None,
+        parent_id=props.get("hs_parent_company_id") or None,
+        modified_at=_parse_time(props.get("hs_lastmodifieddate") or item.get("updatedAt")),
+    )
 
 
 def _with_company(deal: CrmDeal, company: dict[str, str] | None) -> CrmDeal:

@@ -5,11 +5,18 @@ through ``PATCH /sobjects/Opportunity/<field>/<id>``, batches through
 ``PATCH /composite/sobjects/Opportunity/<field>`` (up to 200, ``allOrNone: false``). Changes are
 found by SOQL on ``LastModifiedDate``. Errors are arrays of ``{message, errorCode, fields}``;
 ``REQUEST_LIMIT_EXCEEDED`` means back off.
+
+Every partner on the opportunity and its role is written twice: as the text field
+``Dealreg_Partner_Roles__c`` (what reconciliation compares) and as ``OpportunityPartner``
+records (create, delete and query only: a role changes by deleting and creating), each naming
+the partner's Account, upserted by the external id ``Dealreg_Partner_Id__c``. The sourced
+holder is the primary partner. The records are brought in line whenever the text changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -23,7 +30,9 @@ from crm_sync.adapters.http import (
     SlidingWindowLimiter,
     retry_after_seconds,
 )
+from crm_sync.domain.companies import CrmCompanyRecord, split_list
 from crm_sync.domain.model import CrmDeal, DealWrite, SalesState, StageTable, WriteResult
+from crm_sync.domain.partners import DealPartner, parse_partner_roles
 from crm_sync.ports import CrmRejectedError, CrmUnavailableError
 from schemas.crm import CrmSystem
 
@@ -34,6 +43,17 @@ FIELD_OF: dict[str, str] = {
     "product_line": "Dealreg_Product_Line__c",
     "protection_expires_at": "Dealreg_Protection_Expires_At__c",
     "registration_status": "Dealreg_Registration_Status__c",
+    "partner_roles": "Dealreg_Partner_Roles__c",
+}
+PARTNER_ACCOUNT_ID = "Dealreg_Partner_Id__c"
+# Our roles as values of OpportunityPartner's ``Role`` picklist (the org must offer them).
+ROLE_OF: dict[str, str] = {
+    "sourced": "Sourced",
+    "distributor": "Distributor",
+    "reseller": "Reseller",
+    "msp": "MSP",
+    "referral": "Referral",
+    "influence": "Influencer",
 }
 # On a direct opportunity (not ours): "partner-protected until <date>".
 PROTECTED_UNTIL_FIELD = "Dealreg_Partner_Protected_Until__c"
@@ -43,6 +63,30 @@ SELECT = (
     + ", ".join(FIELD_OF.values())
     + ", Account.Name, Account.Website, Account.BillingCountryCode"
 )
+
+
+# An Account as a company: its website is the primary domain; alias domains and former names
+# are our custom fields (semicolons), ParentId the parent account.
+ALIAS_DOMAINS_FIELD = "Dealreg_Alias_Domains__c"
+FORMER_NAMES_FIELD = "Dealreg_Former_Names__c"
+ACCOUNT_SELECT = (
+    "Id, Name, Website, ParentId, BillingCountryCode, LastModifiedDate, IsDeleted, "
+    f"{ALIAS_DOMAINS_FIELD}, {FORMER_NAMES_FIELD}"
+)
+
+
+def _to_company(record: dict[str, Any]) -> CrmCompanyRecord:
+    primary = (record.get("Website") or "").strip()
+    aliases = split_list(record.get(ALIAS_DOMAINS_FIELD))
+    return CrmCompanyRecord(
+        crm_id=str(record["Id"]),
+        name=record.get("Name") or "",
+        domains=tuple(dict.fromkeys(d for d in (primary, *aliases) if d)),
+        former_names=split_list(record.get(FORMER_NAMES_FIELD)),
+        country=record.get("BillingCountryCode") or None,
+        parent_id=record.get("ParentId") or None,
+        modified_at=_parse_time(record.get("LastModifiedDate")),
+    )
 
 
 def classify(response: httpx.Response) -> Exception | None:
@@ -99,8 +143,10 @@ class SalesforceConnector:
         self._base = f"/services/data/v{api_version}"
         self._integration_user = integration_user_id
         self._token_lock = asyncio.Lock()
+        # httpx deprecates a CA bundle's path as ``verify``: it takes an SSL context.
+        tls = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
         client = httpx.AsyncClient(
-            base_url=self._instance, timeout=timeout, verify=verify, trust_env=False
+            base_url=self._instance, timeout=timeout, verify=tls, trust_env=False
         )
         self._http = CrmHttp(
             system=self.system,
@@ -151,7 +197,63 @@ class SalesforceConnector:
                 results[write.registration_id] = WriteResult(
                     registration_id=write.registration_id, crm_id=write.crm_id
                 )
+        for write in writes:
+            result = results[write.registration_id]
+            roles = write.changes.get("partner_roles")
+            if roles is not None and result.crm_id and result.error is None:
+                await self._sync_partners(result.crm_id, parse_partner_roles(roles))
         return [results[write.registration_id] for write in writes]
+
+    async def _sync_partners(self, opportunity_id: str, partners: list[DealPartner]) -> None:
+        """Bring the opportunity's OpportunityPartner records in line with ``partners``."""
+        wanted: dict[tuple[str, str], bool] = {}
+        for partner in partners:
+            account_id = await self._partner_account(partner)
+            role = ROLE_OF.get(partner.role, partner.role)
+            wanted[(account_id, role)] = partner.role == "sourced"
+        response = await self._http.call(
+            "GET",
+            f"{self._base}/query/",
+            params={
+                "q": "SELECT Id, AccountToId, Role FROM OpportunityPartner "  # noqa: S608
+                f"WHERE OpportunityId = '{_escape(opportunity_id)}'"
+            },
+        )
+        present: set[tuple[str, str]] = set()
+        for record in response.json().get("records", []):
+            key = (str(record.get("AccountToId")), str(record.get("Role")))
+            if key in wanted and key not in present:
+                present.add(key)
+                continue
+            try:
+                await self._http.call(
+                    "DELETE", f"{self._base}/sobjects/OpportunityPartner/{record['Id']}"
+                )
+            except CrmRejectedError as refused:
+                if "ENTITY_IS_DELETED" not in str(refused):
+                    raise  # a record deleted meanwhile is what we wanted; anything else is not
+        for (account_id, role), primary in wanted.items():
+            if (account_id, role) in present:
+                continue
+            await self._http.call(
+                "POST",
+                f"{self._base}/sobjects/OpportunityPartner/",
+                json={
+                    "OpportunityId": opportunity_id,
+                    "AccountToId": account_id,
+                    "Role": role,
+                    "IsPrimary": primary,
+                },
+            )
+
+    async def _partner_account(self, partner: DealPartner) -> str:
+        """The partner's Account id, upserted by its dealreg partner id (named as in dealreg)."""
+        path = f"{self._base}/sobjects/Account/{PARTNER_ACCOUNT_ID}/{partner.partner_id}"
+        response = await self._http.call("PATCH", path, json={"Name": partner.partner_name})
+        if response.status_code != 204 and response.content:
+            return str(response.json()["id"])
+        found = await self._http.call("GET", path)  # older API versions answer 204, no body
+        return str(found.json()["Id"])
 
     async def _upsert(self, writes: Sequence[DealWrite]) -> list[WriteResult]:
         external = FIELD_OF["registration_id"]
@@ -234,7 +336,37 @@ class SalesforceConnector:
             f"AND LastModifiedDate <= {_soql_time(until)} ORDER BY LastModifiedDate ASC"
         )
 
+    # --- accounts as companies (families and aliases, ``crm_sync.companies``) ---------------
+    def changed_companies(
+        self, since: datetime, until: datetime
+    ) -> AsyncIterator[list[CrmCompanyRecord]]:
+        return self._changed_companies(since, until)
+
+    async def _changed_companies(
+        self, since: datetime, until: datetime
+    ) -> AsyncIterator[list[CrmCompanyRecord]]:
+        records = await self._records(
+            f"SELECT {ACCOUNT_SELECT} FROM Account "  # noqa: S608 (our constants and timestamps)
+            f"WHERE LastModifiedDate >= {_soql_time(since)} "
+            f"AND LastModifiedDate <= {_soql_time(until)} ORDER BY LastModifiedDate ASC"
+        )
+        yield [_to_company(record) for record in records if not record.get("IsDeleted")]
+
+    async def read_companies(self, crm_ids: Sequence[str]) -> list[CrmCompanyRecord]:
+        """These accounts now; deleted ones are left out."""
+        companies: list[CrmCompanyRecord] = []
+        for start in range(0, len(crm_ids), 200):
+            quoted = ", ".join(f"'{_escape(i)}'" for i in crm_ids[start : start + 200])
+            records = await self._records(
+                f"SELECT {ACCOUNT_SELECT} FROM Account WHERE Id IN ({quoted})"  # noqa: S608
+            )
+            companies.extend(_to_company(r) for r in records if not r.get("IsDeleted"))
+        return companies
+
     async def _query(self, soql: str) -> list[CrmDeal]:
+        return [self._to_deal(record) for record in await self._records(soql)]
+
+    async def _records(self, soql: str) -> list[dict[str, Any]]:
         await self._ensure_token()
         response = await self._http.call("GET", f"{self._base}/query/", params={"q": soql})
         body = response.json()
@@ -243,7 +375,7 @@ class SalesforceConnector:
             response = await self._http.call("GET", body["nextRecordsUrl"])
             body = response.json()
             records.extend(body.get("records", []))
-        return [self._to_deal(record) for record in records]
+        return records
 
     def _to_deal(self, record: dict[str, Any]) -> CrmDeal:
         stage = record.get("StageName")

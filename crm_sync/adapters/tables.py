@@ -6,6 +6,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -55,6 +56,25 @@ mirrored_deals = Table(
     # A protection transfer handed this deal's opportunity to that registration's deal
     # (``domain.handover``); this one is never pushed again.
     Column("handed_over_to", String(36), nullable=True, index=True),
+)
+
+# The partners on deals besides their sourced holder: co-sell partners that accepted (by the
+# invitation id, on the sourced registration) and accepted influence claims (by the influence
+# registration id, on the account and product line).
+deal_partners = Table(
+    "deal_partners",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(10), nullable=False),  # co_sell, influence
+    Column("registration_id", String(36), nullable=True, index=True),  # co_sell: the sourced one
+    Column("account_key", String(300), nullable=False),
+    Column("product_line", String(64), nullable=False),
+    Column("partner_id", String(36), nullable=False),
+    Column("partner_name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_deal_partners_account_line", "account_key", "product_line"),
 )
 
 direct_opportunities = Table(
@@ -121,3 +141,15 @@ connector_state = Table(
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 ops_keys = ops_keys_table(metadata)
+
+# Companies (HubSpot) and accounts (Salesforce) published to the resolver, with what was sent.
+crm_companies = Table(
+    "crm_companies",
+    metadata,
+    Column("crm_system", String(20), primary_key=True),
+    Column("company_id", String(100), primary_key=True),
+    Column("account_key", String(300), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("modified_at", UtcDateTime(), nullable=False),
+    Column("removed", Boolean, nullable=False, default=False),
+)

@@ -19,6 +19,8 @@ OWNED_FIELDS: tuple[str, ...] = (
     "product_line",
     "protection_expires_at",
     "registration_status",
+    # Every partner on the deal and its role (``domain.partners``).
+    "partner_roles",
 )
 # Sales fields: the CRM owns them; they flow from the CRM to us only.
 SALES_FIELDS: tuple[str, ...] = ("stage", "amount", "currency", "close_date", "owner", "outcome")

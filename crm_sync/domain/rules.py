@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from crm_sync.domain.model import OWNED_FIELDS, CrmDeal, Outcome, SalesState
+from crm_sync.domain.model import (
+    OWNED_FIELDS,
+    CrmDeal,
+    DealSeed,
+    Outcome,
+    SalesState,
+    StageTable,
+)
 
 
 def outbound_changes(
@@ -35,6 +42,17 @@ def owned_drift(desired: dict[str, str], seen_in_crm: dict[str, str]) -> dict[st
         for name, value in desired.items()
         if name in OWNED_FIELDS and name in seen_in_crm and seen_in_crm[name] != value
     }
+
+
+def created_sales(stages: StageTable, seed: DealSeed) -> SalesState:
+    """The sales fields of an opportunity as we create it: its seed, at the first stage. Until
+    sales change them, reading them back is reading our own write."""
+    return SalesState(
+        stage=stages.name_of(stages.initial),
+        amount=seed.amount,
+        currency=seed.currency,
+        close_date=seed.close_date,
+    )
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from crm_sync.sandbox import control, hubspot, page, salesforce, tls
@@ -77,6 +77,16 @@ def create_app(settings: SandboxSettings | None = None) -> FastAPI:
     app = FastAPI(title="dealreg CRM sandbox", lifespan=lifespan)
     app.include_router(hubspot.build_router(sandbox, resolved))
     app.include_router(control.build_router(sandbox, resolved, sender))
+
+    @app.middleware("http")
+    async def hubspot_rate_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        stated = request.scope.get(hubspot.RATE_HEADERS_SCOPE_KEY)
+        if stated and response.status_code < 400:
+            response.headers.update(stated)
+        return response
 
     @app.exception_handler(hubspot.HubSpotError)
     async def hs_error(_request: Request, error: hubspot.HubSpotError) -> JSONResponse:

@@ -262,6 +262,23 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings, sender: Any) -> AP
             )
         return {"id": record.id}
 
+    def sf_partners(opportunity_id: str) -> list[dict[str, Any]]:
+        """The opportunity's OpportunityPartner records, with each partner account's name."""
+        accounts = sandbox.salesforce["Account"].records
+        return [
+            {
+                "Id": p.id,
+                "AccountToId": p.properties.get("AccountToId"),
+                "AccountName": getattr(
+                    accounts.get(str(p.properties.get("AccountToId"))), "properties", {}
+                ).get("Name"),
+                "Role": p.properties.get("Role"),
+                "IsPrimary": p.properties.get("IsPrimary", False),
+            }
+            for p in sandbox.salesforce["OpportunityPartner"].live()
+            if p.properties.get("OpportunityId") == opportunity_id
+        ]
+
     @router.get("/salesforce/opportunities")
     def sf_opportunities() -> list[dict[str, Any]]:
         return [
@@ -270,6 +287,7 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings, sender: Any) -> AP
                 **r.properties,
                 "LastModifiedDate": sf.sf_time(r.updated_ms),
                 "IsDeleted": r.archived,
+                "OpportunityPartners": sf_partners(r.id),
             }
             for r in sandbox.salesforce["Opportunity"].records.values()
         ]

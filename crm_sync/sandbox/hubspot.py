@@ -37,6 +37,11 @@ class HubSpotError(Exception):
         self.status, self.message, self.category, self.extra = status, message, category, extra
 
 
+# Where ``guard`` leaves the ``X-HubSpot-RateLimit-*`` headers of an answer that went through
+# (the sandbox app's middleware puts them on the response, as HubSpot does).
+RATE_HEADERS_SCOPE_KEY = "dealreg.hubspot_rate_headers"
+
+
 def error_body(status: int, message: str, category: str, **extra: Any) -> dict[str, Any]:
     return {
         "status": "error",
@@ -144,6 +149,8 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings) -> APIRouter:
             )
         stamps.append(now)
         sandbox.windows[key] = stamps
+        if not search:  # HubSpot states the general limits on every answer counted on them
+            request.scope[RATE_HEADERS_SCOPE_KEY] = rate_headers(token)
         return source
 
     def store(object_type: str) -> ObjectStore:
@@ -194,7 +201,9 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings) -> APIRouter:
         changed: dict[str, Any] | None = None,
         **extra: Any,
     ) -> None:
-        if object_type != "deals" or not settings.hubspot_webhook_url:
+        # Deals and companies (company.creation, .propertyChange, .deletion) are subscribed.
+        prefix = {"deals": "deal", "companies": "company"}.get(object_type)
+        if prefix is None or not settings.hubspot_webhook_url:
             return
         base = {
             "eventId": int(time.time() * 1000) % 1_000_000_000,  # not unique, like HubSpot's
@@ -210,20 +219,22 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings) -> APIRouter:
         }
         if kind == "propertyChange":
             for name, value in (changed or {}).items():
-                if name in subscribed:
+                if name in subscribed or prefix == "company":
                     sandbox.outbox.append(
                         Notice(
                             "hubspot",
                             {
                                 **base,
-                                "subscriptionType": "deal.propertyChange",
+                                "subscriptionType": f"{prefix}.propertyChange",
                                 "propertyName": name,
                                 "propertyValue": str(value),
                             },
                         )
                     )
         else:
-            sandbox.outbox.append(Notice("hubspot", {**base, "subscriptionType": f"deal.{kind}"}))
+            sandbox.outbox.append(
+                Notice("hubspot", {**base, "subscriptionType": f"{prefix}.{kind}"})
+            )
 
     def validate(object_type: str, properties: dict[str, Any]) -> str | None:
         stage = properties.get("dealstage")
@@ -368,10 +379,17 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings) -> APIRouter:
         if len(inputs) > 100:
             raise HubSpotError(400, "Batch input must not exceed 100 inputs", "VALIDATION_ERROR")
         results, errors = [], []
+        # The records by their unique property, read once a call (HubSpot has an index; a scan
+        # per input made the sandbox, not crm_sync, the bottleneck of a 10,000-deal drain).
+        unique = UNIQUE.get(object_type)
+        by_key: dict[str, Record] = {}
+        if unique is not None:
+            for candidate in store(object_type).live():
+                by_key.setdefault(str(candidate.properties.get(unique)), candidate)
         for item in inputs:
             id_property = item.get("idProperty")
             key = str(item.get("id"))
-            if not id_property or id_property != UNIQUE.get(object_type):
+            if not id_property or id_property != unique:
                 errors.append(
                     error_body(
                         400,
@@ -397,10 +415,11 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings) -> APIRouter:
                     }
                 )
                 continue
-            existing = store(object_type).find(id_property, key)
+            existing = by_key.get(key)
             record, created = write(
                 object_type, existing, {**item.get("properties", {}), id_property: key}, source
             )
+            by_key[key] = record
             results.append(
                 view(
                     record,
@@ -621,6 +640,11 @@ def _predicate(flt: dict[str, Any]) -> Callable[[Record], bool]:
         right = _to_ms(flt.get("value"))
         compare = _COMPARE[op]
         return lambda record: right is not None and compare(record.updated_ms, right)
+    if op in ("IN", "NOT_IN"):  # the set once a query, not once a record
+        name, values = flt.get("propertyName", ""), {str(v).lower() for v in flt.get("values", [])}
+        if op == "IN":
+            return lambda record: str(_value(record, name)).lower() in values
+        return lambda record: str(_value(record, name)).lower() not in values
     return lambda record: _match(record, flt)
 
 

@@ -19,6 +19,10 @@ INTEGRATION_USER = "005000000000001AAA"
 SALES_USER = "005000000000002AAA"
 SALES_OWNED = {"StageName", "Amount", "CloseDate", "OwnerId", "Name"}
 CLOSED = {"Closed Won": (True, True), "Closed Lost": (True, False)}
+# sObjects the API creates, deletes and queries but never updates (nor upserts).
+CREATE_ONLY = {"OpportunityPartner"}
+# The references an OpportunityPartner must name, and the sObject each refers to.
+PARTNER_REFERENCES = {"OpportunityId": "Opportunity", "AccountToId": "Account"}
 
 
 class SalesforceError(Exception):
@@ -116,11 +120,39 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings, base_url: str) -> 
             )
         )
 
+    def check_partner(fields: dict[str, Any]) -> None:
+        for field, target in PARTNER_REFERENCES.items():
+            value = fields.get(field)
+            if not value:
+                raise SalesforceError(
+                    400,
+                    "REQUIRED_FIELD_MISSING",
+                    f"Required fields are missing: [{field}]",
+                    [field],
+                )
+            referred = sandbox.salesforce[target].records.get(str(value))
+            if referred is None or referred.archived:
+                raise SalesforceError(
+                    400,
+                    "INVALID_CROSS_REFERENCE_KEY",
+                    f"invalid cross reference id: {value}",
+                    [field],
+                )
+
     def write(
         sobject: str, record: Record | None, fields: dict[str, Any], user: str
     ) -> tuple[Record, bool]:
         objects = store(sobject)
         fields = {k: v for k, v in fields.items() if k != "attributes"}
+        if sobject in CREATE_ONLY:
+            if record is not None:
+                raise SalesforceError(
+                    405,
+                    "METHOD_NOT_ALLOWED",
+                    f"HTTP Method 'PATCH' not allowed. Allowed are GET,DELETE,HEAD for {sobject}",
+                )
+            check_partner(fields)
+            fields.setdefault("IsPrimary", False)
         if sobject == "Opportunity" and user == INTEGRATION_USER:
             sandbox.counters.deal_writes["salesforce"] += 1
         if record is None:
@@ -171,6 +203,10 @@ def build_router(sandbox: Sandbox, settings: SandboxSettings, base_url: str) -> 
     async def upsert(version: str, sobject: str, field: str, value: str, request: Request) -> Any:
         user = user_of(request)
         body = await request.json()
+        if sobject in CREATE_ONLY:
+            raise SalesforceError(
+                405, "METHOD_NOT_ALLOWED", f"HTTP Method 'PATCH' not allowed for {sobject}"
+            )
         matches = [r for r in store(sobject).live() if str(r.properties.get(field)) == value]
         if len(matches) > 1:
             return JSONResponse(

@@ -135,6 +135,9 @@ class Sandbox:
         self.salesforce: dict[str, ObjectStore] = {
             "Opportunity": ObjectStore(prefix="006"),
             "Account": ObjectStore(prefix="001"),
+            # Partner accounts on an opportunity: create, delete and query only, as in
+            # Salesforce (a role changes by deleting the record and creating another).
+            "OpportunityPartner": ObjectStore(prefix="00I"),
         }
         self.faults = Faults()
         self.counters = Counters()

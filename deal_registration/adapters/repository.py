@@ -26,19 +26,22 @@ Session = AsyncSession
 DuplicateKeyError = IntegrityError
 
 
-async def find_api_key(session: AsyncSession, key_hash: str) -> RowMapping | None:
-    row = (
-        (
-            await session.execute(
-                select(api_keys).where(
-                    api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
-                )
-            )
-        )
-        .mappings()
-        .first()
+async def find_api_key(
+    session: AsyncSession, key_hash: str
+) -> tuple[RowMapping, dict[str, Any] | None] | None:
+    """The live key with this hash and, in the same statement, its partner (None for an ops
+    key): a partner's request needs both, and one round trip is cheaper than two."""
+    partner_columns = [column.label(f"partner__{column.name}") for column in partners.c]
+    query = (
+        select(api_keys, *partner_columns)
+        .outerjoin(partners, partners.c.id == api_keys.c.partner_id)
+        .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
     )
-    return row
+    row = (await session.execute(query)).mappings().first()
+    if row is None:
+        return None
+    partner = {column.name: row[f"partner__{column.name}"] for column in partners.c}
+    return row, (partner if partner["id"] is not None else None)
 
 
 async def insert_partner(session: AsyncSession, values: dict[str, Any]) -> None:
@@ -335,3 +338,19 @@ async def record_delivery_attempt(
         .values(**values)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def live_influence_of(
+    session: AsyncSession, partner_id: str, account_key: str, product_line: str
+) -> str | None:
+    """The partner's own live (submitted or accepted) influence registration on the account
+    and product line, if any."""
+    query = select(registrations.c.id).where(
+        registrations.c.partner_id == partner_id,
+        registrations.c.account_key == account_key,
+        registrations.c.product_line == product_line,
+        registrations.c.role == "influence",
+        registrations.c.status.in_(("submitted", "accepted")),
+    )
+    found = (await session.execute(query.limit(1))).scalar_one_or_none()
+    return None if found is None else str(found)

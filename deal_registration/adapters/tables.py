@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Date,
     ForeignKey,
@@ -84,8 +85,29 @@ registrations = Table(
     Column("appealed_at", UtcDateTime(), nullable=True),
     Column("editable_fields", JSON, nullable=True),
     Column("extensions_left", Integer, nullable=True),
+    # ``sourced`` (the exclusive claim) or ``influence`` (a declared contribution).
+    Column("role", String(10), nullable=False, server_default="sourced"),
     Index("ix_registrations_partner", "partner_id", "submission_seq"),
     Index("ix_registrations_status", "status", "submission_seq"),
+)
+
+# Co-sell invitations: the holder of an approved sourced registration invites another partner
+# with a role; the invitee accepts or declines. One live invitation per registration and
+# partner (a declined one may be invited again).
+co_sell_invitations = Table(
+    "co_sell_invitations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("registration_id", String(36), ForeignKey("registrations.id"), nullable=False),
+    Column("holder_partner_id", String(36), ForeignKey("partners.id"), nullable=False),
+    Column("partner_id", String(36), ForeignKey("partners.id"), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("status", String(20), nullable=False),  # invited, accepted, declined
+    Column("invited_at", UtcDateTime(), nullable=False),
+    Column("responded_at", UtcDateTime(), nullable=True),
+    Column("correlation_id", String(36), nullable=False),
+    Index("ix_co_sell_registration", "registration_id", "invited_at"),
+    Index("ix_co_sell_partner", "partner_id", "invited_at"),
 )
 
 registration_history = Table(
@@ -99,6 +121,8 @@ registration_history = Table(
     Column("actor", String(100), nullable=False),
     Column("event_id", String(64), nullable=True),
     Column("at", UtcDateTime(), nullable=False),
+    # When the step was written (``at`` is when it happened): the partner export's cursor.
+    Column("recorded_at", UtcDateTime(), nullable=True),
     Index("ix_history_registration", "registration_id", "id"),
 )
 
@@ -161,6 +185,62 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_leased", "partner_id", "leased_until"),
     Index("ix_webhook_deliveries_partner", "partner_id", "created_at"),
     Index("ix_webhook_deliveries_created", "created_at"),  # retention
+)
+
+# Partners' outcome figures (issue 16): a projection of the events, one row per registration,
+# each column set by the event that says it (domain.analytics reads them; see
+# adapters.analytics). ``updated_at`` is the export cursor.
+analytics_registrations = Table(
+    "analytics_registrations",
+    metadata,
+    Column("registration_id", String(36), primary_key=True),
+    Column("partner_id", String(36), nullable=True),
+    Column("account_key", String(300), nullable=True),
+    Column("customer_name", String(200), nullable=True),
+    Column("product_line", String(64), nullable=True),
+    Column("amount_value", Numeric(18, 2), nullable=True),
+    Column("amount_currency", String(3), nullable=True),
+    Column("submitted_at", UtcDateTime(), nullable=True),
+    Column("approved_at", UtcDateTime(), nullable=True),
+    Column("rejected_at", UtcDateTime(), nullable=True),
+    Column("review_at", UtcDateTime(), nullable=True),
+    Column("waitlisted", Boolean, nullable=False, default=False),
+    Column("protection_expires_at", UtcDateTime(), nullable=True),
+    Column("won_at", UtcDateTime(), nullable=True),
+    Column("lost_at", UtcDateTime(), nullable=True),
+    Column("expired_at", UtcDateTime(), nullable=True),
+    Column("withdrawn_at", UtcDateTime(), nullable=True),
+    Column("left_waitlist_at", UtcDateTime(), nullable=True),
+    Column("transferred_at", UtcDateTime(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_analytics_registrations_partner", "partner_id", "updated_at"),
+    Index("ix_analytics_registrations_account", "account_key"),
+)
+
+# One line per partner and role of each DealAttributed.
+analytics_credits = Table(
+    "analytics_credits",
+    metadata,
+    Column("registration_id", String(36), primary_key=True),
+    Column("partner_id", String(36), primary_key=True),
+    Column("role", String(40), primary_key=True),
+    Column("amount_value", Numeric(18, 2), nullable=False),
+    Column("amount_currency", String(3), nullable=False),
+    Column("share", Numeric(9, 6), nullable=False),
+    Column("model", String(20), nullable=False),
+    Column("attributed_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_analytics_credits_partner", "partner_id", "updated_at"),
+)
+
+# The base currency and rates of each published policy version (ExchangeRatesPublished).
+exchange_rates = Table(
+    "exchange_rates",
+    metadata,
+    Column("policy_version", Integer, primary_key=True, autoincrement=False),
+    Column("base_currency", String(3), nullable=False),
+    Column("rates", JSON, nullable=False),
+    Column("published_at", UtcDateTime(), nullable=False),
 )
 
 outbox = outbox_table(metadata)

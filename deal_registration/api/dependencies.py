@@ -80,7 +80,7 @@ PartnerId = Annotated[
 ]
 
 
-def context(request: Request) -> handlers.Context:
+async def context(request: Request) -> handlers.Context:
     return service_state(request, handlers.Context)
 
 
@@ -106,6 +106,15 @@ async def partner(caller: Caller) -> handlers.Principal:
 
 
 Admin = Annotated[handlers.Principal, Depends(admin)]
+
+
+async def ops(caller: Caller) -> handlers.Principal:
+    """Sales ops or the admin, checked before the query is read."""
+    handlers.require_ops(caller)
+    return caller
+
+
+OpsCaller = Annotated[handlers.Principal, Depends(ops)]
 
 
 async def writing_partner(caller: Caller, ctx: Ctx) -> handlers.ActivePartner:

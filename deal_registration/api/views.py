@@ -57,6 +57,7 @@ def registration_view(row: Row) -> RegistrationView:
             "contact": contact,
             "description": row.get("description"),
             "partner_reference": row.get("partner_reference"),
+            "role": row.get("role") or "sourced",
             "status": row["status"],
             "reason_code": row.get("reason_code"),
             "reason": row.get("reason"),

@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from schemas.cosell import InfluenceAccepted, InfluenceRejected
 from schemas.crm import CrmDealClosed, CrmOpportunityChanged, CrmOpportunityMirrored
 from schemas.envelope import EventPayload
 from schemas.registration import (
@@ -41,11 +42,18 @@ class Status(StrEnum):
     WITHDRAWN = "withdrawn"
     ACTION_REQUIRED = "action_required"
     TRANSFERRED = "transferred"  # sales ops moved its protection to another registration
+    ACCEPTED = "accepted"  # an influence claim the rules accepted: recorded, never protected
 
 
 ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.SUBMITTED: frozenset(
-        {Status.APPROVED, Status.REJECTED, Status.PENDING_REVIEW, Status.WITHDRAWN}
+        {
+            Status.APPROVED,
+            Status.REJECTED,
+            Status.PENDING_REVIEW,
+            Status.WITHDRAWN,
+            Status.ACCEPTED,
+        }
     ),
     Status.PENDING_REVIEW: frozenset(
         {Status.APPROVED, Status.REJECTED, Status.WITHDRAWN, Status.ACTION_REQUIRED}
@@ -65,6 +73,8 @@ ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.EXPIRED: frozenset({Status.WON}),
     Status.WITHDRAWN: frozenset(),
     Status.TRANSFERRED: frozenset(),
+    # An influence claim is never protected: it can only be withdrawn.
+    Status.ACCEPTED: frozenset({Status.WITHDRAWN}),
 }
 
 
@@ -308,6 +318,8 @@ def change_for(event: EventPayload, current: Current, *, now: datetime) -> Chang
     match event:
         case RegistrationApproved():
             return _decided(current, Status.APPROVED, event.reason_code, event.reason, event, now)
+        case InfluenceAccepted() | InfluenceRejected():
+            return _influence_decided(current, event, now)
         case RegistrationRejected():
             return _decided(current, Status.REJECTED, event.reason_code, event.reason, event, now)
         case RegistrationSentToReview():
@@ -400,6 +412,27 @@ def _decided(
     if isinstance(event, RegistrationApproved) and event.extensions_allowed is not None:
         updates["extensions_left"] = event.extensions_allowed
     return Change(updates=updates, entry=Entry(target, reason_code, reason, event.decided_at))
+
+
+def _influence_decided(
+    current: Current, event: InfluenceAccepted | InfluenceRejected, now: datetime
+) -> Change | None:
+    """An influence claim is decided once, from ``submitted``: ``accepted`` (no protection,
+    no expiry) or ``rejected``; it never waits in review nor on a waitlist."""
+    target = Status.ACCEPTED if isinstance(event, InfluenceAccepted) else Status.REJECTED
+    if current.status is not Status.SUBMITTED:
+        return None
+    updates: dict[str, Any] = {
+        "status": target.value,
+        "reason_code": event.reason_code,
+        "reason": event.reason,
+        "decided_at": event.decided_at,
+        "protection_expires_at": None,
+        "updated_at": now,
+    }
+    return Change(
+        updates=updates, entry=Entry(target, event.reason_code, event.reason, event.decided_at)
+    )
 
 
 def _rejected_off_the_waitlist(

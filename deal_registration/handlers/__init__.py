@@ -21,6 +21,7 @@ everything and write nothing, the admin manages partners and keys.
 from deal_registration.handlers.access import (
     authenticate,
     require_admin,
+    require_ops,
     require_partner,
     require_writing_partner,
 )
@@ -111,6 +112,7 @@ __all__ = [
     "request_extension",
     "request_fingerprint",
     "require_admin",
+    "require_ops",
     "require_partner",
     "require_writing_partner",
     "revoke_key",

@@ -15,12 +15,13 @@ async def authenticate(ctx: Context, token: str) -> Principal:
     """Who the bearer token is; refused if nobody (revoked keys stop working at once)."""
     if admin_token_accepted(token, ctx.admin_token, ctx.previous_admin_token, now=ctx.clock.now()):
         return Principal(id="admin", role="admin")
-    async with ctx.transactions.transaction() as session:
-        key = await repo.find_api_key(session, hash_api_key(token))
-    if key is None:
+    async with ctx.transactions.reading() as session:
+        found = await repo.find_api_key(session, hash_api_key(token))
+    if found is None:
         raise UnauthenticatedError
+    key, partner = found
     principal = (
-        Principal(id=key["id"], role="partner", partner_id=key["partner_id"])
+        Principal(id=key["id"], role="partner", partner_id=key["partner_id"], partner=partner)
         if key["role"] == "partner"
         else Principal(id=key["id"], role="ops")
     )
@@ -36,6 +37,12 @@ def require_admin(principal: Principal) -> None:
         raise ForbiddenError("Only the admin may do that.")
 
 
+def require_ops(principal: Principal) -> None:
+    """Sales ops or the admin: what sees every partner."""
+    if principal.role not in ("ops", "admin"):
+        raise ForbiddenError("Only sales ops may read every partner.")
+
+
 def require_partner(principal: Principal) -> str:
     if principal.role != "partner" or principal.partner_id is None:
         raise ForbiddenError("Only a partner's API key may do that; ops users read only.")
@@ -43,7 +50,10 @@ def require_partner(principal: Principal) -> str:
 
 
 async def require_active_partner(session: Session, partner_id: str) -> Row:
-    partner = await repo.get_partner(session, partner_id)
+    return active(await repo.get_partner(session, partner_id))
+
+
+def active(partner: Row | None) -> Row:
     if partner is None or partner["status"] != "active":
         raise ForbiddenError(SUSPENDED)
     return partner
@@ -54,6 +64,8 @@ async def require_writing_partner(ctx: Context, principal: Principal) -> ActiveP
     suspended partner is refused even with a bad body. The use case takes the partner from
     here: it is read once per request."""
     partner_id = require_partner(principal)
-    async with ctx.transactions.transaction() as session:
-        partner = await require_active_partner(session, partner_id)
-    return ActivePartner(principal=principal, partner=partner)
+    partner = principal.partner
+    if partner is None:  # not read with the key (a principal made elsewhere)
+        async with ctx.transactions.reading() as session:
+            partner = await repo.get_partner(session, partner_id)
+    return ActivePartner(principal=principal, partner=active(partner))

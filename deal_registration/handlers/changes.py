@@ -162,6 +162,7 @@ async def apply_change(
             "actor": actor,
             "event_id": event_id,
             "at": entry.at,
+            "recorded_at": now,
         },
     )
     await webhooks.stage_delivery(session, {**row, **change.updates}, entry, actor=actor, now=now)

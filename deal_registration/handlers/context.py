@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -34,6 +34,8 @@ class Principal:
     id: str
     role: Literal["admin", "partner", "ops"]
     partner_id: str | None = None
+    # The partner as read with the key, when the request began (a partner's key only).
+    partner: Row | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

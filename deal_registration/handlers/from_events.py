@@ -9,6 +9,7 @@ from __future__ import annotations
 from deal_registration.adapters import repository as repo
 from deal_registration.domain import lifecycle
 from deal_registration.handlers.changes import apply_change, current_of
+from schemas.cosell import InfluenceAccepted, InfluenceRejected
 from schemas.crm import CrmDealClosed, CrmOpportunityChanged, CrmOpportunityMirrored
 from schemas.registration import (
     ExtensionDenied,
@@ -36,6 +37,8 @@ Decision = (
     | RegistrationReturnedForEdit
     | ProtectionTransferred
     | ProtectionExpiring
+    | InfluenceAccepted
+    | InfluenceRejected
 )
 CrmChange = CrmOpportunityMirrored | CrmOpportunityChanged | CrmDealClosed
 

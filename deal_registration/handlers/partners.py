@@ -12,7 +12,12 @@ from deal_registration.adapters.tables import outbox
 from deal_registration.domain.errors import NotFoundError
 from deal_registration.handlers.context import EMITTER, Context, Row, is_uuid
 from schemas.envelope import EventEnvelope, EventPayload
-from schemas.principals import ApiKeyRevoked, OpsKeyIssued
+from schemas.principals import (
+    ApiKeyRevoked,
+    OpsKeyIssued,
+    PartnerKeyIssued,
+    PartnerStatusChanged,
+)
 from services.clock import new_id
 from services.events import Cause
 from services.http.security import (
@@ -82,6 +87,7 @@ async def _issue_key(
             "created_at": now,
         },
     )
+    issued: EventPayload
     if role == "ops":
         # The resolver and crm_sync authenticate ops users from their own copy of the hashes.
         issued = OpsKeyIssued(
@@ -91,13 +97,26 @@ async def _issue_key(
             key_hash=hash_api_key(api_key),
             issued_at=now,
         )
-        await stage_events(session, outbox, [_principal_envelope(issued, key_id, now)], now=now)
+    else:
+        # The resolver serves partners account overlap (issue 16) from its own copy.
+        assert partner is not None  # noqa: S101 - a partner key always has its partner
+        issued = PartnerKeyIssued(
+            key_id=key_id, partner_id=partner["id"], key_hash=hash_api_key(api_key), issued_at=now
+        )
+    await stage_events(session, outbox, [_principal_envelope(issued, key_id, now)], now=now)
     return IssuedKey(api_key=api_key, key_id=key_id, created_at=now)
 
 
-def _principal_envelope(payload: EventPayload, key_id: str, now: datetime) -> EventEnvelope[Any]:
+def _principal_envelope(
+    payload: EventPayload, principal_id: str, now: datetime
+) -> EventEnvelope[Any]:
+    """Keyed by the principal (a key's id, or a partner's), so its events keep their order."""
     return EMITTER.envelope(
-        payload, subject=key_id, partition_key=key_id, cause=Cause(None, new_id()), time=now
+        payload,
+        subject=principal_id,
+        partition_key=principal_id,
+        cause=Cause(None, new_id()),
+        time=now,
     )
 
 
@@ -118,9 +137,18 @@ async def update_partner(ctx: Context, partner_id: str, changes: dict[str, Any])
     changes = dict(changes)
     if "product_lines" in changes:
         changes["product_lines"] = sorted(set(changes["product_lines"]))
+    now = ctx.clock.now()
     async with ctx.transactions.transaction() as session:
-        await _existing_partner(session, partner_id)
-        await repo.update_partner(session, partner_id, {**changes, "updated_at": ctx.clock.now()})
+        before = await _existing_partner(session, partner_id)
+        await repo.update_partner(session, partner_id, {**changes, "updated_at": now})
+        if changes.get("status", before["status"]) != before["status"]:
+            # The resolver serves partners too (account overlap): it learns the suspension.
+            changed = PartnerStatusChanged(
+                partner_id=partner_id, status=changes["status"], changed_at=now
+            )
+            await stage_events(
+                session, outbox, [_principal_envelope(changed, partner_id, now)], now=now
+            )
         return await _existing_partner(session, partner_id)
 
 

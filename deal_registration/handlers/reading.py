@@ -20,7 +20,7 @@ async def get_registration(ctx: Context, principal: Principal, registration_id: 
     """The registration if the caller may see it; another partner's is not found, as if absent."""
     if not is_uuid(registration_id):
         raise NotFoundError
-    async with ctx.transactions.transaction() as session:
+    async with ctx.transactions.reading() as session:
         row = await repo.get_registration(session, registration_id)
     if row is None or not _may_see(principal, row):
         raise NotFoundError
@@ -43,7 +43,7 @@ async def list_registrations(
         if partner_id is not None and partner_id != principal.partner_id:
             return [], None  # another partner's registrations do not exist for this caller
         partner_id = principal.partner_id
-    async with ctx.transactions.transaction() as session:
+    async with ctx.transactions.reading() as session:
         rows = await repo.list_registrations(
             session,
             partner_id=partner_id,
@@ -71,5 +71,5 @@ async def registration_history(
     ctx: Context, principal: Principal, registration_id: str
 ) -> list[Row]:
     await get_registration(ctx, principal, registration_id)
-    async with ctx.transactions.transaction() as session:
+    async with ctx.transactions.reading() as session:
         return list(await repo.history_of(session, registration_id))

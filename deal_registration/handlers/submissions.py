@@ -11,7 +11,7 @@ from deal_registration.adapters import repository as repo
 from deal_registration.adapters.repository import Session
 from deal_registration.adapters.tables import outbox
 from deal_registration.domain import validation as rules
-from deal_registration.domain.errors import FieldProblemsError
+from deal_registration.domain.errors import ConflictError, FieldProblemsError
 from deal_registration.domain.lifecycle import Status
 from deal_registration.handlers.context import ActivePartner, Context, Row, registration_envelope
 from deal_registration.handlers.idempotency import (
@@ -48,6 +48,7 @@ class NewRegistration:
     contact_email: str | None = None
     description: str | None = None
     partner_reference: str | None = None
+    role: str = "sourced"
 
 
 async def submit_registration(
@@ -89,6 +90,8 @@ async def _accept_registration(
             ]
         ) from None
     await repo.lock_account(session, key)
+    if new.role == "influence":
+        await _refuse_second_influence(session, partner["id"], key, new.product_line)
     registration = _new_registration_row(new, partner["id"], key, now)
     seq = await repo.insert_registration(session, registration)
     await repo.append_history(
@@ -98,6 +101,7 @@ async def _accept_registration(
             "status": Status.SUBMITTED.value,
             "actor": f"partner:{partner['id']}",
             "at": now,
+            "recorded_at": now,
         },
     )
     submitted = submitted_event(registration, seq, partner)
@@ -106,6 +110,18 @@ async def _accept_registration(
         session, outbox, [registration_envelope(submitted, registration, causation=None)], now=now
     )
     return registration
+
+
+async def _refuse_second_influence(
+    session: Session, partner_id: str, key: str, product_line: str
+) -> None:
+    """A partner declares influence on one account and product line once while it is live
+    (its own claims only: nothing about other partners is read or told)."""
+    first = await repo.live_influence_of(session, partner_id, key, product_line)
+    if first is not None:
+        raise ConflictError(
+            f"You already declared influence on this customer and product line as {first}."
+        )
 
 
 def registration_problems(
@@ -142,6 +158,7 @@ def _new_registration_row(
         "description": new.description,
         "partner_reference": new.partner_reference,
         "status": Status.SUBMITTED.value,
+        "role": new.role,
         "submitted_at": now,
         "correlation_id": new_id(),
         "updated_at": now,
@@ -172,4 +189,5 @@ def submitted_event(registration: dict[str, Any], seq: int, partner: Row) -> Reg
             value=registration["amount_value"], currency=registration["amount_currency"]
         ),
         expected_close_date=registration["expected_close_date"],
+        role=registration.get("role") or "sourced",
     )

@@ -29,6 +29,8 @@ start_one() {
   if alive "$svc"; then log "$svc already running"; return 0; fi
   DEALREG_DATABASE_URL="$db" "$PY" -m services.migrations "$svc" upgrade head 2>>"$LOGS/$svc.log"
   # services.http.serve binds DEALREG_HTTP_HOST (127.0.0.1 unless the environment says).
+  # The console (conflict_resolver) reads partners' figures from deal_registration.
+  DEALREG_INTAKE_URL="${DEALREG_INTAKE_URL:-http://127.0.0.1:$(port_of deal_registration)}" \
   DEALREG_DATABASE_URL="$db" DEALREG_SERVICE_NAME="$svc" DEALREG_HTTP_PORT="$port" \
     setsid "$PY" -m services.http.serve "$svc" >>"$LOGS/$svc.log" 2>&1 < /dev/null &
   echo $! >"$RUN/$svc.pid"

@@ -1,8 +1,11 @@
 """``dealreg replay SERVICE --database-url URL``: rebuild a service's state from the topics into
 an empty database (``services.replay``; what each service rebuilds: its ``replay`` module).
 
-Only crm_sync can be rebuilt so: deal_registration and conflict_resolver keep state that is on
-no topic, and the command refuses them, saying what is missing (restore those from a backup).
+crm_sync and conflict_resolver can be rebuilt so; the resolver applies the decisions it
+published instead of deciding again, and rebuilds neither account overlap (by design: partners
+upload again) nor, yet, what ``conflict_resolver/replay.py`` lists as not in its plan.
+deal_registration is refused, saying what is missing: it is the system of record (partners,
+API keys, contacts are on no topic); restore it from a backup.
 
 Exit codes: 0 rebuilt, 1 failed (a service that cannot be rebuilt, a database that is not
 empty, brokers out of reach), 2 usage.
@@ -100,7 +103,7 @@ def replay_command(
                     migrate=migrations.upgrade,
                 )
             )
-        except DatabaseNotEmptyError as error:
+        except (DatabaseNotEmptyError, NotRebuildableError) as error:
             fail(str(error))
         except (KafkaError, OSError) as error:
             fail(f"cannot read the topics at {target.kafka_bootstrap}: {error}")

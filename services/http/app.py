@@ -23,6 +23,8 @@ from services.tracing import EXCLUDED_URLS
 MAX_BODY_BYTES = 64 * 1024
 # CRM webhooks come in batches (HubSpot sends up to 100 events in one request).
 MAX_WEBHOOK_BODY_BYTES = 512 * 1024
+# An account-overlap list (issue 16): up to 50,000 keyed hashes of 64 hex digits each.
+MAX_OVERLAP_BODY_BYTES = 4 * 1024 * 1024
 _WITH_BODY = {"POST", "PUT", "PATCH"}
 # Metrics name the method only from this set: a made-up method must not mint a new series.
 _KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -53,6 +55,8 @@ class BodyLimits:
             return
         webhook = str(scope["path"]).startswith("/v1/webhooks")
         limit = MAX_WEBHOOK_BODY_BYTES if webhook else MAX_BODY_BYTES
+        if str(scope["path"]).startswith("/v1/overlap/"):
+            limit = MAX_OVERLAP_BODY_BYTES
         headers = Headers(scope=scope)
         refused = _refusal(headers, limit=limit, json_only=not webhook)
         if refused is not None:

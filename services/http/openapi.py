@@ -32,6 +32,7 @@ _DESCRIPTIONS = {
     413: "The body is larger than the limit (64 KiB; webhooks 512 KiB)",
     415: "The body is not application/json",
     422: "Invalid fields, each named in `errors`",
+    429: "Too many requests; see `Retry-After`",
     503: "The service's database (or the CRM) is unavailable for a moment; retry later",
 }
 

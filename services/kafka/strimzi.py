@@ -38,6 +38,7 @@ CONSUMER_GROUPS: dict[str, dict[str, tuple[TopicSpec, ...]]] = {
     "deal_registration": {
         "deal_registration.decisions": (DECISIONS,),
         "deal_registration.crm": (CRM,),
+        "deal_registration.analytics": (DECISIONS, CRM, REGISTRATIONS),
     },
     "conflict_resolver": {
         "conflict_resolver.submissions": (REGISTRATIONS,),

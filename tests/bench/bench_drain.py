@@ -1,6 +1,7 @@
 """How fast one resolver drains a backlog of submissions, against two ceilings in the same run.
 
     .venv/bin/python -m tests.bench.bench_drain [registrations, default 100000] [--short]
+        [--instances=1,2] [--plot]
 
 Starts Kafka and PostgreSQL (the test scripts; ``DEALREG_TEST_*_PORT`` or the bench ports),
 puts N ``registration.submitted`` events on the registrations topic first (made-up companies,
@@ -12,6 +13,11 @@ correctness only). The ceilings, measured on the same records in the same run:
 - consuming them with no work: Kafka's own consumer performance tool
   (``org.apache.kafka.tools.ConsumerPerformance``, from the broker's jars);
 - inserting the claims and blocking keys those decisions write, in bulk (one transaction).
+
+With ``--instances=1,2`` the same backlog (on topics of its own) is drained again by two
+resolver processes in one consumer group, and the CPU seconds each part used (resolvers,
+PostgreSQL, the broker; from /proc) give a decision's cost per part: the input of the
+projection to a larger machine in docs/benchmarks.md.
 
 Prints a table and writes ``docs/bench/drain.png`` (decisions per second over time).
 """
@@ -163,7 +169,12 @@ async def insert_ceiling(server: str, events: list[EventEnvelope[Any]]) -> float
 @dataclass
 class Drain:
     count: int
+    instances: int = 1
     samples: list[tuple[float, int]] = field(default_factory=list)  # (seconds, decided)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per part, during the drain
+
+    def cpu_ms_per_decision(self) -> dict[str, float]:
+        return {part: seconds * 1000 / self.count for part, seconds in self.cpu.items()}
 
     @property
     def started(self) -> float:
@@ -203,39 +214,95 @@ async def drain(
     prefix: str,
     count: int,
     *,
+    instances: int = 1,
     within: float = 3_600,
     every: float = 1.0,
     progress: Callable[[float, int], None] | None = None,
 ) -> Drain:
-    """Start one resolver process on ``url`` and count decisions until ``count`` are made."""
-    stack = ServiceStack(
-        kafka_bootstrap=bootstrap,
-        database_urls={"conflict_resolver": url},
-        topic_prefix=prefix,
-        artifacts=Path(tempfile.mkdtemp(prefix="dealreg-drain-")),
-        extra_env={"DEALREG_LOG_LEVEL": "WARNING"},
-    )
+    """Start ``instances`` resolver processes (one consumer group) on ``url`` and count
+    decisions until ``count`` are made; the CPU each part used meanwhile is in the result."""
+    artifacts = Path(tempfile.mkdtemp(prefix="dealreg-drain-"))
+    stacks = [
+        ServiceStack(
+            kafka_bootstrap=bootstrap,
+            database_urls={"conflict_resolver": url},
+            topic_prefix=prefix,
+            artifacts=artifacts / f"instance-{number}",
+            extra_env={"DEALREG_LOG_LEVEL": "WARNING"},
+        )
+        for number in range(instances)
+    ]
     engine = create_engine(url)
-    result = Drain(count)
+    result = Drain(count, instances=instances)
     try:
-        stack.migrate("conflict_resolver")
+        stacks[0].migrate("conflict_resolver")
         began = time.perf_counter()
-        stack.start("conflict_resolver", migrate=False)
+        for stack in stacks:
+            stack.start("conflict_resolver", migrate=False)
+        resolvers = [stack.processes["conflict_resolver"].pid for stack in stacks]
+        cpu_before = cpu_seconds(resolvers)
         decided = 0
         while decided < count:
             if time.perf_counter() - began > within:
                 raise TimeoutError(f"{decided} of {count} decided in {within}s")
-            if stack.processes["conflict_resolver"].poll() is not None:
-                raise RuntimeError(f"the resolver exited; see {stack.artifacts}")
+            if any(stack.processes["conflict_resolver"].poll() is not None for stack in stacks):
+                raise RuntimeError(f"a resolver exited; see {artifacts}")
             await asyncio.sleep(every)
             decided = await _decided(engine)
             result.samples.append((time.perf_counter() - began, decided))
             if progress is not None:
                 progress(result.samples[-1][0], decided)
+        cpu_after = cpu_seconds(resolvers)
+        result.cpu = {part: cpu_after[part] - cpu_before.get(part, 0.0) for part in cpu_after}
         return result
     finally:
-        stack.stop_all()
+        for stack in stacks:
+            stack.stop_all()
         await engine.dispose()
+
+
+def _pid_file(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _process_table() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds used so far), from /proc (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, ..., utime (14th field overall), stime (15th).
+        table[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    return table
+
+
+def cpu_seconds(resolvers: list[int]) -> dict[str, float]:
+    """CPU seconds used so far by the resolvers, PostgreSQL (the postmaster and its backends)
+    and the Kafka broker: the per-decision costs a larger machine's projection rests on."""
+    table = _process_table()
+    postmaster = _pid_file(infra.STATE / f"postgres-{infra.TEST_PG_PORT}.pid")
+    broker = _pid_file(infra.STATE / f"test-kafka-{infra.TEST_KAFKA_PORT}" / "kafka.pid")
+
+    def tree(root: int | None) -> float:
+        if root is None:
+            return 0.0
+        members = {root}
+        for pid, (parent, _cpu) in table.items():
+            if parent in members or parent == root:
+                members.add(pid)
+        return sum(table[pid][1] for pid in members if pid in table)
+
+    return {
+        "resolver": sum(tree(pid) for pid in resolvers),
+        "postgresql": tree(postmaster),
+        "kafka": tree(broker),
+    }
 
 
 def plot(drain_result: Drain, ceilings: dict[str, float], path: Path = PLOT) -> None:
@@ -263,28 +330,46 @@ def plot(drain_result: Drain, ceilings: dict[str, float], path: Path = PLOT) -> 
     plt.close(figure)
 
 
-async def main(count: int) -> None:
+async def main(count: int, instances: list[int]) -> None:
     bootstrap = infra.start_kafka()
     server = infra.start_postgres()
-    prefix = f"drain{uuid.uuid4().hex[:6]}."
+    events = registrations(count)
+    results: list[Drain] = []
     try:
-        events = registrations(count)
-        await publish(bootstrap, prefix, events)
-        consume = consume_ceiling(bootstrap, prefix + REGISTRATIONS.name, count)
-        bulk = await insert_ceiling(server, events)
-        async with fresh_database(server) as url:
-            result = await drain(
-                url,
-                bootstrap,
-                prefix,
-                count,
-                progress=lambda t, n: print(f"  {t:7.1f} s  {n:>7} decided", flush=True),
-            )
+        for number in instances:
+            # Each drain has its own topics (so its own consumer group starts at the beginning)
+            # and its own empty database.
+            prefix = f"drain{uuid.uuid4().hex[:6]}."
+            await publish(bootstrap, prefix, events)
+            if not results:
+                consume = consume_ceiling(bootstrap, prefix + REGISTRATIONS.name, count)
+                bulk = await insert_ceiling(server, events)
+            async with fresh_database(server) as url:
+                results.append(
+                    await drain(
+                        url,
+                        bootstrap,
+                        prefix,
+                        count,
+                        instances=number,
+                        progress=lambda t, n: print(f"  {t:7.1f} s  {n:>7} decided", flush=True),
+                    )
+                )
     finally:
         if not infra.keep_running():
             infra.stop_kafka()
             infra.stop_postgres()
     ceilings = {"consume": count / consume, "insert": count / bulk}
+    report(results[0], ceilings, consume=consume, bulk=bulk)
+    if len(results) > 1:
+        report_scaling(results)
+    if count >= 10_000 or "--plot" in sys.argv:
+        plot(results[0], ceilings)
+        print(f"plot: {PLOT.relative_to(infra.ROOT)}")
+
+
+def report(result: Drain, ceilings: dict[str, float], *, consume: float, bulk: float) -> None:
+    count = result.count
     rates = [rate for _, rate in result.rates()]
     third = max(1, len(rates) // 3)
     print(f"| registrations drained | {count:,} |")
@@ -297,12 +382,35 @@ async def main(count: int) -> None:
     print(f"| bulk insert of the same claims and keys (ceiling) | {ceilings['insert']:,.0f}/s |")
     print(f"| drain time / Kafka consume time | {result.elapsed / consume:,.0f}x |")
     print(f"| drain time / bulk insert time | {result.elapsed / bulk:,.0f}x |")
-    if count >= 10_000 or "--plot" in sys.argv:
-        plot(result, ceilings)
-        print(f"plot: {PLOT.relative_to(infra.ROOT)}")
+    costs = result.cpu_ms_per_decision()
+    print(
+        f"| CPU ms per decision: resolver / PostgreSQL / Kafka | {costs['resolver']:.1f} / "
+        f"{costs['postgresql']:.1f} / {costs['kafka']:.1f} |"
+    )
+
+
+def report_scaling(results: list[Drain]) -> None:
+    """Instances against one, and the CPU a decision costs in each part (the projection's
+    input: a machine with C cores for these parts decides about C / (sum of the costs))."""
+    base = results[0].per_second
+    print()
+    print(
+        "| resolver instances | decisions/s | vs one | CPU ms per decision: resolver / "
+        "PostgreSQL / Kafka | cores busy (all three) |"
+    )
+    print("| --- | --- | --- | --- | --- |")
+    for result in results:
+        costs = result.cpu_ms_per_decision()
+        busy = sum(result.cpu.values()) / result.elapsed
+        print(
+            f"| {result.instances} | {result.per_second:,.0f} | {result.per_second / base:.2f}x | "
+            f"{costs['resolver']:.1f} / {costs['postgresql']:.1f} / {costs['kafka']:.1f} | "
+            f"{busy:.2f} |"
+        )
 
 
 if __name__ == "__main__":
     arguments = [argument for argument in sys.argv[1:] if not argument.startswith("--")]
     total = SHORT if "--short" in sys.argv else int(arguments[0]) if arguments else 100_000
-    asyncio.run(main(total))
+    chosen = next((a for a in sys.argv[1:] if a.startswith("--instances=")), "--instances=1")
+    asyncio.run(main(total, [int(n) for n in chosen.split("=", 1)[1].split(",")]))

@@ -1,15 +1,16 @@
 """Intake throughput against its ceiling, measured in the same run (issue 12, goal 3).
 
     .venv/bin/python -m tests.bench.bench_intake [--seconds 15] [--concurrency 16,64,256]
-        [--databases sqlite,postgresql] [--plot docs/bench/intake.png]
+        [--databases sqlite,postgresql] [--plot docs/bench/intake.png] [--profile flame.svg]
 
 For each database kind it starts deal_registration as ``make run`` does (one uvicorn process,
 the outbox relay publishing to a real broker, the rate limit lifted) and the ceiling
 (`tests.bench.ceiling_app`: a bare FastAPI endpoint that validates the same body and inserts a
 row and an outbox row in one transaction, same server settings), and drives both with wrk at
 each concurrency, alternating so that the machine's noise falls on both. It reports accepted
-registrations a second (202s only) and the p50 / p99 of the answer, the ratio to the ceiling,
-and writes a plot. Needs ``wrk`` (Debian's package; ``make bench`` installs it).
+registrations a second (202s only), the p50 / p99 of the answer, the ratio to the ceiling and
+each server's CPU time per accepted registration, and writes a plot. Needs ``wrk`` (Debian's
+package; ``make bench`` installs it).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class Sample:
     p99_ms: float
     other_answers: int
     socket_errors: int
+    # The server's CPU time (user + system, all its threads) per accepted registration: unlike
+    # the rate, it hardly moves when other work shares the cores.
+    cpu_ms_per_accepted: float = 0.0
 
 
 def wrk(url: str, key: str, concurrency: int, seconds: int) -> dict[str, float]:
@@ -65,10 +69,18 @@ def wrk(url: str, key: str, concurrency: int, seconds: int) -> dict[str, float]:
     return dict(json.loads(output.strip().splitlines()[-1]))
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user + system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
-    target: str, database: str, url: str, key: str, concurrency: int, seconds: int
+    target: str, database: str, url: str, key: str, concurrency: int, seconds: int, pid: int
 ) -> Sample:
+    cpu_before = cpu_seconds(pid)
     figures = wrk(url, key, concurrency, seconds)
+    cpu = cpu_seconds(pid) - cpu_before
     return Sample(
         target=target,
         database=database,
@@ -78,11 +90,14 @@ def measure(
         p99_ms=figures["p99_ms"],
         other_answers=int(figures["other"]),
         socket_errors=int(figures["errors"]),
+        cpu_ms_per_accepted=round(1000 * cpu / figures["accepted"], 2)
+        if figures["accepted"]
+        else 0,
     )
 
 
 @contextmanager
-def ceiling(database_url: str, workdir: Path) -> Iterator[str]:
+def ceiling(database_url: str, workdir: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     with (workdir / "ceiling.log").open("ab") as log:
         process = subprocess.Popen(
@@ -100,14 +115,14 @@ def ceiling(database_url: str, workdir: Path) -> Iterator[str]:
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=20)
 
 
 @contextmanager
-def intake(kafka: str, database_url: str, workdir: Path) -> Iterator[tuple[str, str]]:
+def intake(kafka: str, database_url: str, workdir: Path) -> Iterator[tuple[str, str, int]]:
     stack = ServiceStack(
         kafka_bootstrap=kafka,
         database_urls={"deal_registration": database_url},
@@ -121,7 +136,7 @@ def intake(kafka: str, database_url: str, workdir: Path) -> Iterator[tuple[str, 
         url = stack.url("deal_registration")
         with httpx.Client(base_url=url, timeout=10) as client:
             key = str(create_partner(client, stack.admin_token, name="Bench Partner")["api_key"])
-        yield url, key
+        yield url, key, stack.processes["deal_registration"].pid
     finally:
         stack.stop_all()
 
@@ -145,19 +160,54 @@ def database_urls(kind: str, workdir: Path) -> Iterator[tuple[str, str]]:
             subprocess.run([*admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], check=False)
 
 
-def run_kind(kind: str, kafka: str, concurrencies: list[int], seconds: int) -> list[Sample]:
+@contextmanager
+def profiled(pid: int, seconds: int, svg: Path | None) -> Iterator[None]:
+    """A py-spy flame graph of the process ``pid`` (and its children) over the next
+    ``seconds``, written to ``svg``; nothing when ``svg`` is None. py-spy is not in the lock:
+    ``.venv/bin/pip install py-spy`` in your own environment."""
+    if svg is None:
+        yield
+        return
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        sys.exit("--profile needs py-spy: .venv/bin/pip install py-spy (not in the lock)")
+    svg.parent.mkdir(parents=True, exist_ok=True)
+    recorder = subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--duration",
+         str(seconds), "--output", str(svg)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        recorder.wait(timeout=seconds + 60)
+
+
+def run_kind(
+    kind: str,
+    kafka: str,
+    concurrencies: list[int],
+    seconds: int,
+    profile: Path | None = None,
+) -> list[Sample]:
+    """``profile``: a flame graph of deal_registration under the first concurrency's load."""
     samples: list[Sample] = []
     workdir = Path(tempfile.mkdtemp(prefix=f"dealreg-bench-intake-{kind}-"))
     with (
         database_urls(kind, workdir) as (dealreg_db, ceiling_db),
-        intake(kafka, dealreg_db, workdir) as (dealreg_url, key),
-        ceiling(ceiling_db, workdir) as ceiling_url,
+        intake(kafka, dealreg_db, workdir) as (dealreg_url, key, pid),
+        ceiling(ceiling_db, workdir) as (ceiling_url, ceiling_pid),
     ):
         for url in (dealreg_url, ceiling_url):
             wrk(url, key, 8, 3)  # warm-up: connections, caches, the first pages of each table
         for concurrency in concurrencies:
-            for target, url in (("dealreg", dealreg_url), ("ceiling", ceiling_url)):
-                sample = measure(target, kind, url, key, concurrency, seconds)
+            for target, url, server in (
+                ("dealreg", dealreg_url, pid),
+                ("ceiling", ceiling_url, ceiling_pid),
+            ):
+                svg = profile if target == "dealreg" and concurrency == concurrencies[0] else None
+                with profiled(pid, seconds, svg):
+                    sample = measure(target, kind, url, key, concurrency, seconds, server)
                 print(json.dumps(asdict(sample)), flush=True)
                 samples.append(sample)
     shutil.rmtree(workdir, ignore_errors=True)
@@ -167,8 +217,8 @@ def run_kind(kind: str, kafka: str, concurrencies: list[int], seconds: int) -> l
 def table(samples: list[Sample]) -> str:
     lines = [
         "| database | concurrency | dealreg accepted/s | p50 / p99 ms | ceiling accepted/s "
-        "| p50 / p99 ms | dealreg / ceiling |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| p50 / p99 ms | dealreg / ceiling | CPU ms per 202: dealreg / ceiling |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     by_key = {(s.target, s.database, s.concurrency): s for s in samples}
     for (target, database, concurrency), ours in by_key.items():
@@ -179,7 +229,8 @@ def table(samples: list[Sample]) -> str:
         lines.append(
             f"| {database} | {concurrency} | {ours.accepted_per_second:.0f} | "
             f"{ours.p50_ms:.0f} / {ours.p99_ms:.0f} | {top.accepted_per_second:.0f} | "
-            f"{top.p50_ms:.0f} / {top.p99_ms:.0f} | {ratio:.0%} |"
+            f"{top.p50_ms:.0f} / {top.p99_ms:.0f} | {ratio:.0%} | "
+            f"{ours.cpu_ms_per_accepted:.1f} / {top.cpu_ms_per_accepted:.1f} |"
         )
     return "\n".join(lines)
 
@@ -223,6 +274,13 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--plot", type=Path, default=infra.ROOT / "docs" / "bench" / "intake.png")
     parser.add_argument("--json", type=Path, default=infra.STATE / "bench" / "intake.json")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="write a py-spy flame graph (SVG) of deal_registration under the first "
+        "concurrency's load, on the first database (needs py-spy, not in the lock)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench_intake needs wrk (apt-get install wrk; `make bench` installs it)")
@@ -231,8 +289,10 @@ def main() -> None:
     try:
         samples = [
             sample
-            for kind in args.databases.split(",")
-            for sample in run_kind(kind, kafka, concurrencies, args.seconds)
+            for index, kind in enumerate(args.databases.split(","))
+            for sample in run_kind(
+                kind, kafka, concurrencies, args.seconds, args.profile if index == 0 else None
+            )
         ]
     finally:
         infra.stop_kafka()

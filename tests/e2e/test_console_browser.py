@@ -436,3 +436,48 @@ def test_ops_grant_an_extension_request_labelled_as_one(stack: ServiceStack) -> 
             time.sleep(0.1)
         assert view["extension"] == "granted"
         assert view["protection_expires_at"] > approved["protection_expires_at"]
+
+
+# --- Partner figures (issue 16) ---------------------------------------------------------------
+
+
+@only_on("sqlite")
+def test_ops_see_partner_figures_drawn_as_charts(stack: ServiceStack) -> None:
+    """The dashboard draws each partner's registrations and wins, its approval and win rates,
+    and each tier's revenue and protected pipeline, from deal_registration's figures."""
+    require(Path(CHROMIUM).exists(), "Chromium (/usr/bin/chromium)")
+    from playwright.sync_api import expect
+
+    stack.start_all()
+    with httpx.Client(base_url=stack.url("deal_registration"), timeout=10) as client:
+        ops_key = grant_console_key(stack, client)
+        alpha = create_partner(client, stack.admin_token, name="Alpha Networks")
+        beta = create_partner(client, stack.admin_token, name="Beta Systems")
+        bodies = [
+            (alpha, registration_body(name="Acme Corporation", domain="acme.com")),
+            (alpha, registration_body(name="Initech", domain="initech.com", amount="1000.00")),
+            (beta, registration_body(name="Globex", domain="globex.com", amount="40000.00")),
+        ]
+        for partner, body in bodies:
+            created = client.post(
+                "/v1/registrations", json=body, headers=bearer(partner["api_key"])
+            )
+            assert created.status_code == 202, created.text
+            wait_for_status(client, partner["api_key"], created.json()["id"])
+        with console_page(stack, ops_key) as (page, errors):
+            activity = page.locator("#chart-activity")
+            registered = activity.locator(
+                'rect[data-label="Alpha Networks"][data-kind="registered"]'
+            )
+            expect(registered).to_have_attribute("data-value", "2", timeout=15_000)
+            expect(activity).to_contain_text("2 registered")
+            expect(page.locator("#chart-rates")).to_contain_text("approved 50%")  # 1 of 2
+            expect(page.locator("#chart-rates")).to_contain_text("approved 100%")  # Beta
+            # Acme (125,000) and Globex (40,000) are protected: 165,000 USD for gold.
+            expect(page.locator("#chart-tiers")).to_contain_text("165,000 USD protected")
+            expect(page.locator("#churn")).to_contain_text("No partner is slowing down")
+            expect(page.locator("#dashboard")).to_contain_text("165,000 USD")
+            artifacts = ROOT / "test-artifacts"
+            artifacts.mkdir(exist_ok=True)
+            page.locator("#partners").screenshot(path=str(artifacts / "console-partners.png"))
+            assert errors == []

@@ -6,9 +6,11 @@ the three services on one broker: the keys are real ones, issued (and revoked) t
 deal_registration's admin API.
 
 Callers: none, malformed (not ``Bearer``), an empty bearer, an unknown key, a revoked ops
-key, a valid *partner* key, an ops key, the admin token. These two services serve sales ops
-only: the admin token or a live ops key goes through; anything else is 401, a partner key
-included (it is not a credential of theirs: neither service ever learns partner keys). No
+key, a valid *partner* key, an ops key, the admin token. These two services serve sales ops:
+the admin token or a live ops key goes through; anything else is 401, a partner key included
+(crm_sync never learns partner keys). The one exception is the resolver's account overlap
+(``/v1/overlap``, issue 16): there a partner key acts for its own partner, each side may do
+only its own steps (403 for the other side's), and anything else is 401 as everywhere. No
 caller without the right reads anything: every refusal is the same problem+json, naming no
 case, claim, partner or dead letter. CRM webhooks take no bearer token at all: only a valid,
 fresh, first-seen signature is taken, whoever else is calling.
@@ -56,6 +58,10 @@ EVERYONE = (*REFUSED, "ops", "admin")
 ALLOWED = "allowed"
 OPS_ONLY: dict[str, str | int] = {**dict.fromkeys(REFUSED, 401), "ops": ALLOWED, "admin": ALLOWED}
 NOBODY: dict[str, str | int] = dict.fromkeys(EVERYONE, 401)
+# Account overlap: the partner (for itself) and the vendor's side; each only its own steps.
+BOTH_SIDES: dict[str, str | int] = {**OPS_ONLY, "partner": ALLOWED}
+VENDOR_STEP: dict[str, str | int] = {**OPS_ONLY, "partner": 403}
+PARTNER_STEP: dict[str, str | int] = {**BOTH_SIDES, "ops": 403, "admin": 403}
 
 
 @dataclass
@@ -163,6 +169,15 @@ async def world(kafka_bootstrap: str, databases: Databases) -> AsyncIterator[Wor
         ops = (await intake.admin("POST", "/v1/ops-users", json={"name": "Sam Ortiz"})).json()
         gone = (await intake.admin("POST", "/v1/ops-users", json={"name": "Gone Ops"})).json()
         await _until(lambda: works_everywhere(ops["api_key"], works=True), last=last)
+
+        async def partner_known() -> bool:
+            answer = await resolver.client.get(
+                f"/v1/overlap/partners/{partner['id']}",
+                headers={"Authorization": f"Bearer {partner['api_key']}"},
+            )
+            return answer.status_code == 200
+
+        await _until(partner_known)
         await _until(lambda: works_everywhere(gone["api_key"], works=True))
         assert (await intake.admin("DELETE", f"/v1/api-keys/{gone['api_key_id']}")).status_code
         await _until(lambda: works_everywhere(gone["api_key"], works=False))
@@ -201,6 +216,7 @@ async def world(kafka_bootstrap: str, databases: Databases) -> AsyncIterator[Wor
                 "case": case.case_id,
                 "registration": case.registration_id,
                 "dead_letter": str(letter["id"]),
+                "partner": partner["id"],
             },
             secrets=[
                 *_secrets_of(case),
@@ -245,6 +261,12 @@ RESOLVER_ROUTES: list[tuple[str, str, Any, dict[str, str | int]]] = [
     ("GET", "/v1/decisions/{registration}", None, OPS_ONLY),
     ("POST", "/v1/protections/transfer", {"from_registration_id": "not-a-claim",
      "to_registration_id": "nor-this", "reason": "customer_request", "note": "x"}, OPS_ONLY),
+    ("GET", "/v1/overlap/partners/{partner}", None, BOTH_SIDES),
+    ("GET", "/v1/overlap/partners/{partner}/key", None, BOTH_SIDES),
+    ("POST", "/v1/overlap/partners/{partner}/key", None, VENDOR_STEP),
+    ("PUT", "/v1/overlap/partners/{partner}/accounts", {"key_version": 1, "hashes": []},
+     PARTNER_STEP),
+    ("PUT", "/v1/overlap/partners/{partner}/consent", {"opted_in": True}, BOTH_SIDES),
 ]  # fmt: skip
 CRM_ROUTES: list[tuple[str, str, Any, dict[str, str | int]]] = [
     ("GET", "/v1/sync/status", None, OPS_ONLY),
@@ -272,6 +294,7 @@ def _templates(routes: list[tuple[str, str, Any, Any]]) -> set[tuple[str, str]]:
         "{case}": "{case_id}",
         "{registration}": "{registration_id}",
         "{dead_letter}": "{dead_letter_id}",
+        "{partner}": "{partner_id}",
         "/1": "/{version}",
     }
     covered = set()

@@ -26,6 +26,7 @@ from conflict_resolver.queue.handlers import QueueContext, escalate_due
 from conflict_resolver.settings import ResolverSettings
 from schemas.envelope import new_envelope
 from schemas.principals import ApiKeyRevoked, OpsKeyIssued
+from schemas.registration import ConflictCaseRecorded
 from schemas.topics import PRINCIPALS
 from services.clock import new_id
 from services.http.security import hash_api_key, new_api_key
@@ -38,6 +39,7 @@ from tests.support.databases import Databases
 
 pytestmark = pytest.mark.integration
 ADMIN = "queue-admin-token-0123456789abcdef"
+CASE_RECORDED = ConflictCaseRecorded.event_type
 
 
 @dataclass
@@ -55,11 +57,22 @@ class Resolver:
         return await seed_case(self.transactions, **kwargs)
 
     async def events(self, registration_id: str) -> list[dict[str, Any]]:
+        """The events told about the registration, but the queue's own record of its case
+        (:meth:`case_records`)."""
+        told = await self._told(registration_id)
+        return [event for event in told if event["type"] != CASE_RECORDED]
+
+    async def case_records(self, registration_id: str) -> list[dict[str, Any]]:
+        """The lines of the registration's case history, as told on the topics."""
+        told = await self._told(registration_id)
+        return [event for event in told if event["type"] == CASE_RECORDED]
+
+    async def _told(self, registration_id: str) -> list[dict[str, Any]]:
         async with self.transactions.transaction() as session:
             rows = await session.execute(
-                select(outbox.c.envelope).where(
-                    outbox.c.envelope["subject"].as_string() == registration_id
-                )
+                select(outbox.c.envelope)
+                .where(outbox.c.envelope["subject"].as_string() == registration_id)
+                .order_by(outbox.c.id)
             )
             return [row.envelope for row in rows]
 
@@ -365,6 +378,22 @@ async def test_approving_the_registration_gives_it_protection_and_emits_the_deci
     assert event["type"] == "dealreg.registration.approved"
     assert event["data"]["decided_by"] == f"ops:{resolver.ops_id}"
     assert event["partitionkey"] == seeded.account_key
+    # The queue's record travels too: the history line and the case as it stands after it.
+    [record] = await resolver.case_records(seeded.registration_id)
+    assert record["partitionkey"] == seeded.account_key
+    line = record["data"]
+    assert (line["conflict_id"], line["action"], line["actor"]) == (
+        seeded.case_id,
+        "decided",
+        f"ops:{resolver.ops_id}",
+    )
+    assert line["reason"] == line["decision_reason"] == "Different subsidiaries; both real."
+    assert (line["state"], line["decided_by"], line["approved_registration_id"]) == (
+        "decided",
+        f"ops:{resolver.ops_id}",
+        seeded.registration_id,
+    )
+    assert line["detail"]["approved"] == seeded.registration_id
 
     again = await resolver.client.post(
         f"/v1/conflicts/{seeded.case_id}/decision",
@@ -506,6 +535,9 @@ async def test_an_undecided_case_is_escalated_once_at_its_due_time(resolver: Res
     events = await resolver.events(seeded.registration_id)
     assert [event["type"] for event in events] == ["dealreg.conflict.escalated"]
     assert events[0]["data"]["conflict_id"] == seeded.case_id
+    [record] = await resolver.case_records(seeded.registration_id)
+    assert (record["data"]["action"], record["data"]["state"]) == ("escalated", "open")
+    assert record["data"]["escalated_at"] is not None
     metrics = await resolver.client.get("/metrics")
     assert "dealreg_conflicts_escalated_total" in metrics.text
 

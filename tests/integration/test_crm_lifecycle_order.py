@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
@@ -33,7 +34,7 @@ from services.events import Subscriptions, UnitOfWork
 from services.kafka.sources import UntrustedSourceError
 from services.uow import TransactionRunner
 from tests.conftest import fresh_database
-from tests.support.crm_events import approval, withdrawal
+from tests.support.crm_events import amendment, approval, withdrawal
 
 
 @dataclass
@@ -276,3 +277,103 @@ async def test_a_transfer_during_the_push_creating_the_old_opportunity_still_han
 
     assert [w.seed is not None for w in crm.writes] == [True, False]  # one opportunity
     assert (crm.writes[1].registration_id, crm.writes[1].crm_id) == (new.subject, "crm-7")
+
+
+async def _deals(mirroring: Mirroring) -> dict[str, tuple[Any, ...]]:
+    """What the pusher will act on, per deal: state, owned fields, opportunity, hand-over."""
+    async with mirroring.unit.transactions.transaction() as session:
+        rows = (await session.execute(select(mirrored_deals))).all()
+    return {
+        row.registration_id: (
+            row.sync_state,
+            row.desired,
+            row.crm_opportunity_id,
+            row.handed_over_to,
+            Decimal(str(row.amount_value)),
+            row.registration["expected_close_date"],
+        )
+        for row in rows
+    }
+
+
+@pytest.mark.parametrize("batched", [False, True])
+async def test_a_batch_holding_a_transfer_an_amendment_and_a_withdrawal_applies_them_in_order(
+    mirroring: Mirroring, batched: bool
+) -> None:
+    """The mirror's subscriptions are ``batched``: a partition's run of events shares one
+    transaction. Each handler reads what the previous one wrote, so a batch holding the old
+    holder's approval, its transfer, the new holder's approval and an amendment of it (and a
+    redelivered event) ends exactly where one transaction per event does."""
+    old = approval(11, domain="batch.example")
+    new = approval(12, domain="batch.example")
+    other = approval(13, domain="other.example")
+    moved = _transfer(old, new)
+    decisions = [old, other, moved, new, old]  # the last one redelivered within the batch
+    registrations = [amendment(new, "4321.00"), withdrawal(other), amendment(new, "5000.00")]
+
+    assert mirroring.subscriptions.batched
+    handle_batch = mirroring.subscriptions.batch_handler()
+    assert handle_batch is not None
+    if batched:
+        await handle_batch(decisions)
+        await handle_batch(registrations)
+    else:
+        for event in [*decisions, *registrations]:
+            await mirroring.deliver(event)
+
+    deals = await _deals(mirroring)
+    assert set(deals) == {old.subject, new.subject, other.subject}
+    assert deals[old.subject][0] == "handed_over"
+    assert deals[old.subject][1]["registration_status"] == "transferred"
+    assert deals[old.subject][3] == new.subject
+    assert deals[new.subject][0] == "pending"
+    assert deals[new.subject][1]["registration_status"] == "approved"
+    assert deals[new.subject][4:] == (Decimal("5000"), "2027-03-31")
+    assert deals[other.subject][1]["registration_status"] == "withdrawn"
+    assert mirroring.wake_pusher.is_set()
+    assert len(await _inbox(mirroring)) == 7  # every event once (old's redelivery: no row)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+async def test_a_batch_of_approvals_reads_once_what_each_approval_would_read(
+    mirroring: Mirroring, batched: bool
+) -> None:
+    """A batch of nothing but approvals reads their notes, deals, hand-overs and partners once
+    for all (the backlog drain); each deal ends as one transaction per approval leaves it: an
+    earlier withdrawal folded in, an earlier transfer's opportunity adopted, a redelivered
+    approval applied once."""
+    old = approval(21, domain="adopted.example")
+    await mirroring.deliver(old)
+    async with mirroring.unit.transactions.transaction() as session:  # as the pusher would
+        row = (
+            await session.execute(
+                select(mirrored_deals).where(mirrored_deals.c.registration_id == old.subject)
+            )
+        ).one()
+        await session.execute(
+            update(mirrored_deals)
+            .where(mirrored_deals.c.registration_id == old.subject)
+            .values(crm_opportunity_id="crm-21", last_written=row.desired, sync_state="synced")
+        )
+    adopting = approval(22, domain="adopted.example")
+    withdrawn_first = approval(23, domain="withdrawn.example")
+    plain = [approval(24 + i, domain=f"plain{i}.example") for i in range(3)]
+    await mirroring.deliver(_transfer(old, adopting))
+    await mirroring.deliver(withdrawal(withdrawn_first))
+    batch = [plain[0], adopting, withdrawn_first, plain[1], plain[0], plain[2]]
+
+    if batched:
+        handle_batch = mirroring.subscriptions.batch_handler()
+        assert handle_batch is not None
+        await handle_batch(batch)
+    else:
+        for event in batch:
+            await mirroring.deliver(event)
+
+    deals = await _deals(mirroring)
+    assert set(deals) == {e.subject for e in [old, adopting, withdrawn_first, *plain]}
+    assert deals[adopting.subject][2] == "crm-21"  # the old holder's opportunity, adopted
+    assert deals[old.subject][2] is None
+    assert deals[withdrawn_first.subject][1]["registration_status"] == "withdrawn"
+    assert all(deals[e.subject][1]["registration_status"] == "approved" for e in plain)
+    assert all(deals[e.subject][0] == "pending" for e in [adopting, withdrawn_first, *plain])

@@ -69,7 +69,10 @@ async def test_each_notice_goes_out_once_across_restarts_and_instances(
 
     clock.advance(days=12, hours=12)  # half a day left: 3 and 1 were both passed at once
     await asyncio.gather(*(drain(instance) for instance in instances))
-    assert [e["notice"] for e in await notices_sent(engine)] == ["P14D", "P1D"]
+    told = await notices_sent(engine)
+    assert [e["notice"] for e in told] == ["P14D", "P1D"]
+    assert told[1]["passed"] == ["P3D"]  # recorded with it, never sent: on the topics too
+    assert told[0]["passed"] == []
     assert clock.now() > START
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import event, text
 
+from deal_registration import handlers
 from deal_registration.adapters.rate_limit import RateLimiter
 from tests.support.api import bearer, registration_body
 from tests.support.databases import Databases
@@ -358,22 +361,50 @@ async def _outbox_types(intake: IntakeApp, registration_id: str) -> list[str]:
     return [row.event_type for row in rows]
 
 
-async def test_a_submission_reads_its_partner_once(
-    intake: IntakeApp, partner: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+async def test_a_submission_reads_its_key_and_partner_in_one_statement(
+    intake: IntakeApp, partner: dict[str, Any]
 ) -> None:
-    """The check that the partner may write (before the body is read) and the submission share
-    one read of the partner: the write hot path does not read it twice."""
-    from deal_registration.adapters import repository
-
+    """The key lookup, the check that the partner may write (before the body is read) and the
+    submission share one read of the partner, joined to the key: the write hot path reads
+    neither twice."""
+    engine = intake.ctx.transactions.session_factory.kw["bind"].sync_engine
     reads: list[str] = []
-    get_partner = repository.get_partner
 
-    async def counted(session: Any, partner_id: str) -> Any:
-        reads.append(partner_id)
-        return await get_partner(session, partner_id)
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if "api_keys" in statement or "FROM partners" in statement:
+            reads.append(statement)
 
-    monkeypatch.setattr(repository, "get_partner", counted)
-    created = await intake.register(partner["api_key"], body())
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        created = await intake.register(partner["api_key"], body())
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
 
     assert created.status_code == 202, created.text
-    assert reads == [partner["id"]]
+    assert len(reads) == 1, reads
+    assert "JOIN partners" in reads[0], reads[0]
+
+
+async def test_a_key_is_read_without_waiting_for_a_writer(
+    intake: IntakeApp, partner: dict[str, Any]
+) -> None:
+    """Authentication reads outside any write transaction: on SQLite it does not queue for the
+    write lock (BEGIN IMMEDIATE would wait behind every write in flight, up to the busy
+    timeout); on PostgreSQL it sends no BEGIN / COMMIT (each statement is its own transaction,
+    so two statements see two clocks)."""
+    ctx = intake.ctx
+    if intake.database_url.startswith("sqlite"):
+        async with ctx.transactions.transaction() as writer:
+            await writer.execute(text("UPDATE partners SET name = name WHERE id = 'none'"))
+            # The write lock is held until this block ends.
+            principal = await asyncio.wait_for(
+                handlers.authenticate(ctx, partner["api_key"]), timeout=2
+            )
+    else:
+        principal = await handlers.authenticate(ctx, partner["api_key"])
+        async with ctx.transactions.reading() as session:
+            first = (await session.execute(text("SELECT now()"))).scalar_one()
+            await session.execute(text("SELECT pg_sleep(0.02)"))
+            second = (await session.execute(text("SELECT now()"))).scalar_one()
+        assert second > first
+    assert principal.partner_id == partner["id"]

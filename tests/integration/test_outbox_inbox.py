@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from deal_registration.adapters.tables import inbox, outbox
 from schemas.envelope import EventEnvelope
@@ -107,6 +107,78 @@ async def test_only_one_relay_runs_per_database(relay: Relay, database_url: str)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await second.engine.dispose()
+
+
+class RecordingPublisher:
+    """A broker that acknowledges at once and says what it was given."""
+
+    def __init__(self) -> None:
+        self.published: list[str] = []
+        self.arrived = asyncio.Event()
+
+    async def publish(
+        self,
+        topic: str,
+        envelopes: Sequence[EventEnvelope[Any]],
+        *,
+        traceparents: Sequence[str | None] = (),
+    ) -> None:
+        self.published.extend(envelope.id for envelope in envelopes)
+        self.arrived.set()
+
+
+@pytest.mark.parametrize("database_kind", ["postgresql"], indirect=True)
+async def test_the_relay_works_on_its_lock_connection_in_autocommit(relay: Relay) -> None:
+    """On PostgreSQL a relay step reads and marks through the connection holding the relay
+    lock, one statement each without BEGIN/COMMIT: no pooled connection (whose pre-ping is a
+    round trip), no separate ``SELECT 1`` to confirm the lock. Every event's way to the
+    partner passes two relay steps, and each round trip is a wait on a busy host."""
+    publisher = RecordingPublisher()
+    subject = OutboxRelay(
+        engine=relay.engine,
+        outbox=outbox,
+        publisher=publisher,
+        clock=SystemClock(),
+        poll_interval_seconds=3600,  # only the wake after the commit moves it
+        batch_size=50,
+    )
+    transactions = TransactionRunner(relay.sessions, subject.wake)
+    checkouts: list[int] = []
+    statements: list[tuple[str, str | None]] = []
+
+    def on_checkout(*_: Any) -> None:
+        checkouts.append(1)
+
+    def on_statement(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append((statement, conn.get_execution_options().get("isolation_level")))
+
+    running = asyncio.create_task(subject.run())
+    try:
+        for _ in range(1000):  # the lock taken
+            if subject.running:
+                break
+            await asyncio.sleep(0.01)
+        async with transactions.transaction() as session:
+            await stage_events(session, outbox, [envelope_numbered(1)], now=NOW)
+            event.listen(relay.engine.sync_engine.pool, "checkout", on_checkout)
+            event.listen(relay.engine.sync_engine, "before_cursor_execute", on_statement)
+        await asyncio.wait_for(publisher.arrived.wait(), timeout=10)
+        for _ in range(1000):  # the mark follows the broker's acknowledgement
+            if any(statement.startswith("UPDATE outbox") for statement, _ in statements):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        event.remove(relay.engine.sync_engine.pool, "checkout", on_checkout)
+        event.remove(relay.engine.sync_engine, "before_cursor_execute", on_statement)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    assert publisher.published == ["e-1"]
+    kinds = [" ".join(statement.split()[:3]) for statement, _ in statements]
+    assert "UPDATE outbox SET" in kinds
+    assert set(kinds) <= {"SELECT outbox.id, outbox.event_id,", "UPDATE outbox SET"}, kinds
+    assert {level for _, level in statements} == {"AUTOCOMMIT"}
+    assert checkouts == [], "a relay step checked out a pooled connection"
 
 
 class HeldPublisher:

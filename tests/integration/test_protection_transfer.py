@@ -16,12 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conflict_resolver import handlers
 from conflict_resolver.adapters.tables import conflicts, protections
-from conflict_resolver.domain.policy import Policy
+from conflict_resolver.domain.policy import AttributionPolicy, Policy
 from conflict_resolver.domain.protection import ProtectionConflictError
 from conflict_resolver.handlers import transfers
 from conflict_resolver.queue.domain import QueueError
 from conflict_resolver.queue.handlers import QueueContext
 from conflict_resolver.queue.handlers.deciding import decide
+from schemas.accounts import account_key
+from schemas.cosell import CoSellAccepted
+from schemas.crm import CrmDealClosed
 from services.db import create_engine
 from services.migrations import upgrade
 from services.principals import OpsCaller
@@ -29,6 +32,7 @@ from tests.support.resolver import (
     START,
     HandClock,
     deliver,
+    envelope_of,
     outbox_events,
     recorded,
     resolver_context,
@@ -188,3 +192,46 @@ async def retried(call: Any, attempts: int = 20) -> Any:
                 raise
             await asyncio.sleep(0.05)
     return None
+
+
+async def test_after_a_transfer_the_new_holders_win_credits_no_co_seller_of_the_old_one(
+    ctx: handlers.Context, engine: AsyncEngine
+) -> None:
+    """Co-sell partners are the holder's (docs/rules-of-engagement.md, "After a transfer"):
+    the distributor that accepted the old holder's invitation is not credited on the new
+    holder's win; an influence claim on the new holder's customer is."""
+    even = POLICY.model_copy(update={"attribution": AttributionPolicy(model="even_split")})
+    await handlers.publish_policy(ctx, even, created_by="test")
+    later, earlier = await raced(ctx)
+    old_key = account_key(name="Acme Corporation", domain="acme.com", country="US")
+    new_key = account_key(name="Acme Inc", domain=None, country="US")
+    line = "network-security"
+    invited = CoSellAccepted(
+        invitation_id="inv-transfer",
+        registration_id=later,
+        account_key=old_key,
+        product_line=line,
+        holder_partner_id="p2",
+        partner_id="delta",
+        partner_name="Delta",
+        role="distributor",
+        accepted_at=START,
+    )
+    await deliver(ctx, envelope_of(invited, key=old_key, subject=later))
+    await deliver(ctx, submitted(partner="cobalt", name="Acme Inc", domain=None, role="influence"))
+    await move(ctx, later, earlier)
+    closed = CrmDealClosed(
+        registration_id=earlier,
+        account_key=new_key,
+        product_line=line,
+        crm_system="hubspot",
+        opportunity_id="opp-transferred",
+        outcome="won",
+        closed_at=START,
+    )
+    await deliver(ctx, envelope_of(closed, key=new_key, subject=earlier))
+    [attributed] = [e for e in await outbox_events(engine) if e["type"].endswith("deal_attributed")]
+    assert {(row["partner_id"], row["role"]) for row in attributed["lines"]} == {
+        ("p1", "sourced"),
+        ("cobalt", "influence"),
+    }

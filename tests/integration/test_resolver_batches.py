@@ -13,8 +13,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conflict_resolver import handlers
+from schemas.accounts import account_key
+from schemas.crm import CrmDealClosed, DirectOpportunityOpened
 from schemas.envelope import EventEnvelope
-from schemas.registration import RegistrationSubmitted, RegistrationWithdrawn
+from schemas.registration import CustomerData, RegistrationSubmitted, RegistrationWithdrawn
 from services.db import create_engine
 from services.migrations import upgrade
 from tests.support.databases import Databases
@@ -113,5 +115,89 @@ async def test_batches_decide_exactly_as_one_event_at_a_time(databases: Database
 
     assert len(one_by_one) == 60
     assert {claim.decision for claim in one_by_one.values()} >= {"approved", "rejected"}
+    assert batched == one_by_one
+    assert staged_batched == staged_one_by_one
+
+
+async def one_batch(ctx: handlers.Context, events: list[EventEnvelope[Any]]) -> None:
+    await deliver_batch(ctx, events)
+
+
+async def test_one_batch_holding_one_account_twice_decides_as_one_at_a_time(
+    databases: Databases,
+) -> None:
+    """The second registration of an account in the same batch sees the first one's claim and
+    keys (filed earlier in the same transaction, counted in the batch's key sizes read before
+    either was decided), exactly as when the first was decided in a transaction of its own."""
+    events = [
+        submitted(partner="p1", name="Acme Corporation", domain="acme.com", seq=1),
+        submitted(partner="p2", name="ACME Corp", domain="acme.com", seq=2),
+        submitted(partner="p3", name="Acme Inc", domain=None, seq=3),
+        submitted(partner="p4", name="Globex Holdings", domain="globex.example", seq=4),
+    ]
+    one_by_one, staged_one_by_one = await decided(databases, events, one_at_a_time)
+    batched, staged_batched = await decided(databases, events, one_batch)
+
+    decisions = [one_by_one[event.data.registration_id].decision for event in events]
+    assert decisions[0] == "approved"
+    assert decisions[1] != "approved"  # the same account, second: never a second protection
+    assert batched == one_by_one
+    assert staged_batched == staged_one_by_one
+
+
+def crm_history() -> list[EventEnvelope[Any]]:
+    """Before the batch, one at a time: a direct deal on "ACME Inc" naming no product line,
+    and Globex registered, approved and won (its partner the incumbent)."""
+    opened = DirectOpportunityOpened(
+        crm_system="hubspot",
+        opportunity_id="9001",
+        account_key=account_key(name="ACME Inc", domain=None, country="US"),
+        customer=CustomerData(name="ACME Inc", domain=None, country="US"),
+        product_line="*",
+        opened_at=START,
+    )
+    globex = submitted(partner="p1", name="Globex Holdings", domain="globex.example", seq=1)
+    won = CrmDealClosed(
+        registration_id=globex.data.registration_id,
+        account_key=globex.data.account_key,
+        product_line=globex.data.product_line,
+        crm_system="hubspot",
+        opportunity_id="opp-globex",
+        outcome="won",
+        closed_at=START,
+    )
+    return [
+        envelope_of(opened, key=opened.account_key, subject="9001"),
+        globex,
+        envelope_of(won, key=won.account_key, subject=won.registration_id),
+    ]
+
+
+async def test_a_batch_sees_direct_deals_and_incumbents_as_one_at_a_time_does(
+    databases: Databases,
+) -> None:
+    """A batch reads once whether its product line has any incumbent or open direct deal at
+    all; in a line that has them, each decision still finds its own."""
+    history = crm_history()
+    events = [
+        submitted(partner="p2", name="Acme Corporation", domain="acme.com", seq=2),
+        submitted(partner="p3", name="Globex", domain="globex.example", seq=3),
+        submitted(partner="p4", name="Initech Systems", domain="initech.example", seq=4),
+    ]
+
+    async def history_then(feed: Feed) -> Feed:
+        async def fed(ctx: handlers.Context, batch: list[EventEnvelope[Any]]) -> None:
+            await one_at_a_time(ctx, history)
+            await feed(ctx, batch)
+
+        return fed
+
+    one_by_one, staged_one_by_one = await decided(
+        databases, events, await history_then(one_at_a_time)
+    )
+    batched, staged_batched = await decided(databases, events, await history_then(one_batch))
+
+    acme = one_by_one[events[0].data.registration_id]
+    assert acme.reason_code == "DIRECT_OPPORTUNITY_CONFLICT"
     assert batched == one_by_one
     assert staged_batched == staged_one_by_one

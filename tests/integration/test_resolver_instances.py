@@ -12,9 +12,17 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from conflict_resolver.adapters.policy_store import default_policy, publish_policy
 from conflict_resolver.adapters.tables import protections
+from conflict_resolver.domain.policy import CapacityPolicy, Policy
 from schemas.envelope import encode_event
+from schemas.registration import (
+    RegistrationApproved,
+    RegistrationRejected,
+    RegistrationSentToReview,
+)
 from schemas.topics import DECISIONS, REGISTRATIONS
 from services.db import create_engine
 from services.kafka.admin import ensure_topics
@@ -22,7 +30,7 @@ from services.kafka.producer import KafkaEventPublisher
 from services.migrations import upgrade
 from tests.support.databases import Databases
 from tests.support.kafka_reader import read_all
-from tests.support.resolver import ResolverInstance, submitted, wait_decided
+from tests.support.resolver import START, ResolverInstance, submitted, wait_decided
 
 pytestmark = pytest.mark.integration
 ADMIN = "test-admin-token-0123456789abcdef"
@@ -64,12 +72,16 @@ async def _run(
     instances: int,
     publish: Any,
     ids: set[str] | None = None,
+    policy: Policy | None = None,
 ) -> tuple[dict[str, tuple[str | None, str | None]], list[set[int]]]:
     async with databases.fresh() as url:
         await asyncio.to_thread(upgrade, "conflict_resolver", url)
         await ensure_topics(bootstrap, prefix=prefix)
         engine = create_engine(url)
         try:
+            if policy is not None:
+                async with AsyncSession(engine) as session, session.begin():
+                    await publish_policy(session, policy, created_by="test", now=START)
             async with contextlib.AsyncExitStack() as stack:
                 running = [
                     await stack.enter_async_context(
@@ -94,6 +106,17 @@ async def _run(
     return {rid: (c.decision, c.reason_code) for rid, c in claims.items()}, partitions
 
 
+async def _publish(bootstrap: str, prefix: str, events: list[Any]) -> None:
+    publisher = KafkaEventPublisher(
+        bootstrap_servers=bootstrap, client_id="test", topic_prefix=prefix
+    )
+    await publisher.start()
+    try:
+        await publisher.publish(REGISTRATIONS.name, events)
+    finally:
+        await publisher.stop()
+
+
 async def _all_assigned(running: list[ResolverInstance], within: float = 60) -> None:
     """Wait until the group has settled with every instance holding some partitions."""
     for _ in range(int(within / 0.2)):
@@ -111,15 +134,8 @@ _IDS = [event.data.registration_id for event in SCENARIO]
 async def test_one_instance_three_instances_and_a_replay_decide_the_same(
     databases: Databases, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    async def publish_scenario(prefix: str) -> None:
-        publisher = KafkaEventPublisher(
-            bootstrap_servers=kafka_bootstrap, client_id="test", topic_prefix=prefix
-        )
-        await publisher.start()
-        try:
-            await publisher.publish(REGISTRATIONS.name, SCENARIO)
-        finally:
-            await publisher.stop()
+    def publish_scenario(prefix: str) -> Any:
+        return _publish(kafka_bootstrap, prefix, SCENARIO)
 
     single, _ = await _run(
         databases, kafka_bootstrap, topic_prefix + "one.", instances=1,
@@ -161,7 +177,14 @@ async def test_one_instance_three_instances_and_a_replay_decide_the_same(
 
     decisions = await read_all(kafka_bootstrap, topic_prefix + "three." + DECISIONS.name)
     distinct = {event.id: event for event in decisions}.values()
-    per_registration = Counter(event.data.registration_id for event in distinct)
+    # The decisions about registrations (the policy versions stored are told there too).
+    per_registration = Counter(
+        event.data.registration_id
+        for event in distinct
+        if isinstance(
+            event.data, RegistrationApproved | RegistrationRejected | RegistrationSentToReview
+        )
+    )
     assert set(per_registration.values()) == {1}, "a registration was decided twice"
 
 
@@ -212,3 +235,46 @@ async def test_a_hundred_partners_over_kafka_on_three_instances_get_one_approval
     outcomes = Counter(decision for decision, _code in decisions.values())
     assert outcomes["approved"] == 1, outcomes
     assert outcomes["approved"] + outcomes["rejected"] + outcomes["pending_review"] == 100
+
+
+async def test_three_instances_never_let_one_partner_over_its_capacity_cap(
+    databases: Databases, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A gold partner capped at three live protections registers forty different customers at
+    once: forty account keys over every partition, decided by three instances at the same
+    time. Each decision counts the partner's protections; without a lock on the partner two
+    instances count the same two and both approve."""
+    capped = default_policy().model_copy(
+        update={"capacity": CapacityPolicy.model_validate({"tiers": {"gold": {"overall": 3}}})}
+    )
+    burst = [
+        submitted(
+            partner="p-capped",
+            tier="gold",
+            name=f"{word} Industries",
+            domain=f"{word.lower()}-capacity.example",
+            seq=2000 + n,
+        )
+        for n, word in enumerate(CAPACITY_WORDS)
+    ]
+    ids = {event.data.registration_id for event in burst}
+
+    def publish(prefix: str) -> Any:
+        return _publish(kafka_bootstrap, prefix, burst)
+
+    decisions, _partitions = await _run(
+        databases, kafka_bootstrap, topic_prefix, instances=3, publish=publish, ids=ids,
+        policy=capped,
+    )  # fmt: skip
+    outcomes = Counter(decisions.values())
+    assert outcomes[("approved", None)] == 3, outcomes
+    assert outcomes[("rejected", "CAPACITY_LIMIT")] == len(burst) - 3, outcomes
+
+
+CAPACITY_WORDS = (
+    "Azalea", "Bramble", "Cobalt", "Dovetail", "Ember", "Fjord", "Garnet", "Hemlock", "Indigo",
+    "Juniperus", "Kelp", "Larkspur", "Mistral", "Nettle", "Onyx", "Peregrine", "Quartzite",
+    "Rowan", "Sequoia", "Thistle", "Umber", "Vervain", "Willow", "Xenon", "Yarrow", "Zinnia",
+    "Alder", "Basalt", "Cinder", "Driftwood", "Egret", "Foxglove", "Gannet", "Heron", "Ibis",
+    "Jasper", "Kingfisher", "Lichen", "Marram", "Nimbus",
+)  # fmt: skip

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conflict_resolver import handlers
 from conflict_resolver.adapters import outcomes
+from conflict_resolver.adapters.policy_store import default_policy
 from conflict_resolver.adapters.tables import claim_keys, conflicts, protections
 from conflict_resolver.adapters.tables import claims as claims_table
 from conflict_resolver.domain.policy import Policy
@@ -38,7 +39,13 @@ from tests.support.resolver import (
 )
 
 pytestmark = pytest.mark.integration
-SHORT = Policy(protection_window=timedelta(seconds=5), review_sla=timedelta(seconds=2))
+# Short windows; the default policy's rates kept (a change of rates is told to deal_registration
+# as an event of its own, which these tests do not look for).
+SHORT = Policy(
+    protection_window=timedelta(seconds=5),
+    review_sla=timedelta(seconds=2),
+    exchange_rates=default_policy().exchange_rates,
+)
 
 
 @pytest.fixture
@@ -125,7 +132,13 @@ async def test_first_is_approved_second_waitlisted_with_evidence_and_policy_vers
     match = waiting.evidence["matches"][0]
     assert match["registration_id"] == first.data.registration_id
     assert match["same_domain"]
-    events = await outbox_events(engine)
+    told = await outbox_events(engine)
+    # The default (version 1) and the SHORT policy (version 2) were told as they were stored.
+    assert [(e["type"], e["version"]) for e in told[:2]] == [
+        ("dealreg.policy.published", 1),
+        ("dealreg.policy.published", 2),
+    ]
+    events = told[2:]
     assert [e["type"] for e in events] == [
         "dealreg.registration.approved",
         "dealreg.registration.rejected",
@@ -133,6 +146,7 @@ async def test_first_is_approved_second_waitlisted_with_evidence_and_policy_vers
     assert events[1]["waitlisted"] is True
     assert events[0]["policy_version"] == 2  # the SHORT policy, published after the default
     assert "p1" not in events[1]["reason"]
+    assert events[1]["evidence"] == waiting.evidence  # the record travels with the decision
 
 
 async def test_candidates_come_from_the_blocking_table(
@@ -264,6 +278,34 @@ async def test_withdrawal_and_lost_free_the_waitlist_and_won_sets_the_incumbent(
     assert claims[third.data.registration_id].status == "won"
     assert claims[renewal.data.registration_id].reason_code == "INCUMBENT_CONFLICT"
     assert claims[by_incumbent.data.registration_id].status == "approved"
+
+
+async def test_a_win_is_credited_once_and_a_loss_credits_no_one(
+    ctx: handlers.Context, engine: AsyncEngine
+) -> None:
+    winner = submitted(partner="p1", seq=1)
+    loser = submitted(partner="p2", name="Globex", domain="globex.com", seq=2)
+    for registration in (winner, loser):
+        await deliver(ctx, registration)
+    won = _closed(winner, "won")
+    await deliver(ctx, won)
+    await deliver(ctx, won)  # redelivered: nothing twice
+    # The CRM reports the win again under a new event id (a second webhook): still once.
+    await deliver(ctx, _closed(winner, "won"))
+    await deliver(ctx, _closed(loser, "lost"))
+    credited = [
+        e
+        for e in await outbox_events(engine)
+        if e["type"] == "dealreg.registration.deal_attributed"
+    ]
+    assert len(credited) == 1
+    (attributed,) = credited
+    assert attributed["registration_id"] == winner.data.registration_id
+    assert attributed["model"] == "sourced_only"
+    assert attributed["amount"] == winner.data.amount.model_dump(mode="json")
+    assert [
+        (line["partner_id"], line["role"], line["amount"]["value"]) for line in attributed["lines"]
+    ] == [("p1", "sourced", "25000.00")]  # in whole cents
 
 
 async def test_an_extension_is_granted_once_and_then_denied(

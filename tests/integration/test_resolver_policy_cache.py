@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conflict_resolver.adapters import policy_store
@@ -99,3 +100,44 @@ async def test_a_version_published_by_another_instance_is_in_force_at_the_next_t
     policy, house_version, houses = await in_force(first)
     assert (policy.version, house_version, houses) == (2, 1, 1)
     assert policy == published
+
+
+async def test_the_default_never_lands_on_top_of_a_policy_published_meanwhile(
+    instances: tuple[AsyncEngine, AsyncEngine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instance that found no policy stores the default file as version 1. If ops publish
+    a policy between its read and its write, the default must not become the next version
+    on top of it (it did: every later decision ran under the default file, the ops approval
+    of a 14-day line got the tier's 90 days)."""
+    first, second = instances
+    published = Policy(exchange_rates={}).model_copy(
+        update={"protection_window": Policy().protection_window * 2}
+    )
+    read = policy_store._cached_latest
+    raced = False
+
+    async def read_then_race(session: Any, table: Any) -> Any:
+        nonlocal raced
+        latest = await read(session, table)
+        if latest is None and not raced:
+            raced = True
+            async with transactions(second).transaction() as other:
+                await policy_store.publish_policy(other, published, created_by="ops", now=START)
+        return latest
+
+    if first.dialect.name == "sqlite":
+        # SQLite's transactions begin immediate: the other writer cannot get in between.
+        async with transactions(second).transaction() as blocker:
+            await policy_store.publish_policy(blocker, published, created_by="ops", now=START)
+            with pytest.raises(OperationalError, match="locked"):
+                await in_force(first)
+        return
+
+    monkeypatch.setattr(policy_store, "_cached_latest", read_then_race)
+    async with transactions(first).transaction() as session:
+        await policy_store.current_policy(session, now=START)
+    monkeypatch.undo()
+
+    in_force_now, _version, _accounts = await in_force(first)
+    assert raced
+    assert in_force_now.protection_window == published.protection_window

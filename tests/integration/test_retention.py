@@ -1,7 +1,8 @@
 """Old bookkeeping rows are pruned on a schedule; what can still be redelivered or retried stays.
 
 Runs on SQLite and PostgreSQL with deal_registration's own rules (inbox, outbox, idempotency
-records, webhook deliveries) and crm_sync's (CRM webhook de-duplication rows).
+records, webhook deliveries), crm_sync's (CRM webhook de-duplication rows) and
+conflict_resolver's (expiry notices, ops' decisions on possible duplicates).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from conflict_resolver import app as resolver_app
+from conflict_resolver.queue.tables import match_decisions
 from crm_sync import app as crm_app
 from crm_sync.adapters import tables as crm_tables
 from deal_registration import app as intake_app
@@ -42,6 +45,7 @@ RETENTION = RetentionSettings(
     idempotency_hours=48,
     webhook_deliveries_days=30,
     crm_webhook_dedup_days=14,
+    match_decisions_days=365,
     batch_size=2,  # several batches per rule
 )
 
@@ -171,6 +175,40 @@ async def test_crm_webhook_dedup_rows_have_their_own_window(database_url: str) -
             assert left.scalar_one() == 1
     finally:
         await db.engine.dispose()
+
+
+async def test_ops_decisions_on_possible_duplicates_go_after_their_window(
+    database_url: str,
+) -> None:
+    db = await migrated("conflict_resolver", database_url)
+    try:
+        ages = {"c-400-days": 400, "c-366-days": 366, "c-364-days": 364, "c-1-day": 1}
+        await db.insert(
+            match_decisions,
+            [
+                match_decision_row(case_id, START - timedelta(days=days))
+                for case_id, days in ages.items()
+            ],
+        )
+        pruned = await db.pruner(resolver_app.retention_rules(RETENTION)).prune_once()
+
+        assert pruned["match_decisions"] == 2
+        assert await db.column(match_decisions.c.conflict_id) == {"c-364-days", "c-1-day"}
+    finally:
+        await db.engine.dispose()
+
+
+def match_decision_row(case_id: str, decided_at: Any) -> dict[str, Any]:
+    return {
+        "conflict_id": case_id,
+        "registration_id": f"r-{case_id}",
+        "matched_registration_id": f"m-{case_id}",
+        "similarity": 0.8,
+        "same": True,
+        "features": {"name_score": 0.8},
+        "decided_by": "ops-1",
+        "decided_at": decided_at,
+    }
 
 
 def partner_row() -> dict[str, Any]:

@@ -20,6 +20,7 @@ from schemas.registration import (
     RegistrationSummary,
     RegistrationWithdrawn,
 )
+from schemas.review import RegistrationAmended
 from services.kafka.producer import KafkaEventPublisher
 
 
@@ -76,6 +77,30 @@ def withdrawal(approved: EventEnvelope[Any]) -> EventEnvelope[Any]:
         subject=approved.subject,
         time=now,
         correlation_id=approved.correlationid,
+        causation_id=None,
+        partition_key=payload.account_key,
+    )
+
+
+def amendment(approved: EventEnvelope[Any], value: str) -> EventEnvelope[Any]:
+    """The partner amended ``approved``'s amount and close date (on dealreg.registrations)."""
+    now = datetime.now(UTC)
+    payload = RegistrationAmended(
+        registration_id=approved.data.registration_id,
+        account_key=approved.data.account_key,
+        product_line=approved.data.product_line,
+        amended_at=now,
+        changed_fields=("amount", "expected_close_date"),
+        amount=AmountData(value=Decimal(value), currency="EUR"),
+        expected_close_date=date(2027, 3, 31),
+    )
+    return new_envelope(
+        payload,
+        event_id=str(uuid.uuid4()),
+        source="/tests",
+        subject=payload.registration_id,
+        time=now,
+        correlation_id=payload.registration_id,
         causation_id=None,
         partition_key=payload.account_key,
     )

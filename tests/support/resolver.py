@@ -95,6 +95,7 @@ def submitted(
     tier: str = "silver",
     expected_close_date: date = date(2027, 6, 30),
     registration_id: str | None = None,
+    role: str = "sourced",
 ) -> EventEnvelope[Any]:
     """A ``registration.submitted`` envelope as deal_registration would send it."""
     key = account_key(name=name, domain=domain, country=country)
@@ -115,6 +116,7 @@ def submitted(
         deal_type=deal_type,  # type: ignore[arg-type]
         amount=AmountData(value=Decimal(amount), currency="USD"),
         expected_close_date=expected_close_date,
+        role=role,  # type: ignore[arg-type]
     )
     return envelope_of(payload, key=key, subject=payload.registration_id)
 

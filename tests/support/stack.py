@@ -58,6 +58,9 @@ class ServiceStack:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
+    def url_of_intake(self) -> str:
+        return self.url("deal_registration") if "deal_registration" in self.ports else ""
+
     def env(self, service: str) -> dict[str, str]:
         return {
             **os.environ,
@@ -68,6 +71,8 @@ class ServiceStack:
             "DEALREG_KAFKA_TOPIC_PREFIX": self.topic_prefix,
             "DEALREG_ADMIN_TOKEN": self.admin_token,
             "DEALREG_OUTBOX_POLL_INTERVAL_SECONDS": "0.05",
+            # The console's partner figures come from deal_registration (its port, once chosen).
+            "DEALREG_INTAKE_URL": self.url_of_intake(),
             **self.extra_env,
         }
 

@@ -25,6 +25,7 @@ from schemas.registration import (
     RegistrationRejected,
     RegistrationSentToReview,
     RegistrationSubmitted,
+    WaitlistReevaluated,
 )
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -321,6 +322,33 @@ def test_a_decision_files_keys_only_while_the_claim_is_live() -> None:
     assert sent.conflict_id == review.cases_to_open[0].case_id == "c-9"
 
 
+@pytest.mark.parametrize("outcome", ["approved", "rejected", "pending_review"])
+def test_a_decision_event_carries_what_the_resolver_records_of_it(outcome: str) -> None:
+    """The claim's canonical key and evidence (and a case's competing claims) travel on the
+    decision event, so the record can be rebuilt from the topics without deciding again."""
+    evidence = {"matches": [{"registration_id": "r0", "score": 0.93}], "house_account": None}
+    decided = decision(
+        outcome,
+        protection_expires_at=NOW + timedelta(days=90) if outcome == "approved" else None,
+        evidence=evidence,
+        competing_registration_ids=("r0",),
+    )
+    recorded = protection.record_decision(
+        registration("r1", 1), decided, Policy(), now=NOW, cause=CAUSE, case_id="c-1"
+    )
+    [event] = [e.payload for e in recorded.events]
+    [claim_update] = recorded.claim_updates
+    assert event.protection_key == claim_update.values["protection_key"] == "d:acme.com"  # type: ignore[attr-defined]
+    assert event.evidence == claim_update.values["evidence"] == evidence  # type: ignore[attr-defined]
+    if outcome == "pending_review":
+        [case] = recorded.cases_to_open
+        assert isinstance(event, RegistrationSentToReview)
+        assert event.evidence == case.evidence
+        assert event.competing_registration_ids == tuple(case.competing_registration_ids)
+    again = type(event).model_validate_json(event.model_dump_json())
+    assert again == event  # JSON on the topic, the same record back
+
+
 def test_the_waitlist_head_is_promoted_stays_or_leaves() -> None:
     waiting = registration("r2", 2)
     approved = decision("approved", protection_expires_at=NOW + timedelta(days=90))
@@ -335,7 +363,10 @@ def test_the_waitlist_head_is_promoted_stays_or_leaves() -> None:
         waiting, decision("rejected", waitlisted=True), Policy(), now=NOW, cause=CAUSE, case_id="c"
     )
     assert not still.moves_on
-    assert still.outcome.events == ()
+    # Nothing partners are told; the resolver's record of the key it waits on is on the topics.
+    [kept] = [e.payload for e in still.outcome.events]
+    assert isinstance(kept, WaitlistReevaluated)
+    assert kept.protection_key == still.outcome.claim_updates[0].values["protection_key"]
     other = protection.waitlist_step(
         waiting, decision("rejected"), Policy(), now=NOW, cause=CAUSE, case_id="c"
     )

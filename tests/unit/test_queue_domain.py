@@ -142,6 +142,24 @@ def test_stats_count_rates_durations_queue_and_pipeline() -> None:
     assert numbers["conflicts_by_reason"] == {"INCUMBENT_CONFLICT": 1, "POSSIBLE_DUPLICATE": 1}
 
 
+def test_stats_state_the_pipeline_in_the_base_currency_not_a_sum_across_currencies() -> None:
+    from dataclasses import replace
+
+    from conflict_resolver.domain.policy import Policy
+
+    policy = Policy.model_validate({"exchange_rates": {"EUR": "1.10"}})
+    euros = replace(claim("approved", taken=1), registration_id="r-eur", currency="EUR")
+    yen = replace(claim("approved", taken=2), registration_id="r-jpy", currency="JPY")
+    numbers = compute_stats([claim("approved", taken=0.2), euros, yen], [], now=NOW, policy=policy)
+    # 1,000.50 USD + 1,000.50 EUR at 1.10 (1,100.55); JPY has no rate in this policy.
+    assert numbers["partner_sourced_pipeline_base"] == {
+        "currency": "USD",
+        "value": "2101.05",
+        "unconverted": ["JPY"],
+    }
+    assert len(numbers["partner_sourced_pipeline"]) == 3  # still listed per currency
+
+
 # --- labelled pairs (issue 17) ------------------------------------------------------------------
 
 _EVIDENCE = {

@@ -207,6 +207,28 @@ def test_a_linked_holder_is_the_same_account_whatever_its_spelling() -> None:
     assert run(Situation(matches=(holder,))).reason_code == "ALREADY_REGISTERED"
 
 
+def test_the_holder_of_an_adopted_account_key_blocks_even_when_its_own_name_scores_low() -> None:
+    """Matching is not transitive: this registration matches a claim (the bridge) filed on an
+    account whose key it adopts, while the protection holder of that key is spelled too
+    differently to match it directly. The holder still holds the account: approving would
+    give one account two protections (the database refuses the second, and the partition
+    retried that refusal forever)."""
+    bridge = claim(
+        registration_id="r-bridge",
+        partner_id="p-bridge",
+        seq=7,
+        state="waitlisted",
+        protection_key="n:acme|US",
+    )
+    holder = claim(
+        customer=CustomerProfile("Totally Different", "other.org", "DE"), protection_key="n:acme|US"
+    )
+    for state in ("waitlisted", "in_review"):
+        decision = run(Situation(matches=(replace(bridge, state=state), holder)))
+        assert decision.outcome != "approved", state
+        assert decision.protection_key in ("", "n:acme|US")
+
+
 def test_another_partners_claim_in_review_sends_this_one_to_review_too() -> None:
     pending = claim(state="in_review")
     decision = run(Situation(matches=(pending,)))

@@ -55,8 +55,8 @@ async function signIn(key) {
   sessionStorage.setItem("dealreg.opsKey", key);
   $("sign-in").hidden = true; $("app").hidden = false; $("sign-out").hidden = false;
   $("who").textContent = "signed in";
-  connect(); reload(); loadStats();
-  setInterval(loadStats, 10000);
+  connect(); reload(); loadStats(); loadPartners();
+  setInterval(() => { loadStats(); loadPartners(); }, 10000);
   $("cases").focus();
 }
 
@@ -258,6 +258,7 @@ function renderCase(item) {
     evidence.direct_opportunity ? el("p", { class: "evidence" }, "Direct opportunity in the CRM: ",
       JSON.stringify(evidence.direct_opportunity)) : null,
     evidence.incumbent ? el("p", { class: "evidence" }, "Incumbent: ", JSON.stringify(evidence.incumbent)) : null,
+    evidence.crm_company ? crmCompany(evidence.crm_company) : null,
     el("div", { class: "history" }, el("strong", {}, "History"),
        el("ol", {}, (item.history || []).map((h) => el("li", {},
          `${new Date(h.at).toLocaleString()} · ${h.action} by ${h.actor}`, h.reason ? ` — ${h.reason}` : "",
@@ -316,6 +317,15 @@ function decisionForm(item) {
 }
 
 // A DIRECT_ENCROACHMENT case: direct sales' CRM deal against the protected registration.
+// The CRM company the customer is (families and aliases): how it was recognised, its family.
+function crmCompany(company) {
+  const how = company.matched_by.replaceAll("_", " ");
+  return el("p", { class: "evidence crm-company" }, "CRM company: ", company.name,
+    company.relation ? ` (${company.relation})` : "",
+    ` · recognised by ${how} "${company.matched_value}"`,
+    company.family_root_name ? ` · family of ${company.family_root_name}, counted as ${company.family_policy.replaceAll("_", " ")}` : "");
+}
+
 function directDeal(item) {
   const deal = (item.evidence || {}).direct_opportunity || {};
   const customer = deal.customer || {};
@@ -434,7 +444,8 @@ async function loadStats() {
   try {
     const n = await api("/v1/stats?days=30");
     const stat = (label, value) => el("div", { class: "stat" }, el("b", {}, value), el("span", {}, label));
-    const pipeline = n.partner_sourced_pipeline.map((p) => money(p)).join(" + ") || "—";
+    const base = n.partner_sourced_pipeline_base;
+    const pipeline = money(base) + (base.unconverted.length ? ` (without ${base.unconverted.join(", ")})` : "");
     const today = n.registrations_per_day.at(-1);
     $("dashboard").replaceChildren(
       stat("open cases", n.queue.open), stat("overdue", n.queue.overdue),
@@ -445,6 +456,74 @@ async function loadStats() {
       stat("registrations, last day", today ? `${today.count} (${today.day})` : "0"),
       stat("partner-sourced pipeline", pipeline));
   } catch (error) { guard(error); }
+}
+
+// --- Partner figures (from deal_registration, drawn as SVG bar charts) ----------------------
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+// One horizontal bar chart: rows of {label, values: [{value, text, kind}]}, bars scaled to `max`.
+function barChart(id, title, rows, max) {
+  const rowHeight = 22, labelWidth = 140, width = 560, barArea = width - labelWidth - 170;
+  const bars = rows.length ? rows : [{ label: "no partners yet", values: [] }];
+  const height = bars.length * rowHeight * Math.max(1, ...bars.map((r) => r.values.length)) + 8;
+  const chart = svg("svg", { id, class: "chart", role: "img", "aria-label": title, width, height,
+                             viewBox: `0 0 ${width} ${height}` }, svg("title", {}, title));
+  let y = 4;
+  for (const row of bars) {
+    chart.append(svg("text", { x: 0, y: y + 15, class: "label" }, row.label));
+    for (const bar of row.values) {
+      const length = max > 0 ? Math.max(1, (bar.value / max) * barArea) : 1;
+      chart.append(svg("rect", { x: labelWidth, y: y + 3, width: length, height: rowHeight - 6,
+                                 class: `bar ${bar.kind}`, "data-label": row.label, "data-kind": bar.kind,
+                                 "data-value": bar.value }, svg("title", {}, `${row.label}: ${bar.text}`)));
+      chart.append(svg("text", { x: labelWidth + length + 4, y: y + 15, class: "value" }, bar.text));
+      y += rowHeight;
+    }
+  }
+  return el("figure", { class: "chart-box" }, el("figcaption", {}, title), chart);
+}
+
+const pct = (rate) => (rate === null ? "—" : `${Math.round(rate * 100)}%`);
+
+async function loadPartners() {
+  try {
+    const { figures, churn } = await api("/console/partners.json");
+    const partners = [...figures.partners].sort((a, b) => b.registrations - a.registrations).slice(0, 10);
+    const most = Math.max(0, ...partners.map((p) => p.registrations));
+    const activity = barChart("chart-activity", "Registrations and wins per partner", partners.map((p) => ({
+      label: p.partner_name, values: [
+        { value: p.registrations, text: `${p.registrations} registered`, kind: "registered" },
+        { value: p.won, text: `${p.won} won (${pct(p.registration_to_won)})`, kind: "won" }] })), most);
+    const rates = barChart("chart-rates", "Approval rate and win rate per partner", partners.map((p) => ({
+      label: p.partner_name, values: [
+        { value: p.approval_rate ?? 0, text: `approved ${pct(p.approval_rate)}`, kind: "approved" },
+        { value: p.win_rate ?? 0, text: `won ${pct(p.win_rate)}`, kind: "won" }] })), 1);
+    const revenue = figures.tiers.map((t) => ({ tier: t.tier, value: Number(t.sourced_revenue.value),
+                                                pipeline: Number(t.protected_pipeline.value) }));
+    const top = Math.max(0, ...revenue.flatMap((t) => [t.value, t.pipeline]));
+    const inBase = (value) => `${value.toLocaleString("en-US", { maximumFractionDigits: 0 })} ${figures.base_currency}`;
+    const tiers = barChart("chart-tiers", `Sourced revenue and protected pipeline by tier (${figures.base_currency})`,
+      revenue.map((t) => ({ label: t.tier, values: [
+        { value: t.value, text: `${inBase(t.value)} sourced`, kind: "revenue" },
+        { value: t.pipeline, text: `${inBase(t.pipeline)} protected`, kind: "pipeline" }] })), top);
+    const flagged = churn.filter((signal) => signal.flagged);
+    const warnings = el("div", { class: "churn", id: "churn" }, el("h3", {}, "Slowing down"),
+      flagged.length ? el("ul", {}, flagged.map((signal) => el("li", {},
+        `${signal.partner_name}: ${signal.recent_registrations} in the last 30 days, against ${signal.baseline_per_window} before`)))
+        : el("p", { class: "empty" }, "No partner is slowing down."));
+    $("partners").replaceChildren(activity, rates, tiers, warnings);
+  } catch (error) {
+    if (error instanceof Unauthorized) return guard(error);
+    $("partners").replaceChildren(el("p", { class: "empty" }, `Partner figures unavailable: ${error.message}`));
+  }
 }
 
 // --- Keyboard ---------------------------------------------------------------------------------

@@ -101,6 +101,11 @@ from conflict_resolver.domain.protection.verdicts import (
     decide_at_deadline,
     decide_extension,
 )
+from conflict_resolver.domain.protection.winning import (
+    attribute_win,
+    attribution_what_if,
+    involvements_of,
+)
 
 __all__ = [
     "APPEALED",
@@ -135,6 +140,8 @@ __all__ = [
     "WaitlistToMove",
     "approval_refusal",
     "approve_from_review",
+    "attribute_win",
+    "attribution_what_if",
     "close_deal",
     "close_waitlist",
     "customer_keys",
@@ -145,6 +152,7 @@ __all__ = [
     "expire",
     "extend",
     "extension_from_review",
+    "involvements_of",
     "leave_waitlist",
     "leaves_waitlist",
     "normalised",

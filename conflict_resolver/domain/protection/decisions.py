@@ -26,6 +26,7 @@ from schemas.registration import (
     RegistrationSubmitted,
     RegistrationSummary,
     WaitlistLeft,
+    WaitlistReevaluated,
 )
 
 
@@ -78,6 +79,7 @@ def record_decision(
         blocking_registration_id=decision.blocking_registration_id,
         blocked_until=decision.blocked_until,
         waitlisted=decision.waitlisted,
+        **recorded_fields(decision),
     )
     return outcome.then(Outcome(events=(emission_of(rejected, submitted, cause),)))
 
@@ -100,6 +102,7 @@ def _approved(
         reason_code="WAITLIST_PROMOTED" if promoted else None,
         registration=summary_of(submitted),
         extensions_allowed=policy.extension.max_extensions,
+        **recorded_fields(decision),
     )
     return Outcome(
         protection_writes=(protection_of(submitted, decision.protection_key, expires_at),),
@@ -135,6 +138,8 @@ def _sent_to_review(
         reason=decision.reason,
         conflict_id=case_id,
         due_at=due_at,
+        competing_registration_ids=tuple(decision.competing_registration_ids),
+        **recorded_fields(decision),
     )
     return Outcome(cases_to_open=(case,), events=(emission_of(event, submitted, cause),))
 
@@ -152,6 +157,14 @@ def decision_fields(
         "policy_version": policy.version,
         "rule": rule,
     }
+
+
+def recorded_fields(decision: Decision) -> dict[str, Any]:
+    """What the resolver records of a decision of the rules beyond what partners read: the
+    canonical key the claim competes on and the evidence (also the opened case's evidence).
+    On the decision event so that the resolver's record can be rebuilt from the topics
+    without deciding again (``dealreg replay conflict_resolver``)."""
+    return {"protection_key": decision.protection_key, "evidence": dict(decision.evidence)}
 
 
 def summary_of(submitted: RegistrationSubmitted) -> RegistrationSummary:
@@ -242,7 +255,18 @@ def waitlist_step(
         return WaitlistStep(recorded, decision, move.moves_on)
     if decision is not None and move.stays_waiting:
         values = {"waitlisted": True, "protection_key": decision.protection_key}
-        stay = Outcome(claim_updates=(ClaimUpdate(registration_id, values),))
+        kept = WaitlistReevaluated(
+            registration_id=registration_id,
+            account_key=waiting.account_key,
+            product_line=waiting.product_line,
+            reevaluated_at=now,
+            protection_key=decision.protection_key,
+            blocking_registration_id=decision.blocking_registration_id,
+        )
+        stay = Outcome(
+            claim_updates=(ClaimUpdate(registration_id, values),),
+            events=(emission_of(kept, waiting, cause),),  # the record changed: on the topics
+        )
         return WaitlistStep(stay, decision, move.moves_on)
     return WaitlistStep(leave_waitlist(waiting, now=now, cause=cause), decision, move.moves_on)
 

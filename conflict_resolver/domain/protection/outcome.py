@@ -8,7 +8,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from conflict_resolver.domain.matching import (
     CustomerProfile,
@@ -16,7 +16,9 @@ from conflict_resolver.domain.matching import (
     blocking_keys,
     normalise_customer,
 )
+from conflict_resolver.domain.matching import cache_info as matching_caches
 from conflict_resolver.domain.rules import Match, Submission
+from schemas.attribution import DealAttributed
 from schemas.envelope import EventPayload
 from schemas.registration import CustomerData, RegistrationSubmitted
 
@@ -180,7 +182,7 @@ class WaitlistToMove:
 class Outcome:
     """Everything one change does; ``adapters.outcomes.persist`` writes it in a fixed order
     (claims, protection deletes, moves, keys, writes, incumbents, cases, reopened
-    cases, events)."""
+    cases, events, attributions)."""
 
     claim_updates: tuple[ClaimUpdate, ...] = ()
     protection_deletes: tuple[str, ...] = ()
@@ -192,6 +194,7 @@ class Outcome:
     cases_to_close: tuple[CaseToClose, ...] = ()
     cases_to_reopen: tuple[CaseToReopen, ...] = ()
     events: tuple[Emission, ...] = ()
+    attributions: tuple[DealAttributed, ...] = ()  # a win credited, kept for the what-if
     waitlists_to_move: tuple[WaitlistToMove, ...] = ()
 
     def then(self, other: Outcome) -> Outcome:
@@ -234,10 +237,20 @@ def normalised(customer: CustomerData | Mapping[str, Any]) -> NormalisedCustomer
     return _normalised(data["name"], data.get("domain"), data.get("country"))
 
 
-@functools.lru_cache(maxsize=100_000)
+# Full, about 0.6 KB an entry on made-up companies (tracemalloc): about 10 MB; see
+# ``matching.GENERIC_FORM_CACHE_ENTRIES`` for why the matching caches are bounded so.
+NORMALISED_CACHE_ENTRIES: Final = 16_384
+
+
+@functools.lru_cache(maxsize=NORMALISED_CACHE_ENTRIES)
 def _normalised(name: str, domain: str | None, country: str | None) -> NormalisedCustomer:
     """Candidates are scored again and again: normalise each spelling once per process."""
     return normalise_customer(CustomerProfile(name=name, domain=domain, country=country))
+
+
+def matching_cache_info() -> dict[str, functools._CacheInfo]:
+    """Hits, misses and size of every matching cache (this module's and ``matching``'s)."""
+    return {"normalised": _normalised.cache_info(), **matching_caches()}
 
 
 def customer_keys(customer: CustomerData | Mapping[str, Any]) -> tuple[str, ...]:

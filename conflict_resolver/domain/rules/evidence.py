@@ -36,7 +36,18 @@ def build_evidence(facts: Facts) -> dict[str, Any]:
         if house is None
         else {"name": house.name, "account_key": house.account_key, "similarity": house.similarity},
         "protection_key": facts.protection_key,
+        **_company_evidence(facts),
     }
+
+
+def _company_evidence(facts: Facts) -> dict[str, Any]:
+    """The CRM company the customer is, how it was recognised ("former name", "alias
+    domain") and its family ("subsidiary of X"), with the family policy that applied."""
+    company = facts.situation.company
+    if company is None:
+        return {}
+    mode = facts.policy.company_families.mode_for(facts.submission.product_line)
+    return {"crm_company": {**company.as_evidence(), "family_policy": mode}}
 
 
 def _match_evidence(match: Match, classification: str, facts: Facts) -> dict[str, Any]:

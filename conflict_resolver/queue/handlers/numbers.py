@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from conflict_resolver.adapters import policy_store
 from conflict_resolver.adapters.session import Row
 from conflict_resolver.queue import store
-from conflict_resolver.queue.domain import CaseFact, ClaimFact, amount_of, compute_stats
+from conflict_resolver.queue.domain import (
+    PIPELINE_STATUSES,
+    CaseFact,
+    ClaimFact,
+    amount_of,
+    compute_stats,
+    pipeline_entries,
+)
 from conflict_resolver.queue.handlers.context import SLA_ACTOR, QueueContext
 
 
@@ -18,6 +26,7 @@ async def stats(ctx: QueueContext, *, days: int | None) -> dict[str, Any]:
     async with ctx.transactions.transaction() as session:
         claim_rows = await store.all_claims(session, since=since)
         case_rows = await store.all_cases(session, since=since)
+        policy = await policy_store.current_policy(session, now=now)
     manual = {
         row["registration_id"]
         for row in case_rows
@@ -42,14 +51,43 @@ async def stats(ctx: QueueContext, *, days: int | None) -> dict[str, Any]:
         )
         for row in case_rows
     ]
-    numbers = compute_stats(claim_facts, case_facts, now=now)
+    numbers = compute_stats(claim_facts, case_facts, now=now, policy=policy)
     return {"since": since, "generated_at": now, **numbers}
 
 
+async def gauge_numbers(ctx: QueueContext, *, days: int) -> dict[str, Any]:
+    """What the queue gauges show, the same numbers as ``stats`` has for them, counted and
+    summed in the database: the refresh every few seconds costs a row per status, currency
+    and reason code, not one per claim of the window (issue 12, goal 5)."""
+    now = ctx.clock.now()
+    since = now - timedelta(days=days)
+    async with ctx.transactions.transaction() as session:
+        by_status = await store.claims_by_status(session, since=since)
+        pipeline = await store.pipeline_sums(session, since=since, statuses=PIPELINE_STATUSES)
+        cases = await store.case_counts(session, since=since, now=now)
+        by_reason = await store.cases_by_reason(session, since=since)
+    oldest = cases["oldest_opened_at"]
+    return {
+        "generated_at": now,
+        "registrations_by_status": dict(sorted(by_status.items())),
+        "partner_sourced_pipeline": pipeline_entries(pipeline),
+        "queue": {
+            "open": int(cases["open"]),
+            "overdue": int(cases["overdue"]),
+            "oldest_age_seconds": (
+                round((now - oldest).total_seconds(), 3) if oldest is not None else None
+            ),
+        },
+        "sla_breaches": int(cases["sla_breaches"]),
+        "conflicts_by_reason": dict(sorted(by_reason.items())),
+    }
+
+
 def _claim_fact(row: Row, *, decided_by_ops: bool, now: datetime) -> ClaimFact:
-    submitted = dict(row["submitted"] or {})
-    partner = submitted.get("partner") or {}
-    submitted_at = submitted.get("submitted_at")
+    # Of the submitted event, only what ``store.all_claims`` reads of it.
+    submitted = {"amount": row["amount"]}
+    partner = row["partner"] or {}
+    submitted_at = row["submitted_at"]
     return ClaimFact(
         registration_id=row["registration_id"],
         partner_id=row["partner_id"],

@@ -66,10 +66,13 @@ WebDomain = Annotated[
     _as(rules.normalise_domain),
 ]
 DealType = Literal["new", "renewal", "upsell"]
+RegistrationRole = Literal["sourced", "influence"]
+CoSellRole = Literal["distributor", "reseller", "msp", "referral"]
 PartnerTier = Literal["registered", "silver", "gold", "platinum"]
 PartnerStatus = Literal["active", "suspended"]
 RegistrationStatus = Literal[
     "submitted",
+    "accepted",
     "pending_review",
     "approved",
     "rejected",

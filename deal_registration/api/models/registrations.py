@@ -20,6 +20,7 @@ from deal_registration.api.models.fields import (
     DealType,
     LongText,
     Reference,
+    RegistrationRole,
     RegistrationStatus,
     ShortText,
     Slug,
@@ -116,6 +117,13 @@ class RegistrationCreate(_Input):
         default=None,
         description="The partner's own id for the opportunity (at most 100 characters).",
         examples=["OPP-2231"],
+    )
+    role: RegistrationRole = Field(
+        default="sourced",
+        description="`sourced` (the default): the exclusive claim the rules of engagement "
+        "decide. `influence`: you declare you helped on this customer; never exclusive, never "
+        "blocks anyone, `accepted` or `rejected` at once, and no other partner learns of it.",
+        examples=["sourced"],
     )
 
 
@@ -226,8 +234,14 @@ class RegistrationView(_Output):
     partner_reference: str | None = Field(
         default=None, description="The partner's own reference.", examples=["OPP-2231"]
     )
+    role: RegistrationRole = Field(
+        default="sourced",
+        description="`sourced` (the exclusive claim) or `influence` (a declared contribution).",
+        examples=["sourced"],
+    )
     status: RegistrationStatus = Field(
-        description="Where the registration stands (see the lifecycle in the partner guide).",
+        description="Where the registration stands (see the lifecycle in the partner guide); "
+        "an influence registration is `accepted` or `rejected`, never protected.",
         examples=["approved"],
     )
     reason_code: str | None = Field(

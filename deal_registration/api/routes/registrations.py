@@ -47,7 +47,10 @@ def _idempotent(
     body: RegistrationCreate | Appeal | RegistrationEdit | None = None,
     method: str = "POST",
 ) -> handlers.IdempotentRequest:
-    """The request as its Idempotency-Key remembers it: method, path and body."""
+    """The request as its Idempotency-Key remembers it: method, path and body. Without a key
+    nothing remembers it (no fingerprint: the body is not serialised and hashed for nothing)."""
+    if key is None:
+        return handlers.IdempotentRequest(key=None, fingerprint="")
     fingerprint = handlers.request_fingerprint(
         method, path, body.model_dump(mode="json") if body is not None else None
     )
@@ -68,6 +71,7 @@ def _new_registration(body: RegistrationCreate) -> handlers.NewRegistration:
         contact_email=str(body.contact.email) if body.contact else None,
         description=body.description,
         partner_reference=body.partner_reference,
+        role=body.role,
     )
 
 
@@ -80,7 +84,7 @@ _LOCATION = {"Location": {"description": "The registration's URL.", "schema": {"
     response_model=RegistrationView,
     tags=["registrations"],
     summary="Register an opportunity (partner)",
-    responses={202: {"headers": _LOCATION}, **problems(*WRITE)},
+    responses={202: {"headers": _LOCATION}, **problems(*WRITE, 409)},
 )
 async def submit_registration(
     body: RegistrationCreate,

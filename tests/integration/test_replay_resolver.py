@@ -1,0 +1,336 @@
+"""``dealreg replay conflict_resolver`` on both databases: a history made by the real resolver
+over Kafka (a policy and house accounts published, approvals, a rejection, a registration
+waitlisted then promoted when the holder withdrew, an extension, a case sent to review and
+rejected by ops, an influence claim accepted, a deal won and credited to both, a deal lost)
+rebuilt from the topics into an empty database, table by table as the live one, without
+deciding again; and the next registration decided alike on both."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from conflict_resolver.adapters import policy_store
+from conflict_resolver.adapters.tables import claims, conflicts, influence_claims, outbox
+from conflict_resolver.queue import store as queue_store
+from conflict_resolver.queue.handlers.deciding import decide_locked
+from conflict_resolver.replay import PLAN
+from schemas.accounts import account_key
+from schemas.crm import CrmDealClosed, DirectOpportunityOpened
+from schemas.envelope import EventEnvelope, EventPayload, new_envelope
+from schemas.flows import sender_source
+from schemas.registration import (
+    AmountData,
+    CustomerData,
+    ExtensionRequested,
+    RegistrationWithdrawn,
+)
+from schemas.topics import topic_for
+from services import migrations
+from services.clock import new_id
+from services.db import create_engine
+from services.kafka.admin import ensure_topics
+from services.kafka.producer import KafkaEventPublisher
+from services.replay import UnsupportedHistoryError, replay
+from tests.support.databases import Databases
+from tests.support.resolver import (
+    HandClock,
+    ResolverInstance,
+    deliver,
+    recorded,
+    resolver_context,
+    submitted,
+    wait_decided,
+)
+
+pytestmark = pytest.mark.integration
+ADMIN = "test-admin-token-0123456789abcdef"
+
+
+def told(payload: EventPayload, registration: EventEnvelope[Any]) -> EventEnvelope[Any]:
+    """As deal_registration sends it about ``registration``: at the time it happens."""
+    return new_envelope(
+        payload,
+        event_id=new_id(),
+        source=sender_source(type(payload)),
+        subject=registration.data.registration_id,
+        time=datetime.now(UTC),
+        correlation_id=registration.correlationid,
+        causation_id=None,
+        partition_key=registration.data.account_key,
+    )
+
+
+async def publish(bootstrap: str, prefix: str, events: list[EventEnvelope[Any]]) -> None:
+    publisher = KafkaEventPublisher(
+        bootstrap_servers=bootstrap, client_id="test", topic_prefix=prefix
+    )
+    await publisher.start()
+    try:
+        for event in events:
+            await publisher.publish(topic_for(type(event.data)).name, [event])
+    finally:
+        await publisher.stop()
+
+
+async def rows_of(engine: AsyncEngine, table: Table) -> list[dict[str, Any]]:
+    async with engine.connect() as connection:
+        rows = (await connection.execute(select(table))).mappings().all()
+    return sorted((dict(row) for row in rows), key=repr)
+
+
+async def until(check: Any, *, within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the resolver never got there")
+        await asyncio.sleep(0.2)
+
+
+async def test_the_resolver_is_rebuilt_from_the_topics_without_deciding_again(
+    databases: Databases, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    await ensure_topics(kafka_bootstrap, prefix=topic_prefix)
+    holder = submitted(partner="p1", name="Quintessa Holdings", domain="quintessa.example")
+    waiting = submitted(partner="p2", name="Quintessa Holdings", domain="quintessa.example")
+    extended = submitted(partner="p3", name="Borealis Systems", domain="borealis.example")
+    house = submitted(partner="p4", name="Housely Group", domain="housely.example")
+    first = [holder, waiting, extended, house]
+    # Influence on the deal won below: accepted, then credited with the holder.
+    influencer = submitted(
+        partner="p8", name="Borealis Systems", domain="borealis.example", role="influence"
+    )
+    # Registered first, decided after a later registration of the same company (another
+    # spelling, so another partition): sent to review, then rejected by ops.
+    later = submitted(partner="p6", name="Acme Corporation", domain="acme.com", seq=10**6)
+    earlier = submitted(partner="p7", name="Acme Inc", domain=None, seq=10**6 - 1)
+    async with databases.fresh() as live_url, databases.fresh() as rebuilt_url:
+        await asyncio.to_thread(migrations.upgrade, "conflict_resolver", live_url)
+        live = create_engine(live_url)
+        rebuilt = create_engine(rebuilt_url)
+        try:
+            async with AsyncSession(live) as session, session.begin():
+                now = datetime.now(UTC)
+                await policy_store.publish_policy(
+                    session, policy_store.default_policy(), created_by="ops:ana", now=now
+                )
+                accounts = policy_store.HouseAccountList(
+                    accounts=(
+                        policy_store.HouseAccount(name="Housely Group", domain="housely.example"),
+                    )
+                )
+                await policy_store.publish_house_accounts(
+                    session, accounts, created_by="ops:ana", now=now
+                )
+            async with ResolverInstance(
+                database_url=live_url,
+                bootstrap=kafka_bootstrap,
+                topic_prefix=topic_prefix,
+                admin_token=ADMIN,
+            ):
+                await publish(kafka_bootstrap, topic_prefix, [*first, influencer])
+                decided = await wait_decided(live, {e.data.registration_id for e in first})
+                assert decided[holder.data.registration_id].decision == "approved"
+                assert decided[waiting.data.registration_id].decision == "rejected"
+                assert decided[extended.data.registration_id].decision == "approved"
+                assert decided[house.data.registration_id].reason_code == "HOUSE_ACCOUNT"
+                await publish(kafka_bootstrap, topic_prefix, [later])
+                await wait_decided(live, {later.data.registration_id})
+                await publish(kafka_bootstrap, topic_prefix, [earlier])
+                reviewed = await wait_decided(live, {earlier.data.registration_id})
+                assert reviewed[earlier.data.registration_id].decision == "pending_review"
+                async with AsyncSession(live) as session, session.begin():
+                    case = (await session.execute(select(conflicts))).mappings().one()
+                    row = await queue_store.get_case(session, case["id"], lock=True)
+                    assert row is not None
+                    await decide_locked(
+                        session,
+                        row,
+                        approve=None,
+                        actor="ops:ana",
+                        reason="The other registration is the customer's choice.",
+                        now=datetime.now(UTC),
+                    )
+                afterwards = [
+                    told(
+                        ExtensionRequested(
+                            registration_id=extended.data.registration_id,
+                            account_key=extended.data.account_key,
+                            product_line=extended.data.product_line,
+                            requested_at=datetime.now(UTC),
+                        ),
+                        extended,
+                    ),
+                    told(
+                        RegistrationWithdrawn(
+                            registration_id=holder.data.registration_id,
+                            account_key=holder.data.account_key,
+                            product_line=holder.data.product_line,
+                            withdrawn_at=datetime.now(UTC),
+                            previous_status="approved",
+                        ),
+                        holder,
+                    ),
+                ]
+                await publish(kafka_bootstrap, topic_prefix, afterwards)
+
+                async def settled() -> bool:
+                    async with live.connect() as connection:
+                        rows = {
+                            row.registration_id: row
+                            for row in await connection.execute(select(claims))
+                        }
+                        unsent = (
+                            await connection.execute(
+                                select(outbox).where(outbox.c.published_at.is_(None))
+                            )
+                        ).all()
+                    return (
+                        rows[waiting.data.registration_id].status == "approved"
+                        and rows[extended.data.registration_id].extension_count == 1
+                        and rows[earlier.data.registration_id].status == "rejected"
+                        and await _influence_recorded(connection_of=live)
+                        and not unsent
+                    )
+
+                await until(settled)
+                closed = [
+                    told(
+                        CrmDealClosed(
+                            registration_id=registration.data.registration_id,
+                            account_key=registration.data.account_key,
+                            product_line=registration.data.product_line,
+                            crm_system="hubspot",
+                            opportunity_id=f"opp-{outcome}",
+                            outcome=outcome,
+                            closed_at=datetime.now(UTC),
+                            amount=AmountData(value=Decimal("30000"), currency="USD"),
+                        ),
+                        registration,
+                    )
+                    for registration, outcome in ((extended, "won"), (waiting, "lost"))
+                ]
+                await publish(kafka_bootstrap, topic_prefix, closed)
+
+                async def closed_all() -> bool:
+                    statuses = {rid: claim.status for rid, claim in (await recorded(live)).items()}
+                    async with live.connect() as connection:
+                        unsent = (
+                            await connection.execute(
+                                select(outbox).where(outbox.c.published_at.is_(None))
+                            )
+                        ).all()
+                    return (
+                        statuses[extended.data.registration_id] == "won"
+                        and statuses[waiting.data.registration_id] == "lost"
+                        and not unsent
+                    )
+
+                await until(closed_all)
+
+            summary = await replay(
+                PLAN,
+                database_url=rebuilt_url,
+                bootstrap=kafka_bootstrap,
+                topic_prefix=topic_prefix,
+                migrate=migrations.upgrade,
+            )
+            assert summary.poison == 0
+            counts = {
+                "claims": 6,
+                "protections": 1,  # the one approved after the review (the others ended)
+                "incumbents": 1,
+                "deal_attributions": 1,
+                "influence_claims": 1,
+                "conflicts": 1,
+                "policies": 2,
+                "house_account_lists": 1,
+            }
+            assert {name: summary.rows[name] for name in counts} == counts
+            assert summary.outbox_suppressed > 0  # staged by the writes: told already
+            for table in PLAN.state_tables:
+                expected, got = await rows_of(live, table), await rows_of(rebuilt, table)
+                assert _comparable(table, got) == _comparable(table, expected), table.name
+                if table is claims:
+                    _ended_alike(expected, got)
+            assert await rows_of(rebuilt, claims)  # not vacuous
+
+            # The next registration, through the rules on each: decided alike.
+            nxt = submitted(partner="p5", name="Acme Corporation", domain="acme.com", seq=2 * 10**6)
+            clock = HandClock(datetime.now(UTC) + timedelta(minutes=1))
+            for engine in (live, rebuilt):
+                await deliver(resolver_context(engine, clock), nxt)
+            rid = nxt.data.registration_id
+            assert (await recorded(live))[rid] == (await recorded(rebuilt))[rid]
+            assert (await recorded(rebuilt))[rid].reason_code == "ALREADY_REGISTERED"
+        finally:
+            await live.dispose()
+            await rebuilt.dispose()
+
+
+async def _influence_recorded(*, connection_of: AsyncEngine) -> bool:
+    async with connection_of.connect() as connection:
+        return bool((await connection.execute(select(influence_claims))).all())
+
+
+def _comparable(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as compared. A withdrawal's or a lost deal's ``ended_at`` is the resolver's
+    processing time, told on no event: the replay records the consumed event's own time,
+    earlier by the consumer's lag, so it is compared apart (:func:`_ended_alike`)."""
+    if table is not claims:
+        return rows
+    return [{**row, "ended_at": row["ended_at"] is not None} for row in rows]
+
+
+def _ended_alike(live: list[dict[str, Any]], rebuilt: list[dict[str, Any]]) -> None:
+    ended = {row["registration_id"]: row["ended_at"] for row in live if row["ended_at"]}
+    again = {row["registration_id"]: row["ended_at"] for row in rebuilt if row["ended_at"]}
+    assert ended.keys() == again.keys()
+    for registration_id, at in ended.items():
+        assert timedelta(0) <= at - again[registration_id] < timedelta(seconds=10)
+
+
+async def test_a_history_the_replay_cannot_apply_yet_is_refused_naming_the_event(
+    databases: Databases, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A direct opportunity from the CRM opens encroachment cases the plan does not rebuild
+    yet: the replay stops and says so, instead of leaving a database that differs."""
+    await ensure_topics(kafka_bootstrap, prefix=topic_prefix)
+    opened = DirectOpportunityOpened(
+        crm_system="hubspot",
+        opportunity_id="direct-replay-1",
+        account_key=account_key(name="Initech", domain="initech-replay.com", country="US"),
+        customer=CustomerData(name="Initech", domain="initech-replay.com", country="US"),
+        product_line="network-security",
+        opened_at=datetime.now(UTC),
+    )
+    envelope = new_envelope(
+        opened,
+        event_id=new_id(),
+        source=sender_source(DirectOpportunityOpened),
+        subject=opened.opportunity_id,
+        time=datetime.now(UTC),
+        correlation_id=new_id(),
+        causation_id=None,
+        partition_key=opened.account_key,
+    )
+    await publish(kafka_bootstrap, topic_prefix, [envelope])
+    async with databases.fresh() as rebuilt_url:
+        with pytest.raises(UnsupportedHistoryError) as refused:
+            await replay(
+                PLAN,
+                database_url=rebuilt_url,
+                bootstrap=kafka_bootstrap,
+                topic_prefix=topic_prefix,
+                migrate=migrations.upgrade,
+            )
+    message = str(refused.value)
+    assert DirectOpportunityOpened.event_type in message
+    assert "restore the service from a backup" in message
