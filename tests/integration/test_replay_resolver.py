@@ -19,8 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from conflict_resolver.adapters import policy_store
 from conflict_resolver.adapters.tables import claims, conflicts, influence_claims, outbox
+from conflict_resolver.handlers import transfers
 from conflict_resolver.queue import store as queue_store
+from conflict_resolver.queue.handlers import QueueContext, deciding, returning
 from conflict_resolver.queue.handlers.deciding import decide_locked
+from conflict_resolver.queue.tables import conflict_history
 from conflict_resolver.replay import PLAN
 from schemas.accounts import account_key
 from schemas.crm import CrmDealClosed, DirectOpportunityOpened
@@ -32,12 +35,14 @@ from schemas.registration import (
     ExtensionRequested,
     RegistrationWithdrawn,
 )
+from schemas.review import RegistrationAppealed, RegistrationEdited
 from schemas.topics import topic_for
 from services import migrations
-from services.clock import new_id
+from services.clock import SystemClock, new_id
 from services.db import create_engine
 from services.kafka.admin import ensure_topics
 from services.kafka.producer import KafkaEventPublisher
+from services.principals import OpsCaller
 from services.replay import UnsupportedHistoryError, replay
 from tests.support.databases import Databases
 from tests.support.resolver import (
@@ -52,6 +57,7 @@ from tests.support.resolver import (
 
 pytestmark = pytest.mark.integration
 ADMIN = "test-admin-token-0123456789abcdef"
+OPS = OpsCaller(id="ana", role="ops", name="Ana")
 
 
 def told(payload: EventPayload, registration: EventEnvelope[Any]) -> EventEnvelope[Any]:
@@ -273,6 +279,191 @@ async def test_the_resolver_is_rebuilt_from_the_topics_without_deciding_again(
         finally:
             await live.dispose()
             await rebuilt.dispose()
+
+
+async def test_transfers_appeals_and_returns_for_edit_are_rebuilt_as_the_resolver_applied_them(
+    databases: Databases, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A history with sales ops' transfer of a protection, an appeal of a reviewer's
+    rejection decided again, and a registration returned for edit, edited by its partner and
+    decided again by the rules: rebuilt table by table as the live one."""
+    await ensure_topics(kafka_bootstrap, prefix=topic_prefix)
+    # Each pair: the later registration decided first holds the protection, the earlier one
+    # (another spelling, so another partition) is sent to review (first to register).
+    pairs = {
+        name: (
+            submitted(partner="p1", name=f"{name} Corporation", domain=f"{name}.com", seq=seq),
+            submitted(partner="p2", name=f"{name} Inc", domain=None, seq=seq - 1),
+        )
+        for name, seq in (("Globex", 10**7), ("Initrode", 2 * 10**7), ("Umbrella", 3 * 10**7))
+    }
+    (held, moved_to), (kept, appealing), (holding, returned) = pairs.values()
+    async with databases.fresh() as live_url, databases.fresh() as rebuilt_url:
+        await asyncio.to_thread(migrations.upgrade, "conflict_resolver", live_url)
+        live = create_engine(live_url)
+        rebuilt = create_engine(rebuilt_url)
+        clock = SystemClock()
+        queue = QueueContext(
+            transactions=resolver_context(live, clock).transactions,
+            clock=clock,
+            policy=policy_store.default_policy(),
+            admin_token=ADMIN,
+        )
+        try:
+            async with AsyncSession(live) as session, session.begin():
+                await policy_store.publish_policy(
+                    session,
+                    policy_store.default_policy(),
+                    created_by="ops:ana",
+                    now=datetime.now(UTC),
+                )
+            async with ResolverInstance(
+                database_url=live_url,
+                bootstrap=kafka_bootstrap,
+                topic_prefix=topic_prefix,
+                admin_token=ADMIN,
+            ):
+                for later, earlier in pairs.values():
+                    await publish(kafka_bootstrap, topic_prefix, [later])
+                    await wait_decided(live, {later.data.registration_id})
+                    await publish(kafka_bootstrap, topic_prefix, [earlier])
+                await settle(
+                    live, {e.data.registration_id: "pending_review" for _, e in pairs.values()}
+                )
+
+                # Sales ops move the holder's protection to the registration in review.
+                await transfers.transfer(
+                    resolver_context(live, clock),
+                    from_registration_id=held.data.registration_id,
+                    to_registration_id=moved_to.data.registration_id,
+                    reason="first_to_register_conflict",
+                    note="Registered first; the customer confirms it.",
+                    actor="ops:ana",
+                )
+                # A reviewer rejects with a code; the partner appeals; rejected again.
+                await decide_case_of(queue, live, appealing, "DUPLICATE_OPPORTUNITY")
+                await settle(live, {appealing.data.registration_id: "rejected"})
+                appeal = RegistrationAppealed(
+                    registration_id=appealing.data.registration_id,
+                    account_key=appealing.data.account_key,
+                    product_line=appealing.data.product_line,
+                    appealed_at=datetime.now(UTC),
+                    note="We met the customer in March, before the other partner.",
+                    rejection_code="DUPLICATE_OPPORTUNITY",
+                )
+                await publish(kafka_bootstrap, topic_prefix, [told(appeal, appealing)])
+                await settle(live, {appealing.data.registration_id: "pending_review"})
+                await decide_case_of(queue, live, appealing, "OTHER")
+                # A reviewer returns one for edit; its partner names another customer.
+                await returning.return_for_edit(
+                    queue,
+                    OPS,
+                    await case_id_of(live, returned),
+                    comments="Which subsidiary is the customer?",
+                    fields=("customer.name", "customer.domain"),
+                )
+                await settle(live, {returned.data.registration_id: "action_required"})
+                await publish(kafka_bootstrap, topic_prefix, [edited(returned)])
+                await settle(
+                    live,
+                    {
+                        held.data.registration_id: "transferred",
+                        moved_to.data.registration_id: "approved",
+                        kept.data.registration_id: "approved",
+                        appealing.data.registration_id: "rejected",
+                        holding.data.registration_id: "approved",
+                        returned.data.registration_id: "approved",
+                    },
+                )
+
+            summary = await replay(
+                PLAN,
+                database_url=rebuilt_url,
+                bootstrap=kafka_bootstrap,
+                topic_prefix=topic_prefix,
+                migrate=migrations.upgrade,
+            )
+            assert summary.poison == 0
+            counts = {"claims": 6, "protections": 4, "conflicts": 3}
+            assert {name: summary.rows[name] for name in counts} == counts
+            for table in PLAN.state_tables:
+                expected, got = await rows_of(live, table), await rows_of(rebuilt, table)
+                assert _comparable(table, got) == _comparable(table, expected), table.name
+                if table is claims:
+                    _ended_alike(expected, got)
+            history = [row["action"] for row in await rows_of(rebuilt, conflict_history)]
+            assert sorted(history) == ["appealed", "decided", "decided", "returned"]
+        finally:
+            await live.dispose()
+            await rebuilt.dispose()
+
+
+async def settle(engine: AsyncEngine, statuses: dict[str, str]) -> None:
+    """Until each registration named has its status and the resolver told all it did."""
+
+    async def there() -> bool:
+        now = {rid: claim.status for rid, claim in (await recorded(engine)).items()}
+        async with engine.connect() as connection:
+            unsent = (
+                await connection.execute(select(outbox).where(outbox.c.published_at.is_(None)))
+            ).all()
+        return all(now.get(rid) == status for rid, status in statuses.items()) and not unsent
+
+    try:
+        await until(there)
+    except TimeoutError as stuck:
+        seen = {rid: claim.status for rid, claim in (await recorded(engine)).items()}
+        raise TimeoutError(f"wanted {statuses}, the claims are {seen}") from stuck
+
+
+async def case_id_of(engine: AsyncEngine, registration: EventEnvelope[Any]) -> str:
+    async with engine.connect() as connection:
+        query = select(conflicts.c.id).where(
+            conflicts.c.registration_id == registration.data.registration_id
+        )
+        return str((await connection.execute(query)).scalar_one())
+
+
+async def decide_case_of(
+    queue: QueueContext, engine: AsyncEngine, registration: EventEnvelope[Any], code: str
+) -> None:
+    """A reviewer approves none: the registration of the case is rejected with a code."""
+    await deciding.decide(
+        queue,
+        OPS,
+        await case_id_of(engine, registration),
+        approve=None,
+        reason="The customer works with the other partner.",
+        reason_code=code,
+    )
+
+
+def edited(registration: EventEnvelope[Any]) -> EventEnvelope[Any]:
+    """As deal_registration sends a partner's edit: another customer, keyed by its own key
+    (the registration keeps its submission order)."""
+    customer = CustomerData(name="Stark Industries", domain="stark.example", country="US")
+    key = account_key(name=customer.name, domain=customer.domain, country=customer.country)
+    now = datetime.now(UTC)
+    payload = RegistrationEdited(
+        registration_id=registration.data.registration_id,
+        account_key=key,
+        product_line=registration.data.product_line,
+        edited_at=now,
+        changed_fields=("customer.name", "customer.domain"),
+        registration=registration.data.model_copy(
+            update={"customer": customer, "account_key": key}
+        ),
+    )
+    return new_envelope(
+        payload,
+        event_id=new_id(),
+        source=sender_source(RegistrationEdited),
+        subject=payload.registration_id,
+        time=now,
+        correlation_id=registration.correlationid,
+        causation_id=None,
+        partition_key=key,
+    )
 
 
 async def _influence_recorded(*, connection_of: AsyncEngine) -> bool:
