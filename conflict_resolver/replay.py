@@ -93,6 +93,8 @@ from conflict_resolver.adapters.tables import (
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.protection import (
+    APPEAL_RULE,
+    TRANSFER_RULE,
     Cause,
     Claim,
     ClaimUpdate,
@@ -102,6 +104,7 @@ from conflict_resolver.domain.protection import (
 from conflict_resolver.domain.rules import Decision
 from conflict_resolver.domain.situation import Outcome as Verdict
 from conflict_resolver.handlers import overlap
+from conflict_resolver.handlers.answers import take_edit
 from conflict_resolver.handlers.context import cause_of
 from conflict_resolver.handlers.influence import influence_row
 from conflict_resolver.handlers.review import review_situation
@@ -153,6 +156,9 @@ class Held:
     # before it reads the next event of its partition, but the decision's record may be
     # stamped later than a withdrawal sent as soon as it was taken. Applied right after it.
     withdrawals: dict[str, tuple[Cause, datetime]] = field(default_factory=dict)
+    # Appeals read, by registration id: what the resolver made of one is its own
+    # ``RegistrationSentToReview`` (``APPEALED``), applied with it (:meth:`reopened`).
+    appeals: dict[str, RegistrationAppealed] = field(default_factory=dict)
 
     async def submitted(self, event: RegistrationSubmitted, context: EventContext) -> None:
         """Recorded, never decided: the decision is applied from its own event."""
@@ -162,6 +168,11 @@ class Held:
         """A decision as published, written through the one outcome the rules' decision
         makes (``protection.record_decision``) or ops' (``approve_from_review`` /
         ``reject_from_review``), at the time it was taken and under the policy it named."""
+        if event.rule == TRANSFER_RULE:
+            return  # applied with its ``ProtectionTransferred`` (:func:`transferred`)
+        if isinstance(event, RegistrationSentToReview) and event.rule == APPEAL_RULE:
+            await self.reopened(event, context)
+            return
         session, now = context.session, event.decided_at
         policy = await _policy(session, event.policy_version)
         if getattr(event, "decided_by", RULES) != RULES:
@@ -199,6 +210,32 @@ class Held:
         await outcomes.persist(session, _without_moves(outcome), now=now)
         if (withdrawal := self.withdrawals.pop(event.registration_id, None)) is not None:
             await _withdraw(session, event.registration_id, *withdrawal)
+
+    async def appealed(self, event: RegistrationAppealed, context: EventContext) -> None:
+        """Held, never decided: the resolver told what it made of it (:meth:`reopened`)."""
+        del context
+        self.appeals[event.registration_id] = event
+
+    async def reopened(self, event: RegistrationSentToReview, context: EventContext) -> None:
+        """An appeal the resolver took (``APPEALED``): ``protection.reopen_on_appeal`` on the
+        claim as rebuilt, at its time, under the policy it names. Told, so the case was
+        decided by review (``by_review``); the case's reopening is told on its own
+        (``ConflictCaseRecorded``: its line and standing), so it is not written twice."""
+        session, now = context.session, event.decided_at
+        appeal = self.appeals.pop(event.registration_id, None)
+        claim = await outcomes.load_claim(session, event.registration_id)
+        if appeal is None or claim is None:
+            return  # the appeal or the claim is not on the topics (retention)
+        outcome = protection.reopen_on_appeal(
+            appeal,
+            claim,
+            await _policy(session, event.policy_version),
+            case_id=event.conflict_id,
+            by_review=True,
+            now=now,
+            cause=Cause(None, claim.correlation_id),
+        )
+        await outcomes.persist(session, replace(outcome, cases_to_reopen=()), now=now)
 
     async def influence_decided(
         self, event: InfluenceAccepted | InfluenceRejected, context: EventContext
@@ -401,6 +438,64 @@ async def expiring(event: ProtectionExpiring, context: EventContext) -> None:
     )
 
 
+async def transferred(event: ProtectionTransferred, context: EventContext) -> None:
+    """Sales ops' transfer as told (``protection.transfer``): the old holder ``transferred``,
+    the new one approved with the window the policy it names gave (the one in force then, on
+    an event from before it was told), the case of one in review closed with ops' note (an
+    event from before the note was told closes it without). Its ``RegistrationApproved`` is
+    this same step (:meth:`Held.decided` skips it)."""
+    session, now = context.session, event.transferred_at
+    source = await outcomes.load_claim(session, event.registration_id)
+    target = await outcomes.load_claim(session, event.to_registration_id)
+    if source is None or target is None:
+        return  # a registration not on the topics (retention)
+    if event.policy_version is None:
+        policy = await policy_store.current_policy(session, now=now, store_default=False)
+    else:
+        policy = await _policy(session, event.policy_version)
+    outcome = protection.transfer(
+        source,
+        target,
+        policy,
+        reason=event.transfer_reason,
+        note=event.note or "",
+        actor=event.decided_by,
+        now=now,
+    )
+    await outcomes.persist(session, _without_moves(outcome), now=now)
+
+
+async def returned_for_edit(event: RegistrationReturnedForEdit, context: EventContext) -> None:
+    """A reviewer's return for edit as told (``protection.return_for_edit``: the claim
+    ``action_required``, holding nothing), its round trip and the policy's cap as told. The
+    case's closing is told on its own (``ConflictCaseRecorded``)."""
+    now = event.returned_at
+    policy = policy_store.default_policy()
+    reviews = policy.reviews.model_copy(update={"max_edit_round_trips": event.max_round_trips})
+    capped = policy.model_copy(update={"reviews": reviews})
+    await _change(
+        context,
+        event.registration_id,
+        lambda claim: protection.return_for_edit(
+            claim,
+            capped,
+            comments=event.comments,
+            fields=event.editable_fields,
+            round_trips_so_far=event.round_trip - 1,
+            actor=event.decided_by,
+            now=now,
+        ),
+        now,
+    )
+
+
+async def edited(event: RegistrationEdited, context: EventContext) -> None:
+    """The partner's edit (consumed): the claim takes the edited registration, as
+    ``handlers.edited`` writes it (``take_edit``); the rules' decision again is applied from
+    its own event (:meth:`Held.decided`: the existing claim changes)."""
+    await take_edit(context.session, event)
+
+
 async def case_recorded(event: ConflictCaseRecorded, context: EventContext) -> None:
     """A line of a case's history, and the case as it stands after it."""
     await cases.replay_history_line(
@@ -445,6 +540,8 @@ def replay_subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         Subscriptions(consumer=handlers.SUBMISSIONS_CONSUMER, unit=unit)
         .on(RegistrationSubmitted, held.submitted)
         .on(RegistrationWithdrawn, held.withdrawn)
+        .on(RegistrationAppealed, held.appealed)
+        .on(RegistrationEdited, edited)
         .on(CoSellAccepted, handlers.co_sell_answered)
         .on(CoSellDeclined, handlers.co_sell_answered)
     )
@@ -485,6 +582,8 @@ def replay_subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         .on(DealAttributed, attributed)
         .on(InfluenceAccepted, held.influence_decided)
         .on(InfluenceRejected, held.influence_decided)
+        .on(ProtectionTransferred, transferred)
+        .on(RegistrationReturnedForEdit, returned_for_edit)
     )
     return [registrations, crm, principals, own]
 
@@ -518,9 +617,5 @@ PLAN = ReplayPlan(
         DirectOpportunityClosed.event_type: "a direct opportunity closed",
         DirectEncroachmentRaised.event_type: "an encroachment case on a protection",
         DirectEncroachmentResolved.event_type: "an encroachment case resolved",
-        ProtectionTransferred.event_type: "a protection transferred by sales ops",
-        RegistrationAppealed.event_type: "an appeal of a decision",
-        RegistrationReturnedForEdit.event_type: "a registration returned for edit",
-        RegistrationEdited.event_type: "a registration edited after a return",
     },
 )

@@ -303,6 +303,16 @@ class ProtectionTransferred(EventPayload):
     reason_code: str = Field(default="PROTECTION_TRANSFERRED", description="Why, as a code.")
     reason: str = Field(description="A sentence the partner may read; never names another partner.")
     decided_by: str = Field(description="`ops:<user id>`: who moved it.")
+    note: str | None = Field(
+        default=None,
+        description="Internal: sales ops' note on the transfer (kept with the case of a "
+        "registration in review); never shown to a partner. Absent from earlier events.",
+    )
+    policy_version: int | None = Field(
+        default=None,
+        description="Internal: the policy version that gave the new holder its window. "
+        "Absent from earlier events.",
+    )
 
 
 @register

@@ -10,11 +10,13 @@ from datetime import datetime
 
 from conflict_resolver.adapters import claims_store as store
 from conflict_resolver.adapters import conflicts, policy_store
+from conflict_resolver.adapters.session import Session
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.protection import Cause, Claim, Outcome
 from conflict_resolver.handlers.context import cause_of
 from conflict_resolver.handlers.protections import apply, change_claim, evaluate, lock_claim
+from schemas.registration import RegistrationSubmitted
 from schemas.review import RegistrationAppealed, RegistrationEdited
 from services.clock import new_id
 from services.events import EventContext
@@ -44,18 +46,9 @@ async def edited(edited: RegistrationEdited, event: EventContext) -> None:
     registration (keeping its place in first-to-register) and the rules decide it again; if
     it goes to review, its earlier case opens again with the new evidence."""
     session, now = event.session, event.now
-    await lock_claim(session, edited.registration_id)
-    claim = await store.claim_row(session, edited.registration_id, for_update=True)
-    if claim is None or claim["status"] != "action_required":
-        return  # a repeated or late edit: the claim moved on
-    submitted = edited.registration.model_copy(update={"submission_seq": claim["submission_seq"]})
-    await store.update_claim(
-        session,
-        edited.registration_id,
-        submitted=submitted.model_dump(mode="json"),
-        account_key=submitted.account_key,
-        status="submitted",
-    )
+    submitted = await take_edit(session, edited)
+    if submitted is None:
+        return
     policy = await policy_store.current_policy(session, now=now)
     decision = await evaluate(session, submitted, policy, now=now)
     case = await conflicts.case_of(session, edited.registration_id)
@@ -68,3 +61,22 @@ async def edited(edited: RegistrationEdited, event: EventContext) -> None:
         case_id=case["id"] if case is not None else new_id(),
     )
     await apply(session, outcome, policy, now=now)
+
+
+async def take_edit(session: Session, edited: RegistrationEdited) -> RegistrationSubmitted | None:
+    """The claim returned for edit takes the edited registration, keeping its place in
+    first-to-register, and waits for the rules (also the replay's write of an edit, whose
+    decision is applied from its own event). None when the claim moved on."""
+    await lock_claim(session, edited.registration_id)
+    claim = await store.claim_row(session, edited.registration_id, for_update=True)
+    if claim is None or claim["status"] != "action_required":
+        return None  # a repeated or late edit: the claim moved on
+    submitted = edited.registration.model_copy(update={"submission_seq": claim["submission_seq"]})
+    await store.update_claim(
+        session,
+        edited.registration_id,
+        submitted=submitted.model_dump(mode="json"),
+        account_key=submitted.account_key,
+        status="submitted",
+    )
+    return submitted

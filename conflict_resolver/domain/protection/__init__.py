@@ -31,6 +31,7 @@ Rules of engagement written here, in DOMAIN.md's words:
 """
 
 from conflict_resolver.domain.protection.answers import (
+    APPEAL_RULE,
     APPEALED,
     RETURNED_FOR_EDIT,
     reopen_on_appeal,
@@ -91,6 +92,7 @@ from conflict_resolver.domain.protection.review import (
     reject_from_review,
 )
 from conflict_resolver.domain.protection.transfers import (
+    TRANSFER_RULE,
     TransferReason,
     transfer,
     transfer_refusal,
@@ -109,6 +111,7 @@ from conflict_resolver.domain.protection.winning import (
 
 __all__ = [
     "APPEALED",
+    "APPEAL_RULE",
     "EXTENSION_REJECTED",
     "EXTENSION_REVIEW",
     "MANUAL_RULE",
@@ -116,6 +119,7 @@ __all__ = [
     "PARTNER_SENTENCE_REJECTED",
     "RETURNED_FOR_EDIT",
     "REVIEW_REJECTED",
+    "TRANSFER_RULE",
     "WAITLIST_LEFT",
     "CaseToClose",
     "CaseToOpen",

@@ -98,6 +98,8 @@ def transfer(
         transfer_reason=reason,
         reason=SENTENCE_AWAY.format(why=why),
         decided_by=actor,
+        note=note,  # for ops and the replay: the case's closing reason holds it
+        policy_version=policy.version,
     )
     ended = Outcome(
         claim_updates=(
