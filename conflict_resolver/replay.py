@@ -28,6 +28,20 @@ production write of its table (``domain.protection`` outcomes persisted by
 - ``CrmDealClosed`` lost (consumed): ``protection.close_deal``. A win is applied from the
   ``DealAttributed`` the resolver told when it took it, at that time: the same ending (the
   partner the incumbent) and the credit as told, never computed again.
+- ``ProtectionTransferred``: sales ops' transfer, ``protection.transfer`` on both claims as
+  rebuilt, at its time, under the policy version it names (the window it gave) and with ops'
+  note (the closing reason of the target's case); its ``RegistrationApproved``
+  (``protection_transfer``) is that same step, skipped. Events from before the version and
+  the note were told take the latest policy stored then, and close the case without the note.
+- ``RegistrationAppealed`` (consumed): held, never decided; the ``RegistrationSentToReview``
+  the resolver told for it (rule ``appeal``) applies ``protection.reopen_on_appeal`` on the
+  claim at its time, under the policy it names (the appeal's due time). The case's reopening
+  is its ``ConflictCaseRecorded`` (line and standing), not written twice.
+- ``RegistrationReturnedForEdit``: ``protection.return_for_edit`` as told (its round trip and
+  the policy's cap); the case's closing is its ``ConflictCaseRecorded``.
+- ``RegistrationEdited`` (consumed): the claim takes the edited registration through the
+  live write (``handlers.answers.take_edit``: only a claim ``action_required``); the rules'
+  decision again is applied from its own event, changing the existing claim (above).
 - ``InfluenceAccepted`` / ``InfluenceRejected``: the influence claim recorded as decided,
   from its submission held since its own event (``handlers.influence.influence_row``).
 - ``PolicyPublished``, ``HouseAccountsPublished``: each version whole, as stored.
@@ -42,16 +56,18 @@ to both, one lost) rebuilt into an empty database, every table of ``PLAN.state_t
 to the live one (a withdrawal's or a lost deal's ``ended_at`` is the resolver's processing
 time, on no event: the replay records the consumed event's time, seconds earlier at most), and
 the next registration decided alike on both (notices, co-sell answers, companies and keys are
-not in that history: their tables are empty on both); and through the command
+not in that history: their tables are empty on both); a second history (a transfer to a
+registration in review, a reviewer's coded rejection appealed and rejected again, a
+registration returned for edit whose partner named another customer, approved by the rules
+again) rebuilt alike, table by table; and through the command
 (``tests/e2e/test_cli_replay.py``).
 
 Not in the plan yet (``PLAN.cannot_apply``: a history holding one of their events is refused,
 naming it, rather than rebuilt into a database that differs from the live one; tables not in
 ``state_tables``): direct opportunities and their encroachment cases
 (``DirectOpportunityOpened`` recorded without matching again,
-``DirectEncroachmentRaised`` / ``Resolved``), transfers (``ProtectionTransferred``), appeals and
-returns for edit (``RegistrationAppealed``, ``RegistrationEdited``), extensions sent to review,
-and ``match_decisions`` (derived from a decided case's evidence: ``queue.domain.labelled_pairs``).
+``DirectEncroachmentRaised`` / ``Resolved``), extensions sent to review, and
+``match_decisions`` (derived from a decided case's evidence: ``queue.domain.labelled_pairs``).
 A history with those needs them before a rebuilt resolver is trusted.
 
 Not on the topics, by design: account overlap (``overlap_keys``, ``overlap_uploads``,

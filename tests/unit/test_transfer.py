@@ -19,6 +19,7 @@ from schemas.registration import ProtectionTransferred, RegistrationApproved
 from tests.unit.test_protection import NOW, claim, event_types
 
 POLICY = Policy()
+NOTE = "The earlier registration was accepted first."
 HOLDER = claim("r-late", 9, holds_until=NOW + timedelta(days=60))
 EARLIER = claim("r-early", 4, status="pending_review")
 
@@ -35,7 +36,7 @@ def values_of(outcome: protection.Outcome, rid: str) -> dict[str, Any]:
 def move(source: Any = HOLDER, target: Any = EARLIER, **changes: Any) -> protection.Outcome:
     arguments: dict[str, Any] = {
         "reason": "first_to_register_conflict",
-        "note": "The earlier registration was accepted first.",
+        "note": NOTE,
         "actor": "ops:u1",
         "now": NOW,
         **changes,
@@ -69,6 +70,15 @@ def test_both_partners_are_told_without_naming_the_other() -> None:
         assert "r-early" not in text
         assert "Partner" not in text
     assert away.to_registration_id == "r-early"  # ops and the CRM read it; partners do not
+
+
+def test_the_transfer_tells_what_a_replay_needs_to_write_it_again() -> None:
+    """The note closes the target's case and the policy gave its window: both on the event
+    (``dealreg replay conflict_resolver`` applies it from them); earlier events lack them."""
+    away = next(e.payload for e in move().events if isinstance(e.payload, ProtectionTransferred))
+    assert (away.note, away.policy_version) == (NOTE, POLICY.version)
+    told_before = away.model_dump(mode="json", exclude={"note", "policy_version"})
+    assert ProtectionTransferred.model_validate(told_before).note is None
 
 
 def test_a_transfer_closes_the_target_s_open_case() -> None:
