@@ -296,9 +296,14 @@ async def test_transfers_appeals_and_returns_for_edit_are_rebuilt_as_the_resolve
             submitted(partner="p1", name=f"{name} Corporation", domain=f"{name}.com", seq=seq),
             submitted(partner="p2", name=f"{name} Inc", domain=None, seq=seq - 1),
         )
-        for name, seq in (("Globex", 10**7), ("Initrode", 2 * 10**7), ("Umbrella", 3 * 10**7))
+        for name, seq in (
+            ("Globex", 10**7),
+            ("Initrode", 2 * 10**7),
+            ("Umbrella", 3 * 10**7),
+            ("Hooli", 4 * 10**7),
+        )
     }
-    (held, moved_to), (kept, appealing), (holding, returned) = pairs.values()
+    (held, moved_to), (kept, appealing), (holding, returned), (hooli, twice) = pairs.values()
     async with databases.fresh() as live_url, databases.fresh() as rebuilt_url:
         await asyncio.to_thread(migrations.upgrade, "conflict_resolver", live_url)
         live = create_engine(live_url)
@@ -356,15 +361,18 @@ async def test_transfers_appeals_and_returns_for_edit_are_rebuilt_as_the_resolve
                 await settle(live, {appealing.data.registration_id: "pending_review"})
                 await decide_case_of(queue, live, appealing, "OTHER")
                 # A reviewer returns one for edit; its partner names another customer.
-                await returning.return_for_edit(
-                    queue,
-                    OPS,
-                    await case_id_of(live, returned),
-                    comments="Which subsidiary is the customer?",
-                    fields=("customer.name", "customer.domain"),
-                )
+                await return_case_of(queue, live, returned)
                 await settle(live, {returned.data.registration_id: "action_required"})
-                await publish(kafka_bootstrap, topic_prefix, [edited(returned)])
+                stark = CustomerData(name="Stark Industries", domain="stark.example", country="US")
+                await publish(kafka_bootstrap, topic_prefix, [edited(returned, customer=stark)])
+                # Another is edited (its amount) and goes to review again, its case opened
+                # again; then it is returned a second time.
+                await return_case_of(queue, live, twice)
+                await settle(live, {twice.data.registration_id: "action_required"})
+                amount = AmountData(value=Decimal("90000"), currency="USD")
+                await publish(kafka_bootstrap, topic_prefix, [edited(twice, amount=amount)])
+                await settle(live, {twice.data.registration_id: "pending_review"})
+                await return_case_of(queue, live, twice)
                 await settle(
                     live,
                     {
@@ -374,6 +382,8 @@ async def test_transfers_appeals_and_returns_for_edit_are_rebuilt_as_the_resolve
                         appealing.data.registration_id: "rejected",
                         holding.data.registration_id: "approved",
                         returned.data.registration_id: "approved",
+                        hooli.data.registration_id: "approved",
+                        twice.data.registration_id: "action_required",
                     },
                 )
 
@@ -385,7 +395,7 @@ async def test_transfers_appeals_and_returns_for_edit_are_rebuilt_as_the_resolve
                 migrate=migrations.upgrade,
             )
             assert summary.poison == 0
-            counts = {"claims": 6, "protections": 4, "conflicts": 3}
+            counts = {"claims": 8, "protections": 5, "conflicts": 4}
             assert {name: summary.rows[name] for name in counts} == counts
             for table in PLAN.state_tables:
                 expected, got = await rows_of(live, table), await rows_of(rebuilt, table)
@@ -393,7 +403,21 @@ async def test_transfers_appeals_and_returns_for_edit_are_rebuilt_as_the_resolve
                 if table is claims:
                     _ended_alike(expected, got)
             history = [row["action"] for row in await rows_of(rebuilt, conflict_history)]
-            assert sorted(history) == ["appealed", "decided", "decided", "returned"]
+            assert sorted(history) == [
+                "appealed",
+                "decided",
+                "decided",
+                "returned",
+                "returned",
+                "returned",
+            ]
+            (edited_twice,) = [
+                row
+                for row in await rows_of(rebuilt, claims)
+                if row["registration_id"] == twice.data.registration_id
+            ]
+            assert edited_twice["edit_round_trips"] == 2
+            assert Decimal(edited_twice["submitted"]["amount"]["value"]) == amount.value
         finally:
             await live.dispose()
             await rebuilt.dispose()
@@ -439,21 +463,41 @@ async def decide_case_of(
     )
 
 
-def edited(registration: EventEnvelope[Any]) -> EventEnvelope[Any]:
-    """As deal_registration sends a partner's edit: another customer, keyed by its own key
-    (the registration keeps its submission order)."""
-    customer = CustomerData(name="Stark Industries", domain="stark.example", country="US")
+async def return_case_of(
+    queue: QueueContext, engine: AsyncEngine, registration: EventEnvelope[Any]
+) -> None:
+    await returning.return_for_edit(
+        queue,
+        OPS,
+        await case_id_of(engine, registration),
+        comments="Which subsidiary is the customer, and for how much?",
+        fields=("customer.name", "customer.domain", "amount"),
+    )
+
+
+def edited(
+    registration: EventEnvelope[Any],
+    *,
+    customer: CustomerData | None = None,
+    amount: AmountData | None = None,
+) -> EventEnvelope[Any]:
+    """As deal_registration sends a partner's edit, keyed by the edited customer's key (the
+    registration keeps its submission order)."""
+    customer = customer or registration.data.customer
     key = account_key(name=customer.name, domain=customer.domain, country=customer.country)
+    changed = {
+        "customer": customer,
+        "account_key": key,
+        "amount": amount or registration.data.amount,
+    }
     now = datetime.now(UTC)
     payload = RegistrationEdited(
         registration_id=registration.data.registration_id,
         account_key=key,
         product_line=registration.data.product_line,
         edited_at=now,
-        changed_fields=("customer.name", "customer.domain"),
-        registration=registration.data.model_copy(
-            update={"customer": customer, "account_key": key}
-        ),
+        changed_fields=("customer.name", "customer.domain") if amount is None else ("amount",),
+        registration=registration.data.model_copy(update=changed),
     )
     return new_envelope(
         payload,
