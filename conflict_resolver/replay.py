@@ -59,7 +59,8 @@ the next registration decided alike on both (notices, co-sell answers, companies
 not in that history: their tables are empty on both); a second history (a transfer to a
 registration in review, a reviewer's coded rejection appealed and rejected again, a
 registration returned for edit whose partner named another customer, approved by the rules
-again) rebuilt alike, table by table; and through the command
+again, and one edited back into review, its case opened again, then returned a second time)
+rebuilt alike, table by table; and through the command
 (``tests/e2e/test_cli_replay.py``).
 
 Not in the plan yet (``PLAN.cannot_apply``: a history holding one of their events is refused,

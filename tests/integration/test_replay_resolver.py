@@ -4,7 +4,7 @@ waitlisted then promoted when the holder withdrew, an extension, a case sent to 
 rejected by ops, an influence claim accepted, a deal won and credited to both, a deal lost)
 rebuilt from the topics into an empty database, table by table as the live one, without
 deciding again; and the next registration decided alike on both. A second history (a transfer, an
-appeal decided again, a return for edit edited and decided again) rebuilt alike."""
+appeal decided again, returns for edit edited and decided again) rebuilt alike."""
 
 from __future__ import annotations
 
