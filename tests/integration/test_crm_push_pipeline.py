@@ -1,7 +1,8 @@
 """The pusher keeps several pushes in flight (``crm_sync.outbound.PushPipeline``), on both
 databases: the next batches are read and sent while the previous ones are in the CRM, and no
-deal is ever in two pushes at once, however many are in flight; a deal changed during its push is recorded as still pending (one
-statement per push) and pushed once more, after the first push is recorded."""
+deal is ever in two pushes at once, however many are in flight; a deal changed during its push
+is recorded as still pending (one statement per push) and pushed once more, after the first
+push is recorded."""
 
 from __future__ import annotations
 
