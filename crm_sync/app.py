@@ -204,7 +204,8 @@ def retention_rules(retention: RetentionSettings) -> list[PruneRule]:
 
 
 def _pusher(ctx: Context, connector: CrmConnector) -> Callable[[], Awaitable[None]]:
-    """Push due deals, two pushes in flight at most (``outbound.PushPipeline``)."""
+    """Push due deals, ``push_pipeline_depth`` pushes in flight at most
+    (``outbound.PushPipeline``)."""
     revived_at = -math.inf
     pipeline = outbound.PushPipeline(ctx, connector)
 

@@ -109,9 +109,12 @@ async def push_rows(ctx: Context, connector: CrmConnector, rows: list[MirroredDe
 
 
 class PushPipeline:
-    """Pushes with up to ``depth`` in flight: the next batch is read and sent while the
-    previous one is in the CRM or being recorded, so the CRM's budget is not idle while the
-    database works.
+    """Pushes with up to ``depth`` in flight (``push_pipeline_depth``): the next batches are
+    read and sent while the previous ones are in the CRM or being recorded, so neither the
+    database's work nor the time the CRM takes to answer leaves its request budget idle. A push
+    is several requests in a row (HubSpot: the upsert, then the new deals' companies, then
+    their association); with several pushes in flight, one push's company step goes while the
+    next one's upsert does, and the connector's rate limiter is what paces them.
 
     Never two pushes for one deal: a push's deals are held from its read until its outcome is
     committed, and every read leaves the held deals out, so a deal read after that sees what
@@ -120,10 +123,10 @@ class PushPipeline:
     later, fuller push uses better.
     """
 
-    def __init__(self, ctx: Context, connector: CrmConnector, *, depth: int = 2) -> None:
+    def __init__(self, ctx: Context, connector: CrmConnector, *, depth: int | None = None) -> None:
         self._ctx = ctx
         self._connector = connector
-        self._depth = max(1, depth)
+        self._depth = max(1, depth or ctx.settings.push_pipeline_depth)
         self._held: set[str] = set()
         self._running: set[asyncio.Task[int]] = set()
 

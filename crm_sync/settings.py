@@ -65,6 +65,9 @@ class CrmSettings(BaseSettings):
     )
     webhook_max_skew_seconds: int = 300
     push_batch_size: int = Field(default=100, ge=1)
+    # Pushes in flight (``outbound.PushPipeline``): enough that the CRM's rate limiter, not the
+    # time its answers take, is what paces a backlog (a push is several requests in a row).
+    push_pipeline_depth: int = Field(default=8, ge=1, description="Pushes in flight at most.")
     # An outage never dead-letters: a deal waits with capped backoff (and the CRM's
     # Retry-After) until the CRM answers; only data the CRM refuses goes to the dead letters.
     push_backoff_initial_seconds: float = 0.5

@@ -191,8 +191,8 @@ class HubSpotConnector:
         )
         self._search_limiter = SlidingWindowLimiter([(search_per_second, 1.0)])
         self._company_of_domain: dict[str, str] = {}
-        # Two pushes in flight (``outbound.PushPipeline``) may both need a new domain's company:
-        # the first finds or creates it, the other waits for that and finds it here.
+        # Pushes in flight (``outbound.PushPipeline``) may each need a new domain's company: the
+        # first finds or creates it, the others wait for that and find it here.
         self._finding: dict[str, asyncio.Future[None]] = {}
 
     async def aclose(self) -> None:
@@ -305,7 +305,11 @@ class HubSpotConnector:
 
     async def _associate_companies(self, created: list[tuple[str, DealSeed]]) -> None:
         domains = sorted({seed.customer_domain for _, seed in created if seed.customer_domain})
-        for _ in range(2):  # the second round: a domain another push failed to find or create
+        # Until every domain is known or was ours to find: a domain another push was finding is
+        # known when that push is done, or, if it failed, taken over by one of its waiters (the
+        # first to wake); whoever still waits, waits for that one, however many pushes are in
+        # flight. A push whose own find-or-create fails raises: its deals are pushed again.
+        while True:
             missing = [domain for domain in domains if domain not in self._company_of_domain]
             others = {self._finding[d] for d in missing if d in self._finding}
             mine = [domain for domain in missing if domain not in self._finding]

@@ -1,6 +1,7 @@
 """How fast crm_sync drains a backlog of approvals into a rate-limited HubSpot (issue 12, goal 6).
 
     .venv/bin/python -m tests.bench.bench_crm_drain [approvals, default 10000] [--short]
+        [--latency MS]
 
 Starts Kafka and PostgreSQL (the test scripts; ``DEALREG_TEST_*_PORT`` or the bench ports), the
 CRM sandbox as a process with HubSpot's documented limits (100 requests in any rolling 10
@@ -9,7 +10,11 @@ search 5 a second), puts N ``registration.approved`` events on the decisions top
 resolver publishes them: one customer domain each, so every deal also needs its company), then
 starts crm_sync (HubSpot connector, default limiter settings) on a fresh database and reads the
 sandbox's counters every second until every approval is a deal. ``--short`` is 1,000 (the
-integration test runs it for correctness only).
+integration test runs it for correctness only). ``--latency MS`` makes every HubSpot answer MS
+milliseconds late (the sandbox's latency fault), as a real HubSpot's answers are, where the
+sandbox on an idle machine answers in a few milliseconds. Kafka's and PostgreSQL's ports are
+``DEALREG_TEST_KAFKA_PORT`` and ``DEALREG_TEST_PG_PORT``; crm_sync's settings come from the
+environment (``DEALREG_CRM_PUSH_PIPELINE_DEPTH`` for one).
 
 The ceiling is what the limit allows, in the same run's terms: requests per window x batch size
 (100 deals an upsert), and the honest figure, dividing by the requests the sandbox counted per
@@ -20,6 +25,7 @@ drain, the 429s the sandbox served (all, and after the first 10-second window), 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
@@ -77,6 +83,7 @@ class Sample:
 class CrmDrain:
     count: int
     per_ten_seconds: int  # the sandbox's limit
+    latency_ms: int = 0  # every HubSpot answer this late (``--latency``)
     samples: list[Sample] = field(default_factory=list)
     deals_per_registration: Counter[str] = field(default_factory=Counter)
 
@@ -157,6 +164,7 @@ async def drain(
     every: float = 1.0,
     progress: Callable[[Sample], None] | None = None,
     crm_env: dict[str, str] | None = None,
+    latency_ms: int = 0,
 ) -> CrmDrain:
     """Publish ``events`` on the decisions topic, then start the sandbox and crm_sync and count
     deals until every approval is one; the sandbox's deals are counted per registration id."""
@@ -165,6 +173,8 @@ async def drain(
     await publish(bootstrap, prefix, DECISIONS.name, events)
     sandbox = CrmSandbox(artifacts=artifacts)
     sandbox.start(hubspot_client_secret=CLIENT_SECRET, seed=7)
+    if latency_ms:
+        sandbox.control("POST", "/faults", json={"target": "hubspot", "latency_ms": latency_ms})
     port = free_port()
     stack = ServiceStack(
         kafka_bootstrap=bootstrap,
@@ -187,7 +197,7 @@ async def drain(
             }
         )
         stack.migrate("crm_sync")
-        result = CrmDrain(len(events), per_ten_seconds=_sandbox_limit())
+        result = CrmDrain(len(events), per_ten_seconds=_sandbox_limit(), latency_ms=latency_ms)
         engine = create_engine(database_url)
         mirrored = select(func.count()).select_from(mirrored_deals)
         async with httpx.AsyncClient(timeout=30) as client:
@@ -267,7 +277,8 @@ def plot(result: CrmDrain, path: Path = PLOT) -> None:
     axes.set_ylabel("deals created per second")
     axes.set_title(
         f"crm_sync draining {result.count:,} approvals into the HubSpot sandbox "
-        f"({result.per_ten_seconds} requests / 10 s; nominal {limits['nominal']:,.0f} deals/s)",
+        f"({result.per_ten_seconds} requests / 10 s; nominal {limits['nominal']:,.0f} deals/s"
+        + (f"; answers {result.latency_ms} ms late)" if result.latency_ms else ")"),
         fontsize=9,
     )
     axes.set_ylim(bottom=0)
@@ -307,7 +318,7 @@ def report(result: CrmDrain) -> None:
     print(f"| duplicate deals | {result.duplicates} |")
 
 
-async def main(count: int) -> None:
+async def main(count: int, latency_ms: int = 0) -> None:
     bootstrap = infra.start_kafka()
     server = infra.start_postgres()
     prefix = f"crmdrain{uuid.uuid4().hex[:6]}."
@@ -319,6 +330,7 @@ async def main(count: int) -> None:
                 bootstrap,
                 prefix,
                 approvals(count),
+                latency_ms=latency_ms,
                 progress=lambda s: print(
                     f"  {s.seconds:7.1f} s  {s.deals:>6} deals  {s.calls:>5} calls  "
                     f"{s.rate_limited:>3} 429s  {s.mirrored:>6} mirrored",
@@ -331,6 +343,8 @@ async def main(count: int) -> None:
             infra.stop_postgres()
     print(f"load average at the start: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if latency_ms:
+        print(f"every HubSpot answer {latency_ms} ms late (--latency)")
     report(result)
     if count >= DEFAULT or "--plot" in sys.argv:
         plot(result)
@@ -338,6 +352,10 @@ async def main(count: int) -> None:
 
 
 if __name__ == "__main__":
-    arguments = [argument for argument in sys.argv[1:] if not argument.startswith("--")]
-    total = SHORT if "--short" in sys.argv else int(arguments[0]) if arguments else DEFAULT
-    asyncio.run(main(total))
+    parser = argparse.ArgumentParser(description="crm_sync draining approvals into HubSpot")
+    parser.add_argument("approvals", nargs="?", type=int, default=DEFAULT)
+    parser.add_argument("--short", action="store_true", help=f"{SHORT:,} approvals")
+    parser.add_argument("--plot", action="store_true", help="plot a drain shorter than the default")
+    parser.add_argument("--latency", type=int, default=0, metavar="MS", help="HubSpot answers late")
+    options = parser.parse_args()
+    asyncio.run(main(SHORT if options.short else options.approvals, options.latency))

@@ -1,7 +1,8 @@
-"""The pusher keeps two pushes in flight (``crm_sync.outbound.PushPipeline``), on both
-databases: the next batch is read and sent while the previous one is in the CRM, and no deal is
-ever in two pushes at once; a deal changed during its push is recorded as still pending (one
-statement per push) and pushed once more, after the first push is recorded."""
+"""The pusher keeps several pushes in flight (``crm_sync.outbound.PushPipeline``), on both
+databases: the next batches are read and sent while the previous ones are in the CRM, and no
+deal is ever in two pushes at once, however many are in flight; a deal changed during its push
+is recorded as still pending (one statement per push) and pushed once more, after the first
+push is recorded."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from services.uow import TransactionRunner
 from tests.conftest import fresh_database
 from tests.support.crm_events import amendment, approval
 
-DEALS = 250
+DEALS = 450  # four full batches and a partial one
 
 
 @dataclass
@@ -73,14 +74,20 @@ async def _pushing(url: str) -> AsyncIterator[Pushing]:
 
 
 class _SlowCrm:
-    """A CRM whose upserts take a while; it notes which deals are in flight at once."""
+    """A CRM whose upserts take a while; it notes which deals are in flight at once. With
+    ``answer_from`` it answers none until that many pushes are in it at once (the pipeline's
+    depth: each push must start while the first is still in the CRM)."""
 
     system = "hubspot"
     batch_size = 100
     stages = HUBSPOT_DEFAULT_STAGES
 
-    def __init__(self, during_first: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self, during_first: Callable[[], Awaitable[None]], *, answer_from: int = 1
+    ) -> None:
         self.during_first: Callable[[], Awaitable[None]] | None = during_first
+        self.answer_from = answer_from
+        self.answering = asyncio.Event()
         self.in_flight: Counter[str] = Counter()
         self.overlaps: list[str] = []
         self.active = 0
@@ -96,6 +103,10 @@ class _SlowCrm:
         if self.during_first is not None:
             during, self.during_first = self.during_first, None
             await during()
+        if self.active >= self.answer_from:
+            self.answering.set()
+        # Bounded: a pipeline that never reaches the depth fails the assertion, not hangs.
+        await asyncio.wait_for(self.answering.wait(), timeout=30)
         await asyncio.sleep(0.05)
         self.in_flight.subtract(w.registration_id for w in writes)
         self.active -= 1
@@ -109,7 +120,8 @@ class _SlowCrm:
         ]
 
 
-async def test_two_pushes_in_flight_never_hold_one_deal(pushing: Pushing) -> None:
+@pytest.mark.parametrize("depth", [2, 4])
+async def test_pushes_in_flight_never_hold_one_deal(pushing: Pushing, depth: int) -> None:
     events = [approval(1000 + i, domain=f"pipe{i}.example") for i in range(DEALS)]
     handle_batch = pushing.subscriptions.batch_handler()
     assert handle_batch is not None
@@ -121,14 +133,14 @@ async def test_two_pushes_in_flight_never_hold_one_deal(pushing: Pushing) -> Non
         changed = amendment(amended, "777.00")
         await pushing.subscriptions.handlers()[changed.type](changed)
 
-    crm = _SlowCrm(amend)
-    pipeline = outbound.PushPipeline(pushing.ctx, cast(CrmConnector, crm))
+    crm = _SlowCrm(amend, answer_from=depth)
+    pipeline = outbound.PushPipeline(pushing.ctx, cast(CrmConnector, crm), depth=depth)
     while await pipeline.step():
         pass
     await pipeline.drain()
 
     assert crm.overlaps == []  # no deal was ever in two pushes at once
-    assert crm.most_at_once == 2  # the next batch went while the previous was in the CRM
+    assert crm.most_at_once == depth  # the next batches went while the first was in the CRM
     created = Counter(w.registration_id for w in crm.writes if w.seed is not None)
     assert set(created) == {e.subject for e in events}
     assert max(created.values()) == 1  # one opportunity each

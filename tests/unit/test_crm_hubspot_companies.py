@@ -1,5 +1,6 @@
-"""Two pushes in flight (``outbound.PushPipeline``) that both create deals of a new customer
-domain create its HubSpot company once: the second waits for the first's find-or-create."""
+"""Pushes in flight (``outbound.PushPipeline``) that all create deals of a new customer domain
+create its HubSpot company once: the others wait for the first's find-or-create, and when that
+fails, one of them takes it over, however many pushes wait."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ class _HubSpot:
     """Just enough of HubSpot: deals upserted as new, companies searched, created, associated;
     every answer a little late, so the two pushes interleave."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, failing_creates: int = 0) -> None:
+        self.failing_creates = failing_creates  # the first creates answer 503 (an outage)
         self.companies: dict[str, str] = {}
         self.created: Counter[str] = Counter()
         self.associated: list[tuple[str, str]] = []
@@ -35,6 +37,9 @@ class _HubSpot:
             found = [self._company(d) for d in wanted if d in self.companies]
             return httpx.Response(200, json={"results": found})
         if path.endswith("/companies/batch/create"):
+            if self.failing_creates:
+                self.failing_creates -= 1
+                return httpx.Response(503, json={"message": "try again"})
             results = []
             for item in body["inputs"]:
                 domain = item["properties"]["domain"]
@@ -68,25 +73,30 @@ def _write(registration_id: str, domain: str) -> DealWrite:
     return DealWrite(registration_id=registration_id, changes={}, seed=seed)
 
 
+def _connector(hubspot: _HubSpot) -> HubSpotConnector:
+    connector = HubSpotConnector(
+        base_url="http://hubspot.test",
+        token="token",
+        stages=HUBSPOT_DEFAULT_STAGES,
+        pipeline="default",
+        per_ten_seconds=100,
+        per_day=1000,
+        search_per_second=5,
+        attempts=1,
+        initial_backoff=0.01,
+        max_backoff=0.01,
+    )
+    connector._http.client = httpx.AsyncClient(
+        base_url="http://hubspot.test", transport=httpx.MockTransport(hubspot)
+    )
+    return connector
+
+
 def test_two_pushes_of_one_new_domain_create_its_company_once() -> None:
     hubspot = _HubSpot()
 
     async def run() -> None:
-        connector = HubSpotConnector(
-            base_url="http://hubspot.test",
-            token="token",
-            stages=HUBSPOT_DEFAULT_STAGES,
-            pipeline="default",
-            per_ten_seconds=100,
-            per_day=1000,
-            search_per_second=5,
-            attempts=1,
-            initial_backoff=0.01,
-            max_backoff=0.01,
-        )
-        connector._http.client = httpx.AsyncClient(
-            base_url="http://hubspot.test", transport=httpx.MockTransport(hubspot)
-        )
+        connector = _connector(hubspot)
         await asyncio.gather(
             connector.upsert([_write("r1", "shared.example"), _write("r2", "one.example")]),
             connector.upsert([_write("r3", "shared.example"), _write("r4", "two.example")]),
@@ -104,3 +114,28 @@ def test_two_pushes_of_one_new_domain_create_its_company_once() -> None:
             ("deal-r4", hubspot.companies["two.example"]),
         ]
     )
+
+
+def test_a_push_waiting_on_two_failed_company_steps_finds_or_creates_the_company_itself() -> None:
+    """Three pushes in flight need one new domain; the first two fail to create its company
+    (an outage: their deals wait and are pushed again). The third must not end without the
+    company: it creates it and associates its deal (it used to give up after two rounds and
+    leave its new deal without a company, never associated later)."""
+    hubspot = _HubSpot(failing_creates=2)
+
+    async def run() -> list[object]:
+        connector = _connector(hubspot)
+        outcomes = await asyncio.gather(
+            connector.upsert([_write("r1", "shared.example")]),
+            connector.upsert([_write("r2", "shared.example")]),
+            connector.upsert([_write("r3", "shared.example")]),
+            return_exceptions=True,
+        )
+        await connector.aclose()
+        return list(outcomes)
+
+    outcomes = asyncio.run(run())
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(failed) == 2  # their deals are pushed again later
+    assert hubspot.created == Counter({"shared.example": 1})
+    assert hubspot.associated == [("deal-r3", hubspot.companies["shared.example"])]
