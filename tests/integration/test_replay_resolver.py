@@ -18,12 +18,22 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from conflict_resolver.adapters import policy_store
-from conflict_resolver.adapters.tables import claims, conflicts, influence_claims, outbox
+from conflict_resolver.adapters.tables import (
+    claims,
+    conflicts,
+    direct_opportunities,
+    influence_claims,
+    outbox,
+)
+from conflict_resolver.domain.policy import DEFAULT_POLICY, ExtensionPolicy
+from conflict_resolver.domain.protection import EXTENSION_REVIEW
 from conflict_resolver.queue import store as queue_store
+from conflict_resolver.queue.handlers.context import QueueContext
 from conflict_resolver.queue.handlers.deciding import decide_locked
+from conflict_resolver.queue.handlers.encroachment import resolve_encroachment
 from conflict_resolver.replay import PLAN
 from schemas.accounts import account_key
-from schemas.crm import CrmDealClosed, DirectOpportunityOpened
+from schemas.crm import CrmDealClosed, DirectOpportunityClosed, DirectOpportunityOpened
 from schemas.envelope import EventEnvelope, EventPayload, new_envelope
 from schemas.flows import sender_source
 from schemas.registration import (
@@ -38,6 +48,7 @@ from services.clock import new_id
 from services.db import create_engine
 from services.kafka.admin import ensure_topics
 from services.kafka.producer import KafkaEventPublisher
+from services.principals import ADMIN as OPS_ADMIN
 from services.replay import UnsupportedHistoryError, replay
 from tests.support.databases import Databases
 from tests.support.resolver import (
@@ -234,6 +245,9 @@ async def test_the_resolver_is_rebuilt_from_the_topics_without_deciding_again(
                     )
 
                 await until(closed_all)
+                await _review_an_extension_and_meet_direct_sales(
+                    live, kafka_bootstrap, topic_prefix, holder=later
+                )
 
             summary = await replay(
                 PLAN,
@@ -249,8 +263,10 @@ async def test_the_resolver_is_rebuilt_from_the_topics_without_deciding_again(
                 "incumbents": 1,
                 "deal_attributions": 1,
                 "influence_claims": 1,
-                "conflicts": 1,
-                "policies": 2,
+                "conflicts": 3,  # the review, the extension sent to review, the encroachment
+                "conflict_history": 4,  # decided; extension opened and decided; resolved
+                "direct_opportunities": 2,
+                "policies": 3,
                 "house_account_lists": 1,
             }
             assert {name: summary.rows[name] for name in counts} == counts
@@ -273,6 +289,123 @@ async def test_the_resolver_is_rebuilt_from_the_topics_without_deciding_again(
         finally:
             await live.dispose()
             await rebuilt.dispose()
+
+
+def from_crm(payload: EventPayload, *, key: str, subject: str) -> EventEnvelope[Any]:
+    """As crm_sync sends it: at the time it happens."""
+    return new_envelope(
+        payload,
+        event_id=new_id(),
+        source=sender_source(type(payload)),
+        subject=subject,
+        time=datetime.now(UTC),
+        correlation_id=new_id(),
+        causation_id=None,
+        partition_key=key,
+    )
+
+
+async def _review_an_extension_and_meet_direct_sales(
+    live: AsyncEngine, bootstrap: str, prefix: str, *, holder: EventEnvelope[Any]
+) -> None:
+    """Ops send extensions to review (a policy published): the holder's request opens a case,
+    granted by ops. Direct sales open an opportunity on the holder's account (an encroachment
+    case, resolved by ops: the partner keeps it) and one on an unprotected account, closed."""
+    async with AsyncSession(live) as session, session.begin():
+        reviewed = policy_store.default_policy().model_copy(
+            update={"extension": ExtensionPolicy(review=True)}
+        )
+        await policy_store.publish_policy(
+            session, reviewed, created_by="ops:ana", now=datetime.now(UTC)
+        )
+    registration = holder.data
+    request = ExtensionRequested(
+        registration_id=registration.registration_id,
+        account_key=registration.account_key,
+        product_line=registration.product_line,
+        requested_at=datetime.now(UTC),
+    )
+    await publish(bootstrap, prefix, [told(request, holder)])
+    extension_case = await _case_of(live, EXTENSION_REVIEW)
+    async with AsyncSession(live) as session, session.begin():
+        row = await queue_store.get_case(session, extension_case["id"], lock=True)
+        assert row is not None
+        await decide_locked(
+            session,
+            row,
+            approve=registration.registration_id,
+            actor="ops:ana",
+            reason="The customer asked for more time.",
+            now=datetime.now(UTC),
+        )
+
+    def direct(opportunity_id: str, name: str, domain: str) -> DirectOpportunityOpened:
+        return DirectOpportunityOpened(
+            crm_system="hubspot",
+            opportunity_id=opportunity_id,
+            account_key=account_key(name=name, domain=domain, country="US"),
+            customer=CustomerData(name=name, domain=domain, country="US"),
+            product_line=registration.product_line,
+            opened_at=datetime.now(UTC),
+        )
+
+    encroaching = direct("direct-1", registration.customer.name, str(registration.customer.domain))
+    elsewhere = direct("direct-2", "Umbrella Works", "umbrella-works.example")
+    closed = DirectOpportunityClosed(
+        crm_system="hubspot",
+        opportunity_id=elsewhere.opportunity_id,
+        account_key=elsewhere.account_key,
+        product_line=elsewhere.product_line,
+        closed_at=datetime.now(UTC),
+    )
+    opened = [
+        from_crm(event, key=event.account_key, subject=event.opportunity_id)
+        for event in (encroaching, elsewhere, closed)
+    ]
+    await publish(bootstrap, prefix, opened)
+    encroachment = await _case_of(live, "DIRECT_ENCROACHMENT")
+    clock = HandClock(datetime.now(UTC))
+    queue = QueueContext(
+        transactions=resolver_context(live, clock).transactions,
+        clock=clock,
+        policy=DEFAULT_POLICY,
+        admin_token=ADMIN,
+    )
+    await resolve_encroachment(
+        queue,
+        OPS_ADMIN,
+        encroachment["id"],
+        resolution="partner_keeps",
+        reason="The partner found the account first.",
+    )
+
+    async def told_all() -> bool:
+        async with live.connect() as connection:
+            opportunities = (await connection.execute(select(direct_opportunities))).all()
+            unsent = (
+                await connection.execute(select(outbox).where(outbox.c.published_at.is_(None)))
+            ).all()
+        return (
+            sorted(row.closed_at is not None for row in opportunities) == [False, True]
+            and not unsent
+        )
+
+    await until(told_all)
+
+
+async def _case_of(live: AsyncEngine, reason_code: str) -> dict[str, Any]:
+    """The one case of this kind, once the resolver opened it."""
+    found: list[dict[str, Any]] = []
+
+    async def opened() -> bool:
+        async with live.connect() as connection:
+            query = select(conflicts).where(conflicts.c.reason_code == reason_code)
+            found[:] = [dict(row) for row in (await connection.execute(query)).mappings()]
+        return bool(found)
+
+    await until(opened)
+    [case] = found
+    return case
 
 
 async def _influence_recorded(*, connection_of: AsyncEngine) -> bool:
