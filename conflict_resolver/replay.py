@@ -69,7 +69,8 @@ from datetime import datetime
 from conflict_resolver import handlers
 from conflict_resolver.adapters import claims_store as store
 from conflict_resolver.adapters import conflicts as cases
-from conflict_resolver.adapters import influence, notices, outcomes, policy_store
+from conflict_resolver.adapters import direct_matching, influence, notices, outcomes, policy_store
+from conflict_resolver.adapters import direct_opportunities as opportunities
 from conflict_resolver.adapters.outcomes import EMITTER
 from conflict_resolver.adapters.session import Session
 from conflict_resolver.adapters.tables import (
@@ -80,6 +81,8 @@ from conflict_resolver.adapters.tables import (
     crm_companies,
     crm_company_keys,
     deal_attributions,
+    direct_opportunities,
+    direct_opportunity_keys,
     expiry_notices,
     house_account_lists,
     inbox,
@@ -90,7 +93,7 @@ from conflict_resolver.adapters.tables import (
     policies,
     protections,
 )
-from conflict_resolver.domain import protection
+from conflict_resolver.domain import encroachment, protection
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.protection import (
     Cause,
@@ -111,7 +114,7 @@ from schemas.attribution import DealAttributed
 from schemas.companies import CrmCompanyRemoved, CrmCompanyUpserted
 from schemas.cosell import CoSellAccepted, CoSellDeclined, InfluenceAccepted, InfluenceRejected
 from schemas.crm import CrmDealClosed, DirectOpportunityClosed, DirectOpportunityOpened
-from schemas.encroachment import DirectEncroachmentRaised, DirectEncroachmentResolved
+from schemas.encroachment import DirectEncroachmentRaised
 from schemas.policies import HouseAccountsPublished, PolicyPublished
 from schemas.principals import (
     ApiKeyRevoked,
@@ -136,7 +139,7 @@ from schemas.registration import (
 from schemas.review import RegistrationAppealed, RegistrationEdited, RegistrationReturnedForEdit
 from services.events import EventContext, Subscriptions, UnitOfWork
 from services.principals import OpsKeyEvents
-from services.replay import ReplayPlan
+from services.replay import ReplayPlan, UnsupportedHistoryError
 
 DECISIONS_REPLAY = "conflict_resolver.replay"  # the inbox rows of the resolver's own events
 RULES = "rules"
@@ -402,7 +405,23 @@ async def expiring(event: ProtectionExpiring, context: EventContext) -> None:
 
 
 async def case_recorded(event: ConflictCaseRecorded, context: EventContext) -> None:
-    """A line of a case's history, and the case as it stands after it."""
+    """A line of a case's history, and the case as it stands after it; the ``opened`` line of
+    a case no other event tells (an extension request sent to review) opens it first, with
+    what it opened with, through the write that opened it (``open_case``)."""
+    if event.opened_at is not None and event.rule and event.reason_code:
+        await cases.open_case(
+            context.session,
+            case_id=event.conflict_id,
+            registration_id=event.registration_id,
+            account_key=event.account_key,
+            product_line=event.product_line,
+            rule=event.rule,
+            reason_code=event.reason_code,
+            evidence=event.evidence or {},
+            competing_registration_ids=event.competing_registration_ids,
+            opened_at=event.opened_at,
+            due_at=event.due_at,
+        )
     await cases.replay_history_line(
         context.session,
         event.conflict_id,
@@ -412,6 +431,38 @@ async def case_recorded(event: ConflictCaseRecorded, context: EventContext) -> N
         actor=event.actor,
         reason=event.reason,
         detail=event.detail,
+    )
+
+
+async def direct_opened(event: DirectOpportunityOpened, context: EventContext) -> None:
+    """Recorded and filed under its blocking keys as the CRM consumer does, never matched
+    again: the protections it encroached on are told by ``DirectEncroachmentRaised``."""
+    await opportunities.record_opened(context.session, event)
+    await direct_matching.file_direct_keys(context.session, event)
+
+
+async def encroachment_raised(event: DirectEncroachmentRaised, context: EventContext) -> None:
+    """The case the guard opened (``handlers.direct``) on the match it told: its evidence
+    and due time as recorded, through the write that opened it (``open_case``)."""
+    if event.evidence is None or event.due_at is None:
+        raise UnsupportedHistoryError(
+            f"{event.event_type} for case {event.conflict_id} was told without its evidence "
+            "or due time (before they were on the event): its case cannot be rebuilt. Drop "
+            "the database and restore the service from a backup (docs/operations.md, "
+            "'Backups and restore')"
+        )
+    await cases.open_case(
+        context.session,
+        case_id=event.conflict_id,
+        registration_id=event.registration_id,
+        account_key=event.account_key,
+        product_line=event.product_line,
+        rule=encroachment.RULE,
+        reason_code=encroachment.REASON_CODE,
+        evidence=event.evidence,
+        competing_registration_ids=[],
+        opened_at=event.raised_at,
+        due_at=event.due_at,
     )
 
 
@@ -453,6 +504,8 @@ def replay_subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         .on(CrmDealClosed, deal_closed)
         .on(CrmCompanyUpserted, handlers.upsert_company)
         .on(CrmCompanyRemoved, handlers.remove_company)
+        .on(DirectOpportunityOpened, direct_opened)
+        .on(DirectOpportunityClosed, handlers.close_direct_opportunity)
     )
     keys = OpsKeyEvents(ops_keys)
 
@@ -485,6 +538,7 @@ def replay_subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         .on(DealAttributed, attributed)
         .on(InfluenceAccepted, held.influence_decided)
         .on(InfluenceRejected, held.influence_decided)
+        .on(DirectEncroachmentRaised, encroachment_raised)
     )
     return [registrations, crm, principals, own]
 
@@ -511,13 +565,11 @@ PLAN = ReplayPlan(
         partner_keys,
         partner_statuses,
         ops_keys,
+        direct_opportunities,
+        direct_opportunity_keys,
     ),
     subscriptions=replay_subscriptions,
     cannot_apply={
-        DirectOpportunityOpened.event_type: "a direct opportunity and the cases it opened",
-        DirectOpportunityClosed.event_type: "a direct opportunity closed",
-        DirectEncroachmentRaised.event_type: "an encroachment case on a protection",
-        DirectEncroachmentResolved.event_type: "an encroachment case resolved",
         ProtectionTransferred.event_type: "a protection transferred by sales ops",
         RegistrationAppealed.event_type: "an appeal of a decision",
         RegistrationReturnedForEdit.event_type: "a registration returned for edit",

@@ -138,14 +138,17 @@ async def add_history(
     actor: str,
     reason: str | None = None,
     detail: dict[str, Any] | None = None,
+    opening: bool = False,
 ) -> None:
     """Append a line to the case's history, once the case itself is changed, and tell it with
-    the case as it now stands (``ConflictCaseRecorded``: the queue's record on the topics)."""
+    the case as it now stands (``ConflictCaseRecorded``: the queue's record on the topics);
+    ``opening``: with what the case opened with too (a case no other event tells)."""
     await record_history_line(
         session, case_id, at=at, action=action, actor=actor, reason=reason, detail=detail
     )
     case = (await session.execute(select(conflicts).where(conflicts.c.id == case_id))).mappings()
     row = case.one()
+    opened = {field: row[field] for field in CASE_OPENING} if opening else {}
     recorded = ConflictCaseRecorded(
         conflict_id=case_id,
         registration_id=row["registration_id"],
@@ -157,6 +160,7 @@ async def add_history(
         reason=reason,
         detail=detail,
         **{field: row[field] for field in CASE_STANDING},
+        **opened,
     )
     await EMITTER.emit(
         session,
@@ -180,6 +184,22 @@ CASE_STANDING = (
     "approved_registration_id",
     "resolution",
 )
+
+# What a case opens with (told on the ``opened`` line of a case no other event tells).
+CASE_OPENING = ("rule", "reason_code", "evidence", "competing_registration_ids", "opened_at")
+
+
+async def record_opened(
+    session: AsyncSession, registration_id: str, *, at: datetime, actor: str, detail: dict[str, Any]
+) -> None:
+    """Tell the registration's review case just opened (or opened again) by a path no other
+    event tells it on (an extension request sent to review): its ``opened`` history line,
+    with what it opened with, so the case can be rebuilt from the topics."""
+    case = await case_of(session, registration_id)
+    if case is not None:
+        await add_history(
+            session, case["id"], at=at, action="opened", actor=actor, detail=detail, opening=True
+        )
 
 
 async def record_history_line(
