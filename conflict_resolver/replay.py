@@ -109,7 +109,10 @@ from conflict_resolver.handlers.context import cause_of
 from conflict_resolver.handlers.influence import influence_row
 from conflict_resolver.handlers.review import review_situation
 from conflict_resolver.queue import handlers as queue_handlers
-from conflict_resolver.queue.tables import conflict_history, ops_keys
+from conflict_resolver.queue import store as queue_store
+from conflict_resolver.queue.domain import DecisionPlan
+from conflict_resolver.queue.handlers.deciding import record_match_decisions
+from conflict_resolver.queue.tables import conflict_history, match_decisions, ops_keys
 from schemas.attribution import DealAttributed
 from schemas.companies import CrmCompanyRemoved, CrmCompanyUpserted
 from schemas.cosell import CoSellAccepted, CoSellDeclined, InfluenceAccepted, InfluenceRejected
@@ -432,6 +435,34 @@ async def case_recorded(event: ConflictCaseRecorded, context: EventContext) -> N
         reason=event.reason,
         detail=event.detail,
     )
+    if event.action == "decided":
+        await _labelled_pairs(context.session, event)
+
+
+# What ops' decision on a registration's case tells on its ``decided`` line (``decide_locked``).
+_PLAN_TOLD = ("approved", "rejected", "kept")
+
+
+async def _labelled_pairs(session: Session, decided: ConflictCaseRecorded) -> None:
+    """The ``match_decisions`` ops' decision gave, derived again from the decision its line
+    tells and the case as rebuilt (its evidence never changes once open), as ``decide_locked``
+    derives them (``record_match_decisions``): nothing decided again."""
+    detail = decided.detail or {}
+    if not all(name in detail for name in _PLAN_TOLD):
+        return  # an extension answered, an encroachment resolved: no matching said
+    row = await queue_store.get_case(session, decided.conflict_id)
+    if row is None:
+        return
+    plan = DecisionPlan(approve=detail["approved"], reject=detail["rejected"], kept=detail["kept"])
+    claim = (await queue_store.claims_by_id(session, [row["registration_id"]])).get(
+        row["registration_id"]
+    )
+    if claim is None:
+        return  # never: ops decide only a case whose registration the resolver holds
+    customer = (claim["submitted"] or {}).get("customer")
+    await record_match_decisions(
+        session, row, plan, customer=customer, actor=decided.actor, now=decided.at
+    )
 
 
 async def direct_opened(event: DirectOpportunityOpened, context: EventContext) -> None:
@@ -565,6 +596,7 @@ PLAN = ReplayPlan(
         partner_keys,
         partner_statuses,
         ops_keys,
+        match_decisions,
         direct_opportunities,
         direct_opportunity_keys,
     ),

@@ -249,6 +249,7 @@ async def test_the_resolver_is_rebuilt_from_the_topics_without_deciding_again(
                 await _review_an_extension_and_meet_direct_sales(
                     live, kafka_bootstrap, topic_prefix, holder=later
                 )
+                await _a_possible_duplicate_judged_by_ops(live, kafka_bootstrap, topic_prefix)
 
             summary = await replay(
                 PLAN,
@@ -259,14 +260,17 @@ async def test_the_resolver_is_rebuilt_from_the_topics_without_deciding_again(
             )
             assert summary.poison == 0
             counts = {
-                "claims": 6,
-                "protections": 1,  # the one approved after the review (the others ended)
+                "claims": 8,
+                "protections": 2,  # approved after the review, and the duplicate's original
                 "incumbents": 1,
                 "deal_attributions": 1,
                 "influence_claims": 1,
-                "conflicts": 3,  # the review, the extension sent to review, the encroachment
-                "conflict_history": 4,  # decided; extension opened and decided; resolved
+                # Reviews (first to register, a possible duplicate), the extension sent to
+                # review, the encroachment; each decided (the extension opened first).
+                "conflicts": 4,
+                "conflict_history": 5,
                 "direct_opportunities": 2,
+                "match_decisions": 1,  # ops' reading of the possible duplicate
                 "policies": 3,
                 "house_account_lists": 1,
             }
@@ -391,6 +395,40 @@ async def _review_an_extension_and_meet_direct_sales(
             sorted(row.closed_at is not None for row in opportunities) == [False, True]
             and not unsent
         )
+
+    await until(told_all)
+
+
+async def _a_possible_duplicate_judged_by_ops(
+    live: AsyncEngine, bootstrap: str, prefix: str
+) -> None:
+    """A registration that may name a protected account goes to review; ops say it is the
+    same account (a labelled pair for the matcher's calibration)."""
+    original = submitted(partner="p9", name="Borealis Data Systems", domain="borealisdata.com")
+    await publish(bootstrap, prefix, [original])
+    await wait_decided(live, {original.data.registration_id})
+    maybe = submitted(partner="p10", name="Borealis Data", domain=None)
+    await publish(bootstrap, prefix, [maybe])
+    await wait_decided(live, {maybe.data.registration_id})
+    case = await _case_of(live, "POSSIBLE_DUPLICATE")
+    async with AsyncSession(live) as session, session.begin():
+        row = await queue_store.get_case(session, case["id"], lock=True)
+        assert row is not None
+        await decide_locked(
+            session,
+            row,
+            approve=None,
+            actor="ops:ana",
+            reason="The same company, registered again.",
+            now=datetime.now(UTC),
+        )
+
+    async def told_all() -> bool:
+        async with live.connect() as connection:
+            unsent = (
+                await connection.execute(select(outbox).where(outbox.c.published_at.is_(None)))
+            ).all()
+        return not unsent
 
     await until(told_all)
 
