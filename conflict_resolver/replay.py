@@ -17,7 +17,21 @@ production write of its table (``domain.protection`` outcomes persisted by
   promotion from the waitlist (``WAITLIST_PROMOTED``) or a decision again after an edit
   changes the existing claim. Decided by ops (``decided_by``): ``approve_from_review`` /
   ``reject_from_review`` on the claim as rebuilt, at the decision's time.
-- ``ConflictCaseRecorded``: the history line and the case as it stood after it.
+- ``ConflictCaseRecorded``: the history line and the case as it stood after it. An
+  ``opened`` line (a case no other event tells: an extension request the policy sent to
+  review) opens the case first with what it opened with (``adapters.conflicts.open_case``);
+  ops' answer is the ``ProtectionExtended`` (``decided_by`` ops) or denial told with its
+  ``decided`` line. A ``decided`` line of ops' decision on a registration's case gives the
+  ``match_decisions`` again, derived from the decision it tells and the case as rebuilt (its
+  evidence is fixed once open), as ``decide_locked`` derives them
+  (``queue.handlers.deciding.record_match_decisions``): nothing decided again.
+- ``DirectOpportunityOpened`` / ``DirectOpportunityClosed`` (consumed): the opportunity
+  recorded and filed under its blocking keys (closed: dropped from them) as the CRM consumer
+  does, never matched again: each case it opened on a protection is the resolver's
+  ``DirectEncroachmentRaised`` (the match as evidence, the due time), opened through
+  ``open_case``; ops' resolution is the case's ``decided`` line (``DirectEncroachmentResolved``
+  only tells the holder). A ``DirectEncroachmentRaised`` told without its evidence (before it
+  was on the event) is refused (``UnsupportedHistoryError``).
 - ``ProtectionExtended``, ``ProtectionExpired``, ``WaitlistReevaluated``, ``WaitlistLeft``,
   ``ProtectionExpiring`` (with the notices ``passed`` with it): as told.
 - ``RegistrationWithdrawn`` (consumed): ``protection.withdraw``; a withdrawal read before the
@@ -38,21 +52,22 @@ Proven (``tests/integration/test_replay_resolver.py``, SQLite and PostgreSQL): a
 by the real resolver over Kafka (a policy and house accounts published, approvals, a house
 account rejection, a waitlisted registration promoted when the holder withdrew, an extension, a
 case sent to review and rejected by ops, an influence claim accepted, a deal won and credited
-to both, one lost) rebuilt into an empty database, every table of ``PLAN.state_tables`` equal
-to the live one (a withdrawal's or a lost deal's ``ended_at`` is the resolver's processing
-time, on no event: the replay records the consumed event's time, seconds earlier at most), and
-the next registration decided alike on both (notices, co-sell answers, companies and keys are
-not in that history: their tables are empty on both); and through the command
+to both, one lost, an extension sent to review and granted by ops, a possible duplicate judged
+by ops, a direct opportunity encroaching on a protection with its case resolved by ops, and
+one opened and closed) rebuilt into an empty database, every table of ``PLAN.state_tables``
+equal to the live one (a withdrawal's or a lost deal's ``ended_at`` is the resolver's
+processing time, on no event: the replay records the consumed event's time, seconds earlier at
+most), and the next registration decided alike on both (behind the direct opportunity still
+open; notices, co-sell answers, companies and keys are not in that history: their tables are
+empty on both); and through the command
 (``tests/e2e/test_cli_replay.py``).
 
 Not in the plan yet (``PLAN.cannot_apply``: a history holding one of their events is refused,
 naming it, rather than rebuilt into a database that differs from the live one; tables not in
-``state_tables``): direct opportunities and their encroachment cases
-(``DirectOpportunityOpened`` recorded without matching again,
-``DirectEncroachmentRaised`` / ``Resolved``), transfers (``ProtectionTransferred``), appeals and
-returns for edit (``RegistrationAppealed``, ``RegistrationEdited``), extensions sent to review,
-and ``match_decisions`` (derived from a decided case's evidence: ``queue.domain.labelled_pairs``).
-A history with those needs them before a rebuilt resolver is trusted.
+``state_tables``): transfers (``ProtectionTransferred``), appeals and returns for edit
+(``RegistrationAppealed``, ``RegistrationEdited``). A history with those needs them before a
+rebuilt resolver is trusted. An extension case opened before the resolver told its ``opened``
+line (older histories) is not rebuilt: its ``decided`` line finds no case.
 
 Not on the topics, by design: account overlap (``overlap_keys``, ``overlap_uploads``,
 ``overlap_hashes``: partners' private hashes and consents, never on a broadcast topic). After a

@@ -1,7 +1,9 @@
 """``dealreg replay conflict_resolver`` on both databases: a history made by the real resolver
 over Kafka (a policy and house accounts published, approvals, a rejection, a registration
 waitlisted then promoted when the holder withdrew, an extension, a case sent to review and
-rejected by ops, an influence claim accepted, a deal won and credited to both, a deal lost)
+rejected by ops, an influence claim accepted, a deal won and credited to both, a deal lost,
+an extension sent to review and granted by ops, a possible duplicate judged by ops, a direct
+opportunity encroaching on a protection with its case resolved by ops, one opened and closed)
 rebuilt from the topics into an empty database, table by table as the live one, without
 deciding again; and the next registration decided alike on both."""
 
