@@ -37,6 +37,7 @@ from conflict_resolver.queue.handlers.encroachment import resolve_encroachment
 from conflict_resolver.replay import PLAN
 from schemas.accounts import account_key
 from schemas.crm import CrmDealClosed, DirectOpportunityClosed, DirectOpportunityOpened
+from schemas.encroachment import DirectEncroachmentRaised
 from schemas.envelope import EventEnvelope, EventPayload, new_envelope
 from schemas.flows import sender_source
 from schemas.registration import (
@@ -300,7 +301,7 @@ async def test_the_resolver_is_rebuilt_from_the_topics_without_deciding_again(
 
 
 def from_crm(payload: EventPayload, *, key: str, subject: str) -> EventEnvelope[Any]:
-    """As crm_sync sends it: at the time it happens."""
+    """As its sender (crm_sync, or the resolver) sends it: at the time it happens."""
     return new_envelope(
         payload,
         event_id=new_id(),
@@ -510,4 +511,39 @@ async def test_a_history_the_replay_cannot_apply_yet_is_refused_naming_the_event
             )
     message = str(refused.value)
     assert DirectOpportunityOpened.event_type in message
+    assert "restore the service from a backup" in message
+
+
+async def test_an_encroachment_told_without_its_case_record_is_refused(
+    databases: Databases, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A ``direct_encroachment_raised`` from before its evidence and due time were on it: the
+    case cannot be opened as it stood, so the replay stops instead of guessing them."""
+    await ensure_topics(kafka_bootstrap, prefix=topic_prefix)
+    key = account_key(name="Initech", domain="initech-replay.com", country="US")
+    raised = DirectEncroachmentRaised(
+        conflict_id=new_id(),
+        registration_id=new_id(),
+        account_key=key,
+        product_line="network-security",
+        crm_system="hubspot",
+        opportunity_id="direct-replay-2",
+        protection_expires_at=datetime.now(UTC) + timedelta(days=60),
+        crm_note="partner-protected",
+        partner_reason="Direct sales opened an opportunity on this account.",
+        raised_at=datetime.now(UTC),
+    )
+    envelope = from_crm(raised, key=key, subject=raised.registration_id)
+    await publish(kafka_bootstrap, topic_prefix, [envelope])
+    async with databases.fresh() as rebuilt_url:
+        with pytest.raises(UnsupportedHistoryError) as refused:
+            await replay(
+                PLAN,
+                database_url=rebuilt_url,
+                bootstrap=kafka_bootstrap,
+                topic_prefix=topic_prefix,
+                migrate=migrations.upgrade,
+            )
+    message = str(refused.value)
+    assert DirectEncroachmentRaised.event_type in message
     assert "restore the service from a backup" in message
