@@ -31,7 +31,9 @@ production write of its table (``domain.protection`` outcomes persisted by
   ``DirectEncroachmentRaised`` (the match as evidence, the due time), opened through
   ``open_case``; ops' resolution is the case's ``decided`` line (``DirectEncroachmentResolved``
   only tells the holder). A ``DirectEncroachmentRaised`` told without its evidence (before it
-  was on the event) is refused (``UnsupportedHistoryError``).
+  was on the event) is refused (``UnsupportedHistoryError``). An encroachment case its
+  protection's ending closed (``outcomes.persist``) takes the ending's time: for a withdrawal
+  or a lost deal the consumed event's, seconds before the resolver's (as ``ended_at`` below).
 - ``ProtectionExtended``, ``ProtectionExpired``, ``WaitlistReevaluated``, ``WaitlistLeft``,
   ``ProtectionExpiring`` (with the notices ``passed`` with it): as told.
 - ``RegistrationWithdrawn`` (consumed): ``protection.withdraw``; a withdrawal read before the
