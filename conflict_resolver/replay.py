@@ -19,7 +19,8 @@ production write of its table (``domain.protection`` outcomes persisted by
   ``reject_from_review`` on the claim as rebuilt, at the decision's time.
 - ``ConflictCaseRecorded``: the history line and the case as it stood after it. An
   ``opened`` line (a case no other event tells: an extension request the policy sent to
-  review) opens the case first with what it opened with (``adapters.conflicts.open_case``);
+  review) opens the case with what it opened with (``adapters.conflicts.open_case``; no line
+  is stored for an opening: the queue shows it from ``opened_at``);
   ops' answer is the ``ProtectionExtended`` (``decided_by`` ops) or denial told with its
   ``decided`` line. A ``decided`` line of ops' decision on a registration's case gives the
   ``match_decisions`` again, derived from the decision it tells and the case as rebuilt (its
@@ -426,8 +427,9 @@ async def expiring(event: ProtectionExpiring, context: EventContext) -> None:
 
 async def case_recorded(event: ConflictCaseRecorded, context: EventContext) -> None:
     """A line of a case's history, and the case as it stands after it; the ``opened`` line of
-    a case no other event tells (an extension request sent to review) opens it first, with
-    what it opened with, through the write that opened it (``open_case``)."""
+    a case no other event tells (an extension request sent to review) opens it, with what it
+    opened with, through the write that opened it (``open_case``; no line is stored for it:
+    the history shows every case's opening from ``opened_at``)."""
     if event.opened_at is not None and event.rule and event.reason_code:
         await cases.open_case(
             context.session,
@@ -442,6 +444,7 @@ async def case_recorded(event: ConflictCaseRecorded, context: EventContext) -> N
             opened_at=event.opened_at,
             due_at=event.due_at,
         )
+        return
     await cases.replay_history_line(
         context.session,
         event.conflict_id,

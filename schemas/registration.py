@@ -363,7 +363,8 @@ class ConflictCaseRecorded(EventPayload):
 
     The line that opens a case no other event tells (``opened``: an extension request the
     policy sent to review) carries what the case opened with (``rule`` to ``opened_at``); a
-    case opened with a decision or an encroachment is told by that event."""
+    case opened with a decision or an encroachment is told by that event. The queue shows
+    every case's ``opened`` line from its ``opened_at`` (none is stored)."""
 
     event_type = "dealreg.conflict.case_recorded"
 

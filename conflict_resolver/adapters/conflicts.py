@@ -138,14 +138,28 @@ async def add_history(
     actor: str,
     reason: str | None = None,
     detail: dict[str, Any] | None = None,
-    opening: bool = False,
 ) -> None:
     """Append a line to the case's history, once the case itself is changed, and tell it with
-    the case as it now stands (``ConflictCaseRecorded``: the queue's record on the topics);
-    ``opening``: with what the case opened with too (a case no other event tells)."""
+    the case as it now stands (``ConflictCaseRecorded``: the queue's record on the topics)."""
     await record_history_line(
         session, case_id, at=at, action=action, actor=actor, reason=reason, detail=detail
     )
+    await _tell(session, case_id, at=at, action=action, actor=actor, reason=reason, detail=detail)
+
+
+async def _tell(
+    session: AsyncSession,
+    case_id: str,
+    *,
+    at: datetime,
+    action: str,
+    actor: str,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+    opening: bool = False,
+) -> None:
+    """``ConflictCaseRecorded``: a line and the case as it now stands; ``opening``: with what
+    the case opened with too."""
     case = (await session.execute(select(conflicts).where(conflicts.c.id == case_id))).mappings()
     row = case.one()
     opened = {field: row[field] for field in CASE_OPENING} if opening else {}
@@ -189,17 +203,14 @@ CASE_STANDING = (
 CASE_OPENING = ("rule", "reason_code", "evidence", "competing_registration_ids", "opened_at")
 
 
-async def record_opened(
-    session: AsyncSession, registration_id: str, *, at: datetime, actor: str, detail: dict[str, Any]
-) -> None:
+async def tell_opened(session: AsyncSession, registration_id: str, *, at: datetime) -> None:
     """Tell the registration's review case just opened (or opened again) by a path no other
-    event tells it on (an extension request sent to review): its ``opened`` history line,
-    with what it opened with, so the case can be rebuilt from the topics."""
+    event tells it on (an extension request sent to review), with what it opened with, so it
+    can be rebuilt from the topics. Its ``opened`` line is the one every case's history shows
+    from ``opened_at`` (``queue.handlers.reading``): none is stored."""
     case = await case_of(session, registration_id)
     if case is not None:
-        await add_history(
-            session, case["id"], at=at, action="opened", actor=actor, detail=detail, opening=True
-        )
+        await _tell(session, case["id"], at=at, action="opened", actor="rules", opening=True)
 
 
 async def record_history_line(

@@ -18,7 +18,7 @@ async def request_extension(requested: ExtensionRequested, event: EventContext) 
     """Extend up to the policy's ``max_extensions`` times, before expiry, while protected;
     else deny with a reason. Takes the same locks as the expiry job (keys, then the claim),
     so a grant and an expiry of one protection never interleave. A request the policy sends
-    to review opens a case that no other event tells: its ``opened`` line tells it."""
+    to review opens a case that no other event tells: it is told (``tell_opened``)."""
     sent_to_review: list[datetime] = []
 
     def change(claim: Claim | None, policy: Policy, cause: Cause, now: datetime) -> Outcome:
@@ -30,10 +30,4 @@ async def request_extension(requested: ExtensionRequested, event: EventContext) 
 
     await change_claim(event, registration_id=requested.registration_id, change=change)
     for opened_at in sent_to_review:
-        await conflicts.record_opened(
-            event.session,
-            requested.registration_id,
-            at=opened_at,
-            actor="rules",
-            detail={"extension": "requested"},
-        )
+        await conflicts.tell_opened(event.session, requested.registration_id, at=opened_at)

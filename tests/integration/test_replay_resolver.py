@@ -34,6 +34,7 @@ from conflict_resolver.queue import store as queue_store
 from conflict_resolver.queue.handlers.context import QueueContext
 from conflict_resolver.queue.handlers.deciding import decide_locked
 from conflict_resolver.queue.handlers.encroachment import resolve_encroachment
+from conflict_resolver.queue.handlers.reading import get_case
 from conflict_resolver.replay import PLAN
 from schemas.accounts import account_key
 from schemas.crm import CrmDealClosed, DirectOpportunityClosed, DirectOpportunityOpened
@@ -269,9 +270,9 @@ async def test_the_resolver_is_rebuilt_from_the_topics_without_deciding_again(
                 "deal_attributions": 1,
                 "influence_claims": 1,
                 # Reviews (first to register, a possible duplicate), the extension sent to
-                # review, the encroachment; each decided (the extension opened first).
+                # review, the encroachment; each decided.
                 "conflicts": 4,
-                "conflict_history": 5,
+                "conflict_history": 4,
                 "direct_opportunities": 2,
                 "match_decisions": 1,  # ops' reading of the possible duplicate
                 "policies": 3,
@@ -320,6 +321,13 @@ async def _review_an_extension_and_meet_direct_sales(
     """Ops send extensions to review (a policy published): the holder's request opens a case,
     granted by ops. Direct sales open an opportunity on the holder's account (an encroachment
     case, resolved by ops: the partner keeps it) and one on an unprotected account, closed."""
+    clock = HandClock(datetime.now(UTC))
+    queue = QueueContext(
+        transactions=resolver_context(live, clock).transactions,
+        clock=clock,
+        policy=DEFAULT_POLICY,
+        admin_token=ADMIN,
+    )
     async with AsyncSession(live) as session, session.begin():
         reviewed = policy_store.default_policy().model_copy(
             update={"extension": ExtensionPolicy(review=True)}
@@ -347,6 +355,8 @@ async def _review_an_extension_and_meet_direct_sales(
             reason="The customer asked for more time.",
             now=datetime.now(UTC),
         )
+    seen = await get_case(queue, extension_case["id"])
+    assert [line["action"] for line in seen["history"]] == ["opened", "decided"]
 
     def direct(opportunity_id: str, name: str, domain: str) -> DirectOpportunityOpened:
         return DirectOpportunityOpened(
@@ -373,13 +383,7 @@ async def _review_an_extension_and_meet_direct_sales(
     ]
     await publish(bootstrap, prefix, opened)
     encroachment = await _case_of(live, "DIRECT_ENCROACHMENT")
-    clock = HandClock(datetime.now(UTC))
-    queue = QueueContext(
-        transactions=resolver_context(live, clock).transactions,
-        clock=clock,
-        policy=DEFAULT_POLICY,
-        admin_token=ADMIN,
-    )
+    clock.current = datetime.now(UTC)
     await resolve_encroachment(
         queue,
         OPS_ADMIN,
