@@ -70,7 +70,8 @@ naming it, rather than rebuilt into a database that differs from the live one; t
 ``state_tables``): transfers (``ProtectionTransferred``), appeals and returns for edit
 (``RegistrationAppealed``, ``RegistrationEdited``). A history with those needs them before a
 rebuilt resolver is trusted. An extension case opened before the resolver told its ``opened``
-line (older histories) is not rebuilt: its ``decided`` line finds no case.
+line (older histories) cannot be rebuilt: its ``decided`` line is refused
+(``UnsupportedHistoryError``); one still open then is not rebuilt (nothing tells it).
 
 Not on the topics, by design: account overlap (``overlap_keys``, ``overlap_uploads``,
 ``overlap_hashes``: partners' private hashes and consents, never on a broadcast topic). After a
@@ -445,6 +446,15 @@ async def case_recorded(event: ConflictCaseRecorded, context: EventContext) -> N
             due_at=event.due_at,
         )
         return
+    if "extension" in (event.detail or {}) and not await direct_matching.case_exists(
+        context.session, event.conflict_id
+    ):
+        raise UnsupportedHistoryError(
+            f"{event.event_type} answers the extension case {event.conflict_id}, whose opening "
+            "is on no event (sent to review before the resolver told it): the case cannot be "
+            "rebuilt. Drop the database and restore the service from a backup "
+            "(docs/operations.md, 'Backups and restore')"
+        )
     await cases.replay_history_line(
         context.session,
         event.conflict_id,

@@ -43,6 +43,7 @@ from schemas.envelope import EventEnvelope, EventPayload, new_envelope
 from schemas.flows import sender_source
 from schemas.registration import (
     AmountData,
+    ConflictCaseRecorded,
     CustomerData,
     ExtensionRequested,
     RegistrationWithdrawn,
@@ -551,3 +552,40 @@ async def test_an_encroachment_told_without_its_case_record_is_refused(
     message = str(refused.value)
     assert DirectEncroachmentRaised.event_type in message
     assert "restore the service from a backup" in message
+
+
+async def test_an_extension_case_whose_opening_was_never_told_is_refused(
+    databases: Databases, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """Ops' answer to an extension sent to review before the resolver told the case's
+    opening: the case is on no event, so the replay stops instead of losing it."""
+    await ensure_topics(kafka_bootstrap, prefix=topic_prefix)
+    key = account_key(name="Initech", domain="initech-replay.com", country="US")
+    now = datetime.now(UTC)
+    decided = ConflictCaseRecorded(
+        conflict_id=new_id(),
+        registration_id=new_id(),
+        account_key=key,
+        product_line="network-security",
+        at=now,
+        action="decided",
+        actor="ops:ana",
+        reason="The customer asked for more time.",
+        detail={"extension": "granted"},
+        state="decided",
+        due_at=now + timedelta(days=2),
+        decided_at=now,
+        decided_by="ops:ana",
+    )
+    envelope = from_crm(decided, key=key, subject=decided.registration_id)
+    await publish(kafka_bootstrap, topic_prefix, [envelope])
+    async with databases.fresh() as rebuilt_url:
+        with pytest.raises(UnsupportedHistoryError) as refused:
+            await replay(
+                PLAN,
+                database_url=rebuilt_url,
+                bootstrap=kafka_bootstrap,
+                topic_prefix=topic_prefix,
+                migrate=migrations.upgrade,
+            )
+    assert "restore the service from a backup" in str(refused.value)
