@@ -17,7 +17,24 @@ production write of its table (``domain.protection`` outcomes persisted by
   promotion from the waitlist (``WAITLIST_PROMOTED``) or a decision again after an edit
   changes the existing claim. Decided by ops (``decided_by``): ``approve_from_review`` /
   ``reject_from_review`` on the claim as rebuilt, at the decision's time.
-- ``ConflictCaseRecorded``: the history line and the case as it stood after it.
+- ``ConflictCaseRecorded``: the history line and the case as it stood after it. An
+  ``opened`` line (a case no other event tells: an extension request the policy sent to
+  review) opens the case with what it opened with (``adapters.conflicts.open_case``; no line
+  is stored for an opening: the queue shows it from ``opened_at``);
+  ops' answer is the ``ProtectionExtended`` (``decided_by`` ops) or denial told with its
+  ``decided`` line. A ``decided`` line of ops' decision on a registration's case gives the
+  ``match_decisions`` again, derived from the decision it tells and the case as rebuilt (its
+  evidence is fixed once open), as ``decide_locked`` derives them
+  (``queue.handlers.deciding.record_match_decisions``): nothing decided again.
+- ``DirectOpportunityOpened`` / ``DirectOpportunityClosed`` (consumed): the opportunity
+  recorded and filed under its blocking keys (closed: dropped from them) as the CRM consumer
+  does, never matched again: each case it opened on a protection is the resolver's
+  ``DirectEncroachmentRaised`` (the match as evidence, the due time), opened through
+  ``open_case``; ops' resolution is the case's ``decided`` line (``DirectEncroachmentResolved``
+  only tells the holder). A ``DirectEncroachmentRaised`` told without its evidence (before it
+  was on the event) is refused (``UnsupportedHistoryError``). An encroachment case its
+  protection's ending closed (``outcomes.persist``) takes the ending's time: for a withdrawal
+  or a lost deal the consumed event's, seconds before the resolver's (as ``ended_at`` below).
 - ``ProtectionExtended``, ``ProtectionExpired``, ``WaitlistReevaluated``, ``WaitlistLeft``,
   ``ProtectionExpiring`` (with the notices ``passed`` with it): as told.
 - ``RegistrationWithdrawn`` (consumed): ``protection.withdraw``; a withdrawal read before the
@@ -52,24 +69,26 @@ Proven (``tests/integration/test_replay_resolver.py``, SQLite and PostgreSQL): a
 by the real resolver over Kafka (a policy and house accounts published, approvals, a house
 account rejection, a waitlisted registration promoted when the holder withdrew, an extension, a
 case sent to review and rejected by ops, an influence claim accepted, a deal won and credited
-to both, one lost) rebuilt into an empty database, every table of ``PLAN.state_tables`` equal
-to the live one (a withdrawal's or a lost deal's ``ended_at`` is the resolver's processing
-time, on no event: the replay records the consumed event's time, seconds earlier at most), and
-the next registration decided alike on both (notices, co-sell answers, companies and keys are
-not in that history: their tables are empty on both); a second history (a transfer to a
-registration in review, a reviewer's coded rejection appealed and rejected again, a
-registration returned for edit whose partner named another customer, approved by the rules
-again, and one edited back into review, its case opened again, then returned a second time)
-rebuilt alike, table by table; and through the command
+to both, one lost, an extension sent to review and granted by ops, a possible duplicate judged
+by ops, a direct opportunity encroaching on a protection with its case resolved by ops, and
+one opened and closed) rebuilt into an empty database, every table of ``PLAN.state_tables``
+equal to the live one (a withdrawal's or a lost deal's ``ended_at`` is the resolver's
+processing time, on no event: the replay records the consumed event's time, seconds earlier at
+most), and the next registration decided alike on both (behind the direct opportunity still
+open; notices, co-sell answers, companies and keys are not in that history: their tables are
+empty on both); a second history (a transfer to a registration in review, a reviewer's coded
+rejection appealed and rejected again, a registration returned for edit whose partner named
+another customer, approved by the rules again, and one edited back into review, its case
+opened again, then returned a second time) rebuilt alike, table by table; and through the
+command
 (``tests/e2e/test_cli_replay.py``).
 
 Not in the plan yet (``PLAN.cannot_apply``: a history holding one of their events is refused,
 naming it, rather than rebuilt into a database that differs from the live one; tables not in
-``state_tables``): direct opportunities and their encroachment cases
-(``DirectOpportunityOpened`` recorded without matching again,
-``DirectEncroachmentRaised`` / ``Resolved``), extensions sent to review, and
-``match_decisions`` (derived from a decided case's evidence: ``queue.domain.labelled_pairs``).
-A history with those needs them before a rebuilt resolver is trusted.
+``state_tables``): nothing today; ``cannot_apply`` stays for the next event the plan does not
+apply yet. An extension case opened before the resolver told its ``opened`` line (older
+histories) cannot be rebuilt: its ``decided`` line is refused (``UnsupportedHistoryError``);
+one still open then is not rebuilt (nothing tells it).
 
 Not on the topics, by design: account overlap (``overlap_keys``, ``overlap_uploads``,
 ``overlap_hashes``: partners' private hashes and consents, never on a broadcast topic). After a
@@ -86,7 +105,8 @@ from datetime import datetime
 from conflict_resolver import handlers
 from conflict_resolver.adapters import claims_store as store
 from conflict_resolver.adapters import conflicts as cases
-from conflict_resolver.adapters import influence, notices, outcomes, policy_store
+from conflict_resolver.adapters import direct_matching, influence, notices, outcomes, policy_store
+from conflict_resolver.adapters import direct_opportunities as opportunities
 from conflict_resolver.adapters.outcomes import EMITTER
 from conflict_resolver.adapters.session import Session
 from conflict_resolver.adapters.tables import (
@@ -97,6 +117,8 @@ from conflict_resolver.adapters.tables import (
     crm_companies,
     crm_company_keys,
     deal_attributions,
+    direct_opportunities,
+    direct_opportunity_keys,
     expiry_notices,
     house_account_lists,
     inbox,
@@ -107,7 +129,7 @@ from conflict_resolver.adapters.tables import (
     policies,
     protections,
 )
-from conflict_resolver.domain import protection
+from conflict_resolver.domain import encroachment, protection
 from conflict_resolver.domain.policy import Policy
 from conflict_resolver.domain.protection import (
     APPEAL_RULE,
@@ -126,12 +148,15 @@ from conflict_resolver.handlers.context import cause_of
 from conflict_resolver.handlers.influence import influence_row
 from conflict_resolver.handlers.review import review_situation
 from conflict_resolver.queue import handlers as queue_handlers
-from conflict_resolver.queue.tables import conflict_history, ops_keys
+from conflict_resolver.queue import store as queue_store
+from conflict_resolver.queue.domain import DecisionPlan
+from conflict_resolver.queue.handlers.deciding import record_match_decisions
+from conflict_resolver.queue.tables import conflict_history, match_decisions, ops_keys
 from schemas.attribution import DealAttributed
 from schemas.companies import CrmCompanyRemoved, CrmCompanyUpserted
 from schemas.cosell import CoSellAccepted, CoSellDeclined, InfluenceAccepted, InfluenceRejected
 from schemas.crm import CrmDealClosed, DirectOpportunityClosed, DirectOpportunityOpened
-from schemas.encroachment import DirectEncroachmentRaised, DirectEncroachmentResolved
+from schemas.encroachment import DirectEncroachmentRaised
 from schemas.policies import HouseAccountsPublished, PolicyPublished
 from schemas.principals import (
     ApiKeyRevoked,
@@ -156,7 +181,7 @@ from schemas.registration import (
 from schemas.review import RegistrationAppealed, RegistrationEdited, RegistrationReturnedForEdit
 from services.events import EventContext, Subscriptions, UnitOfWork
 from services.principals import OpsKeyEvents
-from services.replay import ReplayPlan
+from services.replay import ReplayPlan, UnsupportedHistoryError
 
 DECISIONS_REPLAY = "conflict_resolver.replay"  # the inbox rows of the resolver's own events
 RULES = "rules"
@@ -514,7 +539,34 @@ async def edited(event: RegistrationEdited, context: EventContext) -> None:
 
 
 async def case_recorded(event: ConflictCaseRecorded, context: EventContext) -> None:
-    """A line of a case's history, and the case as it stands after it."""
+    """A line of a case's history, and the case as it stands after it; the ``opened`` line of
+    a case no other event tells (an extension request sent to review) opens it, with what it
+    opened with, through the write that opened it (``open_case``; no line is stored for it:
+    the history shows every case's opening from ``opened_at``)."""
+    if event.opened_at is not None and event.rule and event.reason_code:
+        await cases.open_case(
+            context.session,
+            case_id=event.conflict_id,
+            registration_id=event.registration_id,
+            account_key=event.account_key,
+            product_line=event.product_line,
+            rule=event.rule,
+            reason_code=event.reason_code,
+            evidence=event.evidence or {},
+            competing_registration_ids=event.competing_registration_ids,
+            opened_at=event.opened_at,
+            due_at=event.due_at,
+        )
+        return
+    if "extension" in (event.detail or {}) and not await direct_matching.case_exists(
+        context.session, event.conflict_id
+    ):
+        raise UnsupportedHistoryError(
+            f"{event.event_type} answers the extension case {event.conflict_id}, whose opening "
+            "is on no event (sent to review before the resolver told it): the case cannot be "
+            "rebuilt. Drop the database and restore the service from a backup "
+            "(docs/operations.md, 'Backups and restore')"
+        )
     await cases.replay_history_line(
         context.session,
         event.conflict_id,
@@ -524,6 +576,66 @@ async def case_recorded(event: ConflictCaseRecorded, context: EventContext) -> N
         actor=event.actor,
         reason=event.reason,
         detail=event.detail,
+    )
+    if event.action == "decided":
+        await _labelled_pairs(context.session, event)
+
+
+# What ops' decision on a registration's case tells on its ``decided`` line (``decide_locked``).
+_PLAN_TOLD = ("approved", "rejected", "kept")
+
+
+async def _labelled_pairs(session: Session, decided: ConflictCaseRecorded) -> None:
+    """The ``match_decisions`` ops' decision gave, derived again from the decision its line
+    tells and the case as rebuilt (its evidence never changes once open), as ``decide_locked``
+    derives them (``record_match_decisions``): nothing decided again."""
+    detail = decided.detail or {}
+    if not all(name in detail for name in _PLAN_TOLD):
+        return  # an extension answered, an encroachment resolved: no matching said
+    row = await queue_store.get_case(session, decided.conflict_id)
+    if row is None:
+        return
+    plan = DecisionPlan(approve=detail["approved"], reject=detail["rejected"], kept=detail["kept"])
+    claim = (await queue_store.claims_by_id(session, [row["registration_id"]])).get(
+        row["registration_id"]
+    )
+    if claim is None:
+        return  # never: ops decide only a case whose registration the resolver holds
+    customer = (claim["submitted"] or {}).get("customer")
+    await record_match_decisions(
+        session, row, plan, customer=customer, actor=decided.actor, now=decided.at
+    )
+
+
+async def direct_opened(event: DirectOpportunityOpened, context: EventContext) -> None:
+    """Recorded and filed under its blocking keys as the CRM consumer does, never matched
+    again: the protections it encroached on are told by ``DirectEncroachmentRaised``."""
+    await opportunities.record_opened(context.session, event)
+    await direct_matching.file_direct_keys(context.session, event)
+
+
+async def encroachment_raised(event: DirectEncroachmentRaised, context: EventContext) -> None:
+    """The case the guard opened (``handlers.direct``) on the match it told: its evidence
+    and due time as recorded, through the write that opened it (``open_case``)."""
+    if event.evidence is None or event.due_at is None:
+        raise UnsupportedHistoryError(
+            f"{event.event_type} for case {event.conflict_id} was told without its evidence "
+            "or due time (before they were on the event): its case cannot be rebuilt. Drop "
+            "the database and restore the service from a backup (docs/operations.md, "
+            "'Backups and restore')"
+        )
+    await cases.open_case(
+        context.session,
+        case_id=event.conflict_id,
+        registration_id=event.registration_id,
+        account_key=event.account_key,
+        product_line=event.product_line,
+        rule=encroachment.RULE,
+        reason_code=encroachment.REASON_CODE,
+        evidence=event.evidence,
+        competing_registration_ids=[],
+        opened_at=event.raised_at,
+        due_at=event.due_at,
     )
 
 
@@ -567,6 +679,8 @@ def replay_subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         .on(CrmDealClosed, deal_closed)
         .on(CrmCompanyUpserted, handlers.upsert_company)
         .on(CrmCompanyRemoved, handlers.remove_company)
+        .on(DirectOpportunityOpened, direct_opened)
+        .on(DirectOpportunityClosed, handlers.close_direct_opportunity)
     )
     keys = OpsKeyEvents(ops_keys)
 
@@ -601,6 +715,7 @@ def replay_subscriptions(unit: UnitOfWork) -> list[Subscriptions]:
         .on(InfluenceRejected, held.influence_decided)
         .on(ProtectionTransferred, transferred)
         .on(RegistrationReturnedForEdit, returned_for_edit)
+        .on(DirectEncroachmentRaised, encroachment_raised)
     )
     return [registrations, crm, principals, own]
 
@@ -627,12 +742,10 @@ PLAN = ReplayPlan(
         partner_keys,
         partner_statuses,
         ops_keys,
+        match_decisions,
+        direct_opportunities,
+        direct_opportunity_keys,
     ),
     subscriptions=replay_subscriptions,
-    cannot_apply={
-        DirectOpportunityOpened.event_type: "a direct opportunity and the cases it opened",
-        DirectOpportunityClosed.event_type: "a direct opportunity closed",
-        DirectEncroachmentRaised.event_type: "an encroachment case on a protection",
-        DirectEncroachmentResolved.event_type: "an encroachment case resolved",
-    },
+    cannot_apply={},
 )

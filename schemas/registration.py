@@ -367,9 +367,14 @@ class ConflictEscalated(EventPayload):
 
 @register
 class ConflictCaseRecorded(EventPayload):
-    """One line of a conflict case's history (assigned, escalated, decided, returned for edit,
-    resolved, appealed) with the case as it stands after it. Internal to the resolver (its
-    record of the queue, so it can be rebuilt from the topics); nothing partners read."""
+    """One line of a conflict case's history (opened, assigned, escalated, decided, returned
+    for edit, resolved, appealed) with the case as it stands after it. Internal to the resolver
+    (its record of the queue, so it can be rebuilt from the topics); nothing partners read.
+
+    The line that opens a case no other event tells (``opened``: an extension request the
+    policy sent to review) carries what the case opened with (``rule`` to ``opened_at``); a
+    case opened with a decision or an encroachment is told by that event. The queue shows
+    every case's ``opened`` line from its ``opened_at`` (none is stored)."""
 
     event_type = "dealreg.conflict.case_recorded"
 
@@ -378,8 +383,8 @@ class ConflictCaseRecorded(EventPayload):
     account_key: str
     product_line: str
     at: AwareDatetime
-    action: str = Field(description="`assigned`, `escalated`, `decided`, `returned`, ...")
-    actor: str = Field(description="`ops:<user id>`, `partner:<id>` or the SLA policy.")
+    action: str = Field(description="`opened`, `assigned`, `escalated`, `decided`, `returned`, ...")
+    actor: str = Field(description="`ops:<user id>`, `partner:<id>`, the SLA policy or `rules`.")
     reason: str | None = None
     detail: dict[str, Any] | None = None
     state: Literal["open", "decided"] = Field(description="The case after this line.")
@@ -391,3 +396,12 @@ class ConflictCaseRecorded(EventPayload):
     decision_reason: str | None = None
     approved_registration_id: str | None = None
     resolution: str | None = None
+    rule: str | None = Field(default=None, description="Only on `opened`: the case's rule.")
+    reason_code: str | None = Field(default=None, description="Only on `opened`.")
+    evidence: dict[str, Any] | None = Field(
+        default=None, description="Only on `opened`: the case's evidence, as recorded."
+    )
+    competing_registration_ids: list[str] = Field(
+        default_factory=list, description="Only on `opened`."
+    )
+    opened_at: AwareDatetime | None = Field(default=None, description="Only on `opened`.")

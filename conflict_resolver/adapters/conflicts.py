@@ -144,8 +144,25 @@ async def add_history(
     await record_history_line(
         session, case_id, at=at, action=action, actor=actor, reason=reason, detail=detail
     )
+    await _tell(session, case_id, at=at, action=action, actor=actor, reason=reason, detail=detail)
+
+
+async def _tell(
+    session: AsyncSession,
+    case_id: str,
+    *,
+    at: datetime,
+    action: str,
+    actor: str,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+    opening: bool = False,
+) -> None:
+    """``ConflictCaseRecorded``: a line and the case as it now stands; ``opening``: with what
+    the case opened with too."""
     case = (await session.execute(select(conflicts).where(conflicts.c.id == case_id))).mappings()
     row = case.one()
+    opened = {field: row[field] for field in CASE_OPENING} if opening else {}
     recorded = ConflictCaseRecorded(
         conflict_id=case_id,
         registration_id=row["registration_id"],
@@ -157,6 +174,7 @@ async def add_history(
         reason=reason,
         detail=detail,
         **{field: row[field] for field in CASE_STANDING},
+        **opened,
     )
     await EMITTER.emit(
         session,
@@ -180,6 +198,19 @@ CASE_STANDING = (
     "approved_registration_id",
     "resolution",
 )
+
+# What a case opens with (told on the ``opened`` line of a case no other event tells).
+CASE_OPENING = ("rule", "reason_code", "evidence", "competing_registration_ids", "opened_at")
+
+
+async def tell_opened(session: AsyncSession, registration_id: str, *, at: datetime) -> None:
+    """Tell the registration's review case just opened (or opened again) by a path no other
+    event tells it on (an extension request sent to review), with what it opened with, so it
+    can be rebuilt from the topics. Its ``opened`` line is the one every case's history shows
+    from ``opened_at`` (``queue.handlers.reading``): none is stored."""
+    case = await case_of(session, registration_id)
+    if case is not None:
+        await _tell(session, case["id"], at=at, action="opened", actor="rules", opening=True)
 
 
 async def record_history_line(

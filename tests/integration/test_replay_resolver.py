@@ -1,7 +1,9 @@
 """``dealreg replay conflict_resolver`` on both databases: a history made by the real resolver
 over Kafka (a policy and house accounts published, approvals, a rejection, a registration
 waitlisted then promoted when the holder withdrew, an extension, a case sent to review and
-rejected by ops, an influence claim accepted, a deal won and credited to both, a deal lost)
+rejected by ops, an influence claim accepted, a deal won and credited to both, a deal lost,
+an extension sent to review and granted by ops, a possible duplicate judged by ops, a direct
+opportunity encroaching on a protection with its case resolved by ops, one opened and closed)
 rebuilt from the topics into an empty database, table by table as the live one, without
 deciding again; and the next registration decided alike on both. A second history (a transfer, an
 appeal decided again, returns for edit edited and decided again) rebuilt alike."""
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,19 +22,32 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from conflict_resolver.adapters import policy_store
-from conflict_resolver.adapters.tables import claims, conflicts, influence_claims, outbox
+from conflict_resolver.adapters.tables import (
+    claims,
+    conflicts,
+    direct_opportunities,
+    influence_claims,
+    outbox,
+)
+from conflict_resolver.domain.policy import DEFAULT_POLICY, ExtensionPolicy
+from conflict_resolver.domain.protection import EXTENSION_REVIEW
 from conflict_resolver.handlers import transfers
 from conflict_resolver.queue import store as queue_store
-from conflict_resolver.queue.handlers import QueueContext, deciding, returning
+from conflict_resolver.queue.handlers import deciding, returning
+from conflict_resolver.queue.handlers.context import QueueContext
 from conflict_resolver.queue.handlers.deciding import decide_locked
+from conflict_resolver.queue.handlers.encroachment import resolve_encroachment
+from conflict_resolver.queue.handlers.reading import get_case
 from conflict_resolver.queue.tables import conflict_history
 from conflict_resolver.replay import PLAN
 from schemas.accounts import account_key
-from schemas.crm import CrmDealClosed, DirectOpportunityOpened
+from schemas.crm import CrmDealClosed, DirectOpportunityClosed, DirectOpportunityOpened
+from schemas.encroachment import DirectEncroachmentRaised
 from schemas.envelope import EventEnvelope, EventPayload, new_envelope
 from schemas.flows import sender_source
 from schemas.registration import (
     AmountData,
+    ConflictCaseRecorded,
     CustomerData,
     ExtensionRequested,
     RegistrationWithdrawn,
@@ -43,6 +59,7 @@ from services.clock import SystemClock, new_id
 from services.db import create_engine
 from services.kafka.admin import ensure_topics
 from services.kafka.producer import KafkaEventPublisher
+from services.principals import ADMIN as OPS_ADMIN
 from services.principals import OpsCaller
 from services.replay import UnsupportedHistoryError, replay
 from tests.support.databases import Databases
@@ -241,6 +258,10 @@ async def test_the_resolver_is_rebuilt_from_the_topics_without_deciding_again(
                     )
 
                 await until(closed_all)
+                await _review_an_extension_and_meet_direct_sales(
+                    live, kafka_bootstrap, topic_prefix, holder=later
+                )
+                await _a_possible_duplicate_judged_by_ops(live, kafka_bootstrap, topic_prefix)
 
             summary = await replay(
                 PLAN,
@@ -251,13 +272,18 @@ async def test_the_resolver_is_rebuilt_from_the_topics_without_deciding_again(
             )
             assert summary.poison == 0
             counts = {
-                "claims": 6,
-                "protections": 1,  # the one approved after the review (the others ended)
+                "claims": 8,
+                "protections": 2,  # approved after the review, and the duplicate's original
                 "incumbents": 1,
                 "deal_attributions": 1,
                 "influence_claims": 1,
-                "conflicts": 1,
-                "policies": 2,
+                # Reviews (first to register, a possible duplicate), the extension sent to
+                # review, the encroachment; each decided.
+                "conflicts": 4,
+                "conflict_history": 4,
+                "direct_opportunities": 2,
+                "match_decisions": 1,  # ops' reading of the possible duplicate
+                "policies": 3,
                 "house_account_lists": 1,
             }
             assert {name: summary.rows[name] for name in counts} == counts
@@ -276,7 +302,8 @@ async def test_the_resolver_is_rebuilt_from_the_topics_without_deciding_again(
                 await deliver(resolver_context(engine, clock), nxt)
             rid = nxt.data.registration_id
             assert (await recorded(live))[rid] == (await recorded(rebuilt))[rid]
-            assert (await recorded(rebuilt))[rid].reason_code == "ALREADY_REGISTERED"
+            # Direct sales' opportunity on the account, still open: rule 4 finds it on both.
+            assert (await recorded(rebuilt))[rid].reason_code == "DIRECT_OPPORTUNITY_CONFLICT"
         finally:
             await live.dispose()
             await rebuilt.dispose()
@@ -511,6 +538,160 @@ def edited(
     )
 
 
+def from_crm(payload: EventPayload, *, key: str, subject: str) -> EventEnvelope[Any]:
+    """As its sender (crm_sync, or the resolver) sends it: at the time it happens."""
+    return new_envelope(
+        payload,
+        event_id=new_id(),
+        source=sender_source(type(payload)),
+        subject=subject,
+        time=datetime.now(UTC),
+        correlation_id=new_id(),
+        causation_id=None,
+        partition_key=key,
+    )
+
+
+async def _review_an_extension_and_meet_direct_sales(
+    live: AsyncEngine, bootstrap: str, prefix: str, *, holder: EventEnvelope[Any]
+) -> None:
+    """Ops send extensions to review (a policy published): the holder's request opens a case,
+    granted by ops. Direct sales open an opportunity on the holder's account (an encroachment
+    case, resolved by ops: the partner keeps it) and one on an unprotected account, closed."""
+    clock = HandClock(datetime.now(UTC))
+    queue = QueueContext(
+        transactions=resolver_context(live, clock).transactions,
+        clock=clock,
+        policy=DEFAULT_POLICY,
+        admin_token=ADMIN,
+    )
+    async with AsyncSession(live) as session, session.begin():
+        reviewed = policy_store.default_policy().model_copy(
+            update={"extension": ExtensionPolicy(review=True)}
+        )
+        await policy_store.publish_policy(
+            session, reviewed, created_by="ops:ana", now=datetime.now(UTC)
+        )
+    registration = holder.data
+    request = ExtensionRequested(
+        registration_id=registration.registration_id,
+        account_key=registration.account_key,
+        product_line=registration.product_line,
+        requested_at=datetime.now(UTC),
+    )
+    await publish(bootstrap, prefix, [told(request, holder)])
+    extension_case = await _case_of(live, EXTENSION_REVIEW)
+    async with AsyncSession(live) as session, session.begin():
+        row = await queue_store.get_case(session, extension_case["id"], lock=True)
+        assert row is not None
+        await decide_locked(
+            session,
+            row,
+            approve=registration.registration_id,
+            actor="ops:ana",
+            reason="The customer asked for more time.",
+            now=datetime.now(UTC),
+        )
+    seen = await get_case(queue, extension_case["id"])
+    assert [line["action"] for line in seen["history"]] == ["opened", "decided"]
+
+    def direct(opportunity_id: str, name: str, domain: str) -> DirectOpportunityOpened:
+        return DirectOpportunityOpened(
+            crm_system="hubspot",
+            opportunity_id=opportunity_id,
+            account_key=account_key(name=name, domain=domain, country="US"),
+            customer=CustomerData(name=name, domain=domain, country="US"),
+            product_line=registration.product_line,
+            opened_at=datetime.now(UTC),
+        )
+
+    encroaching = direct("direct-1", registration.customer.name, str(registration.customer.domain))
+    elsewhere = direct("direct-2", "Umbrella Works", "umbrella-works.example")
+    closed = DirectOpportunityClosed(
+        crm_system="hubspot",
+        opportunity_id=elsewhere.opportunity_id,
+        account_key=elsewhere.account_key,
+        product_line=elsewhere.product_line,
+        closed_at=datetime.now(UTC),
+    )
+    opened = [
+        from_crm(event, key=event.account_key, subject=event.opportunity_id)
+        for event in (encroaching, elsewhere, closed)
+    ]
+    await publish(bootstrap, prefix, opened)
+    encroachment = await _case_of(live, "DIRECT_ENCROACHMENT")
+    clock.current = datetime.now(UTC)
+    await resolve_encroachment(
+        queue,
+        OPS_ADMIN,
+        encroachment["id"],
+        resolution="partner_keeps",
+        reason="The partner found the account first.",
+    )
+
+    async def told_all() -> bool:
+        async with live.connect() as connection:
+            opportunities = (await connection.execute(select(direct_opportunities))).all()
+            unsent = (
+                await connection.execute(select(outbox).where(outbox.c.published_at.is_(None)))
+            ).all()
+        return (
+            sorted(row.closed_at is not None for row in opportunities) == [False, True]
+            and not unsent
+        )
+
+    await until(told_all)
+
+
+async def _a_possible_duplicate_judged_by_ops(
+    live: AsyncEngine, bootstrap: str, prefix: str
+) -> None:
+    """A registration that may name a protected account goes to review; ops say it is the
+    same account (a labelled pair for the matcher's calibration)."""
+    original = submitted(partner="p9", name="Borealis Data Systems", domain="borealisdata.com")
+    await publish(bootstrap, prefix, [original])
+    await wait_decided(live, {original.data.registration_id})
+    maybe = submitted(partner="p10", name="Borealis Data", domain=None)
+    await publish(bootstrap, prefix, [maybe])
+    await wait_decided(live, {maybe.data.registration_id})
+    case = await _case_of(live, "POSSIBLE_DUPLICATE")
+    async with AsyncSession(live) as session, session.begin():
+        row = await queue_store.get_case(session, case["id"], lock=True)
+        assert row is not None
+        await decide_locked(
+            session,
+            row,
+            approve=None,
+            actor="ops:ana",
+            reason="The same company, registered again.",
+            now=datetime.now(UTC),
+        )
+
+    async def told_all() -> bool:
+        async with live.connect() as connection:
+            unsent = (
+                await connection.execute(select(outbox).where(outbox.c.published_at.is_(None)))
+            ).all()
+        return not unsent
+
+    await until(told_all)
+
+
+async def _case_of(live: AsyncEngine, reason_code: str) -> dict[str, Any]:
+    """The one case of this kind, once the resolver opened it."""
+    found: list[dict[str, Any]] = []
+
+    async def opened() -> bool:
+        async with live.connect() as connection:
+            query = select(conflicts).where(conflicts.c.reason_code == reason_code)
+            found[:] = [dict(row) for row in (await connection.execute(query)).mappings()]
+        return bool(found)
+
+    await until(opened)
+    [case] = found
+    return case
+
+
 async def _influence_recorded(*, connection_of: AsyncEngine) -> bool:
     async with connection_of.connect() as connection:
         return bool((await connection.execute(select(influence_claims))).all())
@@ -536,8 +717,9 @@ def _ended_alike(live: list[dict[str, Any]], rebuilt: list[dict[str, Any]]) -> N
 async def test_a_history_the_replay_cannot_apply_yet_is_refused_naming_the_event(
     databases: Databases, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    """A direct opportunity from the CRM opens encroachment cases the plan does not rebuild
-    yet: the replay stops and says so, instead of leaving a database that differs."""
+    """An event the plan cannot apply yet stops the replay, which says so, instead of leaving
+    a database that differs. The plan applies every event it reads, or soon will: a direct
+    opportunity stands in for one it could not (``cannot_apply`` of a copy of the plan)."""
     await ensure_topics(kafka_bootstrap, prefix=topic_prefix)
     opened = DirectOpportunityOpened(
         crm_system="hubspot",
@@ -559,6 +741,42 @@ async def test_a_history_the_replay_cannot_apply_yet_is_refused_naming_the_event
     )
     await publish(kafka_bootstrap, topic_prefix, [envelope])
     async with databases.fresh() as rebuilt_url:
+        unable = {DirectOpportunityOpened.event_type: "a direct opportunity (a stand-in)"}
+        with pytest.raises(UnsupportedHistoryError) as refused:
+            await replay(
+                replace(PLAN, cannot_apply=unable),
+                database_url=rebuilt_url,
+                bootstrap=kafka_bootstrap,
+                topic_prefix=topic_prefix,
+                migrate=migrations.upgrade,
+            )
+    message = str(refused.value)
+    assert DirectOpportunityOpened.event_type in message
+    assert "restore the service from a backup" in message
+
+
+async def test_an_encroachment_told_without_its_case_record_is_refused(
+    databases: Databases, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A ``direct_encroachment_raised`` from before its evidence and due time were on it: the
+    case cannot be opened as it stood, so the replay stops instead of guessing them."""
+    await ensure_topics(kafka_bootstrap, prefix=topic_prefix)
+    key = account_key(name="Initech", domain="initech-replay.com", country="US")
+    raised = DirectEncroachmentRaised(
+        conflict_id=new_id(),
+        registration_id=new_id(),
+        account_key=key,
+        product_line="network-security",
+        crm_system="hubspot",
+        opportunity_id="direct-replay-2",
+        protection_expires_at=datetime.now(UTC) + timedelta(days=60),
+        crm_note="partner-protected",
+        partner_reason="Direct sales opened an opportunity on this account.",
+        raised_at=datetime.now(UTC),
+    )
+    envelope = from_crm(raised, key=key, subject=raised.registration_id)
+    await publish(kafka_bootstrap, topic_prefix, [envelope])
+    async with databases.fresh() as rebuilt_url:
         with pytest.raises(UnsupportedHistoryError) as refused:
             await replay(
                 PLAN,
@@ -568,5 +786,42 @@ async def test_a_history_the_replay_cannot_apply_yet_is_refused_naming_the_event
                 migrate=migrations.upgrade,
             )
     message = str(refused.value)
-    assert DirectOpportunityOpened.event_type in message
+    assert DirectEncroachmentRaised.event_type in message
     assert "restore the service from a backup" in message
+
+
+async def test_an_extension_case_whose_opening_was_never_told_is_refused(
+    databases: Databases, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """Ops' answer to an extension sent to review before the resolver told the case's
+    opening: the case is on no event, so the replay stops instead of losing it."""
+    await ensure_topics(kafka_bootstrap, prefix=topic_prefix)
+    key = account_key(name="Initech", domain="initech-replay.com", country="US")
+    now = datetime.now(UTC)
+    decided = ConflictCaseRecorded(
+        conflict_id=new_id(),
+        registration_id=new_id(),
+        account_key=key,
+        product_line="network-security",
+        at=now,
+        action="decided",
+        actor="ops:ana",
+        reason="The customer asked for more time.",
+        detail={"extension": "granted"},
+        state="decided",
+        due_at=now + timedelta(days=2),
+        decided_at=now,
+        decided_by="ops:ana",
+    )
+    envelope = from_crm(decided, key=key, subject=decided.registration_id)
+    await publish(kafka_bootstrap, topic_prefix, [envelope])
+    async with databases.fresh() as rebuilt_url:
+        with pytest.raises(UnsupportedHistoryError) as refused:
+            await replay(
+                PLAN,
+                database_url=rebuilt_url,
+                bootstrap=kafka_bootstrap,
+                topic_prefix=topic_prefix,
+                migrate=migrations.upgrade,
+            )
+    assert "restore the service from a backup" in str(refused.value)

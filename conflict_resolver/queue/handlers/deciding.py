@@ -155,20 +155,37 @@ async def decide_locked(
             "reason_code": reason_code,
         },
     )
-    if actor != SLA_ACTOR:  # a person's judgement, not the policy's default
-        case_claim = claim_rows[row["registration_id"]]
-        pairs = labelled_pairs(
-            case_registration_id=row["registration_id"],
-            reason_code=row["reason_code"],
-            evidence=row["evidence"] or {},
-            competing_ids=competing,
-            plan=plan,
-            customer=(case_claim["submitted"] or {}).get("customer"),
-        )
-        await store.add_match_decisions(session, row["id"], pairs, decided_by=actor, decided_at=now)
+    case_claim = claim_rows[row["registration_id"]]
+    customer = (case_claim["submitted"] or {}).get("customer")
+    await record_match_decisions(session, row, plan, customer=customer, actor=actor, now=now)
     mode = "policy" if actor == SLA_ACTOR else "manual"
     TIME_TO_DECISION.labels(mode=mode).observe(max((now - row["opened_at"]).total_seconds(), 0.0))
     return plan
+
+
+async def record_match_decisions(
+    session: Session,
+    row: Row,
+    plan: DecisionPlan,
+    *,
+    customer: dict[str, Any] | None,
+    actor: str,
+    now: datetime,
+) -> None:
+    """A person's decision on a possible duplicate, as labelled pairs (``labelled_pairs``);
+    the SLA policy's default says nothing about matching. The replay derives them again from
+    the decision's history line (``conflict_resolver.replay``)."""
+    if actor == SLA_ACTOR:
+        return
+    pairs = labelled_pairs(
+        case_registration_id=row["registration_id"],
+        reason_code=row["reason_code"],
+        evidence=row["evidence"] or {},
+        competing_ids=competing_of(row),
+        plan=plan,
+        customer=customer,
+    )
+    await store.add_match_decisions(session, row["id"], pairs, decided_by=actor, decided_at=now)
 
 
 async def _decide_extension(
