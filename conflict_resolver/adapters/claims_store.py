@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import (
     Select,
     and_,
+    bindparam,
     delete,
     exists,
-    false,
     func,
     insert,
     or_,
@@ -262,28 +262,15 @@ async def _scored_candidates(
     find, as linked matches; and the account keys of every protection in this line held by a
     claim read (``_linked_holders`` need not look them up again).
     """
-    in_line = claim_keys.c.product_line == product_line
     sizes = await _key_sizes(session, keys, product_line)
     probe = choose_probe_keys(keys, lambda key: int(sizes.get(key, 0)))
-    blocked: Any = false()
-    if probe:
-        ids = (
-            select(claim_keys.c.registration_id)
-            .where(in_line, claim_keys.c.blocking_key.in_(probe))
-            .distinct()
-        )
-        blocked = and_(claims.c.registration_id.in_(ids), claims.c.registration_id != exclude)
-    holders = select(protections.c.registration_id).where(
-        protections.c.account_key.in_(sorted(holder_keys)),
-        protections.c.product_line == product_line,
-    )
-    rows = await _live_rows(
-        session,
-        or_(blocked, claims.c.registration_id.in_(holders)),
-        blocked.label("blocked"),
-        protections.c.account_key.label("held_key"),
-        protections.c.product_line.label("held_line"),
-    )
+    parameters = {
+        "line": product_line,
+        "probe": list(probe),
+        "exclude": exclude,
+        "holder_keys": sorted(holder_keys),
+    }
+    rows = _live(await session.execute(_CANDIDATES, parameters))
     held = {row["held_key"] for row, _ in rows if row["held_line"] == product_line}
     found = [(row, state) for row, state in rows if row["blocked"]]
     linked = [(row, state) for row, state in rows if not row["blocked"]]
@@ -307,25 +294,64 @@ _MATCH_COLUMNS = (
 )
 
 
-async def _live_rows(
-    session: AsyncSession, condition: Any, *extra: Any
-) -> list[tuple[Any, ClaimState]]:
-    """Live claims that meet ``condition`` in submission order, each with its standing."""
+def _live_query(condition: Any, *extra: Any) -> Select[Any]:
+    """Live claims that meet ``condition`` in submission order."""
     # Only the columns a match needs: a claim's evidence and decision can be large JSON, and
     # decoding them for every candidate was most of a decision's time. Of the submission, only
     # its customer.
-    query = (
+    return (
         select(*_MATCH_COLUMNS, *extra)
         .outerjoin(protections, protections.c.registration_id == claims.c.registration_id)
         .where(condition, claims.c.status.in_(_LIVE_STATUSES))
         .order_by(claims.c.submission_seq)
     )
+
+
+def _live(result: Any) -> list[tuple[Any, ClaimState]]:
+    """The rows of a ``_live_query``, each with its claim's standing (none: not live)."""
     live = []
-    for row in (await session.execute(query)).mappings():
+    for row in result.mappings():
         state = _state(row)
         if state is not None:
             live.append((row, state))
     return live
+
+
+async def _live_rows(
+    session: AsyncSession, condition: Any, *extra: Any
+) -> list[tuple[Any, ClaimState]]:
+    """Live claims that meet ``condition`` in submission order, each with its standing."""
+    return _live(await session.execute(_live_query(condition, *extra)))
+
+
+def _candidates_query() -> Select[Any]:
+    """A decision's candidate statement (``_scored_candidates``), built once: the claims filed
+    in the line under the ``probe`` keys (except ``exclude``), marked ``blocked``, and the
+    holders of the protections in the line under ``holder_keys``. Building it for every
+    decision (its clauses, then its cache key) cost more than executing it."""
+    in_line = claim_keys.c.product_line == bindparam("line")
+    ids = (
+        select(claim_keys.c.registration_id)
+        .where(in_line, claim_keys.c.blocking_key.in_(bindparam("probe", expanding=True)))
+        .distinct()
+    )
+    # No probe key: the empty IN finds nothing, as a statement without the branch would.
+    blocked = and_(
+        claims.c.registration_id.in_(ids), claims.c.registration_id != bindparam("exclude")
+    )
+    holders = select(protections.c.registration_id).where(
+        protections.c.account_key.in_(bindparam("holder_keys", expanding=True)),
+        protections.c.product_line == bindparam("line"),
+    )
+    return _live_query(
+        or_(blocked, claims.c.registration_id.in_(holders)),
+        blocked.label("blocked"),
+        protections.c.account_key.label("held_key"),
+        protections.c.product_line.label("held_line"),
+    )
+
+
+_CANDIDATES = _candidates_query()
 
 
 def _scored(
@@ -542,8 +568,11 @@ async def insert_claim(
         "extension_count": 0,
     }
     values.update(decided or {})
-    await session.execute(insert(claims).values(**values))
+    await session.execute(_INSERT_CLAIM, values)
     session.info.setdefault(_CLAIMS_KNOWN, {})[submitted.registration_id] = True
+
+
+_INSERT_CLAIM = insert(claims)  # built once: its ``values()`` each time cost as much as the insert
 
 
 async def protection_of(
