@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conflict_resolver.adapters import direct_matching
+from conflict_resolver.adapters import direct_matching, pending
 from conflict_resolver.adapters.house_accounts import house_account_hit
 from conflict_resolver.adapters.policy_store import HouseAccountList
 from conflict_resolver.adapters.tables import (
@@ -117,6 +117,7 @@ async def _advisory_locks(session: AsyncSession, names: set[str]) -> None:
             "FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS sorted_keys"
         ),
         {"keys": sorted(wanted)},
+        execution_options={pending.INDEPENDENT: True},  # locks read no table
     )
     held.update(wanted)
 
@@ -129,7 +130,8 @@ async def file_keys(
         for key in dict.fromkeys(keys)
     ]
     if rows:
-        await session.execute(insert(claim_keys), rows)
+        if not pending.hold_keys(session, registration_id, rows):
+            await session.execute(insert(claim_keys), rows)
         sizes: dict[tuple[str, str], int] = session.info.get(_KEY_SIZES, {})
         for row in rows:
             known = (row["blocking_key"], product_line)
@@ -270,7 +272,11 @@ async def _scored_candidates(
         "exclude": exclude,
         "holder_keys": sorted(holder_keys),
     }
-    rows = _live(await session.execute(_CANDIDATES, parameters))
+    waiting = pending.pending(session)
+    # Rows this batch holds back cannot be among the candidates: no need to write them first.
+    independent = waiting is not None and not waiting.sees(probe, holder_keys, product_line)
+    options = {pending.INDEPENDENT: independent}
+    rows = _live(await session.execute(_CANDIDATES, parameters, execution_options=options))
     held = {row["held_key"] for row, _ in rows if row["held_line"] == product_line}
     found = [(row, state) for row, state in rows if row["blocked"]]
     linked = [(row, state) for row, state in rows if not row["blocked"]]
@@ -568,7 +574,8 @@ async def insert_claim(
         "extension_count": 0,
     }
     values.update(decided or {})
-    await session.execute(_INSERT_CLAIM, values)
+    if not pending.hold_claim(session, values):
+        await session.execute(_INSERT_CLAIM, values)
     session.info.setdefault(_CLAIMS_KNOWN, {})[submitted.registration_id] = True
 
 

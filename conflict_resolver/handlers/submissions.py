@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from conflict_resolver.adapters import claims_store as store
-from conflict_resolver.adapters import crm_companies, policy_store
+from conflict_resolver.adapters import crm_companies, pending, policy_store
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.families import company_lock_keys
 from conflict_resolver.handlers.context import cause_of
@@ -30,6 +30,10 @@ async def _prepare_batch(event: EventContext) -> None:
     is counted in as it is filed, so the next one sees it as if it had read it."""
     session = event.session
     event.session.info[_BATCH_PREPARED] = True
+    # The batch's new claims, keys and protections are written together, at its end or when
+    # a statement could see them (``adapters.pending``).
+    pending.defer_writes(session)
+    event.before_commit(lambda: pending.write_pending(session))
     undecided = [
         other.data
         for other in event.batch
