@@ -65,11 +65,12 @@ async def decide_submission(submitted: RegistrationSubmitted, event: EventContex
         await decide_influence(submitted, event)  # never a claim: no exclusivity involved
         return
     session, now = event.session, event.now
-    batch_ids = [
+    # Read only by the batch's first ask (``claim_exists``): not listed for every decision.
+    batch_ids = (
         other.data.registration_id
         for other in event.batch
         if isinstance(other.data, RegistrationSubmitted) and other.data.role != "influence"
-    ]
+    )
     if await store.claim_exists(session, submitted.registration_id, batch_ids):
         return
     if event.batch and not session.info.get(_BATCH_PREPARED):
