@@ -27,6 +27,12 @@ from conflict_resolver.adapters.tables import claim_keys, claims, protections
 
 # Execution option: the caller checked that the statement cannot see the held rows.
 INDEPENDENT = "dealreg_independent_of_pending"
+# Execution option: the statement writes held rows (``write_pending``), nothing else.
+_WRITES_HELD = "dealreg_writes_held_rows"
+# session.info: what a batch read of candidates holds (``claims_store``); valid only while the
+# transaction changes no claim, key or protection that existed before the batch, so any other
+# write to those tables drops it (``_before_execute``).
+SNAPSHOT = "conflict_resolver.candidates_snapshot"
 
 _PENDING = "conflict_resolver.pending_writes"  # session.info: this transaction's held rows
 _HELD_TABLES = (claims, claim_keys, protections)  # written in this order: claims first
@@ -40,6 +46,9 @@ class Pending:
     claims: set[str] = field(default_factory=set)  # registration ids of the held claims
     keys: set[tuple[str, str]] = field(default_factory=set)  # (blocking key, line) held
     held: set[tuple[str, str]] = field(default_factory=set)  # (account key, line) protected
+    # Since the batch began, held or written: the keys and protections of its new claims.
+    new_keys: set[tuple[str, str]] = field(default_factory=set)
+    new_held: set[tuple[str, str]] = field(default_factory=set)
 
     def take(self) -> dict[Table, list[dict[str, Any]]]:
         """The held rows, forgotten here (they are being written)."""
@@ -56,6 +65,15 @@ class Pending:
         (a protection is held only with its claim)."""
         return any((key, product_line) in self.keys for key in keys) or any(
             (key, product_line) in self.held for key in holder_keys
+        )
+
+    def could_find_new(
+        self, keys: Iterable[str], holder_keys: Iterable[str], product_line: str
+    ) -> bool:
+        """Whether the candidate statement could find any claim this batch made (held or
+        already written), which a read from before the batch does not hold."""
+        return any((key, product_line) in self.new_keys for key in keys) or any(
+            (key, product_line) in self.new_held for key in holder_keys
         )
 
 
@@ -90,7 +108,9 @@ def hold_keys(session: AsyncSession, registration_id: str, rows: list[dict[str, 
     if held is None or registration_id not in held.claims:
         return False
     held.rows[claim_keys].extend(rows)
-    held.keys.update((row["blocking_key"], row["product_line"]) for row in rows)
+    filed = {(row["blocking_key"], row["product_line"]) for row in rows}
+    held.keys.update(filed)
+    held.new_keys.update(filed)
     return True
 
 
@@ -101,6 +121,7 @@ def hold_protection(session: AsyncSession, row: dict[str, Any]) -> bool:
         return False
     held.rows[protections].append(row)
     held.held.add((row["account_key"], row["product_line"]))
+    held.new_held.add((row["account_key"], row["product_line"]))
     return True
 
 
@@ -111,26 +132,37 @@ async def write_pending(session: AsyncSession) -> None:
         return
     for table, rows in held.take().items():
         if rows:
-            await session.execute(insert(table), rows)
+            await session.execute(insert(table), rows, execution_options={_WRITES_HELD: True})
 
 
 def _before_execute(state: ORMExecuteState) -> None:
-    """Write the held rows before a statement that could read or change them."""
-    held: Pending | None = state.session.info.get(_PENDING)
-    if held is None or not held.claims or state.execution_options.get(INDEPENDENT):
+    """Write the held rows before a statement that could read or change them; forget the
+    batch's candidate read before a statement that changes what it read."""
+    options = state.execution_options
+    if options.get(_WRITES_HELD) or options.get(INDEPENDENT):
         return
-    statement = state.statement
-    if isinstance(statement, ClauseElement) and not isinstance(statement, TextClause):
-        tables = set(
-            find_tables(statement, check_columns=True, include_crud=True, include_joins=True)
-        )
-        if tables.isdisjoint(_HELD_TABLES):
-            return
-    _write_now(state.session, held)
+    info = state.session.info
+    held: Pending | None = info.get(_PENDING)
+    if (held is None or not held.claims) and SNAPSHOT not in info:
+        return
+    if not _touches_held_tables(state.statement):
+        return
+    if SNAPSHOT in info and not state.is_select:
+        del info[SNAPSHOT]
+    if held is not None and held.claims:
+        _write_now(state.session, held)
+
+
+def _touches_held_tables(statement: Any) -> bool:
+    """Whether the statement names claims, claim_keys or protections (raw SQL: assumed)."""
+    if not isinstance(statement, ClauseElement) or isinstance(statement, TextClause):
+        return True
+    tables = find_tables(statement, check_columns=True, include_crud=True, include_joins=True)
+    return not set(tables).isdisjoint(_HELD_TABLES)
 
 
 def _write_now(session: Session, held: Pending) -> None:
     """``write_pending`` from inside a statement's execution (the session's own greenlet)."""
     for table, rows in held.take().items():
         if rows:
-            session.execute(insert(table), rows)
+            session.execute(insert(table), rows, execution_options={_WRITES_HELD: True})

@@ -46,16 +46,20 @@ async def _prepare_batch(event: EventContext) -> None:
     policy = await policy_store.current_policy(session, now=event.now)
     locks: set[tuple[str, str]] = set()
     sizes: set[tuple[str, str]] = set()
+    companies = []
     for submitted, customer in zip(undecided, customers, strict=True):
         line = submitted.product_line
         keys = protection.customer_keys(submitted.customer)
         company = await crm_companies.context_for(session, customer)
+        companies.append(company)
         locks.update((key, line) for key in (*keys, *company_lock_keys(company)))
         sizes.update((key, line) for key in keys)
     partners = {s.partner.id for s in undecided if policy.capacity.caps(s.partner.tier)}
     await store.lock_batch(session, locks, partners)
     await store.read_key_sizes(session, sizes)
     await store.read_empty_lines(session, {submitted.product_line for submitted in undecided})
+    # Under the locks, as each decision would read them: its candidates.
+    await store.read_batch_candidates(session, list(zip(undecided, companies, strict=True)), policy)
 
 
 async def decide_submission(submitted: RegistrationSubmitted, event: EventContext) -> None:
