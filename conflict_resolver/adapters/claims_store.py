@@ -9,7 +9,7 @@ commit and then sees it as a candidate.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import (
     Select,
     and_,
+    bindparam,
     delete,
     exists,
-    false,
     func,
     insert,
     or_,
@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conflict_resolver.adapters import direct_matching
+from conflict_resolver.adapters import direct_matching, pending
 from conflict_resolver.adapters.house_accounts import house_account_hit
 from conflict_resolver.adapters.policy_store import HouseAccountList
 from conflict_resolver.adapters.tables import (
@@ -117,6 +117,7 @@ async def _advisory_locks(session: AsyncSession, names: set[str]) -> None:
             "FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS sorted_keys"
         ),
         {"keys": sorted(wanted)},
+        execution_options={pending.INDEPENDENT: True},  # locks read no table
     )
     held.update(wanted)
 
@@ -129,7 +130,8 @@ async def file_keys(
         for key in dict.fromkeys(keys)
     ]
     if rows:
-        await session.execute(insert(claim_keys), rows)
+        if not pending.hold_keys(session, registration_id, rows):
+            await session.execute(insert(claim_keys), rows)
         sizes: dict[tuple[str, str], int] = session.info.get(_KEY_SIZES, {})
         for row in rows:
             known = (row["blocking_key"], product_line)
@@ -206,9 +208,7 @@ async def gather(
     customer = normalised(submitted.customer)
     keys = blocking_keys(customer)
     line = submitted.product_line
-    _, company_keys = protection_keys(
-        company, policy.company_families.mode_for(line), default_key=submitted.account_key
-    )
+    company_keys = _company_keys(submitted, policy, company)
     found, linked, held = await _scored_candidates(
         session,
         customer,
@@ -242,6 +242,15 @@ async def gather(
     )
 
 
+def _company_keys(
+    submitted: RegistrationSubmitted, policy: Policy, company: AccountContext | None
+) -> frozenset[str]:
+    """Every account key whose holder is the same account as the registration's customer."""
+    line = submitted.product_line
+    mode = policy.company_families.mode_for(line)
+    return protection_keys(company, mode, default_key=submitted.account_key)[1]
+
+
 async def _scored_candidates(
     session: AsyncSession,
     customer: NormalisedCustomer,
@@ -262,31 +271,33 @@ async def _scored_candidates(
     find, as linked matches; and the account keys of every protection in this line held by a
     claim read (``_linked_holders`` need not look them up again).
     """
-    in_line = claim_keys.c.product_line == product_line
     sizes = await _key_sizes(session, keys, product_line)
     probe = choose_probe_keys(keys, lambda key: int(sizes.get(key, 0)))
-    blocked: Any = false()
-    if probe:
-        ids = (
-            select(claim_keys.c.registration_id)
-            .where(in_line, claim_keys.c.blocking_key.in_(probe))
-            .distinct()
-        )
-        blocked = and_(claims.c.registration_id.in_(ids), claims.c.registration_id != exclude)
-    holders = select(protections.c.registration_id).where(
-        protections.c.account_key.in_(sorted(holder_keys)),
-        protections.c.product_line == product_line,
-    )
-    rows = await _live_rows(
-        session,
-        or_(blocked, claims.c.registration_id.in_(holders)),
-        blocked.label("blocked"),
-        protections.c.account_key.label("held_key"),
-        protections.c.product_line.label("held_line"),
-    )
+    parameters = {
+        "line": product_line,
+        "probe": list(probe),
+        "exclude": exclude,
+        "holder_keys": sorted(holder_keys),
+    }
+    waiting = pending.pending(session)
+    snapshot: _BatchCandidates | None = session.info.get(pending.SNAPSHOT)
+    if (
+        snapshot is not None
+        and waiting is not None
+        and not waiting.could_find_new(probe, holder_keys, product_line)
+        and snapshot.covers(probe, holder_keys, product_line)
+    ):
+        # What the statement would return, from the batch's read (nothing since changed it).
+        found, linked = snapshot.candidates(probe, holder_keys, product_line, exclude)
+        rows = [*found, *linked]
+    else:
+        # Rows this batch holds back cannot be among the candidates: need not be written first.
+        independent = waiting is not None and not waiting.sees(probe, holder_keys, product_line)
+        options = {pending.INDEPENDENT: independent}
+        rows = _live(await session.execute(_CANDIDATES, parameters, execution_options=options))
+        found = [(row, state) for row, state in rows if row["blocked"]]
+        linked = [(row, state) for row, state in rows if not row["blocked"]]
     held = {row["held_key"] for row, _ in rows if row["held_line"] == product_line}
-    found = [(row, state) for row, state in rows if row["blocked"]]
-    linked = [(row, state) for row, state in rows if not row["blocked"]]
     return (
         _scored(customer, found, linked=False, floor=floor),
         _scored(customer, linked, linked=True),
@@ -307,25 +318,166 @@ _MATCH_COLUMNS = (
 )
 
 
-async def _live_rows(
-    session: AsyncSession, condition: Any, *extra: Any
-) -> list[tuple[Any, ClaimState]]:
-    """Live claims that meet ``condition`` in submission order, each with its standing."""
+def _live_query(condition: Any, *extra: Any) -> Select[Any]:
+    """Live claims that meet ``condition`` in submission order."""
     # Only the columns a match needs: a claim's evidence and decision can be large JSON, and
     # decoding them for every candidate was most of a decision's time. Of the submission, only
     # its customer.
-    query = (
+    return (
         select(*_MATCH_COLUMNS, *extra)
         .outerjoin(protections, protections.c.registration_id == claims.c.registration_id)
         .where(condition, claims.c.status.in_(_LIVE_STATUSES))
         .order_by(claims.c.submission_seq)
     )
+
+
+def _live(result: Any) -> list[tuple[Any, ClaimState]]:
+    """The rows of a ``_live_query``, each with its claim's standing (none: not live)."""
     live = []
-    for row in (await session.execute(query)).mappings():
+    for row in result.mappings():
         state = _state(row)
         if state is not None:
             live.append((row, state))
     return live
+
+
+async def _live_rows(
+    session: AsyncSession, condition: Any, *extra: Any
+) -> list[tuple[Any, ClaimState]]:
+    """Live claims that meet ``condition`` in submission order, each with its standing."""
+    return _live(await session.execute(_live_query(condition, *extra)))
+
+
+def _candidates_query() -> Select[Any]:
+    """A decision's candidate statement (``_scored_candidates``), built once: the claims filed
+    in the line under the ``probe`` keys (except ``exclude``), marked ``blocked``, and the
+    holders of the protections in the line under ``holder_keys``. Building it for every
+    decision (its clauses, then its cache key) cost more than executing it."""
+    in_line = claim_keys.c.product_line == bindparam("line")
+    ids = (
+        select(claim_keys.c.registration_id)
+        .where(in_line, claim_keys.c.blocking_key.in_(bindparam("probe", expanding=True)))
+        .distinct()
+    )
+    # No probe key: the empty IN finds nothing, as a statement without the branch would.
+    blocked = and_(
+        claims.c.registration_id.in_(ids), claims.c.registration_id != bindparam("exclude")
+    )
+    holders = select(protections.c.registration_id).where(
+        protections.c.account_key.in_(bindparam("holder_keys", expanding=True)),
+        protections.c.product_line == bindparam("line"),
+    )
+    return _live_query(
+        or_(blocked, claims.c.registration_id.in_(holders)),
+        blocked.label("blocked"),
+        protections.c.account_key.label("held_key"),
+        protections.c.product_line.label("held_line"),
+    )
+
+
+_CANDIDATES = _candidates_query()
+
+
+@dataclass
+class _BatchCandidates:
+    """The live claims a batch's decisions would find by their probe keys and holder keys,
+    read once before the first is decided (``read_batch_candidates``). It answers a decision's
+    candidate statement as long as the transaction has changed none of those tables except
+    by adding the batch's own new claims (``pending`` drops it otherwise) and the decision
+    could not find one of those (``Pending.could_find_new``)."""
+
+    keys: set[tuple[str, str]]  # (blocking key, line) read: every claim filed under it
+    holder_keys: set[tuple[str, str]]  # (account key, line) read: its holder, if any
+    postings: dict[tuple[str, str], list[str]]  # live claims filed under a key read
+    holders: dict[tuple[str, str], str]  # the live holder under an account key read
+    rows: dict[str, tuple[Any, ClaimState]]  # those claims' rows, each with its standing
+
+    def covers(self, probe: Iterable[str], holder_keys: Iterable[str], line: str) -> bool:
+        return all((key, line) in self.keys for key in probe) and all(
+            (key, line) in self.holder_keys for key in holder_keys
+        )
+
+    def candidates(
+        self, probe: Iterable[str], holder_keys: Iterable[str], line: str, exclude: str
+    ) -> tuple[list[tuple[Any, ClaimState]], list[tuple[Any, ClaimState]]]:
+        """As the candidate statement splits them: found by blocking, then linked holders."""
+        found = {rid for key in probe for rid in self.postings.get((key, line), ())} - {exclude}
+        linked = {self.holders[key, line] for key in holder_keys if (key, line) in self.holders}
+
+        def in_order(ids: set[str]) -> list[tuple[Any, ClaimState]]:
+            return sorted((self.rows[rid] for rid in ids), key=lambda r: r[0]["submission_seq"])
+
+        return in_order(found), in_order(linked - found)
+
+
+_HELD_COLUMNS = (
+    protections.c.account_key.label("held_key"),
+    protections.c.product_line.label("held_line"),
+)
+
+
+def _sizes_in(sizes: dict[tuple[str, str], int], line: str) -> Callable[[str], int]:
+    return lambda key: sizes.get((key, line), 0)
+
+
+async def read_batch_candidates(
+    session: AsyncSession,
+    submissions: list[tuple[RegistrationSubmitted, AccountContext | None]],
+    policy: Policy,
+) -> None:
+    """Read, in two statements, the candidates the batch's decisions will look for: the live
+    claims under the keys each would probe now and the holders under its company's account
+    keys. A decision whose probe changes (the batch filed claims under its keys) or that
+    could find one of the batch's new claims asks the database as before."""
+    sizes: dict[tuple[str, str], int] = session.info.get(_KEY_SIZES, {})
+    keys: set[tuple[str, str]] = set()
+    holder_keys: set[tuple[str, str]] = set()
+    for submitted, company in submissions:
+        line = submitted.product_line
+        customer_keys = blocking_keys(normalised(submitted.customer))
+        probe = choose_probe_keys(customer_keys, _sizes_in(sizes, line))
+        keys.update((key, line) for key in probe)
+        holder_keys.update((key, line) for key in _company_keys(submitted, policy, company))
+    if not keys and not holder_keys:
+        return
+    rows: dict[str, tuple[Any, ClaimState]] = {}
+    postings: dict[tuple[str, str], list[str]] = {}
+    if keys:
+        filed = (
+            select(
+                *_MATCH_COLUMNS,
+                *_HELD_COLUMNS,
+                claim_keys.c.blocking_key,
+                claim_keys.c.product_line.label("filed_line"),
+            )
+            .select_from(
+                claims.join(claim_keys, claim_keys.c.registration_id == claims.c.registration_id)
+            )
+            .outerjoin(protections, protections.c.registration_id == claims.c.registration_id)
+            .where(
+                claim_keys.c.blocking_key.in_(sorted({key for key, _ in keys})),
+                claim_keys.c.product_line.in_(sorted({line for _, line in keys})),
+                claims.c.status.in_(_LIVE_STATUSES),
+            )
+        )
+        for row, state in _live(await session.execute(filed)):
+            posting = (row["blocking_key"], row["filed_line"])
+            if posting in keys:
+                postings.setdefault(posting, []).append(row["registration_id"])
+                rows.setdefault(row["registration_id"], (row, state))
+    holders: dict[tuple[str, str], str] = {}
+    if holder_keys:
+        holding = select(protections.c.registration_id).where(
+            protections.c.account_key.in_(sorted({key for key, _ in holder_keys})),
+            protections.c.product_line.in_(sorted({line for _, line in holder_keys})),
+        )
+        query = _live_query(claims.c.registration_id.in_(holding), *_HELD_COLUMNS)
+        for row, state in _live(await session.execute(query)):
+            held = (row["held_key"], row["held_line"])
+            if held in holder_keys:
+                holders[held] = row["registration_id"]
+                rows.setdefault(row["registration_id"], (row, state))
+    session.info[pending.SNAPSHOT] = _BatchCandidates(keys, holder_keys, postings, holders, rows)
 
 
 def _scored(
@@ -542,8 +694,12 @@ async def insert_claim(
         "extension_count": 0,
     }
     values.update(decided or {})
-    await session.execute(insert(claims).values(**values))
+    if not pending.hold_claim(session, values):
+        await session.execute(_INSERT_CLAIM, values)
     session.info.setdefault(_CLAIMS_KNOWN, {})[submitted.registration_id] = True
+
+
+_INSERT_CLAIM = insert(claims)  # built once: its ``values()`` each time cost as much as the insert
 
 
 async def protection_of(

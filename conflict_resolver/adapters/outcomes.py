@@ -18,7 +18,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conflict_resolver.adapters import claims_store as store
-from conflict_resolver.adapters import direct_matching
+from conflict_resolver.adapters import direct_matching, pending
 from conflict_resolver.adapters.conflicts import close_open_case, open_case, reopen_case
 from conflict_resolver.adapters.dialect import upsert
 from conflict_resolver.adapters.emitter import EMITTER as EMITTER  # re-exported
@@ -88,7 +88,9 @@ async def persist(session: AsyncSession, outcome: Outcome, *, now: datetime) -> 
         await store.drop_keys(session, filing.registration_id)
         await store.file_keys(session, filing.registration_id, filing.keys, filing.product_line)
     for write in outcome.protection_writes:
-        await session.execute(insert(protections).values(**write.__dict__))
+        row = dict(write.__dict__)
+        if not pending.hold_protection(session, row):
+            await session.execute(_INSERT_PROTECTION, row)
     for incumbent in outcome.incumbents:
         await _set_incumbent(session, incumbent)
     for case in outcome.cases_to_open:
@@ -136,6 +138,10 @@ async def persist(session: AsyncSession, outcome: Outcome, *, now: datetime) -> 
                 closed_at=attributed.closed_at,
             )
         )
+
+
+# Built once: a statement's ``values()`` for every write cost more than executing it.
+_INSERT_PROTECTION = insert(protections)
 
 
 async def _set_incumbent(session: AsyncSession, incumbent: IncumbentWrite) -> None:

@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from conflict_resolver.adapters import claims_store as store
-from conflict_resolver.adapters import crm_companies, policy_store
+from conflict_resolver.adapters import crm_companies, pending, policy_store
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.families import company_lock_keys
 from conflict_resolver.handlers.context import cause_of
@@ -30,6 +30,10 @@ async def _prepare_batch(event: EventContext) -> None:
     is counted in as it is filed, so the next one sees it as if it had read it."""
     session = event.session
     event.session.info[_BATCH_PREPARED] = True
+    # The batch's new claims, keys and protections are written together, at its end or when
+    # a statement could see them (``adapters.pending``).
+    pending.defer_writes(session)
+    event.before_commit(lambda: pending.write_pending(session))
     undecided = [
         other.data
         for other in event.batch
@@ -42,16 +46,20 @@ async def _prepare_batch(event: EventContext) -> None:
     policy = await policy_store.current_policy(session, now=event.now)
     locks: set[tuple[str, str]] = set()
     sizes: set[tuple[str, str]] = set()
+    companies = []
     for submitted, customer in zip(undecided, customers, strict=True):
         line = submitted.product_line
         keys = protection.customer_keys(submitted.customer)
         company = await crm_companies.context_for(session, customer)
+        companies.append(company)
         locks.update((key, line) for key in (*keys, *company_lock_keys(company)))
         sizes.update((key, line) for key in keys)
     partners = {s.partner.id for s in undecided if policy.capacity.caps(s.partner.tier)}
     await store.lock_batch(session, locks, partners)
     await store.read_key_sizes(session, sizes)
     await store.read_empty_lines(session, {submitted.product_line for submitted in undecided})
+    # Under the locks, as each decision would read them: its candidates.
+    await store.read_batch_candidates(session, list(zip(undecided, companies, strict=True)), policy)
 
 
 async def decide_submission(submitted: RegistrationSubmitted, event: EventContext) -> None:
@@ -61,11 +69,12 @@ async def decide_submission(submitted: RegistrationSubmitted, event: EventContex
         await decide_influence(submitted, event)  # never a claim: no exclusivity involved
         return
     session, now = event.session, event.now
-    batch_ids = [
+    # Read only by the batch's first ask (``claim_exists``): not listed for every decision.
+    batch_ids = (
         other.data.registration_id
         for other in event.batch
         if isinstance(other.data, RegistrationSubmitted) and other.data.role != "influence"
-    ]
+    )
     if await store.claim_exists(session, submitted.registration_id, batch_ids):
         return
     if event.batch and not session.info.get(_BATCH_PREPARED):

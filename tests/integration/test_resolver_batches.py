@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conflict_resolver import handlers
 from schemas.accounts import account_key
+from schemas.companies import CrmCompanyUpserted
 from schemas.crm import CrmDealClosed, DirectOpportunityOpened
 from schemas.envelope import EventEnvelope
 from schemas.registration import CustomerData, RegistrationSubmitted, RegistrationWithdrawn
@@ -199,5 +200,49 @@ async def test_a_batch_sees_direct_deals_and_incumbents_as_one_at_a_time_does(
 
     acme = one_by_one[events[0].data.registration_id]
     assert acme.reason_code == "DIRECT_OPPORTUNITY_CONFLICT"
+    assert batched == one_by_one
+    assert staged_batched == staged_one_by_one
+
+
+def acme_company() -> EventEnvelope[Any]:
+    """The CRM's Acme, known by a former name that shares no blocking key with its own."""
+    payload = CrmCompanyUpserted(
+        crm_system="hubspot",
+        company_id="1",
+        account_key="d:acme.com",
+        name="Acme Corporation",
+        domains=["acme.com", "acme.co.uk"],
+        former_names=["Roadrunner Supplies"],
+        country="US",
+        changed_at=START,
+    )
+    return envelope_of(payload, key=payload.account_key, subject="1")
+
+
+async def test_a_batch_sees_a_protection_taken_earlier_in_it_under_the_company_key(
+    databases: Databases,
+) -> None:
+    """A registration naming the CRM company's former name finds the holder only through the
+    company's account key (no blocking key in common): in one batch, the holder's claim and
+    protection, not yet written when it is decided (held back for the batch's end), must be
+    written before its candidates are read, as one at a time sees them."""
+    events = [
+        submitted(partner="a", name="Acme Corporation", domain="acme.com", seq=1),
+        submitted(partner="b", name="Roadrunner Supplies Inc", domain=None, seq=2),
+        submitted(partner="c", name="Globex Holdings", domain="globex.example", seq=3),
+    ]
+
+    def company_then(feed: Feed) -> Feed:
+        async def fed(ctx: handlers.Context, batch: list[EventEnvelope[Any]]) -> None:
+            await deliver(ctx, acme_company())
+            await feed(ctx, batch)
+
+        return fed
+
+    one_by_one, staged_one_by_one = await decided(databases, events, company_then(one_at_a_time))
+    batched, staged_batched = await decided(databases, events, company_then(one_batch))
+
+    decisions = [one_by_one[event.data.registration_id].decision for event in events]
+    assert decisions[:2] == ["approved", "rejected"]
     assert batched == one_by_one
     assert staged_batched == staged_one_by_one

@@ -255,7 +255,15 @@ def matching_cache_info() -> dict[str, functools._CacheInfo]:
 
 def customer_keys(customer: CustomerData | Mapping[str, Any]) -> tuple[str, ...]:
     """The blocking keys a customer is filed and locked under."""
-    return tuple(dict.fromkeys(blocking_keys(normalised(customer))))
+    data = customer.model_dump() if isinstance(customer, CustomerData) else customer
+    return _customer_keys(data["name"], data.get("domain"), data.get("country"))
+
+
+@functools.lru_cache(maxsize=NORMALISED_CACHE_ENTRIES)
+def _customer_keys(name: str, domain: str | None, country: str | None) -> tuple[str, ...]:
+    """A batch asks for a customer's keys three times (its locks, its key sizes, its filing):
+    worked out once per spelling."""
+    return tuple(dict.fromkeys(blocking_keys(_normalised(name, domain, country))))
 
 
 def stale_holders(matches: Iterable[Match], now: datetime) -> tuple[str, ...]:
