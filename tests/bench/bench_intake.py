@@ -172,9 +172,11 @@ def profiled(pid: int, seconds: int, svg: Path | None) -> Iterator[None]:
     if spy is None:
         sys.exit("--profile needs py-spy: .venv/bin/pip install py-spy (not in the lock)")
     svg.parent.mkdir(parents=True, exist_ok=True)
+    # FILE.txt: collapsed stacks (one line per stack and its count), for reading as text.
+    kind = "raw" if svg.suffix == ".txt" else "flamegraph"
     recorder = subprocess.Popen(
         [spy, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--duration",
-         str(seconds), "--output", str(svg)],
+         str(seconds), "--format", kind, "--output", str(svg)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
