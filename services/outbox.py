@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Row, Table, func, select, text, update
+from sqlalchemy import Row, Table, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from schemas.envelope import EventEnvelope, registered_event_types
@@ -128,6 +128,19 @@ class OutboxRelay:
         self._clock = clock
         self._poll_interval = poll_interval_seconds
         self._batch_size = batch_size
+        # Built once: the relay runs them after nearly every registration under load, and a
+        # statement built per batch is coerced and its cache key computed each time.
+        self._pending = (
+            select(outbox)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.id)
+            .limit(batch_size)
+        )
+        self._mark = (
+            update(outbox)
+            .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+            .values(published_at=bindparam("published_at"))
+        )
         self.wake = asyncio.Event()
         self.running = False
 
@@ -182,29 +195,19 @@ class OutboxRelay:
         for topic, envelopes in by_topic.items():
             await self._publisher.publish(topic, envelopes, traceparents=traceparents[topic])
             OUTBOX_PUBLISHED.labels(topic=topic).inc(len(envelopes))
-        mark = (
-            update(self._outbox)
-            .where(self._outbox.c.id.in_([row.id for row in rows]))
-            .values(published_at=self._clock.now())
-        )
+        published = {"ids": [row.id for row in rows], "published_at": self._clock.now()}
         if connection is not None:
-            await connection.execute(mark)  # one statement: atomic in autocommit
+            await connection.execute(self._mark, published)  # one statement: atomic in autocommit
         else:
             async with self._engine.begin() as pooled:
-                await pooled.execute(mark)
+                await pooled.execute(self._mark, published)
         return len(rows)
 
     async def _pending_batch(self, connection: AsyncConnection | None) -> Sequence[Row[Any]]:
-        query = (
-            select(self._outbox)
-            .where(self._outbox.c.published_at.is_(None))
-            .order_by(self._outbox.c.id)
-            .limit(self._batch_size)
-        )
         if connection is not None:
-            return (await connection.execute(query)).all()
+            return (await connection.execute(self._pending)).all()
         async with read_only_connection(self._engine) as pooled:
-            rows = (await pooled.execute(query)).all()
+            rows = (await pooled.execute(self._pending)).all()
             await pooled.rollback()
         return rows
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, delete, insert, or_, select, text, update
+from sqlalchemy import RowMapping, and_, bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -26,18 +26,26 @@ Session = AsyncSession
 DuplicateKeyError = IntegrityError
 
 
+# Intake's statements, built once: a statement built per call (``insert(...).values(**row)``)
+# is coerced and has its cache key computed from every value on every request; a constant
+# statement with the row as parameters finds its compiled form in the cache at once.
+_PARTNER_COLUMNS = [column.label(f"partner__{column.name}") for column in partners.c]
+_FIND_API_KEY = (
+    select(api_keys, *_PARTNER_COLUMNS)
+    .outerjoin(partners, partners.c.id == api_keys.c.partner_id)
+    .where(api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None))
+)
+_LOCK_ACCOUNT = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
+_INSERT_REGISTRATION = insert(registrations).returning(registrations.c.submission_seq)
+_APPEND_HISTORY = insert(registration_history)
+
+
 async def find_api_key(
     session: AsyncSession, key_hash: str
 ) -> tuple[RowMapping, dict[str, Any] | None] | None:
     """The live key with this hash and, in the same statement, its partner (None for an ops
     key): a partner's request needs both, and one round trip is cheaper than two."""
-    partner_columns = [column.label(f"partner__{column.name}") for column in partners.c]
-    query = (
-        select(api_keys, *partner_columns)
-        .outerjoin(partners, partners.c.id == api_keys.c.partner_id)
-        .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
-    )
-    row = (await session.execute(query)).mappings().first()
+    row = (await session.execute(_FIND_API_KEY, {"key_hash": key_hash})).mappings().first()
     if row is None:
         return None
     partner = {column.name: row[f"partner__{column.name}"] for column in partners.c}
@@ -71,15 +79,11 @@ async def lock_account(session: AsyncSession, account_key: str) -> None:
     acceptance order on its partition. SQLite already serialises writers (BEGIN IMMEDIATE).
     """
     if dialect_name(session) == "postgresql":
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": account_key}
-        )
+        await session.execute(_LOCK_ACCOUNT, {"key": account_key})
 
 
 async def insert_registration(session: AsyncSession, values: dict[str, Any]) -> int:
-    result = await session.execute(
-        insert(registrations).values(**values).returning(registrations.c.submission_seq)
-    )
+    result = await session.execute(_INSERT_REGISTRATION, values)
     return int(result.scalar_one())
 
 
@@ -127,7 +131,7 @@ async def update_registration(
 
 
 async def append_history(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(insert(registration_history).values(**values))
+    await session.execute(_APPEND_HISTORY, values)
 
 
 async def history_of(session: AsyncSession, registration_id: str) -> list[RowMapping]:

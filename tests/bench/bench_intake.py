@@ -34,6 +34,7 @@ import httpx
 os.environ.setdefault("DEALREG_TEST_KAFKA_PORT", "19692")
 os.environ.setdefault("DEALREG_TEST_PG_PORT", "55693")
 
+from services.outbox import _RELAY_LOCK_ID as RELAY_LOCK_ID
 from tests.support import infra
 from tests.support.api import create_partner
 from tests.support.stack import ServiceStack, free_port
@@ -172,9 +173,11 @@ def profiled(pid: int, seconds: int, svg: Path | None) -> Iterator[None]:
     if spy is None:
         sys.exit("--profile needs py-spy: .venv/bin/pip install py-spy (not in the lock)")
     svg.parent.mkdir(parents=True, exist_ok=True)
+    # FILE.txt: collapsed stacks (one line per stack and its count), for reading as text.
+    kind = "raw" if svg.suffix == ".txt" else "flamegraph"
     recorder = subprocess.Popen(
         [spy, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--duration",
-         str(seconds), "--output", str(svg)],
+         str(seconds), "--format", kind, "--output", str(svg)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -183,18 +186,52 @@ def profiled(pid: int, seconds: int, svg: Path | None) -> Iterator[None]:
         recorder.wait(timeout=seconds + 60)
 
 
+@contextmanager
+def relay_paused(database_url: str | None) -> Iterator[None]:
+    """deal_registration's outbox relay standing by while the block runs (None: as usual).
+
+    A session of psql's own holds the relay's lock (PostgreSQL's advisory lock that keeps one
+    relay per database), so the relay that deal_registration starts waits for it and publishes
+    nothing: the registrations stay in the outbox, and the CPU measured is intake's alone."""
+    if database_url is None:
+        yield
+        return
+    url = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    lock = f"SELECT pg_advisory_lock({RELAY_LOCK_ID})"
+    holder = subprocess.Popen(
+        ["psql", url, "-q", "-c", lock, "-c", "SELECT pg_sleep(86400)"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    held = (
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "  # noqa: S608 (our constant)
+        f"AND objid = {RELAY_LOCK_ID:d}"
+    )
+    try:
+        while subprocess.run(
+            ["psql", url, "-tAq", "-c", held], capture_output=True, text=True, check=True
+        ).stdout.strip() in ("", "0"):
+            time.sleep(0.1)
+        yield
+    finally:
+        holder.terminate()
+        holder.wait(timeout=20)
+
+
 def run_kind(
     kind: str,
     kafka: str,
     concurrencies: list[int],
     seconds: int,
     profile: Path | None = None,
+    pause_relay: bool = False,
 ) -> list[Sample]:
-    """``profile``: a flame graph of deal_registration under the first concurrency's load."""
+    """``profile``: a flame graph of deal_registration under the first concurrency's load;
+    ``pause_relay``: deal_registration's outbox relay stands by (PostgreSQL only)."""
     samples: list[Sample] = []
     workdir = Path(tempfile.mkdtemp(prefix=f"dealreg-bench-intake-{kind}-"))
     with (
         database_urls(kind, workdir) as (dealreg_db, ceiling_db),
+        relay_paused(dealreg_db if pause_relay else None),
         intake(kafka, dealreg_db, workdir) as (dealreg_url, key, pid),
         ceiling(ceiling_db, workdir) as (ceiling_url, ceiling_pid),
     ):
@@ -281,7 +318,15 @@ def main() -> None:
         help="write a py-spy flame graph (SVG) of deal_registration under the first "
         "concurrency's load, on the first database (needs py-spy, not in the lock)",
     )
+    parser.add_argument(
+        "--relay-paused",
+        action="store_true",
+        help="deal_registration's outbox relay stands by, holding its lock from another "
+        "session: intake's CPU without the publishing (PostgreSQL only)",
+    )
     args = parser.parse_args()
+    if args.relay_paused and args.databases != "postgresql":
+        sys.exit("--relay-paused holds PostgreSQL's relay lock: use --databases postgresql")
     if shutil.which("wrk") is None:
         sys.exit("bench_intake needs wrk (apt-get install wrk; `make bench` installs it)")
     concurrencies = [int(c) for c in args.concurrency.split(",")]
@@ -291,7 +336,12 @@ def main() -> None:
             sample
             for index, kind in enumerate(args.databases.split(","))
             for sample in run_kind(
-                kind, kafka, concurrencies, args.seconds, args.profile if index == 0 else None
+                kind,
+                kafka,
+                concurrencies,
+                args.seconds,
+                args.profile if index == 0 else None,
+                pause_relay=args.relay_paused,
             )
         ]
     finally:
