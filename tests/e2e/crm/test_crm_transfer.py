@@ -103,8 +103,15 @@ async def _moves_once(
             return moved_to[0] if moved_to else None
 
         after = await wait_until(handed_over, timeout=15)
-        old_view = intake.get(f"/v1/registrations/{source}", headers=bearer(alpha["api_key"]))
-        assert old_view.json()["status"] == "transferred"
+
+        # The partner's view follows the same event through deal_registration's own consumer,
+        # which may land after the CRM write: wait for it as a partner polling would.
+        def old_status() -> str | None:
+            view = intake.get(f"/v1/registrations/{source}", headers=bearer(alpha["api_key"]))
+            status = str(view.json()["status"])
+            return status if status != "approved" else None
+
+        assert await wait_until(old_status, timeout=15) == "transferred"
 
     # The same opportunity, now carrying the new holder's partner and protection.
     assert after["id"] == before["id"]
