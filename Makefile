@@ -78,6 +78,7 @@ bench: install system-deps
 	$(BIN)/python -m tests.bench.bench_whatif 100000
 	$(BIN)/python -m tests.bench.bench_flow 1000
 	$(BIN)/python -m tests.bench.bench_drain
+	$(BIN)/python -m tests.bench.bench_drain 5000 --instances=1,2
 	$(BIN)/python -m tests.bench.bench_visible
 	$(BIN)/python -m tests.bench.bench_crm_drain
 	$(BIN)/python -m tests.bench.bench_memory
