@@ -1,14 +1,14 @@
 """Fewer glibc malloc arenas per service process.
 
-glibc gives a thread that allocates while another holds the main arena an arena of its own,
-up to eight per core. A service's threads are few but busy: every pooled SQLite connection runs
-in its own aiosqlite thread, which builds each fetched row (and SQLite's page cache) in that
-thread's arena. Memory freed later by the event loop goes back to the arena it came from, where
-it stays, fragmented, for that thread's next peak: each arena keeps its own high-water mark.
-Under a sustained load that showed as the resolver's resident memory creeping up long after
-warm-up (docs/benchmarks.md, issue 12 goal 5). Two arenas (glibc's ``MALLOC_ARENA_MAX=2``, as
-commonly set for threaded Python and JVM services) share the peaks instead; the threads hold
-the GIL while they allocate, so they rarely contend for an arena.
+glibc gives each new thread that allocates an arena of its own, up to eight per core. A
+service's threads are few but busy: every pooled SQLite connection runs in its own aiosqlite
+thread, which builds each fetched row (and SQLite's page cache) in that thread's arena. Memory
+freed later by the event loop goes back to the arena it came from, where it stays, fragmented,
+for that thread's next peak: each arena keeps its own high-water mark. Under a sustained load
+that showed as the resolver's resident memory creeping up long after warm-up
+(docs/benchmarks.md, issue 12 goal 5). Two arenas (glibc's ``MALLOC_ARENA_MAX=2``, as commonly
+set for threaded Python and JVM services) share the peaks instead; the threads mostly allocate
+holding the GIL, so they seldom wait for an arena's lock.
 """
 
 from __future__ import annotations
