@@ -30,6 +30,15 @@ from sqlalchemy.util.concurrency import await_
 
 SessionFactory = async_sessionmaker[AsyncSession]
 _READ_ONLY = "dealreg_read_only"
+# Each pooled SQLite connection keeps its own page cache, 2 MB by SQLite's default, malloc'd
+# in the connection's own aiosqlite thread (so in its own malloc arena). It fills as the file
+# grows and large transactions touch more pages, and is bounded only by the number of
+# connections: it was a share of the resolver's slow growth under a sustained load
+# (docs/benchmarks.md, issue 12 goal 5). In WAL mode it is of little use across transactions
+# anyway: a connection drops its whole cache whenever another connection has written since
+# its last read. 512 KiB (128 pages) holds the B-tree interior pages a transaction walks; the
+# operating system's file cache serves the rest.
+SQLITE_PAGE_CACHE_KIB = 512
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,6 +121,7 @@ def _configure_sqlite(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_PAGE_CACHE_KIB:d}")  # negative: KiB, not pages
     cursor.close()
 
 

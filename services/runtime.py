@@ -38,6 +38,7 @@ from services.kafka.probe import BrokerProbe
 from services.kafka.producer import KafkaEventPublisher
 from services.kafka.security import client_options
 from services.logging import configure_logging
+from services.malloc_arenas import limit_malloc_arenas
 from services.outbox import OutboxRelay
 from services.retention import Pruner, PruneRule
 from services.settings import DatabaseSettings, ServiceSettings
@@ -63,6 +64,9 @@ def database_timeouts(settings: DatabaseSettings) -> DatabaseTimeouts:
 
 class ServiceRuntime:
     def __init__(self, *, settings: ServiceSettings, outbox: Table, clock: Clock) -> None:
+        # Before the first database connection starts its thread (and the tracing exporter
+        # its own): each would otherwise get a malloc arena of its own (services.malloc_arenas).
+        limit_malloc_arenas()
         self.settings = settings
         self.clock = clock
         configure_logging(
