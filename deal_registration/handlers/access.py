@@ -92,21 +92,44 @@ async def require_writing_partner(ctx: Context, principal: Principal) -> ActiveP
 
 @dataclass(frozen=True)
 class PartnerWrite:
-    """A writing partner's caller and the write transaction its request runs in."""
+    """A writing partner's caller and the write transaction its request runs in
+    (:meth:`transaction`)."""
 
     caller: ActivePartner
-    session: Session
+    _ctx: Context
+    _session: Session | None  # the transaction the caller was read in, if it was
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Session]:
+        """The request's write transaction: the one the caller was read in (committed when
+        :func:`partner_write`'s block ends), else a new one, committed when this block ends."""
+        if self._session is not None:
+            yield self._session
+            return
+        async with self._ctx.transactions.transaction() as session:
+            yield session
 
 
 @asynccontextmanager
 async def partner_write(ctx: Context, token: str) -> AsyncIterator[PartnerWrite]:
-    """The caller as :func:`authenticate` and :func:`require_writing_partner` find it, read
-    inside the write transaction the request then uses (committed when the block ends, rolled
-    back on an error): one transaction per request instead of a read and then a write, for
-    intake's hot path. The same refusals in the same order (401, 429, 403); the admin token is
-    refused before any transaction."""
+    """The caller as :func:`authenticate` and :func:`require_writing_partner` find it, with
+    the same refusals in the same order (401, 429, 403; the admin token before any
+    transaction), and the write transaction the request runs in.
+
+    On PostgreSQL the key is read inside that transaction (committed when this block ends,
+    rolled back on an error): one transaction per request instead of a read and then a write,
+    for intake's hot path. On SQLite, whose writers take turns, the key is read before, outside
+    any turn: read inside, it would lengthen every writer's turn, and under load each request
+    would wait for the reads of all those queued before it."""
     if _is_admin(ctx, token):
         require_partner(ADMIN)
+    if ctx.transactions.writers_take_turns:
+        principal = await authenticate(ctx, token)
+        yield PartnerWrite(
+            caller=await require_writing_partner(ctx, principal), _ctx=ctx, _session=None
+        )
+        return
     async with ctx.transactions.transaction() as session:
         principal = await _key_holder(ctx, session, token)
-        yield PartnerWrite(caller=await require_writing_partner(ctx, principal), session=session)
+        caller = await require_writing_partner(ctx, principal)
+        yield PartnerWrite(caller=caller, _ctx=ctx, _session=session)

@@ -60,13 +60,14 @@ async def submit_registration(
     present: Present,
 ) -> Answer:
     """Accept a registration: store it, its history and its ``submitted`` event together, in
-    the transaction the caller was authenticated in (committed when ``write``'s block ends);
-    answer with ``present`` of the stored registration."""
+    the request's write transaction (``write``); answer with ``present`` of the stored
+    registration."""
 
     async def accept(session: Session) -> Answer:
         return present(await _accept_registration(ctx, session, write.caller.partner, new))
 
-    return await run_idempotent_in(ctx, write.session, write.caller.principal, request, accept)
+    async with write.transaction() as session:
+        return await run_idempotent_in(ctx, session, write.caller.principal, request, accept)
 
 
 async def _accept_registration(
