@@ -78,6 +78,12 @@ class TransactionRunner:
     def session_factory(self) -> SessionFactory:
         return self._session_factory
 
+    @property
+    def writers_take_turns(self) -> bool:
+        """Whether write transactions run one at a time (SQLite): a read moved into one
+        lengthens the turn every other writer waits for."""
+        return self._turns is not None
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """Yield a session inside a transaction; commit on success, roll back on error. On

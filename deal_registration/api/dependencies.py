@@ -3,6 +3,7 @@ parameters, and the problem answers each route documents."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
@@ -125,3 +126,15 @@ async def writing_partner(caller: Caller, ctx: Ctx) -> handlers.ActivePartner:
 
 PartnerCaller = Annotated[handlers.Principal, Depends(partner)]
 WritingPartner = Annotated[handlers.ActivePartner, Depends(writing_partner)]
+
+
+async def partner_write(request: Request, ctx: Ctx) -> AsyncIterator[handlers.PartnerWrite]:
+    """A writing partner (as :data:`WritingPartner` finds it, with the same refusals before
+    the body is read) and the write transaction its request runs in: the key is read in it,
+    so intake takes one transaction per request instead of two. The transaction commits when
+    the route returns, before the answer is sent (``scope="function"``): a 202 means stored."""
+    async with handlers.partner_write(ctx, bearer_token(request)) as write:
+        yield write
+
+
+PartnerWriteTransaction = Annotated[handlers.PartnerWrite, Depends(partner_write, scope="function")]

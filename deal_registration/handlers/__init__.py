@@ -19,7 +19,9 @@ everything and write nothing, the admin manages partners and keys.
 """
 
 from deal_registration.handlers.access import (
+    PartnerWrite,
     authenticate,
+    partner_write,
     require_admin,
     require_ops,
     require_partner,
@@ -89,6 +91,7 @@ __all__ = [
     "NewPartner",
     "NewRegistration",
     "NewWebhook",
+    "PartnerWrite",
     "Present",
     "Principal",
     "Row",
@@ -106,6 +109,7 @@ __all__ = [
     "issue_partner_key",
     "list_partner_keys",
     "list_registrations",
+    "partner_write",
     "put_webhook",
     "registration_history",
     "registration_problems",

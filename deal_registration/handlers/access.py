@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
 from deal_registration.adapters import repository as repo
 from deal_registration.adapters.repository import Session
 from deal_registration.domain.errors import ForbiddenError, RateLimitedError, UnauthenticatedError
@@ -13,10 +17,25 @@ SUSPENDED = "The partner is suspended; it may read but not write."
 
 async def authenticate(ctx: Context, token: str) -> Principal:
     """Who the bearer token is; refused if nobody (revoked keys stop working at once)."""
-    if admin_token_accepted(token, ctx.admin_token, ctx.previous_admin_token, now=ctx.clock.now()):
-        return Principal(id="admin", role="admin")
+    if _is_admin(ctx, token):
+        return ADMIN
     async with ctx.transactions.reading() as session:
-        found = await repo.find_api_key(session, hash_api_key(token))
+        return await _key_holder(ctx, session, token)
+
+
+ADMIN = Principal(id="admin", role="admin")
+
+
+def _is_admin(ctx: Context, token: str) -> bool:
+    return admin_token_accepted(
+        token, ctx.admin_token, ctx.previous_admin_token, now=ctx.clock.now()
+    )
+
+
+async def _key_holder(ctx: Context, session: Session, token: str) -> Principal:
+    """The partner or ops user the API key belongs to, read in ``session``, within its rate
+    limit; refused if nobody."""
+    found = await repo.find_api_key(session, hash_api_key(token))
     if found is None:
         raise UnauthenticatedError
     key, partner = found
@@ -69,3 +88,48 @@ async def require_writing_partner(ctx: Context, principal: Principal) -> ActiveP
         async with ctx.transactions.reading() as session:
             partner = await repo.get_partner(session, partner_id)
     return ActivePartner(principal=principal, partner=active(partner))
+
+
+@dataclass(frozen=True)
+class PartnerWrite:
+    """A writing partner's caller and the write transaction its request runs in
+    (:meth:`transaction`)."""
+
+    caller: ActivePartner
+    _ctx: Context
+    _session: Session | None  # the transaction the caller was read in, if it was
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Session]:
+        """The request's write transaction: the one the caller was read in (committed when
+        :func:`partner_write`'s block ends), else a new one, committed when this block ends."""
+        if self._session is not None:
+            yield self._session
+            return
+        async with self._ctx.transactions.transaction() as session:
+            yield session
+
+
+@asynccontextmanager
+async def partner_write(ctx: Context, token: str) -> AsyncIterator[PartnerWrite]:
+    """The caller as :func:`authenticate` and :func:`require_writing_partner` find it, with
+    the same refusals in the same order (401, 429, 403; the admin token before any
+    transaction), and the write transaction the request runs in.
+
+    On PostgreSQL the key is read inside that transaction (committed when this block ends,
+    rolled back on an error): one transaction per request instead of a read and then a write,
+    for intake's hot path. On SQLite, whose writers take turns, the key is read before, outside
+    any turn: read inside, it would lengthen every writer's turn, and under load each request
+    would wait for the reads of all those queued before it."""
+    if _is_admin(ctx, token):
+        require_partner(ADMIN)
+    if ctx.transactions.writers_take_turns:
+        principal = await authenticate(ctx, token)
+        yield PartnerWrite(
+            caller=await require_writing_partner(ctx, principal), _ctx=ctx, _session=None
+        )
+        return
+    async with ctx.transactions.transaction() as session:
+        principal = await _key_holder(ctx, session, token)
+        caller = await require_writing_partner(ctx, principal)
+        yield PartnerWrite(caller=caller, _ctx=ctx, _session=session)

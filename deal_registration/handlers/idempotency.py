@@ -85,9 +85,63 @@ async def run_idempotent(
         return replay
 
 
+async def run_idempotent_in(
+    ctx: Context,
+    session: Session,
+    principal: Principal,
+    request: IdempotentRequest,
+    action: Callable[[Session], Awaitable[Answer]],
+) -> Answer:
+    """:func:`run_idempotent` inside a transaction the caller holds (``session``): the stored
+    answer is looked up, the key claimed, the action run and the answer kept in it.
+
+    The claim runs in a savepoint: a concurrent request with the same key blocks on it (on
+    PostgreSQL; SQLite has one writer at a time, so the first one's row is already there),
+    and once the first commits, the claim fails, the savepoint alone is rolled back and the
+    first one's answer is read and replayed, as :func:`run_idempotent` does.
+    """
+    key = request.key
+    if key is None:
+        return await action(session)
+    replay = await _stored_answer(session, principal, key, request.fingerprint)
+    if replay is not None:
+        return replay
+    try:
+        async with session.begin_nested():
+            await repo.claim_idempotency_key(
+                session,
+                principal_id=principal.id,
+                key=key,
+                request_hash=request.fingerprint,
+                now=ctx.clock.now(),
+            )
+    except DuplicateKeyError:
+        replay = await _stored_answer(session, principal, key, request.fingerprint)
+        if replay is None:
+            raise
+        return replay
+    answer = await action(session)
+    await repo.complete_idempotency_key(
+        session,
+        principal_id=principal.id,
+        key=key,
+        status_code=answer.status_code,
+        response=answer.body,
+    )
+    return answer
+
+
 async def _replay(ctx: Context, principal: Principal, key: str, fingerprint: str) -> Answer | None:
     async with ctx.transactions.transaction() as session:
-        stored = await repo.find_idempotent_response(session, principal.id, key)
+        return await _stored_answer(session, principal, key, fingerprint)
+
+
+async def _stored_answer(
+    session: Session, principal: Principal, key: str, fingerprint: str
+) -> Answer | None:
+    """The answer kept with the caller's key, or None; refused if the key came with another
+    request."""
+    stored = await repo.find_idempotent_response(session, principal.id, key)
     if stored is None:
         return None
     if stored["request_hash"] != fingerprint:

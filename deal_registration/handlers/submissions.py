@@ -13,12 +13,13 @@ from deal_registration.adapters.tables import outbox
 from deal_registration.domain import validation as rules
 from deal_registration.domain.errors import ConflictError, FieldProblemsError
 from deal_registration.domain.lifecycle import Status
-from deal_registration.handlers.context import ActivePartner, Context, Row, registration_envelope
+from deal_registration.handlers.access import PartnerWrite
+from deal_registration.handlers.context import Context, Row, registration_envelope
 from deal_registration.handlers.idempotency import (
     Answer,
     IdempotentRequest,
     Present,
-    run_idempotent,
+    run_idempotent_in,
 )
 from schemas.accounts import account_key
 from schemas.registration import (
@@ -53,18 +54,20 @@ class NewRegistration:
 
 async def submit_registration(
     ctx: Context,
-    caller: ActivePartner,
+    write: PartnerWrite,
     new: NewRegistration,
     request: IdempotentRequest,
     present: Present,
 ) -> Answer:
-    """Accept a registration: store it, its history and its ``submitted`` event together;
-    answer with ``present`` of the stored registration."""
+    """Accept a registration: store it, its history and its ``submitted`` event together, in
+    the request's write transaction (``write``); answer with ``present`` of the stored
+    registration."""
 
     async def accept(session: Session) -> Answer:
-        return present(await _accept_registration(ctx, session, caller.partner, new))
+        return present(await _accept_registration(ctx, session, write.caller.partner, new))
 
-    return await run_idempotent(ctx, caller.principal, request, accept)
+    async with write.transaction() as session:
+        return await run_idempotent_in(ctx, session, write.caller.principal, request, accept)
 
 
 async def _accept_registration(

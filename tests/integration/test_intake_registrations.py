@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.exc import OperationalError
 
 from deal_registration import handlers
 from deal_registration.adapters.rate_limit import RateLimiter
@@ -383,6 +384,61 @@ async def test_a_submission_reads_its_key_and_partner_in_one_statement(
     assert created.status_code == 202, created.text
     assert len(reads) == 1, reads
     assert "JOIN partners" in reads[0], reads[0]
+
+
+async def test_a_submission_reads_its_key_in_its_write_transaction_on_postgresql(
+    intake: IntakeApp, partner: dict[str, Any]
+) -> None:
+    """On PostgreSQL one transaction per submission: the key (with its partner) is read in the
+    transaction that stores the registration, not in one of its own before it. On SQLite,
+    whose writers take turns, it is read before, outside the turn (see
+    ``test_a_key_is_read_without_waiting_for_a_writer``)."""
+    engine = intake.ctx.transactions.session_factory.kw["bind"].sync_engine
+    transactions: dict[str, Any] = {}
+
+    def seen(conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        for table in ("api_keys", "INSERT INTO registrations"):
+            if table in statement:
+                transactions[table] = conn.get_transaction()
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        created = await intake.register(partner["api_key"], body())
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    assert created.status_code == 202, created.text
+    one_transaction = transactions["api_keys"] is transactions["INSERT INTO registrations"]
+    assert one_transaction is intake.database_url.startswith("postgresql")
+
+
+async def test_no_202_when_the_submission_does_not_commit(
+    intake: IntakeApp, partner: dict[str, Any]
+) -> None:
+    """The transaction commits before the answer is sent: a commit that fails answers a
+    problem, never 202, and stores nothing."""
+    engine = intake.ctx.transactions.session_factory.kw["bind"].sync_engine
+
+    def mark(conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("INSERT INTO registrations"):
+            conn.info["registering"] = True
+
+    def fail(conn: Any) -> None:
+        if conn.info.pop("registering", False):
+            raise OperationalError("COMMIT", None, ConnectionResetError("the disk went away"))
+
+    event.listen(engine, "before_cursor_execute", mark)
+    event.listen(engine, "commit", fail)
+    try:
+        refused = await intake.register(partner["api_key"], body())
+    finally:
+        event.remove(engine, "before_cursor_execute", mark)
+        event.remove(engine, "commit", fail)
+
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    listed = await intake.client.get("/v1/registrations", headers=bearer(partner["api_key"]))
+    assert listed.json()["items"] == []
 
 
 async def test_a_key_is_read_without_waiting_for_a_writer(

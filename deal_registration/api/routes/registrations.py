@@ -16,8 +16,8 @@ from deal_registration.api.dependencies import (
     Ctx,
     IdempotencyKey,
     PartnerCaller,
+    PartnerWriteTransaction,
     RegistrationId,
-    WritingPartner,
     problems,
 )
 from deal_registration.api.models import (
@@ -89,12 +89,12 @@ _LOCATION = {"Location": {"description": "The registration's URL.", "schema": {"
 async def submit_registration(
     body: RegistrationCreate,
     ctx: Ctx,
-    caller: WritingPartner,
+    write: PartnerWriteTransaction,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     submitted = await handlers.submit_registration(
         ctx,
-        caller,
+        write,
         _new_registration(body),
         _idempotent(idempotency_key, "/v1/registrations", body),
         views.accepted,
