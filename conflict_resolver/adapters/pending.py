@@ -154,9 +154,29 @@ def _before_execute(state: ORMExecuteState) -> None:
 
 
 def _touches_held_tables(statement: Any) -> bool:
-    """Whether the statement names claims, claim_keys or protections (raw SQL: assumed)."""
+    """Whether the statement names claims, claim_keys or protections (raw SQL: assumed).
+
+    Remembered per statement shape: SQLAlchemy's cache key (made once per statement object
+    and used again to look up its compiled form) names its tables and leaves out the bound
+    values, so one walk of a shape's clauses answers for every statement of that shape."""
     if not isinstance(statement, ClauseElement) or isinstance(statement, TextClause):
         return True
+    cache_key = statement._generate_cache_key()
+    if cache_key is None:  # not cacheable: walk it each time
+        return _names_held_tables(statement)
+    touches = _TOUCHES.get(cache_key.key)
+    if touches is None:
+        if len(_TOUCHES) >= _TOUCHES_KEPT:
+            _TOUCHES.clear()  # shapes are few (the code's statements); a bound all the same
+        touches = _TOUCHES[cache_key.key] = _names_held_tables(statement)
+    return touches
+
+
+_TOUCHES: dict[Any, bool] = {}  # statement shape (cache key) -> ``_names_held_tables``
+_TOUCHES_KEPT = 2_000
+
+
+def _names_held_tables(statement: ClauseElement) -> bool:
     tables = find_tables(statement, check_columns=True, include_crud=True, include_joins=True)
     return not set(tables).isdisjoint(_HELD_TABLES)
 
