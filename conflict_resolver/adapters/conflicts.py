@@ -24,6 +24,18 @@ from services.clock import new_id
 from services.events import Cause
 
 
+# Per transaction (``session.info``): registrations decided for the first time in it (their
+# claim is new), whose review case, if the decision opens one, is their first: ``open_case``
+# need not look for an earlier one.
+_FIRST_DECIDED = "conflict_resolver.first_decided"
+
+
+def first_decision(session: AsyncSession, registration_id: str) -> None:
+    """The registration is being decided for the first time (it had no claim): it has no
+    earlier review case for ``open_case`` to open again."""
+    session.info.setdefault(_FIRST_DECIDED, set()).add(registration_id)
+
+
 async def open_case(
     session: AsyncSession,
     *,
@@ -44,7 +56,13 @@ async def open_case(
     opens its earlier case again, with the new evidence. Encroachment cases (a direct deal on
     the account a registration protects) are each their own, beside it."""
     case_id = case_id or new_id()
-    existing = None if reason_code == ENCROACHMENT else await case_of(session, registration_id)
+    existing = None
+    if reason_code != ENCROACHMENT:
+        first: set[str] = session.info.get(_FIRST_DECIDED, set())
+        if registration_id in first:
+            first.discard(registration_id)  # its case is this one: a second open reads it
+        else:
+            existing = await case_of(session, registration_id)
     statement = (
         insert(conflicts).values(id=case_id, registration_id=registration_id)
         if existing is None
