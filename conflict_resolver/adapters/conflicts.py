@@ -23,7 +23,6 @@ from schemas.registration import ConflictCaseRecorded
 from services.clock import new_id
 from services.events import Cause
 
-
 # Per transaction (``session.info``): registrations decided for the first time in it (their
 # claim is new), whose review case, if the decision opens one, is their first: ``open_case``
 # need not look for an earlier one.
