@@ -62,33 +62,32 @@ async def open_case(
             first.discard(registration_id)  # its case is this one: a second open reads it
         else:
             existing = await case_of(session, registration_id)
-    statement = (
-        insert(conflicts).values(id=case_id, registration_id=registration_id)
-        if existing is None
-        else update(conflicts).where(conflicts.c.id == existing["id"])
-    )
-    if existing is not None:
-        case_id = existing["id"]
-    await session.execute(
-        statement.values(
-            owner=None,
-            escalated_at=None,
-            decided_at=None,
-            decided_by=None,
-            decision_reason=None,
-            approved_registration_id=None,
-            account_key=account_key,
-            product_line=product_line,
-            rule=rule,
-            reason_code=reason_code,
-            evidence=evidence,
-            competing_registration_ids=competing_registration_ids,
-            state="open",
-            opened_at=opened_at,
-            due_at=due_at,
-        )
-    )
-    return case_id
+    values: dict[str, Any] = {
+        "owner": None,
+        "escalated_at": None,
+        "decided_at": None,
+        "decided_by": None,
+        "decision_reason": None,
+        "approved_registration_id": None,
+        "account_key": account_key,
+        "product_line": product_line,
+        "rule": rule,
+        "reason_code": reason_code,
+        "evidence": evidence,
+        "competing_registration_ids": competing_registration_ids,
+        "state": "open",
+        "opened_at": opened_at,
+        "due_at": due_at,
+    }
+    if existing is None:
+        row = {"id": case_id, "registration_id": registration_id, **values}
+        await session.execute(_INSERT_CASE, row)
+        return case_id
+    await session.execute(update(conflicts).where(conflicts.c.id == existing["id"]).values(values))
+    return str(existing["id"])
+
+
+_INSERT_CASE = insert(conflicts)  # built once, its values as parameters (as a claim's insert)
 
 
 async def close_open_case(session: AsyncSession, closing: CaseToClose) -> None:
