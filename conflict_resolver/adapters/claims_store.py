@@ -9,6 +9,7 @@ commit and then sees it as a candidate.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,6 +61,7 @@ from conflict_resolver.domain.rules import (
 )
 from schemas.registration import CustomerData, RegistrationSubmitted
 from services.db import dialect_name
+from services.tables import UtcDateTime
 
 # Claims a new registration can collide with; the others have ended.
 _LIVE_STATUSES = ("approved", "pending_review", "rejected", "won")
@@ -284,11 +286,11 @@ async def _scored_candidates(
     if (
         snapshot is not None
         and waiting is not None
-        and not waiting.could_find_new(probe, holder_keys, product_line)
         and snapshot.covers(probe, holder_keys, product_line)
     ):
-        # What the statement would return, from the batch's read (nothing since changed it).
-        found, linked = snapshot.candidates(probe, holder_keys, product_line, exclude)
+        # What the statement would return, from the batch's read and the batch's own new
+        # claims (nothing since changed either).
+        found, linked = snapshot.candidates(probe, holder_keys, product_line, exclude, waiting)
         rows = [*found, *linked]
     else:
         # Rows this batch holds back cannot be among the candidates: need not be written first.
@@ -383,8 +385,8 @@ class _BatchCandidates:
     """The live claims a batch's decisions would find by their probe keys and holder keys,
     read once before the first is decided (``read_batch_candidates``). It answers a decision's
     candidate statement as long as the transaction has changed none of those tables except
-    by adding the batch's own new claims (``pending`` drops it otherwise) and the decision
-    could not find one of those (``Pending.could_find_new``)."""
+    by adding the batch's own new claims (``pending`` drops it otherwise), which it answers
+    with from their rows (``Pending.new_claims`` and the rest)."""
 
     keys: set[tuple[str, str]]  # (blocking key, line) read: every claim filed under it
     holder_keys: set[tuple[str, str]]  # (account key, line) read: its holder, if any
@@ -398,16 +400,67 @@ class _BatchCandidates:
         )
 
     def candidates(
-        self, probe: Iterable[str], holder_keys: Iterable[str], line: str, exclude: str
+        self,
+        probe: Iterable[str],
+        holder_keys: Iterable[str],
+        line: str,
+        exclude: str,
+        new: pending.Pending,
     ) -> tuple[list[tuple[Any, ClaimState]], list[tuple[Any, ClaimState]]]:
-        """As the candidate statement splits them: found by blocking, then linked holders."""
-        found = {rid for key in probe for rid in self.postings.get((key, line), ())} - {exclude}
-        linked = {self.holders[key, line] for key in holder_keys if (key, line) in self.holders}
+        """As the candidate statement splits them: found by blocking, then linked holders;
+        the claims read before the batch and those the batch made since (``new``, each
+        standing as its row would read back)."""
+        found: set[str] = set()
+        linked: set[str] = set()
+        for key in probe:
+            found.update(self.postings.get((key, line), ()))
+            found.update(new.new_postings.get((key, line), ()))
+        found.discard(exclude)
+        for key in holder_keys:
+            for holders in (self.holders, new.new_holders):
+                if (key, line) in holders:
+                    linked.add(holders[key, line])
 
         def in_order(ids: set[str]) -> list[tuple[Any, ClaimState]]:
-            return sorted((self.rows[rid] for rid in ids), key=lambda r: r[0]["submission_seq"])
+            rows = [self.rows.get(rid) or _new_candidate(rid, new) for rid in ids]
+            live = [row for row in rows if row is not None]
+            return sorted(live, key=lambda r: r[0]["submission_seq"])
 
         return in_order(found), in_order(linked - found)
+
+
+def _new_candidate(registration_id: str, new: pending.Pending) -> tuple[Any, ClaimState] | None:
+    """A claim the batch made, as the candidate statement reads it back (None: not live):
+    the submission's customer as JSON gives it back, the protection's expiry as its column
+    type returns it."""
+    claim = new.new_claims[registration_id]
+    if claim["status"] not in _LIVE_STATUSES:
+        return None
+    held = new.new_protections.get(registration_id)
+    row = {
+        "registration_id": registration_id,
+        "partner_id": claim["partner_id"],
+        "submission_seq": claim["submission_seq"],
+        "protection_key": claim["protection_key"],
+        "account_key": claim["account_key"],
+        "status": claim["status"],
+        "waitlisted": claim["waitlisted"],
+        "customer": json.loads(json.dumps(claim["submitted"]["customer"])),
+        "holds_until": None if held is None else _read_back_expiry(held["expires_at"]),
+        "held_key": None if held is None else held["account_key"],
+        "held_line": None if held is None else held["product_line"],
+    }
+    state = _state(row)
+    return None if state is None else (row, state)
+
+
+def _read_back_expiry(value: datetime) -> datetime | None:
+    """A protection's expiry as ``protections.expires_at`` stores and returns it."""
+    return _EXPIRY.process_result_value(_EXPIRY.process_bind_param(value, _ANY), _ANY)
+
+
+_EXPIRY = UtcDateTime()  # ``protections.expires_at``'s type
+_ANY: Any = None  # it converts alike on every dialect
 
 
 _HELD_COLUMNS = (
@@ -427,8 +480,9 @@ async def read_batch_candidates(
 ) -> None:
     """Read, in two statements, the candidates the batch's decisions will look for: the live
     claims under the keys each would probe now and the holders under its company's account
-    keys. A decision whose probe changes (the batch filed claims under its keys) or that
-    could find one of the batch's new claims asks the database as before."""
+    keys. A decision whose probe changes to a key not read (the batch filed claims under its
+    keys) asks the database as before; the batch's own new claims under the keys read are
+    answered from their rows (``_BatchCandidates.candidates``)."""
     sizes: dict[tuple[str, str], int] = session.info.get(_KEY_SIZES, {})
     keys: set[tuple[str, str]] = set()
     holder_keys: set[tuple[str, str]] = set()

@@ -23,6 +23,17 @@ from schemas.registration import ConflictCaseRecorded
 from services.clock import new_id
 from services.events import Cause
 
+# Per transaction (``session.info``): registrations decided for the first time in it (their
+# claim is new), whose review case, if the decision opens one, is their first: ``open_case``
+# need not look for an earlier one.
+_FIRST_DECIDED = "conflict_resolver.first_decided"
+
+
+def first_decision(session: AsyncSession, registration_id: str) -> None:
+    """The registration is being decided for the first time (it had no claim): it has no
+    earlier review case for ``open_case`` to open again."""
+    session.info.setdefault(_FIRST_DECIDED, set()).add(registration_id)
+
 
 async def open_case(
     session: AsyncSession,
@@ -44,34 +55,39 @@ async def open_case(
     opens its earlier case again, with the new evidence. Encroachment cases (a direct deal on
     the account a registration protects) are each their own, beside it."""
     case_id = case_id or new_id()
-    existing = None if reason_code == ENCROACHMENT else await case_of(session, registration_id)
-    statement = (
-        insert(conflicts).values(id=case_id, registration_id=registration_id)
-        if existing is None
-        else update(conflicts).where(conflicts.c.id == existing["id"])
-    )
-    if existing is not None:
-        case_id = existing["id"]
-    await session.execute(
-        statement.values(
-            owner=None,
-            escalated_at=None,
-            decided_at=None,
-            decided_by=None,
-            decision_reason=None,
-            approved_registration_id=None,
-            account_key=account_key,
-            product_line=product_line,
-            rule=rule,
-            reason_code=reason_code,
-            evidence=evidence,
-            competing_registration_ids=competing_registration_ids,
-            state="open",
-            opened_at=opened_at,
-            due_at=due_at,
-        )
-    )
-    return case_id
+    existing = None
+    if reason_code != ENCROACHMENT:
+        first: set[str] = session.info.get(_FIRST_DECIDED, set())
+        if registration_id in first:
+            first.discard(registration_id)  # its case is this one: a second open reads it
+        else:
+            existing = await case_of(session, registration_id)
+    values: dict[str, Any] = {
+        "owner": None,
+        "escalated_at": None,
+        "decided_at": None,
+        "decided_by": None,
+        "decision_reason": None,
+        "approved_registration_id": None,
+        "account_key": account_key,
+        "product_line": product_line,
+        "rule": rule,
+        "reason_code": reason_code,
+        "evidence": evidence,
+        "competing_registration_ids": competing_registration_ids,
+        "state": "open",
+        "opened_at": opened_at,
+        "due_at": due_at,
+    }
+    if existing is None:
+        row = {"id": case_id, "registration_id": registration_id, **values}
+        await session.execute(_INSERT_CASE, row)
+        return case_id
+    await session.execute(update(conflicts).where(conflicts.c.id == existing["id"]).values(values))
+    return str(existing["id"])
+
+
+_INSERT_CASE = insert(conflicts)  # built once, its values as parameters (as a claim's insert)
 
 
 async def close_open_case(session: AsyncSession, closing: CaseToClose) -> None:

@@ -46,9 +46,13 @@ class Pending:
     claims: set[str] = field(default_factory=set)  # registration ids of the held claims
     keys: set[tuple[str, str]] = field(default_factory=set)  # (blocking key, line) held
     held: set[tuple[str, str]] = field(default_factory=set)  # (account key, line) protected
-    # Since the batch began, held or written: the keys and protections of its new claims.
-    new_keys: set[tuple[str, str]] = field(default_factory=set)
-    new_held: set[tuple[str, str]] = field(default_factory=set)
+    # Since the batch began, held or written: its new claims, their keys and protections, for
+    # the batch's candidate read to answer with (``SNAPSHOT``; valid while it is: a change to
+    # any of these rows is a write that drops it).
+    new_claims: dict[str, dict[str, Any]] = field(default_factory=dict)  # registration id ->
+    new_postings: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # key -> ids
+    new_protections: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> its row
+    new_holders: dict[tuple[str, str], str] = field(default_factory=dict)  # held key -> id
 
     def take(self) -> dict[Table, list[dict[str, Any]]]:
         """The held rows, forgotten here (they are being written)."""
@@ -65,15 +69,6 @@ class Pending:
         (a protection is held only with its claim)."""
         return any((key, product_line) in self.keys for key in keys) or any(
             (key, product_line) in self.held for key in holder_keys
-        )
-
-    def could_find_new(
-        self, keys: Iterable[str], holder_keys: Iterable[str], product_line: str
-    ) -> bool:
-        """Whether the candidate statement could find any claim this batch made (held or
-        already written), which a read from before the batch does not hold."""
-        return any((key, product_line) in self.new_keys for key in keys) or any(
-            (key, product_line) in self.new_held for key in holder_keys
         )
 
 
@@ -99,6 +94,7 @@ def hold_claim(session: AsyncSession, row: dict[str, Any]) -> bool:
         return False
     held.rows[claims].append(row)
     held.claims.add(row["registration_id"])
+    held.new_claims[row["registration_id"]] = row
     return True
 
 
@@ -110,7 +106,8 @@ def hold_keys(session: AsyncSession, registration_id: str, rows: list[dict[str, 
     held.rows[claim_keys].extend(rows)
     filed = {(row["blocking_key"], row["product_line"]) for row in rows}
     held.keys.update(filed)
-    held.new_keys.update(filed)
+    for posting in dict.fromkeys((row["blocking_key"], row["product_line"]) for row in rows):
+        held.new_postings.setdefault(posting, []).append(registration_id)
     return True
 
 
@@ -121,7 +118,8 @@ def hold_protection(session: AsyncSession, row: dict[str, Any]) -> bool:
         return False
     held.rows[protections].append(row)
     held.held.add((row["account_key"], row["product_line"]))
-    held.new_held.add((row["account_key"], row["product_line"]))
+    held.new_protections[row["registration_id"]] = row
+    held.new_holders[row["account_key"], row["product_line"]] = row["registration_id"]
     return True
 
 
@@ -154,9 +152,29 @@ def _before_execute(state: ORMExecuteState) -> None:
 
 
 def _touches_held_tables(statement: Any) -> bool:
-    """Whether the statement names claims, claim_keys or protections (raw SQL: assumed)."""
+    """Whether the statement names claims, claim_keys or protections (raw SQL: assumed).
+
+    Remembered per statement shape: SQLAlchemy's cache key (made once per statement object
+    and used again to look up its compiled form) names its tables and leaves out the bound
+    values, so one walk of a shape's clauses answers for every statement of that shape."""
     if not isinstance(statement, ClauseElement) or isinstance(statement, TextClause):
         return True
+    cache_key = statement._generate_cache_key()
+    if cache_key is None:  # not cacheable: walk it each time
+        return _names_held_tables(statement)
+    touches = _TOUCHES.get(cache_key.key)
+    if touches is None:
+        if len(_TOUCHES) >= _TOUCHES_KEPT:
+            _TOUCHES.clear()  # shapes are few (the code's statements); a bound all the same
+        touches = _TOUCHES[cache_key.key] = _names_held_tables(statement)
+    return touches
+
+
+_TOUCHES: dict[Any, bool] = {}  # statement shape (cache key) -> ``_names_held_tables``
+_TOUCHES_KEPT = 2_000
+
+
+def _names_held_tables(statement: ClauseElement) -> bool:
     tables = find_tables(statement, check_columns=True, include_crud=True, include_joins=True)
     return not set(tables).isdisjoint(_HELD_TABLES)
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from conflict_resolver.adapters import claims_store as store
-from conflict_resolver.adapters import crm_companies, pending, policy_store
+from conflict_resolver.adapters import conflicts, crm_companies, pending, policy_store
 from conflict_resolver.domain import protection
 from conflict_resolver.domain.families import company_lock_keys
 from conflict_resolver.handlers.context import cause_of
@@ -77,6 +77,7 @@ async def decide_submission(submitted: RegistrationSubmitted, event: EventContex
     )
     if await store.claim_exists(session, submitted.registration_id, batch_ids):
         return
+    conflicts.first_decision(session, submitted.registration_id)
     if event.batch and not session.info.get(_BATCH_PREPARED):
         await _prepare_batch(event)
     with tracer.start_as_current_span(

@@ -246,3 +246,41 @@ async def test_a_batch_sees_a_protection_taken_earlier_in_it_under_the_company_k
     assert decisions[:2] == ["approved", "rejected"]
     assert batched == one_by_one
     assert staged_batched == staged_one_by_one
+
+
+async def test_a_batch_finds_its_own_new_claims_among_older_ones_as_one_at_a_time_does(
+    databases: Databases,
+) -> None:
+    """Later registrations of a batch match claims the batch made (held back or already
+    written) and claims from before it under the same keys: the batch answers them from its
+    candidate read and its own new rows, which must read as the database gives them back
+    (the holder's expiry, the customer's JSON), in submission order with the older ones."""
+    history = [
+        submitted(partner="p1", name="Umbrella Health", domain="umbrella.example", seq=1),
+        submitted(partner="p2", name="Initech Systems", domain=None, seq=2),
+    ]
+    events = [
+        submitted(partner="p3", name="Initech Systems Inc", domain="initech.example", seq=3),
+        submitted(partner="p4", name="Initech", domain="initech.example", seq=4),
+        submitted(partner="p5", name="Umbrella Health Group", domain=None, seq=5),
+        submitted(partner="p6", name="Hooli Networks", domain="hooli.example", seq=6),
+        submitted(partner="p7", name="Hooli", domain="hooli.example", seq=7),
+        submitted(partner="p8", name="Hooli Networks Inc", domain=None, seq=8),
+        submitted(partner="p6", name="Initech Systems", domain=None, seq=9),
+    ]
+
+    def history_then(feed: Feed) -> Feed:
+        async def fed(ctx: handlers.Context, batch: list[EventEnvelope[Any]]) -> None:
+            await one_at_a_time(ctx, history)
+            await feed(ctx, batch)
+
+        return fed
+
+    one_by_one, staged_one_by_one = await decided(databases, events, history_then(one_at_a_time))
+    batched, staged_batched = await decided(databases, events, history_then(one_batch))
+
+    hooli = [one_by_one[event.data.registration_id].decision for event in events[3:6]]
+    assert hooli[0] == "approved"
+    assert "approved" not in hooli[1:]  # found in the batch's own new claims
+    assert batched == one_by_one
+    assert staged_batched == staged_one_by_one
