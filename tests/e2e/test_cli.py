@@ -542,7 +542,9 @@ def test_up_starts_what_make_run_starts_and_down_stops_it(tmp_path: Path) -> Non
     assert all(not e["healthy"] for e in json.loads(after.stdout)["services"].values())
 
 
-INDEX_DELAY_SECONDS = 4
+# The first sweep must run (a CLI process started, a request, a sweep) before the change is
+# searchable: 4 s was a speed goal a loaded machine missed (the sweep saw the change).
+INDEX_DELAY_SECONDS = 15
 
 
 async def test_reconcile_full_finds_a_change_an_incremental_sweep_missed(
