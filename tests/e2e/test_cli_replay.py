@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -95,6 +94,30 @@ def quiet(system: System) -> bool:
     )
 
 
+def unpublished(url: str) -> int:
+    """Events a service staged in its outbox that its relay has not sent yet."""
+    outbox = crm_tables.outbox  # every service's outbox table has this shape and name
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(select(outbox.c.id).where(outbox.c.published_at.is_(None)))
+            return len(rows.all())
+    finally:
+        engine.dispose()
+
+
+def settled(system: System) -> bool:
+    """Every event the services staged is on its topic and applied: no outbox holds an unsent
+    event, then every group is caught up and nothing is left to push, then still no outbox
+    holds one (applying an event, or a push, stages the next)."""
+    urls = list(system.stack.database_urls.values())
+    return (
+        all(unpublished(url) == 0 for url in urls)
+        and quiet(system)
+        and all(unpublished(url) == 0 for url in urls)
+    )
+
+
 def topic_ends(system: System) -> dict[str, int]:
     """The end offset of every partition of the system's topics."""
 
@@ -146,8 +169,8 @@ def test_replaying_crm_sync_rebuilds_its_state_without_publishing_or_calling_the
     system: System, tmp_path: Path
 ) -> None:
     drive(system)
-    assert eventually(lambda: quiet(system), timeout=60), system.json("status")
-    time.sleep(1)  # the last pushes' own events reach the topics
+    # Caught up is not enough: the last pushes' own events may still sit in crm_sync's outbox.
+    assert eventually(lambda: settled(system), timeout=60), system.json("status")
     before = snapshot(system.stack.database_urls["crm_sync"], CRM_SYNC_VIEW)
     assert before["mirrored_deals"], "nothing was mirrored"
     assert any(row[1] == "withdrawn" for row in before["registration_lifecycle"])
@@ -187,8 +210,8 @@ def test_replaying_the_resolver_rebuilds_its_record_without_deciding_again(
 ) -> None:
     """After the registrations above (conflicts and a withdrawal among them): the resolver's
     record rebuilt from the topics is the one it keeps, and nothing is published again."""
-    assert eventually(lambda: quiet(system), timeout=60), system.json("status")
-    time.sleep(1)  # the last decisions reach the topics
+    # Caught up is not enough: the last decisions may still sit in the resolver's outbox.
+    assert eventually(lambda: settled(system), timeout=60), system.json("status")
     before = snapshot(system.stack.database_urls["conflict_resolver"], RESOLVER_VIEW)
     assert before["claims"], "nothing was decided"
     published = topic_ends(system)

@@ -58,7 +58,7 @@ def grant_console_key(stack: ServiceStack, client: httpx.Client) -> str:
     )
     assert created.status_code == 201, created.text
     api_key = str(created.json()["api_key"])
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # a bound on a loaded machine, not a speed goal
     while time.monotonic() < deadline:
         probe = httpx.get(f"{stack.url('conflict_resolver')}/v1/conflicts", headers=bearer(api_key))
         if probe.status_code == 200:
@@ -145,7 +145,7 @@ def test_ops_see_a_conflict_live_compare_the_claims_and_decide(stack: ServiceSta
             browser.close()
 
         view: dict[str, Any] = {}
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # a bound on a loaded machine, not a speed goal
         while time.monotonic() < deadline:
             view = client.get(
                 f"/v1/registrations/{seeded.registration_id}", headers=bearer(seeded.partner_key)
@@ -211,7 +211,7 @@ def test_ops_see_a_direct_encroachment_and_resolve_it(stack: ServiceStack) -> No
             f"/v1/registrations/{held.json()['id']}/history", headers=bearer(partner["api_key"])
         ).json()["items"]
         codes = [entry["reason_code"] for entry in history]
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # a bound on a loaded machine, not a speed goal
         while "DIRECT_ENCROACHMENT_RESOLVED" not in codes and time.monotonic() < deadline:
             time.sleep(0.2)
             history = client.get(
@@ -266,7 +266,7 @@ def partner_view(
     client: httpx.Client, partner_key: str, registration_id: str, status: str
 ) -> dict[str, Any]:
     view: dict[str, Any] = {}
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # a bound on a loaded machine, not a speed goal
     while time.monotonic() < deadline:
         view = client.get(
             f"/v1/registrations/{registration_id}", headers=bearer(partner_key)
@@ -425,7 +425,7 @@ def test_ops_grant_an_extension_request_labelled_as_one(stack: ServiceStack) -> 
             page.keyboard.press("Enter")
             expect(case).to_contain_text("Decided by Olivia Ops", timeout=5_000)
             assert errors == []
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # a bound on a loaded machine, not a speed goal
         view: dict[str, Any] = {}
         while time.monotonic() < deadline:
             view = client.get(

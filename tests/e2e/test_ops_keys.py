@@ -13,7 +13,7 @@ from tests.support.stack import ServiceStack
 pytestmark = pytest.mark.e2e
 
 
-def status_code_within(url: str, token: str, expected: int, timeout: float = 10) -> int:
+def status_code_within(url: str, token: str, expected: int, timeout: float = 30) -> int:
     deadline = time.monotonic() + timeout
     while True:
         code = httpx.get(url, headers=bearer(token)).status_code

@@ -77,7 +77,7 @@ class Resolver:
             return [row.envelope for row in rows]
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30) -> None:
     deadline = time.monotonic() + within
     while not await check():
         assert time.monotonic() < deadline, "condition not reached in time"

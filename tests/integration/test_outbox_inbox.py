@@ -24,6 +24,7 @@ from services.kafka.producer import KafkaEventPublisher
 from services.migrations import upgrade
 from services.outbox import OutboxRelay, stage_events
 from services.uow import TransactionRunner
+from tests.support.consumers import wait_until
 from tests.support.kafka_reader import read_all
 from tests.unit.test_envelope import submitted_envelope
 
@@ -95,14 +96,19 @@ async def test_relay_publishes_committed_events_in_order_and_marks_them(
 async def test_only_one_relay_runs_per_database(relay: Relay, database_url: str) -> None:
     second = Relay(database_url, "unused:1", "")
     first_task = asyncio.create_task(relay.relay.run())
-    await asyncio.sleep(0.3)
-    second_task = asyncio.create_task(second.relay.run())
-    await asyncio.sleep(0.5)
+    second_task: asyncio.Task[None] | None = None
     try:
+        # The first must hold the lock before the second asks (a fixed 0.3 s raced its connect
+        # on a loaded machine); then a while in which the second must stay standing by.
+        await wait_until(lambda: relay.relay.running, within=30)
+        second_task = asyncio.create_task(second.relay.run())
+        await asyncio.sleep(0.5)
         assert relay.relay.running
         assert not second.relay.running
     finally:
         for task in (first_task, second_task):
+            if task is None:
+                continue
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

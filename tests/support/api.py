@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -47,13 +48,37 @@ def create_partner(
     return dict(response.json())
 
 
-def wait_for_status(
-    client: httpx.Client, token: str, registration_id: str, *, timeout: float = 10
+def wait_for_view(
+    client: httpx.Client,
+    token: str,
+    registration_id: str,
+    done: Callable[[dict[str, Any]], bool],
+    *,
+    timeout: float = 30,
 ) -> dict[str, Any]:
-    """Poll until the registration leaves ``submitted``; returns its last view."""
+    """Poll the registration's view, as a partner polling would, until ``done`` holds; returns
+    its last view (the caller's assert shows it). The view follows events through
+    deal_registration's own consumers, which may lag behind any other service: wait for it
+    rather than read it once. ``timeout`` is a bound on waiting, not a speed goal."""
     deadline = time.monotonic() + timeout
     while True:
         view = client.get(f"/v1/registrations/{registration_id}", headers=bearer(token)).json()
-        if view["status"] != "submitted" or time.monotonic() > deadline:
+        if done(view) or time.monotonic() > deadline:
             return dict(view)
         time.sleep(0.05)
+
+
+def wait_for_status(
+    client: httpx.Client,
+    token: str,
+    registration_id: str,
+    *,
+    leaving: str = "submitted",
+    timeout: float = 30,
+) -> dict[str, Any]:
+    """Poll until the registration's status is no longer ``leaving`` (by default: until it is
+    decided); returns its last view. A second change (approved -> transferred, won, expired...)
+    is waited for with ``leaving="approved"``, never read once after the first."""
+    return wait_for_view(
+        client, token, registration_id, lambda view: view["status"] != leaving, timeout=timeout
+    )

@@ -107,7 +107,7 @@ class IntakeApp:
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], within: float = 15
+    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], within: float = 30
 ) -> T:
     """Poll ``probe`` until ``done`` holds; returns the last value (the assert shows it)."""
     deadline = time.monotonic() + within

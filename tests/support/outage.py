@@ -11,18 +11,16 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
-from tests.support import infra
+from tests.support import infra, stack
 
 
 def free_port() -> int:
-    """A TCP port nothing listens on now (the OS picks it, so parallel runs do not collide)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A TCP port nothing listens on now (the OS picks it, so parallel runs do not collide),
+    never one this process handed out before (``stack.free_port``)."""
+    return stack.free_port()
 
 
 class OwnPostgres:

@@ -27,10 +27,20 @@ from tests.support.infra import ROOT
 SERVICES = ("deal_registration", "conflict_resolver", "crm_sync")
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port free now that this process has not handed out before. The kernel may offer a
+    port it just offered again at once (nothing bound it yet), and two fixtures then share it:
+    crm_sync's port came back as the sandbox's Salesforce port, and crm_sync could not bind."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 @asynccontextmanager

@@ -42,7 +42,7 @@ async def test_an_approved_registrations_amendment_reaches_the_crm_and_key_field
         ).json()
         approved = wait_for_status(client, key, created["id"])
         assert approved["status"] == "approved"
-        await wait_until(lambda: _deal_of(sandbox, created["id"]), timeout=5)
+        await wait_until(lambda: _deal_of(sandbox, created["id"]), timeout=30)
 
         refused = client.patch(
             f"/v1/registrations/{created['id']}",
@@ -68,6 +68,6 @@ async def test_an_approved_registrations_amendment_reaches_the_crm_and_key_field
         assert amended.json()["amount"]["value"] == "150000.00"
         history = client.get(f"/v1/registrations/{created['id']}/history", headers=bearer(key))
         assert history.json()["items"][-1]["reason_code"] == "AMENDED"
-    props = await wait_until(lambda: _amended(sandbox, created["id"]), timeout=10)
+    props = await wait_until(lambda: _amended(sandbox, created["id"]), timeout=30)
     assert str(props["closedate"]).startswith("2027-04-30")
     assert props["dealreg_registration_status"] == "approved"

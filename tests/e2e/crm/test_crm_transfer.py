@@ -79,7 +79,7 @@ async def _moves_once(
         held = intake.post("/v1/registrations", json=body, headers=bearer(alpha["api_key"]))
         source = held.json()["id"]
         assert wait_for_status(intake, alpha["api_key"], source)["status"] == "approved"
-        [before] = await wait_until(lambda: crm.deals(sandbox, source), timeout=10)
+        [before] = await wait_until(lambda: crm.deals(sandbox, source), timeout=30)
         waiting = intake.post("/v1/registrations", json=body, headers=bearer(bravo["api_key"]))
         target = waiting.json()["id"]
         assert wait_for_status(intake, bravo["api_key"], target)["status"] == "rejected"
@@ -102,16 +102,12 @@ async def _moves_once(
             moved_to = [d for d in deals if d["registration_id"] == target]
             return moved_to[0] if moved_to else None
 
-        after = await wait_until(handed_over, timeout=15)
+        after = await wait_until(handed_over, timeout=30)
 
         # The partner's view follows the same event through deal_registration's own consumer,
         # which may land after the CRM write: wait for it as a partner polling would.
-        def old_status() -> str | None:
-            view = intake.get(f"/v1/registrations/{source}", headers=bearer(alpha["api_key"]))
-            status = str(view.json()["status"])
-            return status if status != "approved" else None
-
-        assert await wait_until(old_status, timeout=15) == "transferred"
+        old_view = wait_for_status(intake, alpha["api_key"], source, leaving="approved")
+        assert old_view["status"] == "transferred"
 
     # The same opportunity, now carrying the new holder's partner and protection.
     assert after["id"] == before["id"]

@@ -30,7 +30,13 @@ from schemas.attribution import DealAttributed, ExchangeRatesPublished
 from schemas.topics import CRM, DECISIONS, REGISTRATIONS
 from services.db import create_engine, create_session_factory
 from tests.e2e.crm.conftest import wire_hubspot
-from tests.support.api import bearer, create_partner, registration_body, wait_for_status
+from tests.support.api import (
+    bearer,
+    create_partner,
+    registration_body,
+    wait_for_status,
+    wait_for_view,
+)
 from tests.support.crm_events import EventTail, wait_until
 from tests.support.crm_sandbox import CrmSandbox
 from tests.support.kafka_reader import read_all
@@ -97,7 +103,7 @@ async def test_a_closed_won_deal_credits_its_partner_and_each_caller_reads_its_f
         assert (waiting["status"], waiting["reason_code"]) == ("rejected", "ALREADY_REGISTERED")
 
         # The account view (ops): A holds Acme, B waits behind it.
-        account = await wait_until(lambda: _account_if(client, admin, partners=2), timeout=10)
+        account = await wait_until(lambda: _account_if(client, admin, partners=2), timeout=30)
         assert [(p["partner_id"], p["role"]) for p in account["partners"]] == [
             (a["id"], "sourced"),
             (b["id"], "waitlist"),
@@ -109,16 +115,25 @@ async def test_a_closed_won_deal_credits_its_partner_and_each_caller_reads_its_f
             == 403
         )
 
+        # The CRM link of each approved registration reaches its row through deal_registration's
+        # own consumer, after the decision, and moves the row's change time: take the cursor
+        # once it has, so that only the win comes after it.
+        for approved in (acme, globex):
+            linked = wait_for_view(
+                client, a_key, approved["id"], lambda v: v.get("crm") is not None
+            )
+            assert linked.get("crm") is not None, linked
+
         # A's export before the win: three registrations; the cursor to send next time.
         first = await wait_until(
-            lambda: _export_if(client, a_key, "registrations", rows=3), timeout=10
+            lambda: _export_if(client, a_key, "registrations", rows=3), timeout=30
         )
         cursor = first.headers["X-Next-Updated-Since"]
-        steps = await wait_until(lambda: _export_if(client, a_key, "history", rows=6), timeout=10)
+        steps = await wait_until(lambda: _export_if(client, a_key, "history", rows=6), timeout=30)
         history_cursor = steps.headers["X-Next-Updated-Since"]  # 3 submitted, 3 decided
         assert {row["id"] for row in _lines(first.text)} == {acme["id"], globex["id"], small["id"]}
 
-    deal = await wait_until(lambda: _deal_of(sandbox, acme["id"]), timeout=10)
+    deal = await wait_until(lambda: _deal_of(sandbox, acme["id"]), timeout=30)
     async with EventTail(stack.kafka_bootstrap, stack.topic_prefix + DECISIONS.name) as tail:
         sandbox.control(
             "POST",
@@ -126,7 +141,7 @@ async def test_a_closed_won_deal_credits_its_partner_and_each_caller_reads_its_f
             json={"stage": "closedwon", "amount": "130000.00"},
         )
         credited = await tail.wait_for(
-            lambda e: e.type == DealAttributed.event_type and e.subject == acme["id"], timeout=10
+            lambda e: e.type == DealAttributed.event_type and e.subject == acme["id"], timeout=30
         )
     attributed = credited.data
     assert (attributed.model, str(attributed.amount.value), attributed.amount.currency) == (
@@ -139,7 +154,7 @@ async def test_a_closed_won_deal_credits_its_partner_and_each_caller_reads_its_f
     ]
 
     with httpx.Client(base_url=stack.url("deal_registration"), timeout=10) as client:
-        mine = await wait_until(lambda: _won_figures(client, a_key), timeout=10)
+        mine = await wait_until(lambda: _won_figures(client, a_key), timeout=30)
         # By hand: 3 registered, 2 approved of 3 decided, 1 won (none lost), 130,000 USD
         # sourced, Globex's 20,000 EUR still protected = 22,000 USD at the policy's 1.10.
         assert [p["partner_id"] for p in mine["partners"]] == [a["id"]]
@@ -179,7 +194,7 @@ async def test_a_closed_won_deal_credits_its_partner_and_each_caller_reads_its_f
         # Only what changed since the cursor: Acme (won), not Globex or Initech.
         since = await wait_until(
             lambda: _export_if(client, a_key, "registrations", rows=1, updated_since=cursor),
-            timeout=10,
+            timeout=30,
         )
         (changed,) = _lines(since.text)
         assert (changed["id"], changed["status"]) == (acme["id"], "won")
