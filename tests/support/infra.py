@@ -60,8 +60,27 @@ def start_kafka() -> str:
         shutil.which("mvn") is not None or (ROOT / "deploy/kafka/lib/.complete").exists(), "Maven"
     )
     _run([str(SCRIPTS / "kafka.sh"), "fetch"], kafka_env())
-    _run([str(SCRIPTS / "kafka.sh"), "start"], kafka_env())
+    _start_fresh(kafka_env())
     return f"127.0.0.1:{TEST_KAFKA_PORT}"
+
+
+def _start_fresh(env: dict[str, str]) -> None:
+    """Start a test broker; one that is not running starts on empty storage.
+
+    A test broker's data is throwaway (every test makes topics of its own), and storage kept
+    from one session to the next piles them up: after a few runs on a developer's machine,
+    thousands of partitions made the broker take over a minute to start. A broker still
+    running (``DEALREG_TEST_KEEP_INFRA=1``) is used as it is.
+    """
+    running = subprocess.run(
+        [str(SCRIPTS / "kafka.sh"), "status"],
+        env={**os.environ, **env},
+        capture_output=True,
+        check=False,
+    )
+    if running.returncode != 0:
+        shutil.rmtree(Path(env["KAFKA_DATA_DIR"]) / "data", ignore_errors=True)
+    _run([str(SCRIPTS / "kafka.sh"), "start"], env)
 
 
 def stop_kafka() -> None:
@@ -117,7 +136,7 @@ def start_sasl_kafka() -> str:
     require(shutil.which("java") is not None, "Java (for the Kafka broker)")
     write_ca_and_broker_pem(SASL_TLS_DIR)
     _run([str(SCRIPTS / "kafka.sh"), "fetch"], sasl_kafka_env())
-    _run([str(SCRIPTS / "kafka.sh"), "start"], sasl_kafka_env())
+    _start_fresh(sasl_kafka_env())
     return f"127.0.0.1:{SASL_KAFKA_PORT}"
 
 
