@@ -9,13 +9,16 @@ the outbox relay publishing to a real broker, the rate limit lifted) and the cei
 row and an outbox row in one transaction, same server settings), and drives both with wrk at
 each concurrency, alternating so that the machine's noise falls on both. It reports accepted
 registrations a second (202s only), the p50 / p99 of the answer, the ratio to the ceiling and
-each server's CPU time per accepted registration, and writes a plot. Needs ``wrk`` (Debian's
+each server's CPU time per accepted registration, and writes a plot. Then, for goal 3's
+"p99 under 50 ms at half the peak rate", it posts to deal_registration at a steady half of the
+highest rate it reached (open loop) and reports the 202's p50 / p99. Needs ``wrk`` (Debian's
 package; ``make bench`` installs it).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -27,6 +30,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -94,6 +98,71 @@ def measure(
         cpu_ms_per_accepted=round(1000 * cpu / figures["accepted"], 2)
         if figures["accepted"]
         else 0,
+    )
+
+
+@dataclass(frozen=True)
+class SteadySample:
+    """deal_registration at a steady offered rate (open loop): goal 3's "p99 under 50 ms at
+    half the peak rate"."""
+
+    database: str
+    offered_per_second: float
+    accepted: int
+    p50_ms: float
+    p99_ms: float
+    other_answers: int
+
+
+def steady(database: str, url: str, key: str, rate: float, seconds: int) -> SteadySample:
+    """POST registrations at ``rate`` a second for ``seconds``: one task each, sent at its
+    scheduled moment, so a slow answer delays no later request (no coordinated omission); a
+    202's latency counts from that moment."""
+    return asyncio.run(_steady(database, url, key, rate, seconds))
+
+
+async def _steady(database: str, url: str, key: str, rate: float, seconds: int) -> SteadySample:
+    count = max(1, int(rate * seconds))
+    close = (datetime.now(UTC).date() + timedelta(days=60)).isoformat()
+    latencies: list[float] = []
+    other = 0
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
+        start = time.perf_counter() + 0.5
+
+        async def one(index: int) -> None:
+            nonlocal other
+            due = start + index / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            body = {
+                "customer": {"name": f"Steadyco {index} Systems", "country": "US",
+                             "domain": f"steadyco-{index}-{uuid.uuid4().hex[:8]}.com"},
+                "product_line": "network-security",
+                "deal_type": "new",
+                "amount": {"value": "50000.00", "currency": "USD"},
+                "expected_close_date": close,
+            }  # fmt: skip
+            try:
+                response = await client.post(
+                    "/v1/registrations", json=body, headers={"Authorization": f"Bearer {key}"}
+                )
+            except httpx.HTTPError:
+                other += 1
+                return
+            if response.status_code == 202:
+                latencies.append((time.perf_counter() - due) * 1000)
+            else:
+                other += 1
+
+        await asyncio.gather(*(one(index) for index in range(count)))
+    ordered = sorted(latencies) or [float("nan")]
+    return SteadySample(
+        database=database,
+        offered_per_second=round(rate, 1),
+        accepted=len(latencies),
+        p50_ms=round(ordered[len(ordered) // 2], 1),
+        p99_ms=round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 1),
+        other_answers=other,
     )
 
 
@@ -224,9 +293,10 @@ def run_kind(
     seconds: int,
     profile: Path | None = None,
     pause_relay: bool = False,
-) -> list[Sample]:
+) -> tuple[list[Sample], SteadySample]:
     """``profile``: a flame graph of deal_registration under the first concurrency's load;
-    ``pause_relay``: deal_registration's outbox relay stands by (PostgreSQL only)."""
+    ``pause_relay``: deal_registration's outbox relay stands by (PostgreSQL only). Then
+    deal_registration at a steady half of the highest rate it reached here."""
     samples: list[Sample] = []
     workdir = Path(tempfile.mkdtemp(prefix=f"dealreg-bench-intake-{kind}-"))
     with (
@@ -247,8 +317,11 @@ def run_kind(
                     sample = measure(target, kind, url, key, concurrency, seconds, server)
                 print(json.dumps(asdict(sample)), flush=True)
                 samples.append(sample)
+        peak = max(s.accepted_per_second for s in samples if s.target == "dealreg")
+        half = steady(kind, dealreg_url, key, max(1.0, peak / 2), seconds)
+        print(json.dumps(asdict(half)), flush=True)
     shutil.rmtree(workdir, ignore_errors=True)
-    return samples
+    return samples, half
 
 
 def table(samples: list[Sample]) -> str:
@@ -269,6 +342,19 @@ def table(samples: list[Sample]) -> str:
             f"{top.p50_ms:.0f} / {top.p99_ms:.0f} | {ratio:.0%} | "
             f"{ours.cpu_ms_per_accepted:.1f} / {top.cpu_ms_per_accepted:.1f} |"
         )
+    return "\n".join(lines)
+
+
+def steady_table(halves: list[SteadySample]) -> str:
+    lines = [
+        "| database | offered /s (half the peak) | accepted | p50 / p99 ms of the 202 | other |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {h.database} | {h.offered_per_second:,.1f} | {h.accepted} "
+        f"| {h.p50_ms:,.0f} / {h.p99_ms:,.0f} | {h.other_answers} |"
+        for h in halves
+    ]
     return "\n".join(lines)
 
 
@@ -332,10 +418,8 @@ def main() -> None:
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     kafka = infra.start_kafka()
     try:
-        samples = [
-            sample
-            for index, kind in enumerate(args.databases.split(","))
-            for sample in run_kind(
+        runs = [
+            run_kind(
                 kind,
                 kafka,
                 concurrencies,
@@ -343,13 +427,17 @@ def main() -> None:
                 args.profile if index == 0 else None,
                 pause_relay=args.relay_paused,
             )
+            for index, kind in enumerate(args.databases.split(","))
         ]
+        samples = [sample for swept, _ in runs for sample in swept]
+        halves = [half for _, half in runs]
     finally:
         infra.stop_kafka()
         infra.stop_postgres()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps([asdict(s) for s in samples], indent=2))
     print(table(samples))
+    print(steady_table(halves))
     plot(samples, args.plot)
     print(f"plot: {args.plot}; figures: {args.json}")
 
