@@ -62,21 +62,9 @@ async def run_idempotent(
         return replay
     try:
         async with ctx.transactions.transaction() as session:
-            await repo.claim_idempotency_key(
-                session,
-                principal_id=principal.id,
-                key=key,
-                request_hash=request.fingerprint,
-                now=ctx.clock.now(),
-            )
+            await _claim(ctx, session, principal, key, request.fingerprint)
             answer = await action(session)
-            await repo.complete_idempotency_key(
-                session,
-                principal_id=principal.id,
-                key=key,
-                status_code=answer.status_code,
-                response=answer.body,
-            )
+            await _keep(session, principal, key, answer)
         return answer
     except DuplicateKeyError:
         replay = await _replay(ctx, principal, key, request.fingerprint)
@@ -108,19 +96,28 @@ async def run_idempotent_in(
         return replay
     try:
         async with session.begin_nested():
-            await repo.claim_idempotency_key(
-                session,
-                principal_id=principal.id,
-                key=key,
-                request_hash=request.fingerprint,
-                now=ctx.clock.now(),
-            )
+            await _claim(ctx, session, principal, key, request.fingerprint)
     except DuplicateKeyError:
         replay = await _stored_answer(session, principal, key, request.fingerprint)
         if replay is None:
             raise
         return replay
     answer = await action(session)
+    await _keep(session, principal, key, answer)
+    return answer
+
+
+async def _claim(
+    ctx: Context, session: Session, principal: Principal, key: str, fingerprint: str
+) -> None:
+    """Insert the caller's key row (fails with DuplicateKeyError if another request has it)."""
+    await repo.claim_idempotency_key(
+        session, principal_id=principal.id, key=key, request_hash=fingerprint, now=ctx.clock.now()
+    )
+
+
+async def _keep(session: Session, principal: Principal, key: str, answer: Answer) -> None:
+    """Store the answer with the caller's key, for its retries."""
     await repo.complete_idempotency_key(
         session,
         principal_id=principal.id,
@@ -128,7 +125,6 @@ async def run_idempotent_in(
         status_code=answer.status_code,
         response=answer.body,
     )
-    return answer
 
 
 async def _replay(ctx: Context, principal: Principal, key: str, fingerprint: str) -> Answer | None:
