@@ -91,13 +91,9 @@ def configure_logging(*, service: str, level: str = "INFO", as_json: bool = True
     root.setLevel(level)
     for name in _LIBRARY_LOGGERS:
         library = logging.getLogger(name)
-        # A logger its library switched off (no handler and not propagating: uvicorn's access
-        # log under ``access_log=False``, which the serve command sets) stays off; turning it
-        # back on here wrote an access line for every request, CPU on intake's hot path.
-        switched_off = not library.handlers and not library.propagate
         for old in list(library.handlers):
             library.removeHandler(old)
-        library.propagate = not switched_off
+        library.propagate = True
     logging.captureWarnings(True)
 
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
